@@ -1,0 +1,1 @@
+//! Loading bars from saved history responses and CSV files.

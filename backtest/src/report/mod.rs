@@ -1,0 +1,1 @@
+//! Backtest outputs: metrics, CSV files, the equity plot and the HTML report.

@@ -1,0 +1,16 @@
+//! ibflow's core library: the model every other part speaks, the event bus,
+//! the strategy API and the async seams to venues.
+//!
+//! Nothing here does I/O. Backtest, the CP Gateway simulator and the live
+//! client all drive the same [`bus::Dispatcher`] with the same strategies.
+
+pub mod broker;
+pub mod bus;
+pub mod history;
+pub mod model;
+pub mod orders;
+pub mod portfolio;
+pub mod registry;
+pub mod strategy;
+
+pub use rust_decimal::Decimal;

@@ -1,0 +1,314 @@
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{Conid, Timestamp};
+
+/// A value the venue sent that this enum does not know. Kept verbatim so the
+/// error message shows what actually arrived.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} value {value:?}")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident, $kind:literal { $($(#[$vm:meta])* $variant:ident => $wire:literal $(| $alias:literal)*),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The spelling the CP Web API uses on the wire.
+            pub fn as_wire(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let t = s.trim();
+                $(
+                    if t.eq_ignore_ascii_case($wire) $(|| t.eq_ignore_ascii_case($alias))* {
+                        return Ok($name::$variant);
+                    }
+                )+
+                Err(UnknownValue { kind: $kind, value: s.to_owned() })
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_wire())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_wire())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// Order side. The gateway accepts `BUY`/`SELL` and reports `Buy`/`Sell` or
+    /// `B`/`S`; all parse.
+    Side, "side" {
+        Buy => "BUY" | "B" | "BOT",
+        Sell => "SELL" | "S" | "SLD",
+    }
+);
+
+impl Side {
+    /// +1 for buys, -1 for sells: multiply a quantity by this to sign it.
+    pub fn sign(self) -> Decimal {
+        match self {
+            Side::Buy => Decimal::ONE,
+            Side::Sell => Decimal::NEGATIVE_ONE,
+        }
+    }
+
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
+        }
+    }
+}
+
+wire_enum!(
+    /// The order types the CP Web API accepts on `/iserver/account/{acct}/orders`.
+    OrderType, "order type" {
+        Market => "MKT",
+        Limit => "LMT",
+        Stop => "STP",
+        StopLimit => "STOP_LIMIT" | "STPLMT",
+        Trail => "TRAIL",
+        TrailLimit => "TRAILLMT",
+        MidPrice => "MIDPRICE",
+    }
+);
+
+wire_enum!(
+    /// Time in force.
+    Tif, "time in force" {
+        Day => "DAY",
+        Gtc => "GTC",
+        Ioc => "IOC",
+        Opg => "OPG",
+    }
+);
+
+wire_enum!(
+    /// Every value of the spec's "Order Status Value" table. `from_str` also
+    /// accepts the snake_case filter spelling (`pre_submitted`, ...).
+    OrderStatus, "order status" {
+        Inactive => "Inactive",
+        PendingSubmit => "PendingSubmit" | "pending_submit",
+        PreSubmitted => "PreSubmitted" | "pre_submitted",
+        Submitted => "Submitted",
+        Filled => "Filled",
+        PendingCancel => "PendingCancel" | "pending_cancel",
+        Cancelled => "Cancelled" | "Canceled",
+        WarnState => "WarnState" | "warn_state",
+    }
+);
+
+impl OrderStatus {
+    /// The value used with the `filters` query parameter of live orders.
+    pub fn filter_value(self) -> &'static str {
+        match self {
+            OrderStatus::Inactive => "inactive",
+            OrderStatus::PendingSubmit => "pending_submit",
+            OrderStatus::PreSubmitted => "pre_submitted",
+            OrderStatus::Submitted => "submitted",
+            OrderStatus::Filled => "filled",
+            OrderStatus::PendingCancel => "pending_cancel",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::WarnState => "warn_state",
+        }
+    }
+
+    /// Filled, cancelled and inactive (rejected) orders never change again.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Inactive
+        )
+    }
+}
+
+/// Unit of a trailing amount (`trailingType`: `amt` or `%`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrailUnit {
+    #[serde(rename = "amt")]
+    Amount,
+    #[serde(rename = "%")]
+    Percent,
+}
+
+/// Trailing distance of a TRAIL / TRAILLMT order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trail {
+    pub amount: Decimal,
+    pub unit: TrailUnit,
+}
+
+impl Trail {
+    /// Distance from the reference price `extreme`.
+    pub fn offset(&self, extreme: Decimal) -> Decimal {
+        match self.unit {
+            TrailUnit::Amount => self.amount,
+            TrailUnit::Percent => extreme * self.amount / Decimal::ONE_HUNDRED,
+        }
+    }
+}
+
+/// Engine-assigned order id, unique within one engine run. The broker's own
+/// id and the customer order id (cOID) are kept beside it on [`Order`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OrderId(pub u64);
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What a strategy asks for: one order, before any venue has seen it.
+///
+/// Price fields follow the engine's meaning, not the wire's overloaded
+/// `price`/`auxPrice`: `limit_price` is always the limit, `stop_price`
+/// always the trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRequest {
+    pub id: OrderId,
+    pub conid: Conid,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub quantity: Decimal,
+    pub limit_price: Option<Decimal>,
+    pub stop_price: Option<Decimal>,
+    pub trail: Option<Trail>,
+    pub tif: Tif,
+    pub outside_rth: bool,
+    /// Customer order id (`cOID`). Children of a bracket name their parent's.
+    pub client_order_id: String,
+    /// `parentId`: the parent's cOID for bracket children.
+    pub parent: Option<String>,
+    /// OCA group name; orders sharing it cancel each other on the first fill.
+    pub oca_group: Option<String>,
+}
+
+impl OrderRequest {
+    /// Check the fields each order type needs, so that a malformed intent is
+    /// refused before it reaches any venue.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.quantity <= Decimal::ZERO {
+            return Err(format!("quantity must be positive, got {}", self.quantity));
+        }
+        let need = |what: &str, v: Option<Decimal>| match v {
+            Some(p) if p > Decimal::ZERO => Ok(()),
+            Some(p) => Err(format!("{what} must be positive, got {p}")),
+            None => Err(format!("{} order needs a {what}", self.order_type)),
+        };
+        match self.order_type {
+            OrderType::Market | OrderType::MidPrice => Ok(()),
+            OrderType::Limit => need("limit price", self.limit_price),
+            OrderType::Stop => need("stop price", self.stop_price),
+            OrderType::StopLimit => {
+                need("stop price", self.stop_price)?;
+                need("limit price", self.limit_price)
+            }
+            OrderType::Trail | OrderType::TrailLimit => {
+                let t = self
+                    .trail
+                    .ok_or_else(|| format!("{} order needs a trailing amount", self.order_type))?;
+                if t.amount <= Decimal::ZERO {
+                    return Err(format!("trailing amount must be positive, got {}", t.amount));
+                }
+                if self.order_type == OrderType::TrailLimit {
+                    need("limit price", self.limit_price)?;
+                    need("stop price", self.stop_price)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// An order as the engine tracks it: the request plus what the venue said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub request: OrderRequest,
+    /// The venue's order id once acknowledged.
+    pub broker_order_id: Option<String>,
+    pub status: OrderStatus,
+    pub filled_quantity: Decimal,
+    pub avg_fill_price: Option<Decimal>,
+    /// Why the venue refused or cancelled it, when it did.
+    pub reason: Option<String>,
+    /// Index of the strategy that owns the order in its engine.
+    pub strategy: usize,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+}
+
+impl Order {
+    pub fn id(&self) -> OrderId {
+        self.request.id
+    }
+
+    pub fn remaining(&self) -> Decimal {
+        self.request.quantity - self.filled_quantity
+    }
+
+    pub fn is_open(&self) -> bool {
+        !self.status.is_terminal()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_table_round_trips() {
+        for s in OrderStatus::ALL {
+            assert_eq!(s.as_wire().parse::<OrderStatus>().unwrap(), *s);
+            assert_eq!(s.filter_value().parse::<OrderStatus>().unwrap(), *s);
+        }
+        assert_eq!(OrderStatus::ALL.len(), 8);
+        assert!("Bogus".parse::<OrderStatus>().is_err());
+    }
+
+    #[test]
+    fn wire_spellings() {
+        assert_eq!("Buy".parse::<Side>().unwrap(), Side::Buy);
+        assert_eq!("S".parse::<Side>().unwrap(), Side::Sell);
+        assert_eq!("STOP_LIMIT".parse::<OrderType>().unwrap(), OrderType::StopLimit);
+        assert_eq!(OrderType::TrailLimit.as_wire(), "TRAILLMT");
+        assert_eq!(OrderType::ALL.len(), 7);
+        assert_eq!(Tif::ALL.len(), 4);
+        let json = serde_json::to_string(&OrderType::MidPrice).unwrap();
+        assert_eq!(json, "\"MIDPRICE\"");
+        let err = serde_json::from_str::<Tif>("\"FOK\"").unwrap_err();
+        assert!(err.to_string().contains("FOK"));
+    }
+}

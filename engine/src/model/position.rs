@@ -1,0 +1,93 @@
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::Conid;
+
+/// A signed position in one contract with its average cost and the PnL it has
+/// realized so far. Quantities are signed: negative is short.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub conid: Conid,
+    pub quantity: Decimal,
+    /// Average price paid per unit of the open quantity (per share, not per
+    /// contract multiplier).
+    pub avg_price: Decimal,
+    pub realized_pnl: Decimal,
+    pub multiplier: Decimal,
+}
+
+impl Position {
+    pub fn flat(conid: Conid, multiplier: Decimal) -> Self {
+        Position {
+            conid,
+            quantity: Decimal::ZERO,
+            avg_price: Decimal::ZERO,
+            realized_pnl: Decimal::ZERO,
+            multiplier,
+        }
+    }
+
+    pub fn is_flat(&self) -> bool {
+        self.quantity.is_zero()
+    }
+
+    /// Apply a fill of `signed_qty` (positive buys) at `price`; returns the PnL
+    /// this fill realized (before commission). Average cost only changes when
+    /// the position grows; a fill through zero realizes the closed part and
+    /// opens the remainder at the fill price.
+    pub fn apply_fill(&mut self, signed_qty: Decimal, price: Decimal) -> Decimal {
+        let old = self.quantity;
+        let new = old + signed_qty;
+        let mut realized = Decimal::ZERO;
+        if old.is_zero() || old.is_sign_positive() == signed_qty.is_sign_positive() {
+            // Opening or adding.
+            let cost = self.avg_price * old.abs() + price * signed_qty.abs();
+            self.avg_price = cost / new.abs();
+        } else {
+            // Reducing, closing or flipping.
+            let closed = signed_qty.abs().min(old.abs());
+            let direction = if old.is_sign_positive() {
+                Decimal::ONE
+            } else {
+                Decimal::NEGATIVE_ONE
+            };
+            realized = (price - self.avg_price) * closed * direction * self.multiplier;
+            if new.is_zero() {
+                self.avg_price = Decimal::ZERO;
+            } else if new.is_sign_positive() != old.is_sign_positive() {
+                self.avg_price = price;
+            }
+        }
+        self.quantity = new;
+        self.realized_pnl += realized;
+        realized
+    }
+
+    /// Unrealized PnL at `mark`.
+    pub fn unrealized(&self, mark: Decimal) -> Decimal {
+        (mark - self.avg_price) * self.quantity * self.multiplier
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn open_add_reduce_flip() {
+        let mut p = Position::flat(Conid(1), Decimal::ONE);
+        assert_eq!(p.apply_fill(dec!(10), dec!(100)), dec!(0));
+        assert_eq!(p.apply_fill(dec!(10), dec!(110)), dec!(0));
+        assert_eq!(p.avg_price, dec!(105));
+        assert_eq!(p.apply_fill(dec!(-5), dec!(115)), dec!(50));
+        assert_eq!(p.quantity, dec!(15));
+        assert_eq!(p.avg_price, dec!(105));
+        // Flip to short 5 at 100: realize (100-105)*15 = -75.
+        assert_eq!(p.apply_fill(dec!(-20), dec!(100)), dec!(-75));
+        assert_eq!(p.quantity, dec!(-5));
+        assert_eq!(p.avg_price, dec!(100));
+        assert_eq!(p.unrealized(dec!(90)), dec!(50));
+        assert_eq!(p.realized_pnl, dec!(-25));
+    }
+}

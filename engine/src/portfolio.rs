@@ -1,0 +1,215 @@
+//! Cash, positions and equity, updated from executions and marked to the
+//! latest price. Shared by backtest and live so that both report PnL the same
+//! way.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::model::{Conid, ExecSide, Execution, Position};
+
+#[derive(Debug, Clone)]
+struct Slot {
+    position: Position,
+    mark: Option<Decimal>,
+    /// quantity * mark * multiplier, kept so equity is O(1) per price update.
+    market_value: Decimal,
+}
+
+/// Account state as seen by the engine.
+///
+/// Positions live in a small vector: a strategy trades a handful of
+/// contracts, and a linear scan over a few entries beats hashing on the
+/// per-bar path.
+#[derive(Debug, Clone)]
+pub struct Portfolio {
+    cash: Decimal,
+    initial_cash: Decimal,
+    commissions: Decimal,
+    realized: Decimal,
+    market_value: Decimal,
+    slots: Vec<Slot>,
+}
+
+/// A point-in-time copy of the account totals, for reports and the bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AccountSnapshot {
+    pub cash: Decimal,
+    pub equity: Decimal,
+    pub realized_pnl: Decimal,
+    pub unrealized_pnl: Decimal,
+    pub commissions: Decimal,
+}
+
+impl Portfolio {
+    pub fn new(cash: Decimal) -> Self {
+        Portfolio {
+            cash,
+            initial_cash: cash,
+            commissions: Decimal::ZERO,
+            realized: Decimal::ZERO,
+            market_value: Decimal::ZERO,
+            slots: Vec::new(),
+        }
+    }
+
+    pub fn cash(&self) -> Decimal {
+        self.cash
+    }
+
+    pub fn initial_cash(&self) -> Decimal {
+        self.initial_cash
+    }
+
+    /// Cash plus every position marked at its latest price.
+    pub fn equity(&self) -> Decimal {
+        self.cash + self.market_value
+    }
+
+    pub fn realized_pnl(&self) -> Decimal {
+        self.realized
+    }
+
+    pub fn commissions(&self) -> Decimal {
+        self.commissions
+    }
+
+    pub fn position(&self, conid: Conid) -> Option<&Position> {
+        self.slots
+            .iter()
+            .find(|s| s.position.conid == conid)
+            .map(|s| &s.position)
+    }
+
+    /// Signed quantity held in `conid` (zero when none).
+    pub fn quantity(&self, conid: Conid) -> Decimal {
+        self.position(conid)
+            .map(|p| p.quantity)
+            .unwrap_or(Decimal::ZERO)
+    }
+
+    pub fn positions(&self) -> impl Iterator<Item = &Position> {
+        self.slots.iter().map(|s| &s.position)
+    }
+
+    pub fn mark_price(&self, conid: Conid) -> Option<Decimal> {
+        self.slots
+            .iter()
+            .find(|s| s.position.conid == conid)
+            .and_then(|s| s.mark)
+    }
+
+    /// Register the multiplier of a contract before it trades (default 1).
+    pub fn set_multiplier(&mut self, conid: Conid, multiplier: Decimal) {
+        let slot = self.slot_mut(conid);
+        slot.position.multiplier = multiplier;
+    }
+
+    fn slot_mut(&mut self, conid: Conid) -> &mut Slot {
+        let idx = match self.slots.iter().position(|s| s.position.conid == conid) {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    position: Position::flat(conid, Decimal::ONE),
+                    mark: None,
+                    market_value: Decimal::ZERO,
+                });
+                self.slots.len() - 1
+            }
+        };
+        &mut self.slots[idx]
+    }
+
+    /// Record the latest price of `conid`. Hot path: one lookup, and a
+    /// multiplication only when a position is open.
+    #[inline]
+    pub fn mark(&mut self, conid: Conid, price: Decimal) {
+        let Some(slot) = self.slots.iter_mut().find(|s| s.position.conid == conid) else {
+            return;
+        };
+        slot.mark = Some(price);
+        if !slot.position.quantity.is_zero() {
+            let mv = slot.position.quantity * price * slot.position.multiplier;
+            self.market_value += mv - slot.market_value;
+            slot.market_value = mv;
+        }
+    }
+
+    /// Apply an execution: cash, position, realized PnL and commission.
+    /// Netting (`N`) reports change the position at the given price without
+    /// moving cash; ForecastEx settles the netted pair at par elsewhere.
+    pub fn apply(&mut self, exec: &Execution) -> Decimal {
+        let signed = match exec.side {
+            ExecSide::Bought => exec.size,
+            ExecSide::Sold | ExecSide::Netting => -exec.size,
+        };
+        let slot = self.slot_mut(exec.conid);
+        let multiplier = slot.position.multiplier;
+        let realized = slot.position.apply_fill(signed, exec.price);
+        // The fill is the most recent trade we know of: mark at it.
+        slot.mark = Some(exec.price);
+        let mv = slot.position.quantity * exec.price * multiplier;
+        let old_mv = slot.market_value;
+        slot.market_value = mv;
+        self.market_value += mv - old_mv;
+        if exec.side != ExecSide::Netting {
+            self.cash -= signed * exec.price * multiplier;
+        }
+        self.cash -= exec.commission;
+        self.commissions += exec.commission;
+        self.realized += realized;
+        realized
+    }
+
+    pub fn snapshot(&self) -> AccountSnapshot {
+        let unrealized = self
+            .slots
+            .iter()
+            .filter_map(|s| s.mark.map(|m| s.position.unrealized(m)))
+            .sum();
+        AccountSnapshot {
+            cash: self.cash,
+            equity: self.equity(),
+            realized_pnl: self.realized,
+            unrealized_pnl: unrealized,
+            commissions: self.commissions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Timestamp;
+    use rust_decimal_macros::dec;
+
+    fn exec(side: ExecSide, size: Decimal, price: Decimal, commission: Decimal) -> Execution {
+        Execution {
+            execution_id: "x".into(),
+            order_id: None,
+            order_ref: None,
+            account: "U1".into(),
+            conid: Conid(7),
+            side,
+            size,
+            price,
+            commission,
+            net_amount: size * price,
+            time: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn equity_is_cash_plus_marked_positions() {
+        let mut p = Portfolio::new(dec!(10000));
+        p.apply(&exec(ExecSide::Bought, dec!(10), dec!(100), dec!(1)));
+        assert_eq!(p.cash(), dec!(8999));
+        assert_eq!(p.equity(), dec!(9999));
+        p.mark(Conid(7), dec!(110));
+        assert_eq!(p.equity(), dec!(10099));
+        let r = p.apply(&exec(ExecSide::Sold, dec!(10), dec!(120), dec!(1)));
+        assert_eq!(r, dec!(200));
+        assert_eq!(p.equity(), p.cash());
+        assert_eq!(p.cash(), dec!(10198));
+        assert_eq!(p.snapshot().commissions, dec!(2));
+    }
+}
