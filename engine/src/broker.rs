@@ -36,7 +36,11 @@ pub struct OrderChanges {
 pub trait Broker: Send {
     /// Place one batch (single order, bracket or OCA group). Returns the
     /// accepted orders in batch order.
-    async fn place(&mut self, strategy: usize, batch: Vec<OrderRequest>) -> Result<Vec<Order>, BrokerError>;
+    async fn place(
+        &mut self,
+        strategy: usize,
+        batch: Vec<OrderRequest>,
+    ) -> Result<Vec<Order>, BrokerError>;
     async fn cancel(&mut self, id: OrderId) -> Result<Order, BrokerError>;
     async fn modify(&mut self, id: OrderId, changes: OrderChanges) -> Result<Order, BrokerError>;
     async fn positions(&self) -> Result<Vec<Position>, BrokerError>;

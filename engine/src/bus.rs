@@ -107,7 +107,8 @@ impl<S: Strategy> Dispatcher<S> {
 
     fn each(&mut self, mut f: impl FnMut(&mut S, &mut Context<'_>)) {
         for (i, s) in self.strategies.iter_mut().enumerate() {
-            let mut ctx = Context::new(self.now, i, &self.portfolio, &self.orders, &mut self.outbox);
+            let mut ctx =
+                Context::new(self.now, i, &self.portfolio, &self.orders, &mut self.outbox);
             f(s, &mut ctx);
         }
         self.collect_timers();
@@ -115,7 +116,13 @@ impl<S: Strategy> Dispatcher<S> {
 
     fn one(&mut self, idx: usize, f: impl FnOnce(&mut S, &mut Context<'_>)) {
         if let Some(s) = self.strategies.get_mut(idx) {
-            let mut ctx = Context::new(self.now, idx, &self.portfolio, &self.orders, &mut self.outbox);
+            let mut ctx = Context::new(
+                self.now,
+                idx,
+                &self.portfolio,
+                &self.orders,
+                &mut self.outbox,
+            );
             f(s, &mut ctx);
         }
         self.collect_timers();
@@ -145,7 +152,8 @@ impl<S: Strategy> Dispatcher<S> {
         self.set_time(bar.time);
         self.portfolio.mark(bar.conid, bar.close);
         for (i, s) in self.strategies.iter_mut().enumerate() {
-            let mut ctx = Context::new(self.now, i, &self.portfolio, &self.orders, &mut self.outbox);
+            let mut ctx =
+                Context::new(self.now, i, &self.portfolio, &self.orders, &mut self.outbox);
             s.on_bar(&mut ctx, bar);
         }
         self.collect_timers();

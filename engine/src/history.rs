@@ -141,7 +141,11 @@ fn timestamp_ms<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         .trunc()
         .try_into()
         .map_err(|_| serde::de::Error::custom(format!("timestamp {v} out of range")))?;
-    Ok(if v.abs() < 100_000_000_000 { v * 1000 } else { v })
+    Ok(if v.abs() < 100_000_000_000 {
+        v * 1000
+    } else {
+        v
+    })
 }
 
 /// UTC instant from epoch milliseconds, or `None` when out of chrono's range.
@@ -164,11 +168,12 @@ pub fn parse_history(conid: Conid, body: &[u8]) -> Result<HistoryBars, HistoryEr
         };
         return Err(HistoryError::Api(msg));
     }
-    let format = if raw.price_factor.is_some() || raw.bar_length.is_some() || raw.volume_factor.is_some() {
-        HistoryFormat::Iserver
-    } else {
-        HistoryFormat::Hmds
-    };
+    let format =
+        if raw.price_factor.is_some() || raw.bar_length.is_some() || raw.volume_factor.is_some() {
+            HistoryFormat::Iserver
+        } else {
+            HistoryFormat::Hmds
+        };
     let volume_factor = raw.volume_factor.unwrap_or(Decimal::ONE);
     let data = raw.data.ok_or(HistoryError::NoData)?;
     let mut bars = Vec::with_capacity(data.len());
@@ -205,7 +210,10 @@ pub fn parse_history(conid: Conid, body: &[u8]) -> Result<HistoryBars, HistoryEr
 }
 
 fn trim_ascii_start(b: &[u8]) -> &[u8] {
-    let i = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let i = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
     &b[i..]
 }
 
@@ -245,7 +253,10 @@ mod tests {
         assert_eq!(h.bars.len(), 2);
         let b = h.bars[0];
         assert_eq!(b.time.timestamp_millis(), 1702285200000);
-        assert_eq!((b.open, b.high, b.low, b.close), (dec!(195.01), dec!(195.01), dec!(194.8), dec!(194.8)));
+        assert_eq!(
+            (b.open, b.high, b.low, b.close),
+            (dec!(195.01), dec!(195.01), dec!(194.8), dec!(194.8))
+        );
         assert_eq!(b.volume, dec!(1723));
         assert_eq!(h.bars[1].open, dec!(194.8));
     }
@@ -263,7 +274,8 @@ mod tests {
 
     #[test]
     fn volume_factor_and_seconds() {
-        let body = r#"{"volumeFactor": "100", "data": [{"o":1,"h":2,"l":1,"c":2,"v":3,"t":1692345600}]}"#;
+        let body =
+            r#"{"volumeFactor": "100", "data": [{"o":1,"h":2,"l":1,"c":2,"v":3,"t":1692345600}]}"#;
         let h = parse_history(Conid(1), body.as_bytes()).unwrap();
         assert_eq!(h.bars[0].volume, dec!(300));
         assert_eq!(h.bars[0].time.timestamp(), 1692345600);
@@ -272,13 +284,25 @@ mod tests {
     #[test]
     fn errors_are_distinct() {
         let html = b"<html><body><h1>Resource not found</h1></body></html>";
-        assert!(matches!(parse_history(Conid(1), html), Err(HistoryError::Html { .. })));
+        assert!(matches!(
+            parse_history(Conid(1), html),
+            Err(HistoryError::Html { .. })
+        ));
         let e = parse_history(Conid(1), br#"{"error": "description"}"#).unwrap_err();
         assert!(matches!(&e, HistoryError::Api(m) if m == "description"));
-        assert!(matches!(parse_history(Conid(1), b"{\"points\":0}"), Err(HistoryError::NoData)));
-        assert!(matches!(parse_history(Conid(1), b"{\"data\": [}"), Err(HistoryError::Json(_))));
+        assert!(matches!(
+            parse_history(Conid(1), b"{\"points\":0}"),
+            Err(HistoryError::NoData)
+        ));
+        assert!(matches!(
+            parse_history(Conid(1), b"{\"data\": [}"),
+            Err(HistoryError::Json(_))
+        ));
         let bad = br#"{"data":[{"o":1,"h":0.5,"l":1,"c":1,"t":1}]}"#;
-        assert!(matches!(parse_history(Conid(1), bad), Err(HistoryError::BadBar { index: 0, .. })));
+        assert!(matches!(
+            parse_history(Conid(1), bad),
+            Err(HistoryError::BadBar { index: 0, .. })
+        ));
         let bad = br#"{"data":[{"o":"x","h":1,"l":1,"c":1,"t":1}]}"#;
         assert!(parse_history(Conid(1), bad).is_err());
     }

@@ -127,10 +127,13 @@ impl StrategyRegistry {
     }
 
     pub fn build(&self, name: &str, params: &Params) -> Result<Box<dyn Strategy>, RegistryError> {
-        let entry = self.entries.get(name).ok_or_else(|| RegistryError::Unknown {
-            name: name.to_owned(),
-            known: self.entries.keys().copied().collect::<Vec<_>>().join(", "),
-        })?;
+        let entry = self
+            .entries
+            .get(name)
+            .ok_or_else(|| RegistryError::Unknown {
+                name: name.to_owned(),
+                known: self.entries.keys().copied().collect::<Vec<_>>().join(", "),
+            })?;
         (entry.factory)(params)
     }
 

@@ -348,7 +348,9 @@ impl<'a> Context<'a> {
         let group = format!("oca-{}", self.outbox.next_order_id.saturating_add(1));
         let ids = legs
             .into_iter()
-            .map(|(spec, exits)| self.bracket_requests(spec, exits, Some(group.clone()), &mut batch))
+            .map(|(spec, exits)| {
+                self.bracket_requests(spec, exits, Some(group.clone()), &mut batch)
+            })
             .collect();
         self.push(Intent::Place(batch));
         ids

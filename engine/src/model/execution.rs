@@ -1,8 +1,8 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{Conid, OrderId, Timestamp};
 use super::order::UnknownValue;
+use super::{Conid, OrderId, Timestamp};
 
 /// Execution side as reported in trades: bought, sold, or a ForecastEx
 /// netting report (`N`) that reduces a position without a trade of its own.

@@ -241,7 +241,10 @@ impl OrderRequest {
                     .trail
                     .ok_or_else(|| format!("{} order needs a trailing amount", self.order_type))?;
                 if t.amount <= Decimal::ZERO {
-                    return Err(format!("trailing amount must be positive, got {}", t.amount));
+                    return Err(format!(
+                        "trailing amount must be positive, got {}",
+                        t.amount
+                    ));
                 }
                 if self.order_type == OrderType::TrailLimit {
                     need("limit price", self.limit_price)?;
@@ -302,7 +305,10 @@ mod tests {
     fn wire_spellings() {
         assert_eq!("Buy".parse::<Side>().unwrap(), Side::Buy);
         assert_eq!("S".parse::<Side>().unwrap(), Side::Sell);
-        assert_eq!("STOP_LIMIT".parse::<OrderType>().unwrap(), OrderType::StopLimit);
+        assert_eq!(
+            "STOP_LIMIT".parse::<OrderType>().unwrap(),
+            OrderType::StopLimit
+        );
         assert_eq!(OrderType::TrailLimit.as_wire(), "TRAILLMT");
         assert_eq!(OrderType::ALL.len(), 7);
         assert_eq!(Tif::ALL.len(), 4);

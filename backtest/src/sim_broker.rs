@@ -1,0 +1,169 @@
+//! The simulated exchange behind the async [`Broker`] seam, and bar replay
+//! behind [`MarketData`], so code written against the seams (execution,
+//! the CP Gateway simulator, integration tests) runs on the backtest venue.
+//!
+//! The replay loop in [`crate::runner`] drives [`SimExchange`] directly: an
+//! async call per bar would allocate a boxed future per bar.
+
+use async_trait::async_trait;
+
+use engine::broker::{Broker, BrokerError, MarketData, MarketDataError, OrderChanges};
+use engine::bus::Event;
+use engine::model::{Bar, Execution, Order, OrderId, OrderRequest, Position, Timestamp};
+
+use crate::exchange::SimExchange;
+
+/// [`SimExchange`] as a [`Broker`]. Events the exchange produces (order
+/// updates, executions) queue up until [`SimBroker::take_events`].
+#[derive(Debug)]
+pub struct SimBroker {
+    exchange: SimExchange,
+    now: Timestamp,
+    events: Vec<Event>,
+    positions: Vec<Position>,
+}
+
+impl SimBroker {
+    pub fn new(exchange: SimExchange) -> Self {
+        SimBroker {
+            exchange,
+            now: Timestamp::UNIX_EPOCH,
+            events: Vec::new(),
+            positions: Vec::new(),
+        }
+    }
+
+    pub fn exchange(&self) -> &SimExchange {
+        &self.exchange
+    }
+
+    /// Feed a bar: fills what it can and updates positions.
+    pub fn on_bar(&mut self, bar: &Bar) {
+        self.now = self.now.max(bar.time);
+        let start = self.events.len();
+        self.exchange.on_bar(bar, &mut self.events);
+        for ev in &self.events[start..] {
+            if let Event::Execution(e) = ev {
+                apply(&mut self.positions, e);
+            }
+        }
+    }
+
+    /// Everything that happened since the last call, in order.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+}
+
+fn apply(positions: &mut Vec<Position>, e: &Execution) {
+    let idx = match positions.iter().position(|p| p.conid == e.conid) {
+        Some(i) => i,
+        None => {
+            positions.push(Position::flat(e.conid, rust_decimal::Decimal::ONE));
+            positions.len() - 1
+        }
+    };
+    let signed = match e.side {
+        engine::model::ExecSide::Bought => e.size,
+        _ => -e.size,
+    };
+    positions[idx].apply_fill(signed, e.price);
+}
+
+#[async_trait]
+impl Broker for SimBroker {
+    async fn place(
+        &mut self,
+        strategy: usize,
+        batch: Vec<OrderRequest>,
+    ) -> Result<Vec<Order>, BrokerError> {
+        let start = self.events.len();
+        self.exchange
+            .place(strategy, batch, self.now, &mut self.events)?;
+        Ok(self.events[start..]
+            .iter()
+            .filter_map(|e| match e {
+                Event::OrderUpdate(o) => Some(o.clone()),
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn cancel(&mut self, id: OrderId) -> Result<Order, BrokerError> {
+        let start = self.events.len();
+        self.exchange.cancel(id, self.now, &mut self.events)?;
+        last_update(&self.events[start..], id)
+    }
+
+    async fn modify(&mut self, id: OrderId, changes: OrderChanges) -> Result<Order, BrokerError> {
+        let start = self.events.len();
+        self.exchange
+            .modify(id, changes, self.now, &mut self.events)?;
+        last_update(&self.events[start..], id)
+    }
+
+    async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
+        Ok(self
+            .positions
+            .iter()
+            .filter(|p| !p.is_flat())
+            .cloned()
+            .collect())
+    }
+
+    async fn orders(&self) -> Result<Vec<Order>, BrokerError> {
+        Ok(self.exchange.orders().cloned().collect())
+    }
+
+    async fn executions(&self) -> Result<Vec<Execution>, BrokerError> {
+        Ok(self.exchange.executions().cloned().collect())
+    }
+}
+
+fn last_update(events: &[Event], id: OrderId) -> Result<Order, BrokerError> {
+    events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::OrderUpdate(o) if o.id() == id => Some(o.clone()),
+            _ => None,
+        })
+        .ok_or(BrokerError::UnknownOrder(id))
+}
+
+/// Bars from any iterator as a [`MarketData`] source, in batches.
+pub struct Replay<I> {
+    bars: I,
+    batch: usize,
+}
+
+impl<I> Replay<I> {
+    pub fn new(bars: I, batch: usize) -> Self {
+        Replay {
+            bars,
+            batch: batch.max(1),
+        }
+    }
+}
+
+#[async_trait]
+impl<I, E> MarketData for Replay<I>
+where
+    I: Iterator<Item = Result<Bar, E>> + Send,
+    E: std::fmt::Display,
+{
+    async fn next_batch(&mut self, out: &mut Vec<Event>) -> Result<usize, MarketDataError> {
+        let mut n = 0;
+        while n < self.batch {
+            match self.bars.next() {
+                Some(Ok(bar)) => {
+                    out.push(Event::Bar(bar));
+                    n += 1;
+                }
+                Some(Err(e)) => return Err(MarketDataError::Source(e.to_string())),
+                None => break,
+            }
+        }
+        Ok(n)
+    }
+}
