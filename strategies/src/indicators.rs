@@ -1,0 +1,650 @@
+//! Incremental indicators on [`Decimal`].
+//!
+//! Every indicator keeps whatever history it needs in a fixed-size buffer
+//! allocated once, in its constructor, and does O(1) work per update
+//! (amortized for [`Highest`]/[`Lowest`]) with no heap allocation. That is
+//! what lets a strategy built on them run at benchmark speed: the per-bar
+//! cost is a handful of Decimal additions.
+//!
+//! An indicator has no value until its window is full: `value()` returns
+//! `None` before that, so a strategy cannot act on a half-built average by
+//! accident.
+//!
+//! Arithmetic is exact Decimal addition and subtraction on the update path,
+//! so running sums never drift: removing a value subtracts exactly what was
+//! added. That holds while the inputs are ordinary prices (a few decimal
+//! places, magnitudes far below Decimal's ~7.9e28 range); Decimal arithmetic
+//! panics on overflow, which such inputs cannot reach.
+
+use std::fmt;
+
+use rust_decimal::{Decimal, MathematicalOps};
+
+/// A window length of zero was asked for: no indicator is defined over no
+/// values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZeroPeriod;
+
+impl fmt::Display for ZeroPeriod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("indicator period must be at least 1")
+    }
+}
+
+impl std::error::Error for ZeroPeriod {}
+
+/// A fixed-capacity ring of the last `period` values.
+///
+/// `push` returns the value that fell out of the window once it is full, which
+/// is exactly what a running sum needs to subtract.
+#[derive(Debug, Clone)]
+struct Ring {
+    buf: Box<[Decimal]>,
+    /// Where the next value goes; once full, also the oldest value.
+    next: usize,
+    len: usize,
+}
+
+impl Ring {
+    fn new(period: usize) -> Result<Self, ZeroPeriod> {
+        if period == 0 {
+            return Err(ZeroPeriod);
+        }
+        Ok(Ring {
+            buf: vec![Decimal::ZERO; period].into_boxed_slice(),
+            next: 0,
+            len: 0,
+        })
+    }
+
+    #[inline]
+    fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    #[inline]
+    fn is_full(&self) -> bool {
+        self.len == self.buf.len()
+    }
+
+    /// Store `x`; returns the evicted value when the ring was already full.
+    #[inline]
+    fn push(&mut self, x: Decimal) -> Option<Decimal> {
+        // `next` is always < capacity: the index cannot be out of bounds.
+        let old = std::mem::replace(&mut self.buf[self.next], x);
+        self.next += 1;
+        if self.next == self.buf.len() {
+            self.next = 0;
+        }
+        if self.len == self.buf.len() {
+            Some(old)
+        } else {
+            self.len += 1;
+            None
+        }
+    }
+}
+
+/// Simple moving average over the last `period` values, kept as a running
+/// sum.
+///
+/// The sum is exposed so a caller comparing two averages can cross-multiply
+/// instead of dividing (see `sma_cross`); [`Sma::value`] divides only when
+/// asked.
+#[derive(Debug, Clone)]
+pub struct Sma {
+    ring: Ring,
+    sum: Decimal,
+}
+
+impl Sma {
+    pub fn new(period: usize) -> Result<Self, ZeroPeriod> {
+        Ok(Sma {
+            ring: Ring::new(period)?,
+            sum: Decimal::ZERO,
+        })
+    }
+
+    /// Add a value, dropping the oldest once the window is full.
+    #[inline]
+    pub fn update(&mut self, x: Decimal) {
+        match self.ring.push(x) {
+            Some(old) => self.sum = self.sum + x - old,
+            None => self.sum += x,
+        }
+    }
+
+    pub fn period(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// How many values the window holds (at most `period`).
+    pub fn len(&self) -> usize {
+        self.ring.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ring.len == 0
+    }
+
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.ring.is_full()
+    }
+
+    /// Sum of the values in the window (also before it is full).
+    #[inline]
+    pub fn sum(&self) -> Decimal {
+        self.sum
+    }
+
+    /// The mean of the last `period` values, once there are that many.
+    pub fn value(&self) -> Option<Decimal> {
+        self.is_full()
+            .then(|| self.sum / Decimal::from(self.ring.capacity()))
+    }
+}
+
+/// Relative Strength Index with Wilder's smoothing.
+///
+/// The first average gain and loss are the plain means of the first `period`
+/// close-to-close changes; after that each is smoothed as
+/// `avg = (avg * (period - 1) + current) / period`. The value is
+/// `100 * avg_gain / (avg_gain + avg_loss)`, which equals the textbook
+/// `100 - 100 / (1 + RS)` without dividing by a zero average loss; when both
+/// averages are zero (a flat market) it is 50.
+///
+/// Wilder's smoothing needs no window, only the previous close and the two
+/// averages, so there is no ring buffer here. It divides on every update once
+/// seeded; it is not meant for the hottest loop.
+#[derive(Debug, Clone)]
+pub struct Rsi {
+    period: usize,
+    period_dec: Decimal,
+    prev: Option<Decimal>,
+    /// Changes seen so far, up to `period` (seeding phase).
+    seen: usize,
+    /// Sums during seeding, averages afterwards.
+    gain: Decimal,
+    loss: Decimal,
+}
+
+impl Rsi {
+    pub fn new(period: usize) -> Result<Self, ZeroPeriod> {
+        if period == 0 {
+            return Err(ZeroPeriod);
+        }
+        Ok(Rsi {
+            period,
+            period_dec: Decimal::from(period),
+            prev: None,
+            seen: 0,
+            gain: Decimal::ZERO,
+            loss: Decimal::ZERO,
+        })
+    }
+
+    pub fn period(&self) -> usize {
+        self.period
+    }
+
+    /// Feed the next close; returns the RSI once `period` changes (so
+    /// `period + 1` closes) have been seen.
+    pub fn update(&mut self, close: Decimal) -> Option<Decimal> {
+        let prev = self.prev.replace(close)?;
+        let change = close - prev;
+        let (up, down) = if change.is_sign_positive() {
+            (change, Decimal::ZERO)
+        } else {
+            (Decimal::ZERO, -change)
+        };
+        if self.seen < self.period {
+            self.gain += up;
+            self.loss += down;
+            self.seen += 1;
+            if self.seen == self.period {
+                self.gain /= self.period_dec;
+                self.loss /= self.period_dec;
+            }
+        } else {
+            let keep = self.period_dec - Decimal::ONE;
+            self.gain = (self.gain * keep + up) / self.period_dec;
+            self.loss = (self.loss * keep + down) / self.period_dec;
+        }
+        self.value()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.seen == self.period
+    }
+
+    pub fn value(&self) -> Option<Decimal> {
+        if !self.is_ready() {
+            return None;
+        }
+        let total = self.gain + self.loss;
+        if total.is_zero() {
+            return Some(Decimal::from(50));
+        }
+        Some(Decimal::ONE_HUNDRED * self.gain / total)
+    }
+}
+
+/// Bollinger bands: the mean of the last `period` values plus and minus `k`
+/// population standard deviations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bands {
+    pub lower: Decimal,
+    pub middle: Decimal,
+    pub upper: Decimal,
+}
+
+/// Mean and population standard deviation over a window, kept as running sums
+/// of the values and of their squares.
+///
+/// Updates are two exact additions and subtractions. The standard deviation
+/// is computed only when asked, as `sqrt(n * sum_sq - sum^2) / n`: the radicand
+/// is exact Decimal arithmetic (so no cancellation error), leaving one square
+/// root and one division. Squares of prices with up to 14 decimal places are
+/// exact in Decimal; a radicand that rounding could still push below zero is
+/// clamped to zero.
+#[derive(Debug, Clone)]
+pub struct Bollinger {
+    ring: Ring,
+    k: Decimal,
+    n: Decimal,
+    sum: Decimal,
+    sum_sq: Decimal,
+}
+
+impl Bollinger {
+    pub fn new(period: usize, k: Decimal) -> Result<Self, ZeroPeriod> {
+        Ok(Bollinger {
+            ring: Ring::new(period)?,
+            k,
+            n: Decimal::from(period),
+            sum: Decimal::ZERO,
+            sum_sq: Decimal::ZERO,
+        })
+    }
+
+    #[inline]
+    pub fn update(&mut self, x: Decimal) {
+        let sq = x * x;
+        match self.ring.push(x) {
+            Some(old) => {
+                self.sum = self.sum + x - old;
+                self.sum_sq = self.sum_sq + sq - old * old;
+            }
+            None => {
+                self.sum += x;
+                self.sum_sq += sq;
+            }
+        }
+    }
+
+    pub fn period(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    pub fn k(&self) -> Decimal {
+        self.k
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.ring.is_full()
+    }
+
+    /// Mean of the window (the middle band), once full.
+    pub fn mean(&self) -> Option<Decimal> {
+        self.is_full().then(|| self.sum / self.n)
+    }
+
+    /// Population standard deviation of the window, once full.
+    pub fn std_dev(&self) -> Option<Decimal> {
+        if !self.is_full() {
+            return None;
+        }
+        let radicand = self.n * self.sum_sq - self.sum * self.sum;
+        if radicand <= Decimal::ZERO {
+            return Some(Decimal::ZERO);
+        }
+        radicand.sqrt().map(|r| r / self.n)
+    }
+
+    /// Lower, middle and upper band, once full.
+    pub fn bands(&self) -> Option<Bands> {
+        let middle = self.mean()?;
+        let width = self.k * self.std_dev()?;
+        Some(Bands {
+            lower: middle - width,
+            middle,
+            upper: middle + width,
+        })
+    }
+}
+
+/// Sliding-window extreme over the last `period` values: a monotonic deque
+/// stored in a fixed-capacity ring.
+///
+/// Entries are `(sequence number, value)`; the front is the current extreme.
+/// A new value first expires the front if it left the window, then drops
+/// every entry at the back it dominates, so the deque never holds more than
+/// `period` entries and each value is pushed and popped at most once:
+/// amortized O(1) per update, no allocation. (A plain O(N) scan of a ring
+/// would do for the small N strategies use; the deque costs no more code and
+/// stays cheap for long lookbacks.)
+#[derive(Debug, Clone)]
+struct MonoWindow {
+    buf: Box<[(u64, Decimal)]>,
+    head: usize,
+    len: usize,
+    seq: u64,
+    period: u64,
+    /// True: keep the maximum; false: the minimum.
+    max: bool,
+}
+
+impl MonoWindow {
+    fn new(period: usize, max: bool) -> Result<Self, ZeroPeriod> {
+        if period == 0 {
+            return Err(ZeroPeriod);
+        }
+        Ok(MonoWindow {
+            buf: vec![(0, Decimal::ZERO); period].into_boxed_slice(),
+            head: 0,
+            len: 0,
+            seq: 0,
+            period: period as u64,
+            max,
+        })
+    }
+
+    #[inline]
+    fn at(&self, k: usize) -> usize {
+        let i = self.head + k;
+        if i >= self.buf.len() {
+            i - self.buf.len()
+        } else {
+            i
+        }
+    }
+
+    fn update(&mut self, x: Decimal) {
+        self.seq += 1;
+        // Expire the front if it is now `period` or more values old.
+        if self.len > 0 && self.buf[self.head].0 + self.period <= self.seq {
+            self.head = self.at(1);
+            self.len -= 1;
+        }
+        // Drop what `x` dominates: it is newer and at least as extreme.
+        while self.len > 0 {
+            let back = self.buf[self.at(self.len - 1)].1;
+            let dominated = if self.max { back <= x } else { back >= x };
+            if !dominated {
+                break;
+            }
+            self.len -= 1;
+        }
+        // After the expiry the deque holds indices seq-period+1 ..= seq-1 at
+        // most, so there is room for one more.
+        let tail = self.at(self.len);
+        self.buf[tail] = (self.seq, x);
+        self.len += 1;
+    }
+
+    fn is_full(&self) -> bool {
+        self.seq >= self.period
+    }
+
+    fn value(&self) -> Option<Decimal> {
+        (self.is_full() && self.len > 0).then(|| self.buf[self.head].1)
+    }
+}
+
+/// Highest value over the last `period` updates (e.g. the N-bar high).
+#[derive(Debug, Clone)]
+pub struct Highest(MonoWindow);
+
+impl Highest {
+    pub fn new(period: usize) -> Result<Self, ZeroPeriod> {
+        MonoWindow::new(period, true).map(Highest)
+    }
+
+    #[inline]
+    pub fn update(&mut self, x: Decimal) {
+        self.0.update(x)
+    }
+
+    pub fn period(&self) -> usize {
+        self.0.buf.len()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.0.is_full()
+    }
+
+    /// The maximum of the last `period` values, once that many were seen.
+    pub fn value(&self) -> Option<Decimal> {
+        self.0.value()
+    }
+}
+
+/// Lowest value over the last `period` updates (e.g. the N-bar low).
+#[derive(Debug, Clone)]
+pub struct Lowest(MonoWindow);
+
+impl Lowest {
+    pub fn new(period: usize) -> Result<Self, ZeroPeriod> {
+        MonoWindow::new(period, false).map(Lowest)
+    }
+
+    #[inline]
+    pub fn update(&mut self, x: Decimal) {
+        self.0.update(x)
+    }
+
+    pub fn period(&self) -> usize {
+        self.0.buf.len()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.0.is_full()
+    }
+
+    /// The minimum of the last `period` values, once that many were seen.
+    pub fn value(&self) -> Option<Decimal> {
+        self.0.value()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn zero_period_is_refused() {
+        assert_eq!(Sma::new(0).unwrap_err(), ZeroPeriod);
+        assert!(Rsi::new(0).is_err());
+        assert!(Bollinger::new(0, dec!(2)).is_err());
+        assert!(Highest::new(0).is_err());
+        assert!(Lowest::new(0).is_err());
+        assert!(ZeroPeriod.to_string().contains("at least 1"));
+    }
+
+    #[test]
+    fn sma_by_hand() {
+        let mut s = Sma::new(3).unwrap();
+        s.update(dec!(1));
+        s.update(dec!(2));
+        assert_eq!(s.value(), None);
+        assert_eq!(s.sum(), dec!(3));
+        s.update(dec!(6));
+        assert_eq!(s.value(), Some(dec!(3))); // (1+2+6)/3
+        s.update(dec!(10));
+        assert_eq!(s.sum(), dec!(18)); // 2+6+10
+        assert_eq!(s.value(), Some(dec!(6)));
+        s.update(dec!(0.5));
+        assert_eq!(s.value(), Some(dec!(5.5))); // (6+10+0.5)/3
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.period(), 3);
+    }
+
+    #[test]
+    fn sma_period_one_is_the_last_value() {
+        let mut s = Sma::new(1).unwrap();
+        for x in [dec!(4), dec!(7.25), dec!(-1)] {
+            s.update(x);
+            assert_eq!(s.value(), Some(x));
+        }
+    }
+
+    #[test]
+    fn rsi_by_hand() {
+        // Period 2. Changes: +1, +1 -> seed gain 1, loss 0 -> RSI 100.
+        let mut r = Rsi::new(2).unwrap();
+        assert_eq!(r.update(dec!(1)), None);
+        assert_eq!(r.update(dec!(2)), None);
+        assert_eq!(r.update(dec!(3)), Some(dec!(100)));
+        // -1: gain (1*1+0)/2 = 0.5, loss (0*1+1)/2 = 0.5 -> 50.
+        assert_eq!(r.update(dec!(2)), Some(dec!(50)));
+        // +2: gain (0.5+2)/2 = 1.25, loss 0.5/2 = 0.25 -> 100*1.25/1.5.
+        let v = r.update(dec!(4)).unwrap();
+        assert_eq!(v.round_dp(6), dec!(83.333333));
+        // -4: gain 0.625, loss (0.25+4)/2 = 2.125 -> 100*0.625/2.75.
+        let v = r.update(dec!(0)).unwrap();
+        assert_eq!(v.round_dp(6), dec!(22.727273));
+    }
+
+    #[test]
+    fn rsi_of_a_flat_market_is_50() {
+        let mut r = Rsi::new(3).unwrap();
+        for _ in 0..5 {
+            r.update(dec!(10));
+        }
+        assert_eq!(r.value(), Some(dec!(50)));
+    }
+
+    #[test]
+    fn bollinger_by_hand() {
+        // 2,4,4,4,5,5,7,9: mean 5, population std 2.
+        let mut b = Bollinger::new(8, dec!(2)).unwrap();
+        for x in [2, 4, 4, 4, 5, 5, 7, 9] {
+            assert_eq!(b.bands(), None);
+            b.update(Decimal::from(x));
+        }
+        assert_eq!(b.mean(), Some(dec!(5)));
+        assert_eq!(b.std_dev(), Some(dec!(2)));
+        assert_eq!(
+            b.bands(),
+            Some(Bands {
+                lower: dec!(1),
+                middle: dec!(5),
+                upper: dec!(9),
+            })
+        );
+        // Slide: drop 2, add 5 -> 4,4,4,5,5,7,9,5: sum 43, sum_sq 253,
+        // 8*253 - 43^2 = 175, std = sqrt(175)/8 = 13.2287565.../8.
+        b.update(dec!(5));
+        assert_eq!(b.mean(), Some(dec!(5.375)));
+        assert_eq!(b.std_dev().unwrap().round_dp(9), dec!(1.653594569));
+    }
+
+    #[test]
+    fn bollinger_of_constant_values_has_zero_width() {
+        let mut b = Bollinger::new(3, dec!(2)).unwrap();
+        for _ in 0..4 {
+            b.update(dec!(101.37));
+        }
+        let bands = b.bands().unwrap();
+        assert_eq!(bands.lower, dec!(101.37));
+        assert_eq!(bands.upper, dec!(101.37));
+    }
+
+    #[test]
+    fn highest_and_lowest_by_hand() {
+        let mut h = Highest::new(3).unwrap();
+        let mut l = Lowest::new(3).unwrap();
+        let xs = [
+            dec!(5),
+            dec!(3),
+            dec!(4),
+            dec!(1),
+            dec!(2),
+            dec!(2),
+            dec!(6),
+        ];
+        let hi = [None, None, Some(5), Some(4), Some(4), Some(2), Some(6)];
+        let lo = [None, None, Some(3), Some(1), Some(1), Some(1), Some(2)];
+        for (i, x) in xs.iter().enumerate() {
+            h.update(*x);
+            l.update(*x);
+            assert_eq!(h.value(), hi[i].map(Decimal::from), "high at {i}");
+            assert_eq!(l.value(), lo[i].map(Decimal::from), "low at {i}");
+        }
+    }
+
+    fn price() -> impl Strategy<Value = Decimal> {
+        (-1_000_000_000i64..1_000_000_000, 0u32..6).prop_map(|(m, s)| Decimal::new(m, s))
+    }
+
+    proptest! {
+        #[test]
+        fn sma_equals_naive_mean(period in 1usize..12, xs in prop::collection::vec(price(), 0..60)) {
+            let mut s = Sma::new(period).unwrap();
+            for (i, x) in xs.iter().enumerate() {
+                s.update(*x);
+                let start = (i + 1).saturating_sub(period);
+                let window = &xs[start..=i];
+                let naive_sum: Decimal = window.iter().copied().sum();
+                prop_assert_eq!(s.sum(), naive_sum);
+                if window.len() == period {
+                    let naive = naive_sum / Decimal::from(period);
+                    prop_assert_eq!(s.value(), Some(naive));
+                } else {
+                    prop_assert_eq!(s.value(), None);
+                }
+            }
+        }
+
+        #[test]
+        fn extremes_equal_naive_scan(period in 1usize..10, xs in prop::collection::vec(price(), 0..60)) {
+            let mut h = Highest::new(period).unwrap();
+            let mut l = Lowest::new(period).unwrap();
+            for (i, x) in xs.iter().enumerate() {
+                h.update(*x);
+                l.update(*x);
+                if i + 1 >= period {
+                    let w = &xs[i + 1 - period..=i];
+                    prop_assert_eq!(h.value(), w.iter().copied().max());
+                    prop_assert_eq!(l.value(), w.iter().copied().min());
+                } else {
+                    prop_assert_eq!(h.value(), None);
+                    prop_assert_eq!(l.value(), None);
+                }
+            }
+        }
+
+        #[test]
+        fn bollinger_matches_two_pass(period in 1usize..10, xs in prop::collection::vec(price(), 1..40)) {
+            let mut b = Bollinger::new(period, Decimal::TWO).unwrap();
+            for (i, x) in xs.iter().enumerate() {
+                b.update(*x);
+                if i + 1 >= period {
+                    let w = &xs[i + 1 - period..=i];
+                    let n = Decimal::from(period);
+                    let mean = w.iter().copied().sum::<Decimal>() / n;
+                    prop_assert_eq!(b.mean(), Some(mean));
+                    let var = w.iter().map(|v| (*v - mean) * (*v - mean)).sum::<Decimal>() / n;
+                    let naive = var.sqrt().unwrap();
+                    let got = b.std_dev().unwrap();
+                    // Two different roundings of the same quantity.
+                    let tol = (naive.abs() * dec!(0.000000000001)).max(dec!(0.0000000001));
+                    prop_assert!((got - naive).abs() <= tol, "{got} vs {naive}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! `sma_cross`: the reference moving-average crossover, long only.
+//!
+//! This is the strategy engines are compared with, so the rule is fixed and
+//! deliberately plain. For every bar of a contract:
+//!
+//! 1. Update a fast and a slow simple moving average of the close.
+//! 2. Until `slow` bars of that contract have been seen, do nothing else.
+//!    The first bar with both windows full only records which average is
+//!    above; a cross needs a previous bar to compare with, so the earliest
+//!    possible signal is bar `slow + 1`.
+//! 3. Up-cross (previous bar `fast <= slow`, this bar `fast > slow`) and the
+//!    account's position in the contract is zero: buy `size` at market.
+//! 4. Down-cross (previous bar `fast >= slow`, this bar `fast < slow`) and the
+//!    position is long: sell the whole position at market.
+//!
+//! Nothing else: no shorting, no stops, no re-entry without a fresh cross.
+//!
+//! The per-bar path allocates nothing, clones nothing and never divides: the
+//! averages are compared as `fast_sum * slow_len` against
+//! `slow_sum * fast_len`, which orders exactly like `fast_sum / fast_len`
+//! against `slow_sum / slow_len` because both lengths are positive, and is
+//! exact in Decimal where the division would round. Contracts are looked up
+//! in a small vector (a strategy trades a handful), checking the previous
+//! bar's contract first.
+
+use std::cmp::Ordering;
+
+use engine::model::{Bar, Conid};
+use engine::registry::{typed, Params, RegistryError};
+use engine::strategy::{Context, Strategy};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::indicators::Sma;
+use crate::util::bad_params;
+
+/// Registry name.
+pub const NAME: &str = "sma_cross";
+/// Registry description.
+pub const DESCRIPTION: &str =
+    "Long-only SMA crossover: buy `size` when fast crosses above slow, sell all when it crosses below";
+
+/// Parameters of [`SmaCross`]. Every field has a default; unknown fields are
+/// an error so a misspelt `slwo=50` does not silently run with `slow=30`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmaCrossParams {
+    /// Fast average length in bars.
+    pub fast: usize,
+    /// Slow average length in bars; must exceed `fast`.
+    pub slow: usize,
+    /// Quantity bought on an up-cross.
+    pub size: Decimal,
+}
+
+impl Default for SmaCrossParams {
+    fn default() -> Self {
+        SmaCrossParams {
+            fast: 10,
+            slow: 30,
+            size: Decimal::ONE_HUNDRED,
+        }
+    }
+}
+
+impl SmaCrossParams {
+    /// Reject parameters the rule is not defined for.
+    pub fn validate(&self) -> Result<(), RegistryError> {
+        if self.fast == 0 {
+            return Err(bad_params(NAME, "fast must be at least 1"));
+        }
+        if self.slow == 0 {
+            return Err(bad_params(NAME, "slow must be at least 1"));
+        }
+        if self.fast >= self.slow {
+            return Err(bad_params(
+                NAME,
+                format!(
+                    "fast ({}) must be shorter than slow ({})",
+                    self.fast, self.slow
+                ),
+            ));
+        }
+        if self.size <= Decimal::ZERO {
+            return Err(bad_params(
+                NAME,
+                format!("size must be positive, got {}", self.size),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Per-contract state.
+#[derive(Debug, Clone)]
+struct Track {
+    conid: Conid,
+    fast: Sma,
+    slow: Sma,
+    /// How fast compared with slow on the previous full bar.
+    prev: Option<Ordering>,
+}
+
+/// The `sma_cross` strategy; see the module documentation for the rule.
+#[derive(Debug, Clone)]
+pub struct SmaCross {
+    params: SmaCrossParams,
+    fast_len: Decimal,
+    slow_len: Decimal,
+    /// A fresh per-contract state, built (and its periods validated) once, so
+    /// a new contract costs a clone instead of a fallible construction.
+    template: Track,
+    tracks: Vec<Track>,
+    /// Index of the contract of the previous bar: consecutive bars are
+    /// usually of the same contract.
+    last: usize,
+}
+
+impl SmaCross {
+    pub fn new(params: SmaCrossParams) -> Result<Self, RegistryError> {
+        params.validate()?;
+        let sma = |n| Sma::new(n).map_err(|e| bad_params(NAME, e.to_string()));
+        let template = Track {
+            conid: Conid(0),
+            fast: sma(params.fast)?,
+            slow: sma(params.slow)?,
+            prev: None,
+        };
+        Ok(SmaCross {
+            fast_len: Decimal::from(params.fast),
+            slow_len: Decimal::from(params.slow),
+            params,
+            template,
+            tracks: Vec::new(),
+            last: 0,
+        })
+    }
+
+    /// Build from untyped parameters (TOML table or `k=v` pairs).
+    pub fn from_params(params: &Params) -> Result<Self, RegistryError> {
+        Self::new(typed(NAME, params)?)
+    }
+
+    pub fn params(&self) -> &SmaCrossParams {
+        &self.params
+    }
+
+    /// Current fast and slow averages of `conid`, once both windows are full
+    /// (for inspection and tests; the strategy itself never divides).
+    pub fn averages(&self, conid: Conid) -> Option<(Decimal, Decimal)> {
+        let t = self.tracks.iter().find(|t| t.conid == conid)?;
+        Some((t.fast.value()?, t.slow.value()?))
+    }
+
+    #[inline]
+    fn track_index(&mut self, conid: Conid) -> usize {
+        if let Some(t) = self.tracks.get(self.last) {
+            if t.conid == conid {
+                return self.last;
+            }
+        }
+        let i = match self.tracks.iter().position(|t| t.conid == conid) {
+            Some(i) => i,
+            None => {
+                let mut t = self.template.clone();
+                t.conid = conid;
+                self.tracks.push(t);
+                self.tracks.len() - 1
+            }
+        };
+        self.last = i;
+        i
+    }
+}
+
+/// Registry factory.
+pub fn factory(params: &Params) -> Result<Box<dyn Strategy>, RegistryError> {
+    Ok(Box::new(SmaCross::from_params(params)?))
+}
+
+impl Strategy for SmaCross {
+    #[inline]
+    fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
+        let i = self.track_index(bar.conid);
+        let t = &mut self.tracks[i];
+        t.fast.update(bar.close);
+        t.slow.update(bar.close);
+        // fast < slow, so a full slow window implies a full fast one.
+        if !t.slow.is_full() {
+            return;
+        }
+        let now = (t.fast.sum() * self.slow_len).cmp(&(t.slow.sum() * self.fast_len));
+        let Some(prev) = t.prev.replace(now) else {
+            return;
+        };
+        match (prev, now) {
+            // Up-cross, and flat.
+            (Ordering::Less | Ordering::Equal, Ordering::Greater)
+                if ctx.position(bar.conid).is_zero() =>
+            {
+                ctx.buy(bar.conid, self.params.size);
+            }
+            // Down-cross: sell whatever long position there is.
+            (Ordering::Greater | Ordering::Equal, Ordering::Less) => {
+                let held = ctx.position(bar.conid);
+                if held > Decimal::ZERO {
+                    ctx.sell(bar.conid, held);
+                }
+            }
+            _ => {}
+        }
+    }
+}

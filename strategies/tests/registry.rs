@@ -1,0 +1,37 @@
+//! The registry built by `strategies::registry()`.
+
+use engine::registry::{Params, RegistryError, StrategyRegistry};
+
+#[test]
+fn registers_the_three_strategies_with_descriptions() {
+    let r = strategies::registry();
+    let names: Vec<_> = r.entries().map(|e| e.name).collect();
+    assert_eq!(names, ["breakout_oca", "mean_reversion", "sma_cross"]);
+    for e in r.entries() {
+        assert!(!e.description.is_empty());
+        assert!(!e.description.contains('\n'), "{}", e.name);
+        // Every strategy builds with its defaults.
+        assert!(r.build(e.name, &Params::new()).is_ok(), "{}", e.name);
+    }
+}
+
+#[test]
+fn register_all_adds_to_an_existing_registry() {
+    let mut r = StrategyRegistry::new();
+    strategies::register_all(&mut r);
+    assert!(r.contains("sma_cross"));
+    assert!(r.contains("breakout_oca"));
+    assert!(r.contains("mean_reversion"));
+    match r.build("sma_crossover", &Params::new()).err() {
+        Some(RegistryError::Unknown { known, .. }) => assert!(known.contains("sma_cross")),
+        other => panic!("expected Unknown, got {other:?}"),
+    }
+}
+
+#[test]
+fn params_from_a_toml_table() {
+    let t: toml::Table = toml::from_str("fast = 5\nslow = 20\nsize = \"0.25\"").unwrap();
+    assert!(strategies::registry()
+        .build("sma_cross", &Params::from_table(t))
+        .is_ok());
+}
