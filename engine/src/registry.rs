@@ -68,12 +68,22 @@ impl Params {
 
     /// Deserialize into a strategy's parameter struct.
     pub fn parse<T: DeserializeOwned>(&self, strategy: &str) -> Result<T, RegistryError> {
-        toml::Value::Table(self.0.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| RegistryError::BadParams {
-                strategy: strategy.to_owned(),
-                message: e.message().to_owned(),
-            })
+        // serde_path_to_error names the offending key ("fast: invalid type").
+        serde_path_to_error::deserialize(toml::Value::Table(self.0.clone())).map_err(
+            |e: serde_path_to_error::Error<toml::de::Error>| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let message = if path == "." || path.is_empty() {
+                    inner.message().to_owned()
+                } else {
+                    format!("{path}: {}", inner.message())
+                };
+                RegistryError::BadParams {
+                    strategy: strategy.to_owned(),
+                    message,
+                }
+            },
+        )
     }
 }
 
@@ -185,7 +195,7 @@ mod tests {
         p.set_pair("fast=ten").unwrap();
         p.set_pair("size=1").unwrap();
         let e = p.parse::<P>("sma").unwrap_err().to_string();
-        assert!(e.contains("sma"), "{e}");
+        assert!(e.contains("sma") && e.contains("fast"), "{e}");
         let mut p = Params::new();
         p.set_pair("fast=1").unwrap();
         p.set_pair("size=1").unwrap();

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// IBKR contract identifier. The gateway sends it as a number or a string
 /// depending on the endpoint; both deserialize.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Conid(pub i64);
 

@@ -44,12 +44,6 @@ pub struct Quote {
     pub volume: Option<Decimal>,
 }
 
-impl Default for Conid {
-    fn default() -> Self {
-        Conid(0)
-    }
-}
-
 impl Quote {
     /// Mid price when both sides are present.
     pub fn mid(&self) -> Option<Decimal> {
