@@ -1,1 +1,247 @@
-//! The backtest loop.
+//! The backtest loop: replay bars through strategies and the simulated
+//! exchange, account for every fill, and record the run.
+//!
+//! Per bar the loop does, in order: fire due timers; let the exchange fill
+//! orders of the bar's contract (skipped outright when no order is working);
+//! book the fills; mark the portfolio at the close and call `on_bar`; hand
+//! any intents to the exchange. Equity is recorded once per distinct
+//! timestamp, after all bars of that time. Nothing on this path allocates
+//! unless an order or a fill happens.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rust_decimal::Decimal;
+
+use engine::broker::OrderChanges;
+use engine::bus::{Dispatcher, Event};
+use engine::model::{Bar, Contract, ExecSide, Timestamp};
+use engine::portfolio::Portfolio;
+use engine::strategy::{Intent, Strategy};
+
+use crate::data::DataError;
+use crate::exchange::{ExchangeConfig, SimExchange};
+use crate::report::{Recorder, RecorderOptions, ReportError, RunMeta, Summary};
+
+/// How a backtest runs.
+#[derive(Debug, Clone)]
+pub struct BacktestConfig {
+    pub cash: Decimal,
+    pub exchange: ExchangeConfig,
+    /// Where outputs go; `None` computes the summary only (sweeps, bench).
+    pub out_dir: Option<PathBuf>,
+}
+
+impl Default for BacktestConfig {
+    fn default() -> Self {
+        BacktestConfig {
+            cash: Decimal::from(100_000),
+            exchange: ExchangeConfig::default(),
+            out_dir: None,
+        }
+    }
+}
+
+/// What the report says the run was.
+#[derive(Debug, Clone, Default)]
+pub struct RunLabel {
+    pub strategy: String,
+    pub params: BTreeMap<String, String>,
+    pub data: String,
+}
+
+/// Why a backtest stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("strategy kept emitting intents in reaction to its own orders ({0} rounds at {1}); stopping")]
+    IntentLoop(usize, Timestamp),
+}
+
+impl From<std::convert::Infallible> for BacktestError {
+    fn from(e: std::convert::Infallible) -> Self {
+        match e {}
+    }
+}
+
+/// Rounds of intent -> order update -> intent allowed at one instant.
+const MAX_INTENT_ROUNDS: usize = 1000;
+
+/// Progress is reported every this many bars.
+pub const PROGRESS_EVERY: u64 = 1 << 16;
+
+struct Loop<S: Strategy> {
+    dispatcher: Dispatcher<S>,
+    exchange: SimExchange,
+    recorder: Recorder,
+    events: Vec<Event>,
+    intents: Vec<(usize, Intent)>,
+}
+
+impl<S: Strategy> Loop<S> {
+    /// Book and deliver what the exchange produced.
+    fn deliver(&mut self) -> Result<(), BacktestError> {
+        for ev in self.events.drain(..) {
+            if let Event::Execution(e) = &ev {
+                let signed = match e.side {
+                    ExecSide::Bought => e.size,
+                    ExecSide::Sold | ExecSide::Netting => -e.size,
+                };
+                self.recorder
+                    .on_fill(e.time, e.conid, signed, e.price, e.commission)?;
+            }
+            self.dispatcher.dispatch(&ev);
+        }
+        Ok(())
+    }
+
+    /// Hand intents to the exchange until the strategies are quiet.
+    fn route_intents(&mut self) -> Result<(), BacktestError> {
+        let mut rounds = 0;
+        while self.dispatcher.outbox().has_intents() {
+            rounds += 1;
+            if rounds > MAX_INTENT_ROUNDS {
+                return Err(BacktestError::IntentLoop(rounds, self.dispatcher.now()));
+            }
+            self.intents
+                .extend(self.dispatcher.outbox().drain_intents());
+            let now = self.dispatcher.now();
+            for (strategy, intent) in self.intents.drain(..) {
+                let result = match intent {
+                    Intent::Place(batch) => {
+                        self.exchange.place(strategy, batch, now, &mut self.events)
+                    }
+                    Intent::Cancel(id) => self.exchange.cancel(id, now, &mut self.events),
+                    Intent::Modify {
+                        id,
+                        quantity,
+                        limit_price,
+                        stop_price,
+                    } => self.exchange.modify(
+                        id,
+                        OrderChanges {
+                            quantity,
+                            limit_price,
+                            stop_price,
+                        },
+                        now,
+                        &mut self.events,
+                    ),
+                };
+                if let Err(e) = result {
+                    tracing::debug!(strategy, error = %e, "intent refused by the simulated exchange");
+                }
+            }
+            self.deliver()?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn on_bar(&mut self, bar: &Bar) -> Result<(), BacktestError> {
+        if self.exchange.has_orders() {
+            self.exchange.on_bar(bar, &mut self.events);
+            if !self.events.is_empty() {
+                self.dispatcher.set_time(bar.time);
+                self.deliver()?;
+                self.route_intents()?;
+            }
+        }
+        self.dispatcher.on_bar(bar);
+        if self.dispatcher.outbox().has_intents() {
+            self.route_intents()?;
+        }
+        Ok(())
+    }
+}
+
+/// Run `strategies` over `bars` (time-ordered) and return the summary; with
+/// `cfg.out_dir` set, also write the report files there.
+///
+/// `progress` is called with the number of bars done every
+/// [`PROGRESS_EVERY`] bars.
+pub fn run<S, I, E>(
+    strategies: Vec<S>,
+    contracts: &[Contract],
+    bars: I,
+    cfg: &BacktestConfig,
+    label: RunLabel,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Summary, BacktestError>
+where
+    S: Strategy,
+    I: IntoIterator<Item = Result<Bar, E>>,
+    BacktestError: From<E>,
+{
+    let started = Instant::now();
+    let mut portfolio = Portfolio::new(cfg.cash);
+    let mut exchange = SimExchange::new(cfg.exchange.clone());
+    for c in contracts {
+        portfolio.set_multiplier(c.conid, c.multiplier);
+        exchange.add_contract(c);
+    }
+    let mut recorder = Recorder::new(
+        cfg.cash,
+        RecorderOptions {
+            out_dir: cfg.out_dir.clone(),
+            session_tz: cfg.exchange.session_tz,
+            ..RecorderOptions::default()
+        },
+    )?;
+    for c in contracts {
+        recorder.set_multiplier(c.conid, c.multiplier);
+    }
+    let mut lp = Loop {
+        dispatcher: Dispatcher::new(strategies, portfolio),
+        exchange,
+        recorder,
+        events: Vec::new(),
+        intents: Vec::new(),
+    };
+    lp.dispatcher.start();
+    lp.route_intents()?;
+
+    let mut count: u64 = 0;
+    let mut current: Option<Timestamp> = None;
+    for item in bars {
+        let bar = item?;
+        if current != Some(bar.time) {
+            if let Some(t) = current {
+                let equity = lp.dispatcher.portfolio().equity();
+                lp.recorder.on_equity(t, equity)?;
+            }
+            current = Some(bar.time);
+            if lp.dispatcher.next_timer().is_some_and(|t| t <= bar.time) {
+                lp.dispatcher.fire_timers(bar.time);
+                lp.route_intents()?;
+            }
+        }
+        lp.on_bar(&bar)?;
+        count += 1;
+        if count % PROGRESS_EVERY == 0 {
+            progress(count);
+        }
+    }
+    if let Some(t) = current {
+        let equity = lp.dispatcher.portfolio().equity();
+        lp.recorder.on_equity(t, equity)?;
+    }
+    lp.dispatcher.stop();
+    // Orders placed in on_stop have no bar left to fill on; they are dropped.
+    progress(count);
+    let final_cash = lp.dispatcher.portfolio().cash();
+    let meta = RunMeta {
+        strategy: label.strategy,
+        params: label.params,
+        bars: count,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        final_cash,
+        commission_model: cfg.exchange.commission.to_string(),
+        data: label.data,
+    };
+    Ok(lp.recorder.finish(meta)?)
+}

@@ -1,0 +1,72 @@
+//! The `--config` TOML file of `ibflow backtest`. Every key is optional and
+//! every command-line flag overrides it.
+//!
+//! ```toml
+//! [backtest]
+//! data = ["data/sample"]        # files or directories; default: bundled sample
+//! strategy = "sma_cross"
+//! cash = "100000"
+//! commission = "ibkr-fixed"     # none | ibkr-fixed | per-order:X
+//! slippage_ticks = 1
+//! intrabar = "stop-first"       # stop-first | target-first
+//! session_tz = "America/New_York"
+//! out = "out/sma"
+//! rank_by = "sharpe"            # metric that orders sweep.csv
+//!
+//! [backtest.params]
+//! fast = 10
+//! slow = 30
+//!
+//! [backtest.sweep]
+//! fast = "5:30:5"
+//! slow = "20:100:10"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub backtest: BacktestSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestSection {
+    pub data: Option<Vec<PathBuf>>,
+    pub strategy: Option<String>,
+    pub cash: Option<toml::Value>,
+    pub commission: Option<String>,
+    pub slippage_ticks: Option<u32>,
+    pub intrabar: Option<String>,
+    pub session_tz: Option<String>,
+    pub out: Option<PathBuf>,
+    pub rank_by: Option<String>,
+    #[serde(default)]
+    pub params: toml::Table,
+    #[serde(default)]
+    pub sweep: BTreeMap<String, String>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let mut cfg: ConfigFile =
+            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        // Relative data paths are relative to the config file.
+        if let (Some(data), Some(dir)) = (cfg.backtest.data.as_mut(), path.parent()) {
+            for p in data.iter_mut() {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            }
+        }
+        Ok(cfg)
+    }
+}
