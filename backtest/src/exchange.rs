@@ -187,6 +187,12 @@ struct Working {
     seq: u64,
 }
 
+/// An order that can fill on the current bar: (index into `working`, fill
+/// price, intrabar sort key). The key orders fills by estimated time within
+/// the bar: at the open first, then stop/limit rank, then distance from the
+/// open, then submission order.
+type Triggered = (usize, Decimal, (u8, u8, Decimal, u64));
+
 #[derive(Debug, Clone, Copy)]
 struct Instrument {
     conid: Conid,
@@ -204,7 +210,7 @@ pub struct SimExchange {
     exec_seq: u64,
     order_seq: u64,
     /// Scratch buffer for one bar's triggered orders, reused across bars.
-    triggered: Vec<(usize, Decimal, (u8, u8, Decimal, u64))>,
+    triggered: Vec<Triggered>,
 }
 
 impl SimExchange {
@@ -498,7 +504,7 @@ impl SimExchange {
                 triggered.push((i, price, (u8::from(!at_open), rank, distance, w.seq)));
             }
         }
-        triggered.sort_by(|a, b| a.2.cmp(&b.2));
+        triggered.sort_by_key(|t| t.2);
 
         // 3. Fill in estimated intrabar order; a fill cancels its siblings.
         for &(i, price, _) in &triggered {

@@ -222,7 +222,7 @@ where
         }
         lp.on_bar(&bar)?;
         count += 1;
-        if count % PROGRESS_EVERY == 0 {
+        if count.is_multiple_of(PROGRESS_EVERY) {
             progress(count);
         }
     }

@@ -305,12 +305,7 @@ impl<'a> Context<'a> {
     ) -> BracketIds {
         let entry_id = self.outbox.next_order_id();
         let parent = client_order_id(entry_id);
-        let (conid, exit_side, qty, tif) = (
-            entry.conid,
-            entry.side.opposite(),
-            entry.quantity,
-            entry.tif,
-        );
+        let (conid, exit_side, qty) = (entry.conid, entry.side.opposite(), entry.quantity);
         out.push(entry.into_request(entry_id, None, oca));
         let mut ids = BracketIds {
             entry: entry_id,
@@ -319,13 +314,13 @@ impl<'a> Context<'a> {
         };
         if let Some(tp) = exits.take_profit {
             let id = self.outbox.next_order_id();
-            let spec = OrderSpec::limit(conid, exit_side, qty, tp).tif(tif);
+            let spec = OrderSpec::limit(conid, exit_side, qty, tp).tif(Tif::Gtc);
             out.push(spec.into_request(id, Some(parent.clone()), None));
             ids.take_profit = Some(id);
         }
         if let Some(sl) = exits.stop_loss {
             let id = self.outbox.next_order_id();
-            let spec = OrderSpec::stop(conid, exit_side, qty, sl).tif(tif);
+            let spec = OrderSpec::stop(conid, exit_side, qty, sl).tif(Tif::Gtc);
             out.push(spec.into_request(id, Some(parent.clone()), None));
             ids.stop_loss = Some(id);
         }
@@ -333,7 +328,9 @@ impl<'a> Context<'a> {
     }
 
     /// Entry with a take-profit and/or stop-loss that go live when the entry
-    /// fills; the first exit to fill cancels the other.
+    /// fills; the first exit to fill cancels the other. The exits are GTC
+    /// whatever the entry's time in force: they protect a position, and a
+    /// position outlives the session a DAY entry was good for.
     pub fn bracket(&mut self, entry: OrderSpec, exits: Exits) -> BracketIds {
         let mut batch = Vec::with_capacity(3);
         let ids = self.bracket_requests(entry, exits, None, &mut batch);

@@ -8,7 +8,7 @@
 //!   have to break. Nothing happens before `lookback` bars were seen.
 //! * When the account is flat in the contract and none of the orders this
 //!   strategy placed in it is still working, place one OCA group of two
-//!   stop entries, `size` each, all orders DAY:
+//!   DAY stop entries, `size` each, with GTC exits:
 //!   - buy stop at `high + tick`, with a sell take-profit limit at
 //!     `entry * (1 + take_profit_pct / 100)` and a sell stop-loss at
 //!     `entry * (1 - stop_loss_pct / 100)`;
@@ -20,7 +20,7 @@
 //!   is left out when its entry or take-profit would not be a positive price
 //!   (a contract trading within a few ticks of zero).
 //! * The first entry to trigger cancels the other entry and its exits (OCA);
-//!   its own exits then work as a bracket. Because every order is DAY, an
+//!   its own exits then work as a bracket. Because the entries are DAY, an
 //!   untriggered pair expires at the session close, and the strategy places
 //!   a new pair at the levels of the first bar close after the venue reports
 //!   the expiry.
@@ -44,7 +44,7 @@ use crate::util::{bad_params, round_to_tick};
 pub const NAME: &str = "breakout_oca";
 /// Registry description.
 pub const DESCRIPTION: &str =
-    "OCA pair of DAY stop entries one tick outside the N-bar range, each bracketed by take-profit and stop-loss";
+    "OCA pair of DAY stop entries one tick outside the N-bar range, each bracketed by GTC take-profit and stop-loss";
 
 /// Parameters of [`BreakoutOca`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

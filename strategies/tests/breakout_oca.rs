@@ -41,7 +41,8 @@ fn req(
         limit_price,
         stop_price,
         trail: None,
-        tif: Tif::Day,
+        // Entries are good for the day; bracket exits are GTC.
+        tif: if parent.is_some() { Tif::Gtc } else { Tif::Day },
         outside_rth: false,
         client_order_id: format!("ibf-{id}"),
         parent: parent.map(|p| format!("ibf-{p}")),
@@ -149,9 +150,13 @@ fn places_one_oca_pair_of_brackets() {
         assert_eq!(kids.len(), 2);
         assert!(kids.iter().all(|k| k.side == e.side.opposite()));
     }
-    assert!(batch
-        .iter()
-        .all(|o| o.tif == Tif::Day && o.validate().is_ok()));
+    assert!(batch.iter().all(|o| o.tif
+        == if o.parent.is_some() {
+            Tif::Gtc
+        } else {
+            Tif::Day
+        }
+        && o.validate().is_ok()));
     // Nothing acknowledged yet: still no second pair.
     assert!(step(&mut d, &ohlc(A, 3, dec!(103), dec!(97), dec!(100))).is_empty());
     assert_eq!(d.strategies()[0].working(A).len(), 6);
