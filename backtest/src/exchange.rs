@@ -318,7 +318,9 @@ impl SimExchange {
             };
             self.order_seq += 1;
             let order = Order {
-                broker_order_id: Some(format!("{}", 1_000_000 + self.order_seq)),
+                // The engine's id is the only id a simulated order needs; the
+                // CP Gateway simulator assigns IBKR-style ids of its own.
+                broker_order_id: None,
                 status: if held {
                     OrderStatus::PreSubmitted
                 } else {
@@ -558,7 +560,7 @@ impl SimExchange {
         self.exec_seq += 1;
         let commission = self.cfg.commission.charge(qty, price, inst.multiplier);
         let exec = Execution {
-            execution_id: format!("sim.{:08}", self.exec_seq),
+            execution_id: format!("sim.{}", self.exec_seq),
             order_id: Some(id),
             order_ref: Some(coid.clone()),
             account: self.cfg.account.clone(),

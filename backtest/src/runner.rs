@@ -179,7 +179,11 @@ where
 {
     let started = Instant::now();
     let mut portfolio = Portfolio::new(cfg.cash);
-    let mut exchange = SimExchange::new(cfg.exchange.clone());
+    // The loop reads fills from events; the exchange need not keep copies.
+    let mut exchange = SimExchange::new(ExchangeConfig {
+        keep_executions: 0,
+        ..cfg.exchange.clone()
+    });
     for c in contracts {
         portfolio.set_multiplier(c.conid, c.multiplier);
         exchange.add_contract(c);

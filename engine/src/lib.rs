@@ -8,6 +8,7 @@ pub mod broker;
 pub mod bus;
 pub mod history;
 pub mod model;
+pub mod num;
 pub mod orders;
 pub mod portfolio;
 pub mod registry;

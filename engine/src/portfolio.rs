@@ -13,6 +13,8 @@ struct Slot {
     mark: Option<Decimal>,
     /// quantity * mark * multiplier, kept so equity is O(1) per price update.
     market_value: Decimal,
+    /// quantity * multiplier, so a mark is one multiplication.
+    units: Decimal,
 }
 
 /// Account state as seen by the engine.
@@ -26,7 +28,9 @@ pub struct Portfolio {
     initial_cash: Decimal,
     commissions: Decimal,
     realized: Decimal,
-    market_value: Decimal,
+    /// Cash plus every slot's market value, maintained incrementally so that
+    /// reading equity (once per timestamp) costs nothing.
+    equity: Decimal,
     slots: Vec<Slot>,
 }
 
@@ -47,7 +51,7 @@ impl Portfolio {
             initial_cash: cash,
             commissions: Decimal::ZERO,
             realized: Decimal::ZERO,
-            market_value: Decimal::ZERO,
+            equity: cash,
             slots: Vec::new(),
         }
     }
@@ -62,7 +66,7 @@ impl Portfolio {
 
     /// Cash plus every position marked at its latest price.
     pub fn equity(&self) -> Decimal {
-        self.cash + self.market_value
+        self.equity
     }
 
     pub fn realized_pnl(&self) -> Decimal {
@@ -102,6 +106,7 @@ impl Portfolio {
     pub fn set_multiplier(&mut self, conid: Conid, multiplier: Decimal) {
         let slot = self.slot_mut(conid);
         slot.position.multiplier = multiplier;
+        slot.units = slot.position.quantity * multiplier;
     }
 
     fn slot_mut(&mut self, conid: Conid) -> &mut Slot {
@@ -112,6 +117,7 @@ impl Portfolio {
                     position: Position::flat(conid, Decimal::ONE),
                     mark: None,
                     market_value: Decimal::ZERO,
+                    units: Decimal::ZERO,
                 });
                 self.slots.len() - 1
             }
@@ -127,9 +133,9 @@ impl Portfolio {
             return;
         };
         slot.mark = Some(price);
-        if !slot.position.quantity.is_zero() {
-            let mv = slot.position.quantity * price * slot.position.multiplier;
-            self.market_value += mv - slot.market_value;
+        if !slot.units.is_zero() {
+            let mv = slot.units * price;
+            self.equity += mv - slot.market_value;
             slot.market_value = mv;
         }
     }
@@ -147,14 +153,18 @@ impl Portfolio {
         let realized = slot.position.apply_fill(signed, exec.price);
         // The fill is the most recent trade we know of: mark at it.
         slot.mark = Some(exec.price);
+        slot.units = slot.position.quantity * multiplier;
         let mv = slot.position.quantity * exec.price * multiplier;
         let old_mv = slot.market_value;
         slot.market_value = mv;
-        self.market_value += mv - old_mv;
+        self.equity += mv - old_mv;
         if exec.side != ExecSide::Netting {
-            self.cash -= signed * exec.price * multiplier;
+            let flow = signed * exec.price * multiplier;
+            self.cash -= flow;
+            self.equity -= flow;
         }
         self.cash -= exec.commission;
+        self.equity -= exec.commission;
         self.commissions += exec.commission;
         self.realized += realized;
         realized

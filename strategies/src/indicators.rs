@@ -18,6 +18,8 @@
 
 use std::fmt;
 
+use std::cmp::Ordering;
+
 use rust_decimal::{Decimal, MathematicalOps};
 
 /// A window length of zero was asked for: no indicator is defined over no
@@ -94,23 +96,117 @@ impl Ring {
 #[derive(Debug, Clone)]
 pub struct Sma {
     ring: Ring,
-    sum: Decimal,
+    sum: ExactSum,
+}
+
+/// An exact running sum of decimals, kept as an `i128` mantissa at the
+/// finest scale seen so far.
+///
+/// `rust_decimal` addition re-aligns scales and normalizes on every call,
+/// which dominated the per-bar cost of a moving average. Prices of one
+/// contract share a scale, so here an update is one integer add and the
+/// result is still exact: nothing is rounded, ever. A sum that no longer fits
+/// (beyond about 1.7e38 units of the finest scale, far outside any price
+/// series) marks itself overflowed instead of wrapping or panicking.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExactSum {
+    mantissa: i128,
+    scale: u32,
+    overflowed: bool,
+}
+
+const POW10: [i128; 29] = {
+    let mut t = [1i128; 29];
+    let mut i = 1;
+    while i < 29 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+impl ExactSum {
+    /// Bring `x` to the common scale, raising the sum's scale if `x` is finer.
+    #[inline]
+    fn aligned(&mut self, x: Decimal) -> Option<i128> {
+        let (m, xs) = (x.mantissa(), x.scale());
+        if xs == self.scale {
+            return Some(m);
+        }
+        if xs > self.scale {
+            let f = POW10[(xs - self.scale) as usize];
+            self.mantissa = self.mantissa.checked_mul(f)?;
+            self.scale = xs;
+            Some(m)
+        } else {
+            m.checked_mul(POW10[(self.scale - xs) as usize])
+        }
+    }
+
+    #[inline]
+    pub fn add(&mut self, x: Decimal) {
+        if self.overflowed {
+            return;
+        }
+        match self.aligned(x).and_then(|m| self.mantissa.checked_add(m)) {
+            Some(v) => self.mantissa = v,
+            None => self.overflowed = true,
+        }
+    }
+
+    #[inline]
+    pub fn sub(&mut self, x: Decimal) {
+        if self.overflowed {
+            return;
+        }
+        match self.aligned(x).and_then(|m| self.mantissa.checked_sub(m)) {
+            Some(v) => self.mantissa = v,
+            None => self.overflowed = true,
+        }
+    }
+
+    /// The sum as a Decimal, when it fits one (and has not overflowed).
+    pub fn value(&self) -> Option<Decimal> {
+        if self.overflowed {
+            return None;
+        }
+        Decimal::try_from_i128_with_scale(self.mantissa, self.scale).ok()
+    }
+
+    /// Exact comparison of `self * a` with `other * b`, for comparing means
+    /// without dividing. `None` on overflow.
+    #[inline]
+    pub fn cmp_scaled(&self, a: i128, other: &ExactSum, b: i128) -> Option<Ordering> {
+        if self.overflowed || other.overflowed {
+            return None;
+        }
+        let (mut x, mut y) = (
+            self.mantissa.checked_mul(a)?,
+            other.mantissa.checked_mul(b)?,
+        );
+        match self.scale.cmp(&other.scale) {
+            Ordering::Less => x = x.checked_mul(POW10[(other.scale - self.scale) as usize])?,
+            Ordering::Greater => y = y.checked_mul(POW10[(self.scale - other.scale) as usize])?,
+            Ordering::Equal => {}
+        }
+        Some(x.cmp(&y))
+    }
 }
 
 impl Sma {
     pub fn new(period: usize) -> Result<Self, ZeroPeriod> {
         Ok(Sma {
             ring: Ring::new(period)?,
-            sum: Decimal::ZERO,
+            sum: ExactSum::default(),
         })
     }
 
     /// Add a value, dropping the oldest once the window is full.
     #[inline]
     pub fn update(&mut self, x: Decimal) {
-        match self.ring.push(x) {
-            Some(old) => self.sum = self.sum + x - old,
-            None => self.sum += x,
+        self.sum.add(x);
+        if let Some(old) = self.ring.push(x) {
+            self.sum.sub(old);
         }
     }
 
@@ -132,16 +228,31 @@ impl Sma {
         self.ring.is_full()
     }
 
-    /// Sum of the values in the window (also before it is full).
+    /// Sum of the values in the window (also before it is full); `None`
+    /// only if it overflowed (see [`ExactSum`]).
     #[inline]
-    pub fn sum(&self) -> Decimal {
-        self.sum
+    pub fn sum(&self) -> Option<Decimal> {
+        self.sum.value()
     }
 
     /// The mean of the last `period` values, once there are that many.
     pub fn value(&self) -> Option<Decimal> {
-        self.is_full()
-            .then(|| self.sum / Decimal::from(self.ring.capacity()))
+        if !self.is_full() {
+            return None;
+        }
+        self.sum()?.checked_div(Decimal::from(self.ring.capacity()))
+    }
+
+    /// Compare this window's mean with `other`'s, exactly and without
+    /// division (sum_a * len_b against sum_b * len_a). `None` until both
+    /// windows are full, or on overflow.
+    #[inline]
+    pub fn cmp_mean(&self, other: &Sma) -> Option<Ordering> {
+        if !self.is_full() || !other.is_full() {
+            return None;
+        }
+        let (a, b) = (self.ring.capacity() as i128, other.ring.capacity() as i128);
+        self.sum.cmp_scaled(b, &other.sum, a)
     }
 }
 
@@ -480,11 +591,11 @@ mod tests {
         s.update(dec!(1));
         s.update(dec!(2));
         assert_eq!(s.value(), None);
-        assert_eq!(s.sum(), dec!(3));
+        assert_eq!(s.sum(), Some(dec!(3)));
         s.update(dec!(6));
         assert_eq!(s.value(), Some(dec!(3))); // (1+2+6)/3
         s.update(dec!(10));
-        assert_eq!(s.sum(), dec!(18)); // 2+6+10
+        assert_eq!(s.sum(), Some(dec!(18))); // 2+6+10
         assert_eq!(s.value(), Some(dec!(6)));
         s.update(dec!(0.5));
         assert_eq!(s.value(), Some(dec!(5.5))); // (6+10+0.5)/3
@@ -599,7 +710,7 @@ mod tests {
                 let start = (i + 1).saturating_sub(period);
                 let window = &xs[start..=i];
                 let naive_sum: Decimal = window.iter().copied().sum();
-                prop_assert_eq!(s.sum(), naive_sum);
+                prop_assert_eq!(s.sum(), Some(naive_sum));
                 if window.len() == period {
                     let naive = naive_sum / Decimal::from(period);
                     prop_assert_eq!(s.value(), Some(naive));
@@ -646,5 +757,61 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod exact_sum_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Mixed scales: the exact sum equals Decimal's own (exact) sum.
+        #[test]
+        fn matches_decimal_sum(xs in prop::collection::vec((-10_000_000i64..10_000_000, 0u32..6), 0..50)) {
+            let mut s = ExactSum::default();
+            let mut d = Decimal::ZERO;
+            for (m, sc) in &xs {
+                let x = Decimal::new(*m, *sc);
+                s.add(x);
+                d += x;
+            }
+            prop_assert_eq!(s.value(), Some(d));
+            for (m, sc) in &xs {
+                s.sub(Decimal::new(*m, *sc));
+            }
+            prop_assert_eq!(s.value().map(|v| v.is_zero()), Some(true));
+        }
+    }
+
+    #[test]
+    fn overflow_is_reported_not_wrapped() {
+        let mut s = ExactSum::default();
+        s.add(Decimal::MAX);
+        // Scale 28 forces a rescale of ~7.9e28 by 10^28: beyond i128.
+        s.add(Decimal::new(1, 28));
+        assert_eq!(s.value(), None);
+        let mut a = Sma::new(2).unwrap();
+        let mut b = Sma::new(3).unwrap();
+        for _ in 0..3 {
+            a.update(Decimal::MAX);
+            b.update(Decimal::new(1, 28));
+        }
+        assert_eq!(a.cmp_mean(&b), None);
+    }
+
+    #[test]
+    fn cmp_mean_is_exact_across_scales() {
+        let mut fast = Sma::new(2).unwrap();
+        let mut slow = Sma::new(3).unwrap();
+        for x in ["1.5", "2.50", "3"] {
+            let v: Decimal = x.parse().unwrap();
+            fast.update(v);
+            slow.update(v);
+        }
+        // fast mean (2.5+3)/2 = 2.75 > slow mean 7/3 = 2.333...
+        assert_eq!(fast.cmp_mean(&slow), Some(Ordering::Greater));
+        assert_eq!(slow.cmp_mean(&fast), Some(Ordering::Less));
+        assert_eq!(fast.cmp_mean(&fast), Some(Ordering::Equal));
     }
 }

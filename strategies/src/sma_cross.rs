@@ -17,9 +17,10 @@
 //!
 //! The per-bar path allocates nothing, clones nothing and never divides: the
 //! averages are compared as `fast_sum * slow_len` against
-//! `slow_sum * fast_len`, which orders exactly like `fast_sum / fast_len`
-//! against `slow_sum / slow_len` because both lengths are positive, and is
-//! exact in Decimal where the division would round. Contracts are looked up
+//! `slow_sum * fast_len` ([`Sma::cmp_mean`]), which orders exactly like
+//! `fast_sum / fast_len` against `slow_sum / slow_len` because both lengths
+//! are positive, and is exact where the division would round. The sums are
+//! exact integer mantissas ([`crate::indicators::ExactSum`]). Contracts are looked up
 //! in a small vector (a strategy trades a handful), checking the previous
 //! bar's contract first.
 
@@ -105,8 +106,6 @@ struct Track {
 #[derive(Debug, Clone)]
 pub struct SmaCross {
     params: SmaCrossParams,
-    fast_len: Decimal,
-    slow_len: Decimal,
     /// A fresh per-contract state, built (and its periods validated) once, so
     /// a new contract costs a clone instead of a fallible construction.
     template: Track,
@@ -127,8 +126,6 @@ impl SmaCross {
             prev: None,
         };
         Ok(SmaCross {
-            fast_len: Decimal::from(params.fast),
-            slow_len: Decimal::from(params.slow),
             params,
             template,
             tracks: Vec::new(),
@@ -185,11 +182,11 @@ impl Strategy for SmaCross {
         let t = &mut self.tracks[i];
         t.fast.update(bar.close);
         t.slow.update(bar.close);
-        // fast < slow, so a full slow window implies a full fast one.
-        if !t.slow.is_full() {
+        // None until the slow window is full (fast < slow, so the fast one
+        // is full by then); exact, division-free comparison of the means.
+        let Some(now) = t.fast.cmp_mean(&t.slow) else {
             return;
-        }
-        let now = (t.fast.sum() * self.slow_len).cmp(&(t.slow.sum() * self.fast_len));
+        };
         let Some(prev) = t.prev.replace(now) else {
             return;
         };

@@ -31,6 +31,7 @@
 use chrono::{Duration, Offset, TimeZone};
 use chrono_tz::Tz;
 use engine::model::Timestamp;
+use engine::num;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
@@ -146,6 +147,18 @@ impl EquityTracker {
     /// Records one observation. Times must not go backwards.
     #[inline]
     pub fn observe(&mut self, time: Timestamp, equity: Decimal) -> Result<(), ReportError> {
+        // Fast path for the common flat stretch: same day, same equity (the
+        // same representation), so peak, trough and day stay as they are.
+        if let Some(prev) = self.last_time {
+            if time >= prev
+                && time < self.next_day_start
+                && equity.serialize() == self.last_equity.serialize()
+            {
+                self.last_time = Some(time);
+                self.observations += 1;
+                return Ok(());
+            }
+        }
         match self.last_time {
             Some(prev) if time < prev => {
                 return Err(ReportError::TimeWentBackwards {
@@ -164,13 +177,14 @@ impl EquityTracker {
                 self.start_day(time);
             }
         }
-        if equity > self.peak {
-            if self.trough < self.peak {
+        // Mantissa comparisons (engine::num): this runs once per timestamp.
+        if num::gt(equity, self.peak) {
+            if num::lt(self.trough, self.peak) {
                 self.close_episode()?;
             }
             self.peak = equity;
             self.trough = equity;
-        } else if equity < self.trough {
+        } else if num::lt(equity, self.trough) {
             self.trough = equity;
         }
         self.last_equity = equity;

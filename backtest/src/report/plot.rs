@@ -77,7 +77,7 @@ impl PlotBuffer {
     pub fn push(&mut self, point: PlotPoint) {
         match &mut self.pending {
             Some(p) => {
-                if point.equity < p.equity {
+                if engine::num::lt(point.equity, p.equity) {
                     *p = point;
                 }
             }
