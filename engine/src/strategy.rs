@@ -373,6 +373,8 @@ impl<'a> Context<'a> {
     }
 
     /// Cancel this strategy's working orders, in `conid` or everywhere.
+    /// Orders emitted earlier in the same callback are not working yet and
+    /// are not included.
     pub fn cancel_all(&mut self, conid: Option<Conid>) {
         let me = self.strategy;
         let ids: Vec<OrderId> = self
