@@ -318,3 +318,38 @@ fn strategies_are_listed() {
         assert!(s.contains(name), "{s}");
     }
 }
+
+#[test]
+fn example_configs_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cfg");
+    ok(&[
+        "backtest",
+        "--config",
+        root.join("config/backtest.toml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(summary["commission_model"], "ibkr-fixed:0.005/1/0.01");
+    assert_ne!(summary["total_commission"], "0");
+    assert_eq!(summary["bars"], 2566);
+    let sweep_out = dir.path().join("sweep");
+    // The full example grid is 6 x 9; narrow it to keep the test quick.
+    ok(&[
+        "backtest",
+        "--config",
+        root.join("config/sweep.toml").to_str().unwrap(),
+        "--sweep",
+        "fast=5:10:5",
+        "--sweep",
+        "slow=20:30:10",
+        "--out",
+        sweep_out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let text = read(&sweep_out.join("sweep.csv"));
+    assert_eq!(text.lines().count(), 1 + 4, "{text}");
+}
