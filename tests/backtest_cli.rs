@@ -332,7 +332,8 @@ fn example_configs_run() {
         out.to_str().unwrap(),
         "--quiet",
     ]);
-    let summary: serde_json::Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
     assert_eq!(summary["commission_model"], "ibkr-fixed:0.005/1/0.01");
     assert_ne!(summary["total_commission"], "0");
     assert_eq!(summary["bars"], 2566);

@@ -45,3 +45,8 @@ pub fn registry() -> StrategyRegistry {
     register_all(&mut r);
     r
 }
+
+/// The README's code examples compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
