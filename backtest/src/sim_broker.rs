@@ -6,10 +6,12 @@
 //! async call per bar would allocate a boxed future per bar.
 
 use async_trait::async_trait;
+use rust_decimal::Decimal;
 
 use engine::broker::{Broker, BrokerError, MarketData, MarketDataError, OrderChanges};
 use engine::bus::Event;
 use engine::model::{Bar, Execution, Order, OrderId, OrderRequest, Position, Timestamp};
+use engine::portfolio::Portfolio;
 
 use crate::exchange::SimExchange;
 
@@ -20,7 +22,8 @@ pub struct SimBroker {
     exchange: SimExchange,
     now: Timestamp,
     events: Vec<Event>,
-    positions: Vec<Position>,
+    /// Positions as the venue books them: the engine's own accounting.
+    portfolio: Portfolio,
 }
 
 impl SimBroker {
@@ -29,7 +32,7 @@ impl SimBroker {
             exchange,
             now: Timestamp::UNIX_EPOCH,
             events: Vec::new(),
-            positions: Vec::new(),
+            portfolio: Portfolio::new(Decimal::ZERO),
         }
     }
 
@@ -44,7 +47,7 @@ impl SimBroker {
         self.exchange.on_bar(bar, &mut self.events);
         for ev in &self.events[start..] {
             if let Event::Execution(e) = ev {
-                apply(&mut self.positions, e);
+                self.portfolio.apply(e);
             }
         }
     }
@@ -53,21 +56,6 @@ impl SimBroker {
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
     }
-}
-
-fn apply(positions: &mut Vec<Position>, e: &Execution) {
-    let idx = match positions.iter().position(|p| p.conid == e.conid) {
-        Some(i) => i,
-        None => {
-            positions.push(Position::flat(e.conid, rust_decimal::Decimal::ONE));
-            positions.len() - 1
-        }
-    };
-    let signed = match e.side {
-        engine::model::ExecSide::Bought => e.size,
-        _ => -e.size,
-    };
-    positions[idx].apply_fill(signed, e.price);
 }
 
 #[async_trait]
@@ -104,8 +92,8 @@ impl Broker for SimBroker {
 
     async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
         Ok(self
-            .positions
-            .iter()
+            .portfolio
+            .positions()
             .filter(|p| !p.is_flat())
             .cloned()
             .collect())

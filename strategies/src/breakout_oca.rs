@@ -37,6 +37,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::indicators::{Highest, Lowest};
+use crate::per_conid::PerConid;
 use crate::tracker::OrderTracker;
 use crate::util::{bad_params, round_to_tick};
 
@@ -111,7 +112,6 @@ impl BreakoutOcaParams {
 
 #[derive(Debug, Clone)]
 struct Track {
-    conid: Conid,
     high: Highest,
     low: Lowest,
     working: OrderTracker,
@@ -126,8 +126,7 @@ pub struct BreakoutOca {
     long_sl: Decimal,
     short_tp: Decimal,
     short_sl: Decimal,
-    template: Track,
-    tracks: Vec<Track>,
+    tracks: PerConid<Track>,
 }
 
 impl BreakoutOca {
@@ -135,7 +134,6 @@ impl BreakoutOca {
         params.validate()?;
         let err = |e: crate::indicators::ZeroPeriod| bad_params(NAME, e.to_string());
         let template = Track {
-            conid: Conid(0),
             high: Highest::new(params.lookback).map_err(err)?,
             low: Lowest::new(params.lookback).map_err(err)?,
             working: OrderTracker::new(),
@@ -148,8 +146,7 @@ impl BreakoutOca {
             short_tp: Decimal::ONE - tp,
             short_sl: Decimal::ONE + sl,
             params,
-            template,
-            tracks: Vec::new(),
+            tracks: PerConid::new(template),
         })
     }
 
@@ -164,22 +161,9 @@ impl BreakoutOca {
     /// Orders this strategy placed in `conid` that are still working.
     pub fn working(&self, conid: Conid) -> &[engine::model::OrderId] {
         self.tracks
-            .iter()
-            .find(|t| t.conid == conid)
+            .get(conid)
             .map(|t| t.working.ids())
             .unwrap_or(&[])
-    }
-
-    fn track_index(&mut self, conid: Conid) -> usize {
-        match self.tracks.iter().position(|t| t.conid == conid) {
-            Some(i) => i,
-            None => {
-                let mut t = self.template.clone();
-                t.conid = conid;
-                self.tracks.push(t);
-                self.tracks.len() - 1
-            }
-        }
     }
 
     /// The OCA legs for a range `[low, high]`.
@@ -216,7 +200,7 @@ pub fn factory(params: &Params) -> Result<Box<dyn Strategy>, RegistryError> {
 
 impl Strategy for BreakoutOca {
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
-        let i = self.track_index(bar.conid);
+        let i = self.tracks.slot(bar.conid);
         let t = &mut self.tracks[i];
         t.high.update(bar.high);
         t.low.update(bar.low);
@@ -235,11 +219,7 @@ impl Strategy for BreakoutOca {
     }
 
     fn on_order_update(&mut self, _ctx: &mut Context<'_>, order: &Order) {
-        if let Some(t) = self
-            .tracks
-            .iter_mut()
-            .find(|t| t.conid == order.request.conid)
-        {
+        if let Some(t) = self.tracks.get_mut(order.request.conid) {
             t.working.on_update(order);
         }
     }

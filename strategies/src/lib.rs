@@ -14,6 +14,7 @@
 pub mod breakout_oca;
 pub mod indicators;
 pub mod mean_reversion;
+pub mod per_conid;
 pub mod sma_cross;
 pub mod tracker;
 mod util;

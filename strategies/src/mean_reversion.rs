@@ -36,6 +36,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::indicators::Bollinger;
+use crate::per_conid::PerConid;
 use crate::tracker::OrderTracker;
 use crate::util::{bad_params, round_to_tick};
 
@@ -106,7 +107,6 @@ impl MeanReversionParams {
 
 #[derive(Debug, Clone)]
 struct Track {
-    conid: Conid,
     bands: Bollinger,
     working: OrderTracker,
 }
@@ -117,15 +117,13 @@ pub struct MeanReversion {
     params: MeanReversionParams,
     /// `1 - stop_loss_pct / 100`.
     stop_factor: Decimal,
-    template: Track,
-    tracks: Vec<Track>,
+    tracks: PerConid<Track>,
 }
 
 impl MeanReversion {
     pub fn new(params: MeanReversionParams) -> Result<Self, RegistryError> {
         params.validate()?;
         let template = Track {
-            conid: Conid(0),
             bands: Bollinger::new(params.period, params.k)
                 .map_err(|e| bad_params(NAME, e.to_string()))?,
             working: OrderTracker::new(),
@@ -133,8 +131,7 @@ impl MeanReversion {
         Ok(MeanReversion {
             stop_factor: Decimal::ONE - params.stop_loss_pct / Decimal::ONE_HUNDRED,
             params,
-            template,
-            tracks: Vec::new(),
+            tracks: PerConid::new(template),
         })
     }
 
@@ -149,22 +146,9 @@ impl MeanReversion {
     /// Orders this strategy placed in `conid` that are still working.
     pub fn working(&self, conid: Conid) -> &[engine::model::OrderId] {
         self.tracks
-            .iter()
-            .find(|t| t.conid == conid)
+            .get(conid)
             .map(|t| t.working.ids())
             .unwrap_or(&[])
-    }
-
-    fn track_index(&mut self, conid: Conid) -> usize {
-        match self.tracks.iter().position(|t| t.conid == conid) {
-            Some(i) => i,
-            None => {
-                let mut t = self.template.clone();
-                t.conid = conid;
-                self.tracks.push(t);
-                self.tracks.len() - 1
-            }
-        }
     }
 }
 
@@ -175,7 +159,7 @@ pub fn factory(params: &Params) -> Result<Box<dyn Strategy>, RegistryError> {
 
 impl Strategy for MeanReversion {
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
-        let i = self.track_index(bar.conid);
+        let i = self.tracks.slot(bar.conid);
         let t = &mut self.tracks[i];
         t.bands.update(bar.close);
         if !t.working.is_empty() || !ctx.position(bar.conid).is_zero() {
@@ -205,11 +189,7 @@ impl Strategy for MeanReversion {
     }
 
     fn on_order_update(&mut self, _ctx: &mut Context<'_>, order: &Order) {
-        if let Some(t) = self
-            .tracks
-            .iter_mut()
-            .find(|t| t.conid == order.request.conid)
-        {
+        if let Some(t) = self.tracks.get_mut(order.request.conid) {
             t.working.on_update(order);
         }
     }

@@ -33,6 +33,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::indicators::Sma;
+use crate::per_conid::PerConid;
 use crate::util::bad_params;
 
 /// Registry name.
@@ -95,7 +96,6 @@ impl SmaCrossParams {
 /// Per-contract state.
 #[derive(Debug, Clone)]
 struct Track {
-    conid: Conid,
     fast: Sma,
     slow: Sma,
     /// How fast compared with slow on the previous full bar.
@@ -106,13 +106,7 @@ struct Track {
 #[derive(Debug, Clone)]
 pub struct SmaCross {
     params: SmaCrossParams,
-    /// A fresh per-contract state, built (and its periods validated) once, so
-    /// a new contract costs a clone instead of a fallible construction.
-    template: Track,
-    tracks: Vec<Track>,
-    /// Index of the contract of the previous bar: consecutive bars are
-    /// usually of the same contract.
-    last: usize,
+    tracks: PerConid<Track>,
 }
 
 impl SmaCross {
@@ -120,16 +114,13 @@ impl SmaCross {
         params.validate()?;
         let sma = |n| Sma::new(n).map_err(|e| bad_params(NAME, e.to_string()));
         let template = Track {
-            conid: Conid(0),
             fast: sma(params.fast)?,
             slow: sma(params.slow)?,
             prev: None,
         };
         Ok(SmaCross {
             params,
-            template,
-            tracks: Vec::new(),
-            last: 0,
+            tracks: PerConid::new(template),
         })
     }
 
@@ -145,28 +136,8 @@ impl SmaCross {
     /// Current fast and slow averages of `conid`, once both windows are full
     /// (for inspection and tests; the strategy itself never divides).
     pub fn averages(&self, conid: Conid) -> Option<(Decimal, Decimal)> {
-        let t = self.tracks.iter().find(|t| t.conid == conid)?;
+        let t = self.tracks.get(conid)?;
         Some((t.fast.value()?, t.slow.value()?))
-    }
-
-    #[inline]
-    fn track_index(&mut self, conid: Conid) -> usize {
-        if let Some(t) = self.tracks.get(self.last) {
-            if t.conid == conid {
-                return self.last;
-            }
-        }
-        let i = match self.tracks.iter().position(|t| t.conid == conid) {
-            Some(i) => i,
-            None => {
-                let mut t = self.template.clone();
-                t.conid = conid;
-                self.tracks.push(t);
-                self.tracks.len() - 1
-            }
-        };
-        self.last = i;
-        i
     }
 }
 
@@ -178,7 +149,7 @@ pub fn factory(params: &Params) -> Result<Box<dyn Strategy>, RegistryError> {
 impl Strategy for SmaCross {
     #[inline]
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
-        let i = self.track_index(bar.conid);
+        let i = self.tracks.slot(bar.conid);
         let t = &mut self.tracks[i];
         t.fast.update(bar.close);
         t.slow.update(bar.close);
