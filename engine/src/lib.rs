@@ -6,6 +6,7 @@
 
 pub mod broker;
 pub mod bus;
+pub mod forecastex;
 pub mod history;
 pub mod model;
 pub mod num;

@@ -1,0 +1,497 @@
+//! ForecastEx YES/NO netting, as pure functions over the engine model.
+//!
+//! ForecastEx contracts cannot be sold. A position is exited by buying the
+//! opposite contract of the same strike (NO reduces YES, YES reduces NO), and
+//! the venue reports that as one `B` execution followed by two `N` (netting)
+//! executions that reduce both sides by the overlap (spec, "Executions and
+//! Netting"). Everything here is plain data in, plain data out, so the store,
+//! the portfolio and the simulator all net the same way.
+//!
+//! The YES/NO pairing of conids comes from the `/trsrv/event/contracts`
+//! records: a strike has a YES (`putOrCall: "C"`) and a NO (`"P"`) contract,
+//! each with its own conid.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Conid, ExecSide, Execution};
+
+/// Side of a strike. YES is modelled as a call, NO as a put.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Right {
+    Yes,
+    No,
+}
+
+impl Right {
+    pub fn opposite(self) -> Right {
+        match self {
+            Right::Yes => Right::No,
+            Right::No => Right::Yes,
+        }
+    }
+
+    /// The `putOrCall` spelling: `C` is YES, `P` is NO.
+    pub fn as_put_or_call(self) -> &'static str {
+        match self {
+            Right::Yes => "C",
+            Right::No => "P",
+        }
+    }
+}
+
+impl fmt::Display for Right {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Right::Yes => "YES",
+            Right::No => "NO",
+        })
+    }
+}
+
+impl std::str::FromStr for Right {
+    type Err = NettingError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "C" | "CALL" | "YES" => Ok(Right::Yes),
+            "P" | "PUT" | "NO" => Ok(Right::No),
+            other => Err(NettingError::UnknownRight(other.to_owned())),
+        }
+    }
+}
+
+impl Serialize for Right {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_put_or_call())
+    }
+}
+
+impl<'de> Deserialize<'de> for Right {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a netting computation refused its input. Nothing here panics on venue
+/// data: a malformed record or an impossible execution is one of these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NettingError {
+    #[error("unknown putOrCall value {0:?} (expected C for YES or P for NO)")]
+    UnknownRight(String),
+    #[error("conid {conid} is not a YES or NO contract of a known strike")]
+    UnknownConid { conid: Conid },
+    #[error("strike {strike} of underlying {underlying} lists two {right} contracts: {a} and {b}")]
+    DuplicateSide {
+        underlying: Conid,
+        strike: Decimal,
+        right: Right,
+        a: Conid,
+        b: Conid,
+    },
+    #[error("execution {execution_id}: ForecastEx contracts cannot be sold (side S)")]
+    SellNotAllowed { execution_id: String },
+    #[error("execution {execution_id}: size must be positive, got {size}")]
+    BadSize { execution_id: String, size: Decimal },
+    #[error("execution {execution_id}: the venue's netting sequence starts with a buy (B), got {side:?}")]
+    NotABuy {
+        execution_id: String,
+        side: ExecSide,
+    },
+}
+
+/// One record of the `/trsrv/event/contracts` response: only the fields
+/// netting needs; everything else is ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventContractRecord {
+    pub conid: Conid,
+    #[serde(rename = "underlyingConid")]
+    pub underlying_conid: Conid,
+    /// Numeric even when the question is not (elections carry the candidate
+    /// in `strikeLabel`).
+    pub strike: Decimal,
+    #[serde(rename = "putOrCall")]
+    pub right: Right,
+    #[serde(rename = "strikeLabel", default)]
+    pub strike_label: Option<String>,
+    /// Resolution date (`YYYYMMDD`). Part of the strike key: one market can
+    /// list the same strike value for several measured periods.
+    #[serde(default)]
+    pub expiration: Option<String>,
+    /// What one contract pays when it resolves in the money (`"1"`).
+    #[serde(rename = "eventFixedPayout", default, with = "lenient_decimal")]
+    pub payout: Option<Decimal>,
+}
+
+/// The `/trsrv/event/contracts` response body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventContractsResponse {
+    pub contracts: Vec<EventContractRecord>,
+}
+
+/// `eventFixedPayout` arrives as a string; accept numbers too.
+mod lenient_decimal {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(d) => s.serialize_str(&d.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+        Option::<Decimal>::deserialize(d)
+    }
+}
+
+/// The YES and NO conids of one strike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StrikePair {
+    pub underlying: Conid,
+    pub expiration: Option<String>,
+    pub strike: Decimal,
+    pub strike_label: Option<String>,
+    pub yes: Conid,
+    pub no: Conid,
+    /// Payout per contract at resolution; 1 when the record does not say.
+    pub payout: Decimal,
+}
+
+impl StrikePair {
+    pub fn conid(&self, right: Right) -> Conid {
+        match right {
+            Right::Yes => self.yes,
+            Right::No => self.no,
+        }
+    }
+
+    /// Which side of this strike `conid` is, if any.
+    pub fn right_of(&self, conid: Conid) -> Option<Right> {
+        if conid == self.yes {
+            Some(Right::Yes)
+        } else if conid == self.no {
+            Some(Right::No)
+        } else {
+            None
+        }
+    }
+}
+
+/// The strikes of one or more markets, indexed by conid.
+#[derive(Debug, Clone, Default)]
+pub struct Pairing {
+    pairs: Vec<StrikePair>,
+    by_conid: HashMap<Conid, (usize, Right)>,
+    /// Conids whose opposite side was not in the records (kept so callers can
+    /// log them; they cannot be netted).
+    pub unpaired: Vec<Conid>,
+}
+
+impl Pairing {
+    /// Pair YES and NO records that share underlying, expiration and strike.
+    /// Two different conids for the same side of one strike is an error: the
+    /// netting of either would be a guess.
+    pub fn from_records(records: &[EventContractRecord]) -> Result<Pairing, NettingError> {
+        type Key = (Conid, Option<String>, Decimal);
+        let mut sides: Vec<(Key, [Option<&EventContractRecord>; 2])> = Vec::new();
+        let mut index: HashMap<Key, usize> = HashMap::new();
+        for r in records {
+            let key = (
+                r.underlying_conid,
+                r.expiration.clone(),
+                r.strike.normalize(),
+            );
+            let i = *index.entry(key.clone()).or_insert_with(|| {
+                sides.push((key, [None, None]));
+                sides.len() - 1
+            });
+            let slot = &mut sides[i].1[r.right as usize];
+            match slot {
+                Some(prev) if prev.conid != r.conid => {
+                    return Err(NettingError::DuplicateSide {
+                        underlying: r.underlying_conid,
+                        strike: r.strike,
+                        right: r.right,
+                        a: prev.conid,
+                        b: r.conid,
+                    })
+                }
+                _ => *slot = Some(r),
+            }
+        }
+        let mut out = Pairing::default();
+        for (_, [yes, no]) in sides {
+            match (yes, no) {
+                (Some(y), Some(n)) => out.insert(StrikePair {
+                    underlying: y.underlying_conid,
+                    expiration: y.expiration.clone(),
+                    strike: y.strike,
+                    strike_label: y.strike_label.clone().or_else(|| n.strike_label.clone()),
+                    yes: y.conid,
+                    no: n.conid,
+                    payout: y.payout.or(n.payout).unwrap_or(Decimal::ONE),
+                }),
+                (Some(r), None) | (None, Some(r)) => out.unpaired.push(r.conid),
+                (None, None) => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Add one pair (e.g. loaded back from the store).
+    pub fn insert(&mut self, pair: StrikePair) {
+        let i = self.pairs.len();
+        self.by_conid.insert(pair.yes, (i, Right::Yes));
+        self.by_conid.insert(pair.no, (i, Right::No));
+        self.pairs.push(pair);
+    }
+
+    pub fn pairs(&self) -> &[StrikePair] {
+        &self.pairs
+    }
+
+    /// The strike `conid` belongs to and its side.
+    pub fn lookup(&self, conid: Conid) -> Option<(&StrikePair, Right)> {
+        self.by_conid
+            .get(&conid)
+            .map(|&(i, right)| (&self.pairs[i], right))
+    }
+
+    /// The conid on the other side of `conid`'s strike.
+    pub fn opposite(&self, conid: Conid) -> Option<Conid> {
+        self.lookup(conid)
+            .map(|(pair, right)| pair.conid(right.opposite()))
+    }
+}
+
+/// How an execution changes the quantity of its own conid: `B` adds, `S` and
+/// `N` reduce. This holds for every contract, netting or not, so the store
+/// applies it everywhere; the sum over a conid's executions is its position
+/// whatever order they arrive in.
+pub fn signed_quantity(side: ExecSide, size: Decimal) -> Decimal {
+    match side {
+        ExecSide::Bought => size,
+        ExecSide::Sold | ExecSide::Netting => -size,
+    }
+}
+
+/// Long YES and long NO holdings of one strike. Between a `B` and its two
+/// `N` reports both can be positive; once netting completes at most one is.
+/// A quantity can go negative when an `N` is delivered before the `B` it
+/// nets; it comes back when the `B` arrives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StrikePosition {
+    pub yes: Decimal,
+    pub no: Decimal,
+}
+
+/// Net holding of a strike: the venue's view once netting is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetPosition {
+    Flat,
+    Yes(Decimal),
+    No(Decimal),
+}
+
+impl StrikePosition {
+    pub fn get(&self, right: Right) -> Decimal {
+        match right {
+            Right::Yes => self.yes,
+            Right::No => self.no,
+        }
+    }
+
+    fn get_mut(&mut self, right: Right) -> &mut Decimal {
+        match right {
+            Right::Yes => &mut self.yes,
+            Right::No => &mut self.no,
+        }
+    }
+
+    /// Apply one execution report on `right`. ForecastEx has no sells.
+    pub fn apply(
+        &mut self,
+        right: Right,
+        side: ExecSide,
+        size: Decimal,
+        execution_id: &str,
+    ) -> Result<(), NettingError> {
+        if size <= Decimal::ZERO {
+            return Err(NettingError::BadSize {
+                execution_id: execution_id.to_owned(),
+                size,
+            });
+        }
+        if side == ExecSide::Sold {
+            return Err(NettingError::SellNotAllowed {
+                execution_id: execution_id.to_owned(),
+            });
+        }
+        *self.get_mut(right) += signed_quantity(side, size);
+        Ok(())
+    }
+
+    /// Apply an execution of `pair`'s YES or NO conid.
+    pub fn apply_execution(
+        &mut self,
+        pair: &StrikePair,
+        exec: &Execution,
+    ) -> Result<(), NettingError> {
+        let right = pair
+            .right_of(exec.conid)
+            .ok_or(NettingError::UnknownConid { conid: exec.conid })?;
+        self.apply(right, exec.side, exec.size, &exec.execution_id)
+    }
+
+    /// Netting is complete: YES and NO are not both held, and neither is
+    /// negative (no `N` is waiting for its `B`).
+    pub fn is_settled(&self) -> bool {
+        self.yes >= Decimal::ZERO
+            && self.no >= Decimal::ZERO
+            && (self.yes.is_zero() || self.no.is_zero())
+    }
+
+    /// YES minus NO: what the strike is worth in YES contracts. Invariant
+    /// under netting, so it is the venue's position at every instant.
+    pub fn net_yes(&self) -> Decimal {
+        self.yes - self.no
+    }
+
+    pub fn net(&self) -> NetPosition {
+        let n = self.net_yes();
+        if n.is_zero() {
+            NetPosition::Flat
+        } else if n > Decimal::ZERO {
+            NetPosition::Yes(n)
+        } else {
+            NetPosition::No(-n)
+        }
+    }
+}
+
+/// One execution report of the venue's sequence for a buy, before ids and
+/// prices are attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leg {
+    pub right: Right,
+    pub side: ExecSide,
+    pub size: Decimal,
+}
+
+/// The reports the venue sends when `qty` of `buy` is bought while `held` is
+/// held: `B qty` on the bought side, then, when the opposite side is long,
+/// `N` of the overlap on the held side and `N` of the overlap on the bought
+/// side, in that order (spec, "Executions and Netting").
+pub fn venue_legs(held: StrikePosition, buy: Right, qty: Decimal) -> Vec<Leg> {
+    let mut legs = vec![Leg {
+        right: buy,
+        side: ExecSide::Bought,
+        size: qty,
+    }];
+    let overlap = held.get(buy.opposite()).max(Decimal::ZERO).min(qty);
+    if overlap > Decimal::ZERO {
+        legs.push(Leg {
+            right: buy.opposite(),
+            side: ExecSide::Netting,
+            size: overlap,
+        });
+        legs.push(Leg {
+            right: buy,
+            side: ExecSide::Netting,
+            size: overlap,
+        });
+    }
+    legs
+}
+
+/// The full execution sequence the venue produces for the buy `fill` (a `B`
+/// on one side of `pair`) given what was `held` before it: `fill` itself,
+/// then the netting reports. For the simulator.
+///
+/// The spec does not say what ids and prices the `N` reports carry; this
+/// assumes ids `<fill id>.N1` and `.N2`, no commission, no cash
+/// (`net_amount` 0), the held side netted at `payout - fill price` (buying
+/// NO at p is selling YES at payout - p) and the bought side at the fill
+/// price, so the realized PnL under average cost is the pair's true PnL.
+pub fn venue_executions(
+    pair: &StrikePair,
+    held: StrikePosition,
+    fill: &Execution,
+) -> Result<Vec<Execution>, NettingError> {
+    if fill.side != ExecSide::Bought {
+        return Err(NettingError::NotABuy {
+            execution_id: fill.execution_id.clone(),
+            side: fill.side,
+        });
+    }
+    if fill.size <= Decimal::ZERO {
+        return Err(NettingError::BadSize {
+            execution_id: fill.execution_id.clone(),
+            size: fill.size,
+        });
+    }
+    let buy = pair
+        .right_of(fill.conid)
+        .ok_or(NettingError::UnknownConid { conid: fill.conid })?;
+    let legs = venue_legs(held, buy, fill.size);
+    let mut out = Vec::with_capacity(legs.len());
+    out.push(fill.clone());
+    for (n, leg) in legs.iter().skip(1).enumerate() {
+        let price = if leg.right == buy {
+            fill.price
+        } else {
+            pair.payout - fill.price
+        };
+        out.push(Execution {
+            execution_id: format!("{}.N{}", fill.execution_id, n + 1),
+            conid: pair.conid(leg.right),
+            side: ExecSide::Netting,
+            size: leg.size,
+            price,
+            commission: Decimal::ZERO,
+            net_amount: Decimal::ZERO,
+            ..fill.clone()
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC_RECORD: &str = r#"{
+      "market": "United States", "popularityRank": 1032228,
+      "name": "HORC Nov'26 Democratic",
+      "putOrCall": "C", "expiration": "20270104", "currency": "USD",
+      "eventFixedPayout": "1", "priceIncrement": 0.01,
+      "tradingHours": {"timezone": "America/Chicago", "holidays": []},
+      "conid": 762089343, "underlyingConid": 733131966, "underlyingSymbol": "HORC",
+      "shortDescription": "HORC Jan04'27 1.0 YES @FORECASTX",
+      "strike": 1.0, "strikeLabel": "Democratic"
+    }"#;
+
+    #[test]
+    fn parses_the_spec_record() {
+        let r: EventContractRecord = serde_json::from_str(SPEC_RECORD).unwrap();
+        assert_eq!(r.conid, Conid(762089343));
+        assert_eq!(r.underlying_conid, Conid(733131966));
+        assert_eq!(r.right, Right::Yes);
+        assert_eq!(r.strike, Decimal::ONE);
+        assert_eq!(r.payout, Some(Decimal::ONE));
+        assert_eq!(r.strike_label.as_deref(), Some("Democratic"));
+    }
+
+    #[test]
+    fn bad_put_or_call_is_an_error() {
+        let bad = SPEC_RECORD.replace(r#""putOrCall": "C""#, r#""putOrCall": "X""#);
+        let err = serde_json::from_str::<EventContractRecord>(&bad).unwrap_err();
+        assert!(err.to_string().contains("putOrCall"), "{err}");
+    }
+}
