@@ -6,13 +6,16 @@
 
 pub mod broker;
 pub mod bus;
+pub mod execution;
 pub mod forecastex;
 pub mod history;
 pub mod model;
 pub mod num;
+pub mod order_ticket;
 pub mod orders;
 pub mod portfolio;
 pub mod registry;
+pub mod risk;
 pub mod strategy;
 
 pub use rust_decimal::Decimal;

@@ -129,9 +129,16 @@ impl Portfolio {
     /// multiplication only when a position is open.
     #[inline]
     pub fn mark(&mut self, conid: Conid, price: Decimal) {
-        let Some(slot) = self.slots.iter_mut().find(|s| s.position.conid == conid) else {
-            return;
+        let i = match self.slots.iter().position(|s| s.position.conid == conid) {
+            Some(i) => i,
+            // First price of a contract: remember it (risk checks need the
+            // last price even without a position).
+            None => {
+                self.slot_mut(conid);
+                self.slots.len() - 1
+            }
         };
+        let slot = &mut self.slots[i];
         slot.mark = Some(price);
         if !slot.units.is_zero() {
             let mv = slot.units * price;

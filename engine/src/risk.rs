@@ -1,0 +1,378 @@
+//! Pre-trade risk: every intent passes here before any venue sees it.
+//!
+//! Limits are configured globally and per strategy (both apply). A rejected
+//! intent never reaches the broker; the driver reports it to the strategy as
+//! an order update with status `Inactive` and the reason, and logs it.
+//!
+//! Trading state: `Active` lets everything through that passes the limits;
+//! `Reducing` lets only orders through that shrink a position; `Halted`
+//! refuses every new order (cancels still pass). The daily loss limit moves
+//! the engine to `Halted`; [`RiskEngine::kill`] does the same on demand and
+//! the driver then cancels every working order.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use chrono::Duration;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Conid, OrderRequest, SecType, Side, Timestamp};
+use crate::orders::OrderBook;
+use crate::portfolio::Portfolio;
+use crate::strategy::Intent;
+
+/// Limits that apply to one strategy, or to all of them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskLimits {
+    /// Largest absolute position per conid, counting working orders that
+    /// would add to it.
+    pub max_position: Option<Decimal>,
+    pub max_order_quantity: Option<Decimal>,
+    /// quantity * price * multiplier of one order (price: its limit or stop,
+    /// else the last price).
+    pub max_order_notional: Option<Decimal>,
+    pub max_open_orders: Option<usize>,
+    /// Orders per rolling minute.
+    pub max_orders_per_minute: Option<u32>,
+    /// Loss from the session's starting equity that halts trading (a
+    /// positive amount).
+    pub daily_loss_limit: Option<Decimal>,
+    /// When set, only these conids may be traded.
+    pub allowed_conids: Option<BTreeSet<Conid>>,
+    /// When set, only these security types (`STK`, `FUT`, ...).
+    pub allowed_sec_types: Option<BTreeSet<String>>,
+    /// Largest distance of a limit or stop price from the last price, in
+    /// percent.
+    pub price_collar_pct: Option<Decimal>,
+    /// Refuse sells that would open or grow a short position.
+    pub no_short: bool,
+}
+
+/// The whole risk configuration (`[risk]` in the config file).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskConfig {
+    pub global: RiskLimits,
+    /// By strategy index as the engine numbers them (registration order).
+    pub per_strategy: BTreeMap<usize, RiskLimits>,
+}
+
+/// What may trade right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TradingState {
+    Active,
+    /// Only orders that shrink a position.
+    Reducing,
+    /// No new orders; cancels only.
+    Halted,
+}
+
+/// Why an intent was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RiskReject {
+    #[error("trading is halted: {0}")]
+    Halted(String),
+    #[error("trading is reducing-only and this order would not reduce the position in {0}")]
+    NotReducing(Conid),
+    #[error("conid {0} is not in the allowed list")]
+    ConidNotAllowed(Conid),
+    #[error("security type {0} is not allowed")]
+    SecTypeNotAllowed(String),
+    #[error("order quantity {quantity} exceeds the limit {limit}")]
+    OrderQuantity { quantity: Decimal, limit: Decimal },
+    #[error("order notional {notional} exceeds the limit {limit}")]
+    OrderNotional { notional: Decimal, limit: Decimal },
+    #[error("position in {conid} could reach {position}, beyond the limit {limit}")]
+    Position {
+        conid: Conid,
+        position: Decimal,
+        limit: Decimal,
+    },
+    #[error("{open} open orders plus {new} new exceed the limit {limit}")]
+    OpenOrders {
+        open: usize,
+        new: usize,
+        limit: usize,
+    },
+    #[error("order rate limit of {0} per minute reached")]
+    Rate(u32),
+    #[error("price {price} is more than {pct}% away from the last price {last}")]
+    Collar {
+        price: Decimal,
+        last: Decimal,
+        pct: Decimal,
+    },
+    #[error("short selling {0} is not allowed")]
+    Short(Conid),
+    #[error("no price known for {0} to check the order's notional or collar")]
+    NoPrice(Conid),
+}
+
+/// What the risk engine needs to know about the account and instruments.
+pub struct RiskView<'a> {
+    pub now: Timestamp,
+    pub portfolio: &'a Portfolio,
+    pub orders: &'a OrderBook,
+    /// Security type and multiplier of a conid, when known.
+    pub contract: &'a dyn Fn(Conid) -> Option<(SecType, Decimal)>,
+}
+
+/// Pre-trade checks and the trading state.
+#[derive(Debug, Clone)]
+pub struct RiskEngine {
+    cfg: RiskConfig,
+    state: TradingState,
+    halt_reason: Option<String>,
+    /// Submission times per strategy, for the rate limit (bounded by it).
+    recent: BTreeMap<usize, VecDeque<Timestamp>>,
+    recent_all: VecDeque<Timestamp>,
+    day_start_equity: Option<Decimal>,
+}
+
+impl RiskEngine {
+    pub fn new(cfg: RiskConfig) -> Self {
+        RiskEngine {
+            cfg,
+            state: TradingState::Active,
+            halt_reason: None,
+            recent: BTreeMap::new(),
+            recent_all: VecDeque::new(),
+            day_start_equity: None,
+        }
+    }
+
+    pub fn state(&self) -> TradingState {
+        self.state
+    }
+
+    pub fn set_state(&mut self, state: TradingState) {
+        self.state = state;
+        if state != TradingState::Halted {
+            self.halt_reason = None;
+        }
+    }
+
+    /// Kill switch: halt. The caller cancels every working order.
+    pub fn kill(&mut self, reason: impl Into<String>) {
+        let reason = reason.into();
+        tracing::error!(%reason, "kill switch: trading halted");
+        self.state = TradingState::Halted;
+        self.halt_reason = Some(reason);
+    }
+
+    /// Start of a session: the daily loss limit counts from this equity.
+    pub fn start_day(&mut self, equity: Decimal) {
+        self.day_start_equity = Some(equity);
+    }
+
+    /// Check the daily loss limit against the current equity. Returns true
+    /// when this call halted trading (the caller then cancels all orders).
+    pub fn on_equity(&mut self, equity: Decimal) -> bool {
+        let Some(limit) = self.cfg.global.daily_loss_limit else {
+            return false;
+        };
+        let start = *self.day_start_equity.get_or_insert(equity);
+        if self.state != TradingState::Halted && start - equity >= limit {
+            self.kill(format!(
+                "daily loss limit {limit} reached (equity {equity}, session start {start})"
+            ));
+            return true;
+        }
+        false
+    }
+
+    fn limits(&self, strategy: usize) -> impl Iterator<Item = &RiskLimits> {
+        std::iter::once(&self.cfg.global).chain(self.cfg.per_strategy.get(&strategy))
+    }
+
+    /// Approve or refuse one intent of `strategy`. An approved placement is
+    /// counted against the rate limit.
+    pub fn check(
+        &mut self,
+        strategy: usize,
+        intent: &Intent,
+        view: &RiskView<'_>,
+    ) -> Result<(), RiskReject> {
+        let batch = match intent {
+            Intent::Cancel(_) => return Ok(()),
+            Intent::Modify { .. } if self.state == TradingState::Halted => {
+                return Err(RiskReject::Halted(self.reason()))
+            }
+            Intent::Modify { .. } => return Ok(()),
+            Intent::Place(batch) => batch,
+        };
+        if self.state == TradingState::Halted {
+            return Err(RiskReject::Halted(self.reason()));
+        }
+        // Entries are the orders without a parent; exits cannot add to a
+        // position beyond what their entry did. OCA members are
+        // alternatives: at most one of them fills.
+        let entries: Vec<&OrderRequest> = batch.iter().filter(|o| o.parent.is_none()).collect();
+        if self.state == TradingState::Reducing {
+            for e in &entries {
+                if !reduces(view.portfolio.quantity(e.conid), e.side, e.quantity) {
+                    return Err(RiskReject::NotReducing(e.conid));
+                }
+            }
+        }
+        for limits in self.limits(strategy) {
+            check_limits(limits, strategy, batch, &entries, view)?;
+        }
+        self.check_rate(strategy, batch.len(), view.now)?;
+        Ok(())
+    }
+
+    fn reason(&self) -> String {
+        self.halt_reason
+            .clone()
+            .unwrap_or_else(|| "halted by the operator".to_owned())
+    }
+
+    fn check_rate(&mut self, strategy: usize, n: usize, now: Timestamp) -> Result<(), RiskReject> {
+        let window = now - Duration::minutes(1);
+        let global = self.cfg.global.max_orders_per_minute;
+        let local = self
+            .cfg
+            .per_strategy
+            .get(&strategy)
+            .and_then(|l| l.max_orders_per_minute);
+        let q = self.recent.entry(strategy).or_default();
+        while q.front().is_some_and(|t| *t <= window) {
+            q.pop_front();
+        }
+        while self.recent_all.front().is_some_and(|t| *t <= window) {
+            self.recent_all.pop_front();
+        }
+        if let Some(l) = local {
+            if q.len() + n > l as usize {
+                return Err(RiskReject::Rate(l));
+            }
+        }
+        if let Some(l) = global {
+            if self.recent_all.len() + n > l as usize {
+                return Err(RiskReject::Rate(l));
+            }
+        }
+        if local.is_some() {
+            q.extend(std::iter::repeat_n(now, n));
+        }
+        if global.is_some() {
+            self.recent_all.extend(std::iter::repeat_n(now, n));
+        }
+        Ok(())
+    }
+}
+
+/// True when a `side` order of `qty` moves `position` toward zero without
+/// crossing it.
+fn reduces(position: Decimal, side: Side, qty: Decimal) -> bool {
+    match side {
+        Side::Sell => position > Decimal::ZERO && qty <= position,
+        Side::Buy => position < Decimal::ZERO && qty <= -position,
+    }
+}
+
+fn check_limits(
+    l: &RiskLimits,
+    strategy: usize,
+    batch: &[OrderRequest],
+    entries: &[&OrderRequest],
+    view: &RiskView<'_>,
+) -> Result<(), RiskReject> {
+    if let Some(max) = l.max_open_orders {
+        let open = view
+            .orders
+            .open()
+            .filter(|o| o.strategy == strategy)
+            .count();
+        if open + batch.len() > max {
+            return Err(RiskReject::OpenOrders {
+                open,
+                new: batch.len(),
+                limit: max,
+            });
+        }
+    }
+    for o in batch {
+        if let Some(allowed) = &l.allowed_conids {
+            if !allowed.contains(&o.conid) {
+                return Err(RiskReject::ConidNotAllowed(o.conid));
+            }
+        }
+        let (sec_type, multiplier) =
+            (view.contract)(o.conid).unwrap_or((SecType::Stock, Decimal::ONE));
+        if let Some(allowed) = &l.allowed_sec_types {
+            let name = sec_type_name(&sec_type);
+            if !allowed.contains(&name) {
+                return Err(RiskReject::SecTypeNotAllowed(name));
+            }
+        }
+        if let Some(max) = l.max_order_quantity {
+            if o.quantity > max {
+                return Err(RiskReject::OrderQuantity {
+                    quantity: o.quantity,
+                    limit: max,
+                });
+            }
+        }
+        let last = view.portfolio.mark_price(o.conid);
+        let price = o.limit_price.or(o.stop_price).or(last);
+        if let Some(max) = l.max_order_notional {
+            let p = price.ok_or(RiskReject::NoPrice(o.conid))?;
+            let notional = o.quantity * p * multiplier;
+            if notional > max {
+                return Err(RiskReject::OrderNotional {
+                    notional,
+                    limit: max,
+                });
+            }
+        }
+        if let Some(pct) = l.price_collar_pct {
+            for p in [o.limit_price, o.stop_price].into_iter().flatten() {
+                let last = last.ok_or(RiskReject::NoPrice(o.conid))?;
+                if last > Decimal::ZERO && (p - last).abs() * Decimal::ONE_HUNDRED > pct * last {
+                    return Err(RiskReject::Collar {
+                        price: p,
+                        last,
+                        pct,
+                    });
+                }
+            }
+        }
+    }
+    // Position: current, plus working orders of the same direction, plus the
+    // largest entry of this batch per direction (OCA alternatives, or a
+    // single order).
+    for e in entries {
+        let pos = view.portfolio.quantity(e.conid);
+        if l.no_short && e.side == Side::Sell && e.quantity > pos.max(Decimal::ZERO) {
+            return Err(RiskReject::Short(e.conid));
+        }
+        if let Some(max) = l.max_position {
+            let pending: Decimal = view
+                .orders
+                .open()
+                .filter(|o| o.request.conid == e.conid && o.request.side == e.side)
+                .filter(|o| o.request.parent.is_none())
+                .map(|o| o.remaining())
+                .sum();
+            let worst = pos + e.side.sign() * (pending + e.quantity);
+            if worst.abs() > max && !reduces(pos, e.side, e.quantity) {
+                return Err(RiskReject::Position {
+                    conid: e.conid,
+                    position: worst,
+                    limit: max,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sec_type_name(t: &SecType) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
