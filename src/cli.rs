@@ -26,6 +26,9 @@ pub struct Cli {
     /// More logging (-v info, -vv debug); IBFLOW_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// SQLite database file (orders, executions, positions).
+    #[arg(long, global = true, env = "IBFLOW_DB", default_value = "ibflow.db")]
+    pub db: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -44,6 +47,14 @@ pub enum Command {
         #[arg(long, default_value = "data/sample")]
         out: PathBuf,
     },
+    /// The local database: migrate, positions, orders, check.
+    #[command(subcommand)]
+    Db(crate::store_cmd::DbCommand),
+    /// Stored executions (`executions import FILE` to add some).
+    Executions(crate::store_cmd::ExecutionsArgs),
+    /// Measure execution ingestion into the database.
+    #[command(hide = true)]
+    BenchStore(crate::store_cmd::BenchStoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +108,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Backtest(args) => backtest(args),
         Command::Bench(args) => crate::bench::run(args),
+        Command::Db(cmd) => crate::store_cmd::db(&cli.db, cmd),
+        Command::Executions(args) => crate::store_cmd::executions(&cli.db, args),
+        Command::BenchStore(args) => crate::store_cmd::bench_store(args),
         Command::Strategies => {
             for e in strategies::registry().entries() {
                 println!("{:<16} {}", e.name, e.description);

@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod config;
+mod store_cmd;
 
 use anyhow::Result;
 use clap::Parser;

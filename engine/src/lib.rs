@@ -15,6 +15,8 @@ pub mod order_ticket;
 pub mod orders;
 pub mod portfolio;
 pub mod registry;
+#[cfg(feature = "store")]
+pub mod store;
 pub mod risk;
 pub mod strategy;
 
