@@ -9,6 +9,8 @@ pub mod bus;
 pub mod execution;
 pub mod forecastex;
 pub mod history;
+#[cfg(feature = "ibkr")]
+pub mod ibkr;
 pub mod model;
 pub mod num;
 pub mod order_ticket;

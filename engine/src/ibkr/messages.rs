@@ -1,0 +1,1027 @@
+//! Response bodies of the REST endpoints, as the gateway really sends them.
+//!
+//! Every field is optional or defaulted unless the engine cannot do without
+//! it, numbers may arrive as strings (`"192.26"`) or numbers (`192.26`), ids
+//! as either, and unknown fields are ignored. Conversions into the engine's
+//! model (`Execution`, `Position`, `OrderStatus`, ...) live beside the wire
+//! types and fail with a message naming the field instead of panicking.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::history::{decimal, from_epoch_ms, opt_decimal};
+use crate::model::{Conid, ExecSide, Execution, OrderStatus, Position, Side, Timestamp};
+
+/// A string the gateway may send as a string or a number (`order_id`).
+pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        S(String),
+        I(i64),
+        U(u64),
+        F(f64),
+        B(bool),
+    }
+    Ok(Option::<Raw>::deserialize(d)?.map(|r| match r {
+        Raw::S(s) => s,
+        Raw::I(i) => i.to_string(),
+        Raw::U(u) => u.to_string(),
+        Raw::F(f) => f.to_string(),
+        Raw::B(b) => b.to_string(),
+    }))
+}
+
+/// An integer the gateway may send as a number or a numeric string.
+pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match opt_decimal(d)? {
+        None => Ok(None),
+        Some(v) => v
+            .trunc()
+            .try_into()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{v} is not an integer"))),
+    }
+}
+
+/// A boolean sent as `true`, `"true"`, `1` or `"1"`.
+pub fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(match v {
+        Some(serde_json::Value::Bool(b)) => b,
+        Some(serde_json::Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(serde_json::Value::String(s)) => matches!(s.trim(), "true" | "1" | "Y" | "y"),
+        _ => false,
+    })
+}
+
+/// A map of strings; entries whose value is not a string are skipped.
+pub fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let m = Option::<BTreeMap<String, serde_json::Value>>::deserialize(d)?.unwrap_or_default();
+    Ok(m.into_iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some((k, s)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The `session` value of `/tickle`: the websocket's `api` cookie. Never
+/// printed: `Debug` and `Display` show a placeholder.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SessionToken(String);
+
+impl SessionToken {
+    pub fn new(s: impl Into<String>) -> Self {
+        SessionToken(s.into())
+    }
+    /// The secret itself, for building the cookie. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionToken(<redacted>)")
+    }
+}
+
+impl fmt::Display for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+// ---------------------------------------------------------------- session
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ServerInfo {
+    #[serde(default, rename = "serverName")]
+    pub server_name: Option<String>,
+    #[serde(default, rename = "serverVersion")]
+    pub server_version: Option<String>,
+}
+
+/// `/iserver/auth/status`, `/iserver/auth/ssodh/init`, and the `authStatus`
+/// inside `/tickle`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct AuthStatus {
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub authenticated: bool,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub competing: bool,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub connected: bool,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub fail: Option<String>,
+    #[serde(default, rename = "serverInfo")]
+    pub server_info: Option<ServerInfo>,
+}
+
+impl AuthStatus {
+    pub fn to_session_status(&self) -> crate::bus::SessionStatus {
+        let msg = [self.message.as_deref(), self.fail.as_deref()]
+            .into_iter()
+            .flatten()
+            .find(|s| !s.is_empty())
+            .map(str::to_owned);
+        crate::bus::SessionStatus {
+            authenticated: self.authenticated,
+            connected: self.connected,
+            competing: self.competing,
+            message: msg,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TickleIserver {
+    #[serde(default, rename = "authStatus")]
+    pub auth_status: Option<AuthStatus>,
+}
+
+/// `/tickle`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Tickle {
+    #[serde(default)]
+    pub session: SessionToken,
+    #[serde(default, rename = "ssoExpires", deserialize_with = "opt_i64")]
+    pub sso_expires_ms: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub collission: bool,
+    #[serde(default, rename = "userId", deserialize_with = "opt_i64")]
+    pub user_id: Option<i64>,
+    #[serde(default)]
+    pub hmds: Option<serde_json::Value>,
+    #[serde(default)]
+    pub iserver: Option<TickleIserver>,
+}
+
+impl Tickle {
+    /// The brokerage status inside the tickle, or "not connected" when the
+    /// gateway left it out (it does when the session is gone).
+    pub fn auth_status(&self) -> AuthStatus {
+        self.iserver
+            .as_ref()
+            .and_then(|i| i.auth_status.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// `/sso/validate`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SsoValidate {
+    #[serde(default, rename = "USER_ID", deserialize_with = "opt_i64")]
+    pub user_id: Option<i64>,
+    #[serde(default, rename = "USER_NAME")]
+    pub user_name: Option<String>,
+    #[serde(default, rename = "RESULT", deserialize_with = "lenient_bool")]
+    pub result: bool,
+    #[serde(default, rename = "AUTH_TIME", deserialize_with = "opt_i64")]
+    pub auth_time_ms: Option<i64>,
+    #[serde(default, rename = "EXPIRES", deserialize_with = "opt_i64")]
+    pub expires_ms: Option<i64>,
+    #[serde(default, rename = "IS_MASTER", deserialize_with = "lenient_bool")]
+    pub is_master: bool,
+    /// 1 live, 2 paper.
+    #[serde(default, rename = "LOGIN_TYPE", deserialize_with = "opt_i64")]
+    pub login_type: Option<i64>,
+    #[serde(default, rename = "PAPER_USER_NAME")]
+    pub paper_user_name: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// `/logout`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct LogoutResponse {
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub status: bool,
+}
+
+// --------------------------------------------------------------- accounts
+
+/// `/iserver/accounts`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct BrokerageAccounts {
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default, deserialize_with = "string_map")]
+    pub aliases: BTreeMap<String, String>,
+    #[serde(default, rename = "selectedAccount")]
+    pub selected_account: Option<String>,
+    #[serde(default, rename = "isPaper", deserialize_with = "lenient_bool")]
+    pub is_paper: bool,
+    #[serde(default, rename = "isFT", deserialize_with = "lenient_bool")]
+    pub is_ft: bool,
+}
+
+/// One entry of `/portfolio/accounts`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct PortfolioAccount {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default, rename = "accountId")]
+    pub account_id: Option<String>,
+    #[serde(default, rename = "displayName")]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, rename = "type")]
+    pub account_type: Option<String>,
+    #[serde(default, rename = "tradingType")]
+    pub trading_type: Option<String>,
+    #[serde(default)]
+    pub desc: Option<String>,
+}
+
+/// `POST /iserver/account` (switch account).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SwitchAccount {
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub set: bool,
+    #[serde(default, rename = "acctId")]
+    pub acct_id: Option<String>,
+}
+
+// -------------------------------------------------------------- contracts
+
+/// One result of `/iserver/secdef/search`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SecdefSearchResult {
+    pub conid: Conid,
+    #[serde(default, rename = "companyHeader")]
+    pub company_header: Option<String>,
+    #[serde(default, rename = "companyName")]
+    pub company_name: Option<String>,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, rename = "secType")]
+    pub sec_type: Option<String>,
+    #[serde(default)]
+    pub sections: Vec<SecdefSection>,
+}
+
+/// A derivative section of a search result (`OPT` with its months, ...).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SecdefSection {
+    #[serde(default, rename = "secType")]
+    pub sec_type: Option<String>,
+    #[serde(default)]
+    pub months: Option<String>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+}
+
+/// One entry of `/iserver/secdef/info`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SecdefInfo {
+    pub conid: Conid,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default, rename = "secType")]
+    pub sec_type: Option<String>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default, rename = "listingExchange")]
+    pub listing_exchange: Option<String>,
+    #[serde(default)]
+    pub right: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub strike: Option<Decimal>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, rename = "maturityDate")]
+    pub maturity_date: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub multiplier: Option<Decimal>,
+    #[serde(default, rename = "tradingClass")]
+    pub trading_class: Option<String>,
+    #[serde(default)]
+    pub desc1: Option<String>,
+    #[serde(default)]
+    pub desc2: Option<String>,
+}
+
+/// `/iserver/contract/{conid}/info`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ContractInfo {
+    #[serde(rename = "con_id")]
+    pub conid: Conid,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub instrument_type: Option<String>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub company_name: Option<String>,
+    #[serde(default)]
+    pub local_symbol: Option<String>,
+    #[serde(default)]
+    pub trading_class: Option<String>,
+    #[serde(default)]
+    pub valid_exchanges: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub multiplier: Option<Decimal>,
+    #[serde(default)]
+    pub maturity_date: Option<String>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub underlying_con_id: Option<i64>,
+    #[serde(default, rename = "r_t_h", deserialize_with = "lenient_bool")]
+    pub rth: bool,
+}
+
+impl ContractInfo {
+    /// The engine's contract for this conid. The tick size is not in this
+    /// response (it is in the rules); one cent is assumed until known.
+    pub fn to_contract(&self) -> crate::model::Contract {
+        let mut c =
+            crate::model::Contract::stock(self.conid, self.symbol.clone().unwrap_or_default());
+        if let Some(t) = &self.instrument_type {
+            c.sec_type = serde_json::from_value(serde_json::Value::String(t.clone()))
+                .unwrap_or(crate::model::SecType::Other(t.clone()));
+        }
+        if let Some(e) = &self.exchange {
+            c.exchange = e.clone();
+        }
+        if let Some(cur) = &self.currency {
+            c.currency = cur.clone();
+        }
+        if let Some(m) = self.multiplier.filter(|m| !m.is_zero()) {
+            c.multiplier = m;
+        }
+        c
+    }
+}
+
+/// `POST /iserver/contract/rules`. Only the fields the engine uses are
+/// typed; the rest stays in `extra`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ContractRules {
+    #[serde(default, rename = "algoEligible", deserialize_with = "lenient_bool")]
+    pub algo_eligible: bool,
+    #[serde(
+        default,
+        rename = "overnightEligible",
+        deserialize_with = "lenient_bool"
+    )]
+    pub overnight_eligible: bool,
+    #[serde(default, rename = "canTradeAcctIds")]
+    pub can_trade_acct_ids: Vec<String>,
+    #[serde(default, rename = "orderTypes")]
+    pub order_types: Vec<String>,
+    #[serde(default, rename = "orderTypesOutside")]
+    pub order_types_outside: Vec<String>,
+    #[serde(default, rename = "defaultSize", deserialize_with = "opt_decimal")]
+    pub default_size: Option<Decimal>,
+    #[serde(default, rename = "sizeIncrement", deserialize_with = "opt_decimal")]
+    pub size_increment: Option<Decimal>,
+    #[serde(default, rename = "increment", deserialize_with = "opt_decimal")]
+    pub increment: Option<Decimal>,
+    #[serde(
+        default,
+        rename = "forceOrderPreview",
+        deserialize_with = "lenient_bool"
+    )]
+    pub force_order_preview: bool,
+    #[serde(default, rename = "tifTypes")]
+    pub tif_types: Vec<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// `/trsrv/secdef`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct TrsrvSecdefs {
+    #[serde(default)]
+    pub secdef: Vec<TrsrvSecdef>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TrsrvSecdef {
+    pub conid: Conid,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, rename = "assetClass")]
+    pub asset_class: Option<String>,
+    #[serde(default)]
+    pub ticker: Option<String>,
+    #[serde(default, rename = "listingExchange")]
+    pub listing_exchange: Option<String>,
+    #[serde(default, rename = "allExchanges")]
+    pub all_exchanges: Option<String>,
+    #[serde(default, rename = "countryCode")]
+    pub country_code: Option<String>,
+    #[serde(default)]
+    pub expiry: Option<String>,
+    #[serde(default, rename = "putOrCall")]
+    pub put_or_call: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub strike: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub multiplier: Option<Decimal>,
+    #[serde(default, rename = "undConid", deserialize_with = "opt_i64")]
+    pub und_conid: Option<i64>,
+}
+
+/// `/trsrv/stocks`: symbol -> issuers, each with its listings.
+pub type StocksBySymbol = BTreeMap<String, Vec<StockIssuer>>;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct StockIssuer {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, rename = "assetClass")]
+    pub asset_class: Option<String>,
+    #[serde(default)]
+    pub contracts: Vec<StockListing>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StockListing {
+    pub conid: Conid,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default, rename = "isUS", deserialize_with = "lenient_bool")]
+    pub is_us: bool,
+}
+
+/// `/trsrv/futures`: symbol -> contracts.
+pub type FuturesBySymbol = BTreeMap<String, Vec<FutureContract>>;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct FutureContract {
+    pub conid: Conid,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default, rename = "underlyingConid", deserialize_with = "opt_i64")]
+    pub underlying_conid: Option<i64>,
+    #[serde(default, rename = "expirationDate", deserialize_with = "opt_string")]
+    pub expiration_date: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub ltd: Option<String>,
+}
+
+/// One entry of `/trsrv/secdef/schedule`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct TradingSchedule {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default, rename = "tradeVenueId")]
+    pub trade_venue_id: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub schedules: Vec<ScheduleDay>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ScheduleDay {
+    #[serde(default, rename = "clearingCycleEndTime")]
+    pub clearing_cycle_end_time: Option<String>,
+    #[serde(
+        default,
+        rename = "tradingScheduleDate",
+        deserialize_with = "opt_string"
+    )]
+    pub trading_schedule_date: Option<String>,
+    #[serde(default)]
+    pub sessions: Vec<ScheduleSession>,
+    #[serde(default)]
+    pub tradingtimes: Vec<ScheduleSession>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ScheduleSession {
+    #[serde(default, rename = "openingTime", deserialize_with = "opt_string")]
+    pub opening_time: Option<String>,
+    #[serde(default, rename = "closingTime", deserialize_with = "opt_string")]
+    pub closing_time: Option<String>,
+    #[serde(default)]
+    pub prop: Option<String>,
+    #[serde(default, rename = "cancelDayOrders")]
+    pub cancel_day_orders: Option<String>,
+}
+
+/// `/iserver/secdef/strikes`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Strikes {
+    #[serde(default, deserialize_with = "decimals")]
+    pub call: Vec<Decimal>,
+    #[serde(default, deserialize_with = "decimals")]
+    pub put: Vec<Decimal>,
+}
+
+fn decimals<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Decimal>, D::Error> {
+    #[derive(Deserialize)]
+    struct W(#[serde(deserialize_with = "decimal")] Decimal);
+    Ok(Option::<Vec<W>>::deserialize(d)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| w.0)
+        .collect())
+}
+
+// ----------------------------------------------------------- event contracts
+
+/// One node of `/trsrv/event/category-tree` (keyed by category id).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct EventCategory {
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default, rename = "parentId")]
+    pub parent_id: Option<String>,
+    #[serde(default)]
+    pub markets: Vec<EventMarket>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EventMarket {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    pub conid: Conid,
+}
+
+/// `/trsrv/event/contracts`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct EventContracts {
+    #[serde(default)]
+    pub contracts: Vec<EventContract>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EventContract {
+    pub conid: Conid,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub market: Option<String>,
+    #[serde(default, rename = "putOrCall")]
+    pub put_or_call: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub expiration: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, rename = "lastTradeMillis", deserialize_with = "opt_i64")]
+    pub last_trade_ms: Option<i64>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default, rename = "priceIncrement", deserialize_with = "opt_decimal")]
+    pub price_increment: Option<Decimal>,
+    #[serde(default, rename = "underlyingConid", deserialize_with = "opt_i64")]
+    pub underlying_conid: Option<i64>,
+    #[serde(default, rename = "underlyingSymbol")]
+    pub underlying_symbol: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub strike: Option<Decimal>,
+    #[serde(default, rename = "strikeLabel")]
+    pub strike_label: Option<String>,
+    #[serde(default, rename = "shortDescription")]
+    pub short_description: Option<String>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+// ----------------------------------------------------------------- orders
+
+/// One order of `/iserver/account/orders`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LiveOrder {
+    #[serde(default)]
+    pub acct: Option<String>,
+    pub conid: Conid,
+    #[serde(rename = "orderId", deserialize_with = "opt_string")]
+    pub order_id: Option<String>,
+    #[serde(default)]
+    pub ticker: Option<String>,
+    #[serde(default, rename = "secType")]
+    pub sec_type: Option<String>,
+    #[serde(default, rename = "orderDesc")]
+    pub order_desc: Option<String>,
+    #[serde(
+        default,
+        rename = "remainingQuantity",
+        deserialize_with = "opt_decimal"
+    )]
+    pub remaining_quantity: Option<Decimal>,
+    #[serde(default, rename = "filledQuantity", deserialize_with = "opt_decimal")]
+    pub filled_quantity: Option<Decimal>,
+    #[serde(default, rename = "totalSize", deserialize_with = "opt_decimal")]
+    pub total_size: Option<Decimal>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default, rename = "orderType")]
+    pub order_type: Option<String>,
+    #[serde(default, rename = "timeInForce")]
+    pub time_in_force: Option<String>,
+    #[serde(default)]
+    pub side: Option<String>,
+    #[serde(default, rename = "avgPrice", deserialize_with = "opt_decimal")]
+    pub avg_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub price: Option<Decimal>,
+    #[serde(default, rename = "auxPrice", deserialize_with = "opt_decimal")]
+    pub aux_price: Option<Decimal>,
+    #[serde(default)]
+    pub order_ref: Option<String>,
+    #[serde(default, rename = "lastExecutionTime_r", deserialize_with = "opt_i64")]
+    pub last_execution_ms: Option<i64>,
+}
+
+impl LiveOrder {
+    /// The status as the engine's enum, or an error naming the value.
+    pub fn order_status(&self) -> Result<OrderStatus, crate::model::UnknownValue> {
+        self.status.as_deref().unwrap_or("").parse()
+    }
+    pub fn side(&self) -> Result<Side, crate::model::UnknownValue> {
+        self.side.as_deref().unwrap_or("").parse()
+    }
+}
+
+/// `/iserver/account/orders`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct LiveOrders {
+    #[serde(default)]
+    pub orders: Vec<LiveOrder>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub snapshot: bool,
+}
+
+/// `/iserver/account/order/status/{orderId}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct OrderStatusInfo {
+    #[serde(deserialize_with = "opt_string")]
+    pub order_id: Option<String>,
+    pub conid: Conid,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub side: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub size: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub total_size: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub cum_fill: Option<Decimal>,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub order_type: Option<String>,
+    #[serde(default)]
+    pub order_status: Option<String>,
+    #[serde(default)]
+    pub tif: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub average_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub limit_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub stop_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub cannot_cancel_order: bool,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub order_not_editable: bool,
+    #[serde(default)]
+    pub order_time: Option<String>,
+}
+
+impl OrderStatusInfo {
+    pub fn status(&self) -> Result<OrderStatus, crate::model::UnknownValue> {
+        self.order_status.as_deref().unwrap_or("").parse()
+    }
+}
+
+/// One execution of `/iserver/account/trades`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Trade {
+    pub execution_id: String,
+    pub conid: Conid,
+    pub side: String,
+    #[serde(deserialize_with = "decimal")]
+    pub size: Decimal,
+    #[serde(deserialize_with = "decimal")]
+    pub price: Decimal,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub commission: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub net_amount: Option<Decimal>,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default, rename = "accountCode")]
+    pub account_code: Option<String>,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub order_ref: Option<String>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default)]
+    pub trade_time: Option<String>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub trade_time_r: Option<i64>,
+    #[serde(default)]
+    pub sec_type: Option<String>,
+}
+
+impl Trade {
+    /// The engine's execution. The time is `trade_time_r` (epoch ms), else
+    /// `trade_time` (`YYYYMMDD-HH:MM:SS`, UTC per the spec's examples).
+    pub fn to_execution(&self) -> Result<Execution, String> {
+        let side: ExecSide = self.side.parse().map_err(|e| format!("{e}"))?;
+        let time = self
+            .trade_time_r
+            .and_then(from_epoch_ms)
+            .or_else(|| self.trade_time.as_deref().and_then(parse_trade_time))
+            .ok_or_else(|| format!("execution {}: no usable trade time", self.execution_id))?;
+        Ok(Execution {
+            execution_id: self.execution_id.clone(),
+            order_id: None,
+            order_ref: self.order_ref.clone().filter(|s| !s.is_empty()),
+            account: self
+                .account
+                .clone()
+                .or_else(|| self.account_code.clone())
+                .unwrap_or_default(),
+            conid: self.conid,
+            side,
+            size: self.size.abs(),
+            price: self.price,
+            commission: self.commission.unwrap_or_default(),
+            net_amount: self.net_amount.unwrap_or(self.size.abs() * self.price),
+            time,
+        })
+    }
+}
+
+/// `YYYYMMDD-HH:MM:SS` as UTC.
+pub fn parse_trade_time(s: &str) -> Option<Timestamp> {
+    chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y%m%d-%H:%M:%S")
+        .ok()
+        .map(|n| n.and_utc())
+}
+
+/// An order the gateway accepted (place, reply, modify).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct OrderAck {
+    #[serde(default, alias = "orderId", deserialize_with = "opt_string")]
+    pub order_id: Option<String>,
+    #[serde(default)]
+    pub order_status: Option<String>,
+    #[serde(default)]
+    pub encrypt_message: Option<String>,
+    /// Set for bracket children: the parent's order id.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub parent_order_id: Option<String>,
+    #[serde(default)]
+    pub local_order_id: Option<String>,
+}
+
+/// A question the gateway asks before it transmits an order; answer it with
+/// [`super::IbkrClient::reply`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ReplyPrompt {
+    pub id: String,
+    #[serde(default)]
+    pub message: Vec<String>,
+    #[serde(default, rename = "messageIds")]
+    pub message_ids: Vec<String>,
+    #[serde(default, rename = "isSuppressed", deserialize_with = "lenient_bool")]
+    pub is_suppressed: bool,
+}
+
+/// The answer to place, reply and modify: either the orders went through,
+/// or the gateway asks a question first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum PlaceOutcome {
+    Acknowledged(Vec<OrderAck>),
+    Prompt(ReplyPrompt),
+}
+
+impl PlaceOutcome {
+    /// Decode a body of place/reply/modify: an array of acks or prompts
+    /// (a single object is accepted too).
+    pub fn from_value(v: serde_json::Value) -> Result<PlaceOutcome, String> {
+        let items = match v {
+            serde_json::Value::Array(a) => a,
+            o @ serde_json::Value::Object(_) => vec![o],
+            other => return Err(format!("expected an array of orders, got {other}")),
+        };
+        let mut acks = Vec::with_capacity(items.len());
+        for item in items {
+            if item.get("id").is_some() && item.get("message").is_some() {
+                let p: ReplyPrompt = serde_json::from_value(item).map_err(|e| e.to_string())?;
+                return Ok(PlaceOutcome::Prompt(p));
+            }
+            acks.push(serde_json::from_value::<OrderAck>(item).map_err(|e| e.to_string())?);
+        }
+        Ok(PlaceOutcome::Acknowledged(acks))
+    }
+}
+
+/// `DELETE /iserver/account/{acct}/order/{id}`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct CancelResponse {
+    #[serde(default)]
+    pub msg: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub order_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub conid: Option<i64>,
+    #[serde(default)]
+    pub account: Option<String>,
+}
+
+/// One `current/change/after` triple of a whatif preview. Values are display
+/// strings with thousands separators ("215,415,594"), kept as sent.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct WhatIfTriple {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub current: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub change: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct WhatIfAmount {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub amount: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub commission: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub total: Option<String>,
+}
+
+/// `POST /iserver/account/{acct}/orders/whatif`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct WhatIf {
+    #[serde(default)]
+    pub amount: Option<WhatIfAmount>,
+    #[serde(default)]
+    pub equity: Option<WhatIfTriple>,
+    #[serde(default)]
+    pub initial: Option<WhatIfTriple>,
+    #[serde(default)]
+    pub maintenance: Option<WhatIfTriple>,
+    #[serde(default)]
+    pub position: Option<WhatIfTriple>,
+    #[serde(default)]
+    pub warn: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl WhatIf {
+    /// The commission as a number: "1 USD" -> 1, "1,234.5 USD" -> 1234.5.
+    pub fn commission(&self) -> Option<Decimal> {
+        let s = self.amount.as_ref()?.commission.as_deref()?;
+        let n: String = s
+            .split_whitespace()
+            .next()?
+            .chars()
+            .filter(|c| *c != ',')
+            .collect();
+        n.parse().ok()
+    }
+}
+
+/// `/iserver/questions/suppress` and `/suppress/reset`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct StatusResponse {
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+// -------------------------------------------------------------- portfolio
+
+/// One entry of `/portfolio/{acct}/positions/{page}` (and `/portfolio2`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PortfolioPosition {
+    #[serde(default, rename = "acctId")]
+    pub acct_id: Option<String>,
+    pub conid: Conid,
+    #[serde(default, rename = "contractDesc", alias = "description")]
+    pub contract_desc: Option<String>,
+    #[serde(deserialize_with = "decimal")]
+    pub position: Decimal,
+    #[serde(
+        default,
+        rename = "mktPrice",
+        alias = "marketPrice",
+        deserialize_with = "opt_decimal"
+    )]
+    pub mkt_price: Option<Decimal>,
+    #[serde(
+        default,
+        rename = "mktValue",
+        alias = "marketValue",
+        deserialize_with = "opt_decimal"
+    )]
+    pub mkt_value: Option<Decimal>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, rename = "avgCost", deserialize_with = "opt_decimal")]
+    pub avg_cost: Option<Decimal>,
+    #[serde(default, rename = "avgPrice", deserialize_with = "opt_decimal")]
+    pub avg_price: Option<Decimal>,
+    #[serde(default, rename = "realizedPnl", deserialize_with = "opt_decimal")]
+    pub realized_pnl: Option<Decimal>,
+    #[serde(default, rename = "unrealizedPnl", deserialize_with = "opt_decimal")]
+    pub unrealized_pnl: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub multiplier: Option<Decimal>,
+    #[serde(default, rename = "assetClass", alias = "secType")]
+    pub asset_class: Option<String>,
+}
+
+impl PortfolioPosition {
+    /// The engine's position. A missing or zero multiplier (stocks send
+    /// null) is 1.
+    pub fn to_position(&self) -> Position {
+        let multiplier = self
+            .multiplier
+            .filter(|m| !m.is_zero())
+            .unwrap_or(Decimal::ONE);
+        Position {
+            conid: self.conid,
+            quantity: self.position,
+            avg_price: self.avg_price.or(self.avg_cost).unwrap_or_default(),
+            realized_pnl: self.realized_pnl.unwrap_or_default(),
+            multiplier,
+        }
+    }
+}
+
+/// One value of `/portfolio/{acct}/summary` (keyed by name).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SummaryValue {
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub amount: Option<Decimal>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, rename = "isNull", deserialize_with = "lenient_bool")]
+    pub is_null: bool,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub timestamp: Option<i64>,
+    #[serde(default)]
+    pub value: Option<serde_json::Value>,
+}
+
+pub type PortfolioSummary = BTreeMap<String, SummaryValue>;
+
+/// One currency of `/portfolio/{acct}/ledger` (keyed by currency or BASE).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct LedgerEntry {
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub cashbalance: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub settledcash: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub netliquidationvalue: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub unrealizedpnl: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub realizedpnl: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub stockmarketvalue: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub exchangerate: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub dividends: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub interest: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub timestamp: Option<i64>,
+}
+
+pub type Ledger = BTreeMap<String, LedgerEntry>;
+
+/// A snapshot row of `/iserver/marketdata/snapshot`: decoded by
+/// [`super::smd`], the same decoder as websocket `smd` messages.
+pub type SnapshotRow = serde_json::Map<String, serde_json::Value>;

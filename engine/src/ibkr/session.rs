@@ -1,0 +1,1 @@
+//! Session keeping (see `mod.rs`).

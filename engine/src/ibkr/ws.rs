@@ -1,0 +1,1 @@
+//! Websocket client (see `mod.rs`).
