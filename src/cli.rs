@@ -143,6 +143,7 @@ fn plan(args: BacktestArgs) -> Result<Plan> {
         Some(p) => ConfigFile::load(p)?,
         None => ConfigFile::default(),
     };
+    let risk = file.risk;
     let sec = file.backtest;
     let data = if args.data.is_empty() {
         sec.data.unwrap_or_default()
@@ -213,6 +214,7 @@ fn plan(args: BacktestArgs) -> Result<Plan> {
                 session_tz,
                 ..ExchangeConfig::default()
             },
+            risk,
             out_dir: Some(out.clone()),
         },
         out,

@@ -20,6 +20,15 @@
 //! [backtest.sweep]
 //! fast = "5:30:5"
 //! slow = "20:100:10"
+//!
+//! [risk.global]                 # engine::risk::RiskLimits
+//! max_position = "500"
+//! max_order_quantity = "200"
+//! daily_loss_limit = "2000"
+//! no_short = true
+//!
+//! [risk.per_strategy.0]         # by strategy index
+//! max_orders_per_minute = 10
 //! ```
 
 use std::collections::BTreeMap;
@@ -33,6 +42,9 @@ use serde::Deserialize;
 pub struct ConfigFile {
     #[serde(default)]
     pub backtest: BacktestSection,
+    /// Pre-trade risk limits, applied in backtests (and, later, live).
+    #[serde(default)]
+    pub risk: engine::risk::RiskConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]

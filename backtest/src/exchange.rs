@@ -272,27 +272,6 @@ impl SimExchange {
         self.recent.iter()
     }
 
-    fn reject(
-        req: OrderRequest,
-        strategy: usize,
-        now: Timestamp,
-        reason: String,
-        out: &mut Vec<Event>,
-    ) {
-        let order = Order {
-            request: req,
-            broker_order_id: None,
-            status: OrderStatus::Inactive,
-            filled_quantity: Decimal::ZERO,
-            avg_fill_price: None,
-            reason: Some(reason),
-            strategy,
-            created: now,
-            updated: now,
-        };
-        out.push(Event::OrderUpdate(order));
-    }
-
     /// Accept a batch (single order, bracket or OCA group). A batch is
     /// all-or-nothing: if any order is invalid every order of it is rejected
     /// (status `Inactive` with the reason), as the gateway refuses the whole
@@ -306,7 +285,12 @@ impl SimExchange {
     ) -> Result<(), BrokerError> {
         if let Err(reason) = self.validate_batch(&batch) {
             for req in batch {
-                Self::reject(req, strategy, now, reason.clone(), out);
+                out.push(Event::OrderUpdate(Order::rejected(
+                    req,
+                    strategy,
+                    now,
+                    reason.clone(),
+                )));
             }
             return Err(BrokerError::Rejected(reason));
         }

@@ -16,8 +16,9 @@ use rust_decimal::Decimal;
 
 use engine::broker::OrderChanges;
 use engine::bus::{Dispatcher, Event};
-use engine::model::{Bar, Contract, ExecSide, Timestamp};
+use engine::model::{Bar, Conid, Contract, ExecSide, Order, Timestamp};
 use engine::portfolio::Portfolio;
+use engine::risk::{RiskConfig, RiskEngine, RiskView, TradingState};
 use engine::strategy::{Intent, Strategy};
 
 use crate::data::DataError;
@@ -29,6 +30,8 @@ use crate::report::{Recorder, RecorderOptions, ReportError, RunMeta, Summary};
 pub struct BacktestConfig {
     pub cash: Decimal,
     pub exchange: ExchangeConfig,
+    /// Pre-trade risk limits (none by default).
+    pub risk: RiskConfig,
     /// Where outputs go; `None` computes the summary only (sweeps, bench).
     pub out_dir: Option<PathBuf>,
 }
@@ -38,6 +41,7 @@ impl Default for BacktestConfig {
         BacktestConfig {
             cash: Decimal::from(100_000),
             exchange: ExchangeConfig::default(),
+            risk: RiskConfig::default(),
             out_dir: None,
         }
     }
@@ -76,6 +80,9 @@ pub const PROGRESS_EVERY: u64 = 1 << 16;
 
 struct Loop<S: Strategy> {
     dispatcher: Dispatcher<S>,
+    risk: RiskEngine,
+    /// Contracts, for the risk engine's notional and security-type checks.
+    contracts: Vec<Contract>,
     exchange: SimExchange,
     recorder: Recorder,
     events: Vec<Event>,
@@ -111,6 +118,30 @@ impl<S: Strategy> Loop<S> {
                 .extend(self.dispatcher.outbox().drain_intents());
             let now = self.dispatcher.now();
             for (strategy, intent) in self.intents.drain(..) {
+                let contracts = &self.contracts;
+                let lookup = |c: Conid| {
+                    contracts
+                        .iter()
+                        .find(|k| k.conid == c)
+                        .map(|k| (k.sec_type.clone(), k.multiplier))
+                };
+                let view = RiskView {
+                    now,
+                    portfolio: self.dispatcher.portfolio(),
+                    orders: self.dispatcher.orders(),
+                    contract: &lookup,
+                };
+                if let Err(reject) = self.risk.check(strategy, &intent, &view) {
+                    tracing::info!(strategy, %reject, "intent rejected by risk");
+                    if let Intent::Place(batch) = intent {
+                        let reason = format!("risk: {reject}");
+                        for req in batch {
+                            let o = Order::rejected(req, strategy, now, reason.clone());
+                            self.events.push(Event::OrderUpdate(o));
+                        }
+                    }
+                    continue;
+                }
                 let result = match intent {
                     Intent::Place(batch) => {
                         self.exchange.place(strategy, batch, now, &mut self.events)
@@ -137,6 +168,36 @@ impl<S: Strategy> Loop<S> {
                 }
             }
             self.deliver()?;
+        }
+        Ok(())
+    }
+
+    /// Daily loss limit: a new session resets the reference equity; a loss
+    /// beyond the limit halts trading and cancels every working order.
+    /// Only runs when the limit is configured.
+    fn check_daily_loss(
+        &mut self,
+        prev: Timestamp,
+        next: Timestamp,
+        equity: Decimal,
+        tz: chrono_tz::Tz,
+    ) -> Result<(), BacktestError> {
+        if self.risk.on_equity(equity) {
+            let now = self.dispatcher.now();
+            let ids: Vec<_> = self.exchange.orders().map(|o| o.id()).collect();
+            for id in ids {
+                // Children go with their parents; an id already gone is fine.
+                let _ = self.exchange.cancel(id, now, &mut self.events);
+            }
+            self.deliver()?;
+        }
+        let day = |t: Timestamp| t.with_timezone(&tz).date_naive();
+        if day(prev) != day(next) {
+            // The next session starts from the equity it opens with.
+            self.risk.start_day(equity);
+            if self.risk.state() == TradingState::Halted {
+                tracing::warn!("trading stays halted into the next session");
+            }
         }
         Ok(())
     }
@@ -199,8 +260,11 @@ where
     for c in contracts {
         recorder.set_multiplier(c.conid, c.multiplier);
     }
+    let daily_loss = cfg.risk.global.daily_loss_limit.is_some();
     let mut lp = Loop {
         dispatcher: Dispatcher::new(strategies, portfolio),
+        risk: RiskEngine::new(cfg.risk.clone()),
+        contracts: contracts.to_vec(),
         exchange,
         recorder,
         events: Vec::new(),
@@ -217,6 +281,9 @@ where
             if let Some(t) = current {
                 let equity = lp.dispatcher.portfolio().equity();
                 lp.recorder.on_equity(t, equity)?;
+                if daily_loss {
+                    lp.check_daily_loss(t, bar.time, equity, cfg.exchange.session_tz)?;
+                }
             }
             current = Some(bar.time);
             if lp.dispatcher.next_timer().is_some_and(|t| t <= bar.time) {

@@ -274,6 +274,27 @@ pub struct Order {
 }
 
 impl Order {
+    /// An order refused before any venue worked it: status `Inactive` with
+    /// the reason, as the strategy sees every rejection.
+    pub fn rejected(
+        request: OrderRequest,
+        strategy: usize,
+        now: Timestamp,
+        reason: impl Into<String>,
+    ) -> Self {
+        Order {
+            request,
+            broker_order_id: None,
+            status: OrderStatus::Inactive,
+            filled_quantity: Decimal::ZERO,
+            avg_fill_price: None,
+            reason: Some(reason.into()),
+            strategy,
+            created: now,
+            updated: now,
+        }
+    }
+
     pub fn id(&self) -> OrderId {
         self.request.id
     }
