@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod config;
+mod sim_gateway;
 mod store_cmd;
 
 use anyhow::Result;

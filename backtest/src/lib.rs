@@ -5,6 +5,7 @@
 
 pub mod data;
 pub mod exchange;
+pub mod gateway;
 pub mod report;
 pub mod runner;
 pub mod sim_broker;

@@ -1,0 +1,232 @@
+//! The CP Gateway simulator: the Client Portal Web API over real HTTP and a
+//! real websocket on 127.0.0.1, backed by the simulated exchange and replayed
+//! bars.
+//!
+//! A client written against the real gateway (`https://localhost:5000/v1/api`)
+//! is pointed at [`GatewayHandle::base_url`] instead and sees the same JSON
+//! shapes, the same session rules (idle timeout, competing sessions,
+//! `ssodh/init`), the same quirks (snapshot pre-flight, the 404 page of the
+//! first `/hmds/history` call, order precaution prompts answered through
+//! `/iserver/reply/{id}`) and the same pacing limits.
+//!
+//! Time: the simulator runs a *replay clock* that starts at the first bar of
+//! the data (or [`GatewayConfig::start`]) and advances at real time times
+//! [`GatewayConfig::speed`]. A bar is "in progress" from its time for one bar
+//! length (the most common gap between two bars of its contract); quotes move
+//! through its range while it is in progress, and it is handed to the
+//! exchange (which fills orders against it) when it completes. Times in
+//! market data, orders and executions are replay-clock times; session times
+//! (`ssoExpires`, `AUTH_TIME`, heartbeats) are wall-clock times.
+//!
+//! Layout: [`config`] (settings and instruments), `state` (the shared state
+//! and the replay pump), `session`, `accounts` (accounts and contracts),
+//! `market` (bars, quotes, history), `orders` (the order desk on the
+//! exchange), `prompts`, `pacing`, `ws`, `wire` (JSON helpers).
+
+mod accounts;
+pub mod config;
+mod market;
+mod orders;
+mod pacing;
+mod prompts;
+mod session;
+mod state;
+mod wire;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use engine::model::Timestamp;
+
+pub use config::{GatewayConfig, Instrument, PacingConfig, PromptRule};
+
+use state::Shared;
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("cannot bind 127.0.0.1:{port}: {source}")]
+    Bind {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot load bars: {0}")]
+    Data(#[from] crate::data::DataError),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Entry point: [`Gateway::start`].
+pub struct Gateway;
+
+impl Gateway {
+    /// Load the bars, bind 127.0.0.1 and serve `/v1/api/...` until the handle
+    /// is shut down or dropped. Must be called inside a tokio runtime.
+    pub async fn start(cfg: GatewayConfig) -> Result<GatewayHandle, GatewayError> {
+        cfg.validate().map_err(GatewayError::Config)?;
+        let shared = Arc::new(Shared::new(cfg)?);
+        let port = shared.cfg.port;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|source| GatewayError::Bind { port, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| GatewayError::Bind { port, source })?;
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let app = router(shared.clone());
+        let mut server_stop = stop_rx.clone();
+        let server = tokio::spawn(async move {
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            let shutdown = async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!("sim gateway server stopped: {e}");
+            }
+        });
+        let ticker = tokio::spawn(state::run_ticker(shared.clone(), stop_rx.clone()));
+        tracing::info!("CP Gateway simulator listening on http://{addr}/v1/api");
+        Ok(GatewayHandle {
+            addr,
+            shared,
+            stop: stop_tx,
+            tasks: vec![server, ticker],
+        })
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .merge(session::routes())
+        .merge(accounts::routes())
+        .merge(market::routes())
+        .merge(orders::routes())
+        .merge(ws::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            session::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            pacing::limit,
+        ));
+    Router::new()
+        .nest("/v1/api", api)
+        .fallback(wire::not_found)
+        .with_state(shared)
+}
+
+/// A running simulator. Dropping it stops the server and closes websockets.
+///
+/// Besides the address, the handle is the admin interface tests use to
+/// provoke what a real gateway does on its own: session expiry, a competing
+/// login, the passage of (replay) time.
+pub struct GatewayHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl GatewayHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/v1/api`: what a client uses in place of
+    /// `https://localhost:5000/v1/api`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1/api", self.addr)
+    }
+
+    /// `ws://127.0.0.1:PORT/v1/api/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/v1/api/ws", self.addr)
+    }
+
+    /// The current session token (the `session` value of `/tickle`, and the
+    /// `api` cookie the websocket requires).
+    pub fn session_token(&self) -> String {
+        self.shared.lock().session.token().to_owned()
+    }
+
+    /// Time out the brokerage session now, as ~6 idle minutes would:
+    /// `authenticated` false, `connected` still true; `ssodh/init` recovers.
+    pub fn expire_session(&self) {
+        self.shared.expire_session();
+    }
+
+    /// Another login took the brokerage session: `competing` true,
+    /// `authenticated` false, websockets get `sts`. `ssodh/init` with
+    /// `compete: true` takes it back.
+    pub fn trigger_competing_session(&self) {
+        self.shared.trigger_competing();
+    }
+
+    /// The replay clock's current time.
+    pub fn sim_time(&self) -> Timestamp {
+        self.shared.lock().clock.now()
+    }
+
+    /// Move the replay clock forward by `by` (replay time) and process the
+    /// bars that completed meanwhile.
+    pub fn advance(&self, by: Duration) {
+        self.shared.advance(by);
+    }
+
+    /// Change the replay speed (0 pauses the clock).
+    pub fn set_speed(&self, speed: f64) {
+        self.shared.lock().clock.set_speed(speed);
+    }
+
+    /// Stop serving and wait for the server task to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for GatewayHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Serve until the process ends: builds its own runtime (two worker
+/// threads), starts the simulator and calls `ready` with the handle. For
+/// command-line front ends that have no runtime of their own.
+pub fn serve_forever(
+    cfg: GatewayConfig,
+    ready: impl FnOnce(&GatewayHandle),
+) -> Result<(), GatewayError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| GatewayError::Bind {
+            port: cfg.port,
+            source,
+        })?;
+    rt.block_on(async move {
+        let gw = Gateway::start(cfg).await?;
+        ready(&gw);
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+}

@@ -1,0 +1,358 @@
+//! The websocket `/v1/api/ws`.
+//!
+//! The upgrade needs the `api` cookie equal to the session token (the
+//! `session` value of `/tickle`); the spec's Python example sends it as
+//! `{"session":"..."}`, which is accepted too. Without it: 401.
+//!
+//! On connect: `system` with the username, `act` (the `/iserver/accounts`
+//! object), `sts`. Then a `system` heartbeat every `heartbeat` (assumption:
+//! `{"topic":"system","hb":<epoch ms>}`; the spec says only that the
+//! heartbeat carries the unix time in milliseconds).
+//!
+//! Topics: `smd+CONID+{"fields":[...]}` (first message: every requested
+//! field the simulator has; then only fields whose value changed), `umd`;
+//! `sor+{}` / `uor+{}` (order updates as they happen, no initial list, as
+//! the spec advises calling `/iserver/account/orders` first); `str+{...}` /
+//! `utr` (unless `realtimeUpdatesOnly`, the executions of the last `days`
+//! first); `tic` (keeps the session alive; no answer, the spec shows none).
+//! Anything else, malformed or unknown, is ignored. Brokerage topics (smd,
+//! sor, str) are ignored while the brokerage session is not authenticated.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Map, Value};
+use tokio::sync::broadcast::error::RecvError;
+
+use engine::model::Conid;
+
+use super::accounts::accounts_json;
+use super::market::Market;
+use super::orders::recent_trades;
+use super::state::{Push, Shared};
+use super::wire::{epoch_ms, error};
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+/// The `api` cookie's session token, bare or as `{"session": "..."}`.
+fn api_cookie(headers: &HeaderMap) -> Option<String> {
+    for h in headers.get_all(header::COOKIE) {
+        let Ok(s) = h.to_str() else { continue };
+        for part in s.split(';') {
+            let Some((k, v)) = part.trim().split_once('=') else {
+                continue;
+            };
+            if k.trim() != "api" {
+                continue;
+            }
+            let v = v.trim().trim_matches('"');
+            if v.starts_with('{') {
+                if let Ok(j) = serde_json::from_str::<Value>(v) {
+                    if let Some(t) = j.get("session").and_then(Value::as_str) {
+                        return Some(t.to_owned());
+                    }
+                }
+                continue;
+            }
+            return Some(v.to_owned());
+        }
+    }
+    None
+}
+
+async fn upgrade(
+    State(sh): State<Arc<Shared>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let allowed = {
+        let st = sh.lock();
+        st.session.connected() && api_cookie(&headers).as_deref() == Some(st.session.token())
+    };
+    if !allowed {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "websocket needs the api cookie of the current session",
+        );
+    }
+    ws.on_upgrade(move |socket| run(socket, sh))
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// One market data subscription: requested fields and what was last sent.
+struct MdSub {
+    fields: Vec<String>,
+    sent: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct Subs {
+    md: HashMap<Conid, MdSub>,
+    orders: bool,
+    trades: bool,
+}
+
+/// An smd message with the requested fields that changed since the last
+/// one; `None` when nothing changed.
+fn smd_delta(
+    conid: Conid,
+    sub: &mut MdSub,
+    fields: &BTreeMap<String, String>,
+    updated: i64,
+) -> Option<Value> {
+    let first = sub.sent.is_empty();
+    let mut o = Map::new();
+    for f in &sub.fields {
+        let Some(v) = fields.get(f) else { continue };
+        if sub.sent.get(f) != Some(v) {
+            o.insert(f.clone(), json!(v));
+            sub.sent.insert(f.clone(), v.clone());
+        }
+    }
+    if o.is_empty() {
+        return None;
+    }
+    o.insert("server_id".into(), json!("q0"));
+    o.insert("conidEx".into(), json!(conid.to_string()));
+    o.insert("conid".into(), json!(conid.0));
+    o.insert("_updated".into(), json!(updated));
+    if first {
+        o.insert("6119".into(), json!("q0"));
+    }
+    o.insert("topic".into(), json!(format!("smd+{conid}")));
+    Some(Value::Object(o))
+}
+
+async fn run(socket: WebSocket, sh: Arc<Shared>) {
+    let (mut tx, mut rx) = socket.split();
+    let mut events = sh.events.subscribe();
+    let (token, authenticated) = {
+        let st = sh.lock();
+        (st.session.token().to_owned(), st.session.authenticated())
+    };
+    let hello = [
+        json!({ "topic": "system", "success": sh.cfg.username }),
+        json!({ "topic": "act", "args": accounts_json(&sh.cfg.account, &token) }),
+        json!({ "topic": "sts", "args": { "authenticated": authenticated } }),
+    ];
+    for m in hello {
+        if tx.send(Message::Text(m.to_string().into())).await.is_err() {
+            return;
+        }
+    }
+    let mut hb = tokio::time::interval(sh.cfg.heartbeat);
+    hb.tick().await; // the first tick is immediate
+    let mut subs = Subs::default();
+    loop {
+        let out: Vec<Value> = tokio::select! {
+            msg = rx.next() => match msg {
+                Some(Ok(Message::Text(t))) => handle(t.as_str(), &sh, &mut subs),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => Vec::new(),
+            },
+            ev = events.recv() => match ev {
+                Ok(Push::Disconnect) | Err(RecvError::Closed) => break,
+                Ok(p) => on_push(p, &mut subs),
+                Err(RecvError::Lagged(_)) => Vec::new(),
+            },
+            _ = hb.tick() => vec![json!({ "topic": "system", "hb": wall_ms() })],
+        };
+        for m in out {
+            if tx.send(Message::Text(m.to_string().into())).await.is_err() {
+                return;
+            }
+        }
+    }
+    let _ = tx.send(Message::Close(None)).await;
+}
+
+fn on_push(p: Push, subs: &mut Subs) -> Vec<Value> {
+    match p {
+        Push::Order(o) if subs.orders => vec![json!({ "topic": "sor", "args": [o] })],
+        Push::Trade(t) if subs.trades => vec![json!({ "topic": "str", "args": [t] })],
+        Push::Sts { authenticated } => {
+            vec![json!({ "topic": "sts", "args": { "authenticated": authenticated } })]
+        }
+        Push::Quote {
+            conid,
+            fields,
+            updated,
+        } => match subs.md.get_mut(&conid) {
+            Some(sub) => smd_delta(conid, sub, &fields, updated)
+                .into_iter()
+                .collect(),
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// `TOPIC+TARGET+{ARGS}` split into its parts; the target is optional.
+fn parse_topic(msg: &str) -> (&str, Option<&str>, Value) {
+    let mut parts = msg.splitn(3, '+');
+    let topic = parts.next().unwrap_or("").trim();
+    let second = parts.next().map(str::trim);
+    let third = parts.next().map(str::trim);
+    let (target, args) = match (second, third) {
+        (Some(s), None) if s.starts_with('{') => (None, Some(s)),
+        (s, a) => (s.filter(|s| !s.is_empty()), a),
+    };
+    let args = args
+        .and_then(|a| serde_json::from_str(a).ok())
+        .unwrap_or(Value::Null);
+    (topic, target, args)
+}
+
+fn handle(msg: &str, sh: &Shared, subs: &mut Subs) -> Vec<Value> {
+    let msg = msg.trim();
+    let (topic, target, args) = parse_topic(msg);
+    let mut st = sh.lock();
+    if topic == "tic" {
+        st.session.touch();
+        return Vec::new();
+    }
+    let brokerage = st.session.authenticated();
+    match topic {
+        "smd" if brokerage => {
+            let Some(conid) = target
+                .and_then(|t| t.split('@').next())
+                .and_then(|t| t.parse::<Conid>().ok())
+            else {
+                return Vec::new();
+            };
+            let Some(inst) = sh.instrument(conid) else {
+                return Vec::new();
+            };
+            let fields: Vec<String> = match args.get("fields").and_then(Value::as_array) {
+                Some(f) => f
+                    .iter()
+                    .filter_map(|x| match x {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    })
+                    .collect(),
+                None => vec!["31".into(), "84".into(), "86".into()],
+            };
+            let mut sub = MdSub {
+                fields,
+                sent: BTreeMap::new(),
+            };
+            sh.pump(&mut st);
+            let now = st.clock.now();
+            let first = st
+                .market
+                .quote(conid, now, inst.tick_size)
+                .map(|q| Market::quote_fields(inst, &q))
+                .and_then(|f| smd_delta(conid, &mut sub, &f, epoch_ms(now)));
+            subs.md.insert(conid, sub);
+            first.into_iter().collect()
+        }
+        "umd" => {
+            if let Some(conid) = target.and_then(|t| t.split('@').next()?.parse::<Conid>().ok()) {
+                subs.md.remove(&conid);
+            }
+            Vec::new()
+        }
+        "sor" if brokerage => {
+            subs.orders = true;
+            Vec::new()
+        }
+        "uor" => {
+            subs.orders = false;
+            Vec::new()
+        }
+        "str" if brokerage => {
+            subs.trades = true;
+            let realtime = args
+                .get("realtimeUpdatesOnly")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if realtime {
+                return Vec::new();
+            }
+            let days = args.get("days").and_then(Value::as_i64).unwrap_or(1);
+            let past = recent_trades(&st, sh, days);
+            if past.is_empty() {
+                Vec::new()
+            } else {
+                vec![json!({ "topic": "str", "args": past })]
+            }
+        }
+        "utr" => {
+            subs.trades = false;
+            Vec::new()
+        }
+        _ => {
+            tracing::debug!(topic, "sim gateway: ignoring websocket message");
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_parse() {
+        let (t, target, args) = parse_topic(r#"smd+265598+{"fields":["31","84"]}"#);
+        assert_eq!((t, target), ("smd", Some("265598")));
+        assert_eq!(args["fields"][1], "84");
+        let (t, target, args) = parse_topic(r#"str+{"days":2}"#);
+        assert_eq!((t, target), ("str", None));
+        assert_eq!(args["days"], 2);
+        let (t, target, args) = parse_topic("tic");
+        assert_eq!((t, target, args), ("tic", None, Value::Null));
+        let (t, _, args) = parse_topic("smd+1+{not json");
+        assert_eq!((t, args), ("smd", Value::Null));
+        let (t, _, _) = parse_topic("");
+        assert_eq!(t, "");
+    }
+
+    #[test]
+    fn cookie_forms() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "x=1; api=abc123".parse().unwrap());
+        assert_eq!(api_cookie(&h).as_deref(), Some("abc123"));
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, r#"api={"session":"s1"}"#.parse().unwrap());
+        assert_eq!(api_cookie(&h).as_deref(), Some("s1"));
+        assert_eq!(api_cookie(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn smd_sends_changes_only() {
+        let mut sub = MdSub {
+            fields: vec!["31".into(), "84".into()],
+            sent: BTreeMap::new(),
+        };
+        let mut f: BTreeMap<String, String> =
+            [("31".into(), "10".into()), ("84".into(), "9.99".into())].into();
+        let first = smd_delta(Conid(1), &mut sub, &f, 1).unwrap();
+        assert_eq!(first["31"], "10");
+        assert_eq!(first["topic"], "smd+1");
+        assert!(smd_delta(Conid(1), &mut sub, &f, 2).is_none());
+        f.insert("31".into(), "10.01".into());
+        let d = smd_delta(Conid(1), &mut sub, &f, 3).unwrap();
+        assert_eq!(d["31"], "10.01");
+        assert!(d.get("84").is_none());
+        assert!(d.get("6119").is_none());
+    }
+}

@@ -1,0 +1,72 @@
+//! `ibflow sim-gateway`: the CP Gateway simulator on 127.0.0.1.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use backtest::gateway::{GatewayConfig, PacingConfig};
+use chrono::{DateTime, NaiveDate, Utc};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Port on 127.0.0.1 (the real gateway's default is 5000).
+    #[arg(long, default_value_t = 5000)]
+    pub port: u16,
+    /// Bar files or directories (saved history JSON or CSV, as for
+    /// `backtest`). Default: the bundled sample.
+    #[arg(long)]
+    pub data: Vec<PathBuf>,
+    /// Replay speed: replay seconds per real second (86400 = a day per
+    /// second; 0 pauses).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Replay clock start, RFC 3339 or YYYY-MM-DD (UTC). Default: the first
+    /// bar of the data.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Account id the simulated user trades.
+    #[arg(long, default_value = "DU1234567")]
+    pub account: String,
+    /// Turn off the spec's pacing limits (429s).
+    #[arg(long)]
+    pub no_pacing: bool,
+    /// Session idle timeout in seconds.
+    #[arg(long, default_value_t = 360)]
+    pub idle_timeout: u64,
+}
+
+fn parse_start(s: &str) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .with_context(|| format!("--start {s:?} is neither RFC 3339 nor YYYY-MM-DD"))?;
+    Ok(d.and_hms_opt(0, 0, 0).context("midnight")?.and_utc())
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if !args.speed.is_finite() || args.speed < 0.0 {
+        bail!("--speed must be a number >= 0, got {}", args.speed);
+    }
+    let cfg = GatewayConfig {
+        port: args.port,
+        data: args.data,
+        speed: args.speed,
+        start: args.start.as_deref().map(parse_start).transpose()?,
+        account: args.account,
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        pacing: if args.no_pacing {
+            PacingConfig::off()
+        } else {
+            PacingConfig::default()
+        },
+        ..GatewayConfig::default()
+    };
+    backtest::gateway::serve_forever(cfg, |gw| {
+        println!("CP Gateway simulator");
+        println!("  REST       {}", gw.base_url());
+        println!("  websocket  {}", gw.ws_url());
+        println!("  replay     {} (Ctrl-C to stop)", gw.sim_time());
+    })
+    .context("sim-gateway")
+}
