@@ -119,12 +119,7 @@ impl<S: Strategy> Loop<S> {
             let now = self.dispatcher.now();
             for (strategy, intent) in self.intents.drain(..) {
                 let contracts = &self.contracts;
-                let lookup = |c: Conid| {
-                    contracts
-                        .iter()
-                        .find(|k| k.conid == c)
-                        .map(|k| (k.sec_type.clone(), k.multiplier))
-                };
+                let lookup = |c: Conid| contracts.iter().find(|k| k.conid == c).cloned();
                 let view = RiskView {
                     now,
                     portfolio: self.dispatcher.portfolio(),

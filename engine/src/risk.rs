@@ -16,7 +16,7 @@ use chrono::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Conid, OrderRequest, SecType, Side, Timestamp};
+use crate::model::{Conid, Contract, OrderRequest, SecType, Side, Timestamp};
 use crate::orders::OrderBook;
 use crate::portfolio::Portfolio;
 use crate::strategy::Intent;
@@ -107,6 +107,8 @@ pub enum RiskReject {
     Short(Conid),
     #[error("no price known for {0} to check the order's notional or collar")]
     NoPrice(Conid),
+    #[error("ForecastEx contracts cannot be sold ({0}); exit by buying the opposite contract")]
+    ForecastExSell(Conid),
 }
 
 /// What the risk engine needs to know about the account and instruments.
@@ -114,8 +116,9 @@ pub struct RiskView<'a> {
     pub now: Timestamp,
     pub portfolio: &'a Portfolio,
     pub orders: &'a OrderBook,
-    /// Security type and multiplier of a conid, when known.
-    pub contract: &'a dyn Fn(Conid) -> Option<(SecType, Decimal)>,
+    /// What is known of a conid's contract (security type, multiplier,
+    /// exchange).
+    pub contract: &'a dyn Fn(Conid) -> Option<Contract>,
 }
 
 /// Pre-trade checks and the trading state.
@@ -300,8 +303,15 @@ fn check_limits(
                 return Err(RiskReject::ConidNotAllowed(o.conid));
             }
         }
-        let (sec_type, multiplier) =
-            (view.contract)(o.conid).unwrap_or((SecType::Stock, Decimal::ONE));
+        let contract = (view.contract)(o.conid);
+        let (sec_type, multiplier) = contract
+            .as_ref()
+            .map_or((SecType::Stock, Decimal::ONE), |c| {
+                (c.sec_type.clone(), c.multiplier)
+            });
+        if o.side == Side::Sell && contract.as_ref().is_some_and(is_forecastex) {
+            return Err(RiskReject::ForecastExSell(o.conid));
+        }
         if let Some(allowed) = &l.allowed_sec_types {
             let name = sec_type_name(&sec_type);
             if !allowed.contains(&name) {
@@ -368,6 +378,12 @@ fn check_limits(
         }
     }
     Ok(())
+}
+
+/// ForecastEx event contracts (exchange `FORECASTX`) can only be bought;
+/// CME event contracts trade both ways.
+fn is_forecastex(c: &Contract) -> bool {
+    c.sec_type == SecType::EventContract && c.exchange.eq_ignore_ascii_case("FORECASTX")
 }
 
 fn sec_type_name(t: &SecType) -> String {

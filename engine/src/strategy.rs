@@ -10,6 +10,7 @@
 use rust_decimal::Decimal;
 
 use crate::bus::Event;
+use crate::forecastex::{Right, StrikePair};
 use crate::model::{
     Bar, Conid, Execution, Order, OrderId, OrderRequest, OrderType, Quote, Side, Tif, Timestamp,
     Trail,
@@ -401,6 +402,36 @@ impl<'a> Context<'a> {
             Side::Buy
         };
         Some(self.submit(OrderSpec::market(conid, side, qty.abs())))
+    }
+
+    /// ForecastEx: buy the YES or NO contract of a strike (event contracts
+    /// trade as limit orders on a probability price).
+    pub fn buy_event(
+        &mut self,
+        pair: &StrikePair,
+        right: Right,
+        quantity: Decimal,
+        limit: Decimal,
+    ) -> OrderId {
+        self.submit(OrderSpec::limit(
+            pair.conid(right),
+            Side::Buy,
+            quantity,
+            limit,
+        ))
+    }
+
+    /// ForecastEx exit: the venue permits no sells, so reducing a position in
+    /// `held` means buying the opposite contract at the same strike; the
+    /// venue nets the two (a `B` execution, then two `N`).
+    pub fn exit_event(
+        &mut self,
+        pair: &StrikePair,
+        held: Right,
+        quantity: Decimal,
+        limit: Decimal,
+    ) -> OrderId {
+        self.buy_event(pair, held.opposite(), quantity, limit)
     }
 
     /// Ask for [`Strategy::on_timer`] at `at` (engine time).

@@ -312,3 +312,44 @@ fn context_helpers_emit_ibkr_shaped_batches() {
         (Side::Sell, dec!(7), OrderType::Market)
     );
 }
+
+/// ForecastEx: exiting YES is a buy of NO at the same strike, never a sell.
+#[test]
+fn forecastex_exit_is_a_buy_of_the_opposite_contract() {
+    use engine::forecastex::{Right, StrikePair};
+    struct Exit(StrikePair);
+    impl Strategy for Exit {
+        fn on_bar(&mut self, ctx: &mut Context<'_>, _bar: &Bar) {
+            ctx.buy_event(&self.0, Right::Yes, dec!(100), dec!(0.55));
+            ctx.exit_event(&self.0, Right::Yes, dec!(10), dec!(0.47));
+        }
+    }
+    let pair = StrikePair {
+        underlying: Conid(700),
+        expiration: None,
+        strike: dec!(3.5),
+        strike_label: None,
+        yes: Conid(701),
+        no: Conid(702),
+        payout: dec!(1),
+    };
+    let mut d = Dispatcher::new(vec![Exit(pair)], Portfolio::new(dec!(1000)));
+    d.on_bar(&bar(1, dec!(1)));
+    let orders: Vec<_> = d
+        .outbox()
+        .drain_intents()
+        .filter_map(|(_, i)| match i {
+            Intent::Place(b) => Some(b[0].clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(orders.len(), 2);
+    assert_eq!(
+        (orders[0].conid, orders[0].side, orders[0].quantity),
+        (Conid(701), Side::Buy, dec!(100))
+    );
+    assert_eq!(
+        (orders[1].conid, orders[1].side, orders[1].limit_price),
+        (Conid(702), Side::Buy, Some(dec!(0.47)))
+    );
+}

@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 use engine::model::{
-    Conid, ExecSide, Execution, Order, OrderId, OrderRequest, OrderStatus, OrderType, SecType,
-    Side, Tif, Timestamp,
+    Conid, Contract, ExecSide, Execution, Order, OrderId, OrderRequest, OrderStatus, OrderType,
+    SecType, Side, Tif, Timestamp,
 };
 use engine::orders::OrderBook;
 use engine::portfolio::Portfolio;
@@ -90,8 +90,20 @@ impl World {
         intent: &Intent,
         now: Timestamp,
     ) -> Result<(), RiskReject> {
-        let contract = |c: Conid| -> Option<(SecType, Decimal)> {
-            (c == Conid(2)).then_some((SecType::Future, dec!(50)))
+        let contract = |c: Conid| -> Option<Contract> {
+            match c.0 {
+                2 => Some(Contract {
+                    sec_type: SecType::Future,
+                    multiplier: dec!(50),
+                    ..Contract::stock(c, "ES")
+                }),
+                4 => Some(Contract {
+                    sec_type: SecType::EventContract,
+                    exchange: "FORECASTX".into(),
+                    ..Contract::stock(c, "FF")
+                }),
+                _ => None,
+            }
         };
         let view = RiskView {
             now,
@@ -404,4 +416,20 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn forecastex_contracts_cannot_be_sold() {
+    let mut r = engine(RiskLimits::default());
+    let w = World::new(Decimal::ZERO, dec!(10));
+    let mut yes = order(1, Side::Buy, dec!(10), OrderType::Limit, Some(dec!(0.55)));
+    yes.conid = Conid(4);
+    assert!(w
+        .check(&mut r, &Intent::Place(vec![yes.clone()]), t(1))
+        .is_ok());
+    yes.side = Side::Sell;
+    assert_eq!(
+        w.check(&mut r, &Intent::Place(vec![yes]), t(1)),
+        Err(RiskReject::ForecastExSell(Conid(4)))
+    );
 }
