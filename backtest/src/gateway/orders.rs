@@ -16,9 +16,14 @@
 //!   held batch, and replying to a dropped or unknown id answers 503.
 //!   Declining (`confirmed: false`) discards the batch and answers 200
 //!   `{"error": ...}` (assumption: the spec does not show that answer).
-//! * Business rejects (unknown conid, fractional quantity, missing prices,
-//!   duplicate cOID, wrong account) answer 200 `{"error": ...}`; bodies that
-//!   are not JSON answer 400.
+//! * Order bodies are read with the engine's [`OrderTicket`] (the same type
+//!   the live client sends). Business rejects (unknown conid, fractional
+//!   quantity, missing prices, unknown order type, duplicate cOID, wrong
+//!   account) answer 200 `{"error": ...}`; bodies that are not JSON or lack
+//!   `orderType`/`side`/`tif` answer 400.
+//! * Modify: the body's fields replace the original's, fields it leaves out
+//!   keep their values; quantity and prices can change, contract, side and
+//!   order type cannot.
 //! * Timing: an order placed while a bar of its contract is in progress is
 //!   handed to the exchange when that bar completes, so its first chance to
 //!   fill is the next bar: no fill at a price from before the order existed.
@@ -49,14 +54,15 @@ use engine::broker::OrderChanges;
 use engine::bus::Event;
 use engine::model::{
     Bar, Conid, ExecSide, Execution, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif,
-    Timestamp, Trail, TrailUnit,
+    Timestamp,
 };
+use engine::order_ticket::OrderTicket;
 
 use super::config::Instrument;
 use super::prompts::{prompts_for, Prompt};
 use super::state::{Push, Shared, State as GwState};
 use super::wire::{
-    bad_request, decimal_of, dstr, epoch_ms, error, num, ok, qty_str, truthy, utc_compact, yymmdd,
+    bad_request, dstr, epoch_ms, error, num, ok, qty_str, truthy, utc_compact, yymmdd,
 };
 use crate::exchange::{ExchangeConfig, SimExchange};
 
@@ -262,164 +268,46 @@ impl Desk {
     }
 }
 
-/// The fields of an order body the simulator reads. Numbers may be JSON
-/// numbers or strings; unknown fields are ignored.
-#[derive(Debug, Default)]
-struct Ticket {
-    conid: Option<Conid>,
-    coid: Option<String>,
-    parent: Option<String>,
-    order_type: Option<String>,
-    single_group: bool,
-    outside_rth: bool,
-    price: Option<Decimal>,
-    aux_price: Option<Decimal>,
-    side: Option<String>,
-    tif: Option<String>,
-    trailing_amt: Option<Decimal>,
-    trailing_type: Option<String>,
-    quantity: Option<Decimal>,
-    acct: Option<String>,
-}
-
-fn text(v: &Value, k: &str) -> Option<String> {
-    match v.get(k)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn ticket(v: &Value) -> Result<Ticket, String> {
-    if !v.is_object() {
-        return Err("an order must be a JSON object".to_owned());
-    }
-    let dec = |k: &str| -> Result<Option<Decimal>, String> {
-        match v.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(x) => decimal_of(x)
-                .map(Some)
-                .ok_or_else(|| format!("{k} is not a number: {x}")),
+/// Read one order object with the engine's own wire type
+/// ([`OrderTicket`]): numbers may be JSON numbers or strings, unknown fields
+/// are ignored. A `conidex` without `conid` (`"265598@SMART"`) supplies the
+/// conid.
+fn ticket(v: &Value) -> Result<OrderTicket, String> {
+    let mut t: OrderTicket =
+        serde_json::from_value(v.clone()).map_err(|e| format!("order is malformed: {e}"))?;
+    if t.conid.is_none() {
+        if let Some(cx) = &t.conidex {
+            let id = cx.split('@').next().unwrap_or_default();
+            t.conid = Some(
+                id.parse::<Conid>()
+                    .map_err(|_| format!("conidex {cx:?} does not start with a conid"))?,
+            );
         }
-    };
-    let conid = match text(v, "conid")
-        .or_else(|| text(v, "conidex").map(|c| c.split('@').next().unwrap_or_default().to_owned()))
-    {
-        Some(c) => Some(
-            c.parse::<Conid>()
-                .map_err(|_| format!("conid {c:?} is not a number"))?,
-        ),
-        None => None,
-    };
-    let flag = |k: &str, alt: &str| {
-        v.get(k)
-            .or_else(|| v.get(alt))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    };
-    Ok(Ticket {
-        conid,
-        coid: text(v, "cOID"),
-        parent: text(v, "parentId"),
-        order_type: text(v, "orderType"),
-        single_group: flag("isSingleGroup", "isSingleGroup"),
-        outside_rth: flag("outsideRTH", "outsideRth"),
-        price: dec("price")?,
-        aux_price: dec("auxPrice")?,
-        side: text(v, "side"),
-        tif: text(v, "tif"),
-        trailing_amt: dec("trailingAmt")?,
-        trailing_type: text(v, "trailingType"),
-        quantity: dec("quantity")?,
-        acct: text(v, "acctId"),
-    })
-}
-
-/// Engine limit and stop prices from the wire's `price`/`auxPrice`.
-fn prices(
-    ty: OrderType,
-    price: Option<Decimal>,
-    aux: Option<Decimal>,
-) -> (Option<Decimal>, Option<Decimal>) {
-    match ty {
-        OrderType::Market => (None, None),
-        OrderType::Limit | OrderType::MidPrice => (price, None),
-        OrderType::Stop | OrderType::Trail => (None, price),
-        OrderType::StopLimit | OrderType::TrailLimit => (price, aux),
     }
+    Ok(t)
 }
 
+/// The engine request of a ticket, with the simulator's own checks: a
+/// known contract and whole shares (the spec: "Only whole share values are
+/// supported"). Children without a cOID get an internal one.
 fn to_request(
-    t: &Ticket,
+    t: &OrderTicket,
     id: u64,
+    oca_group: Option<&str>,
     instruments: &BTreeMap<Conid, Instrument>,
 ) -> Result<OrderRequest, String> {
     let conid = t.conid.ok_or("order has no conid")?;
     if !instruments.contains_key(&conid) {
         return Err(format!("Invalid contract id {conid}: no such contract"));
     }
-    let ty: OrderType = t
-        .order_type
-        .as_deref()
-        .ok_or("orderType is required")?
-        .parse()
-        .map_err(|e: engine::model::UnknownValue| e.to_string())?;
-    let side: Side = t
-        .side
-        .as_deref()
-        .ok_or("side is required")?
-        .parse()
-        .map_err(|e: engine::model::UnknownValue| e.to_string())?;
-    // Assumption: a missing tif means DAY (the spec marks it required).
-    let tif: Tif = match t.tif.as_deref() {
-        Some(s) => s
-            .parse()
-            .map_err(|e: engine::model::UnknownValue| e.to_string())?,
-        None => Tif::Day,
-    };
-    let quantity = t
-        .quantity
-        .ok_or("quantity is required (cashQty is not supported)")?;
-    if !quantity.fract().is_zero() {
+    if let Some(q) = t.quantity.filter(|q| !q.fract().is_zero()) {
         return Err(format!(
             "Only whole share quantities are supported, got {}",
-            dstr(quantity)
+            dstr(q)
         ));
     }
-    let (limit_price, stop_price) = prices(ty, t.price, t.aux_price);
-    let trail = match (t.trailing_amt, t.trailing_type.as_deref()) {
-        (Some(amount), None | Some("amt")) => Some(Trail {
-            amount,
-            unit: TrailUnit::Amount,
-        }),
-        (Some(amount), Some("%")) => Some(Trail {
-            amount,
-            unit: TrailUnit::Percent,
-        }),
-        (Some(_), Some(other)) => {
-            return Err(format!(
-                "trailingType {other:?} is neither \"amt\" nor \"%\""
-            ))
-        }
-        (None, _) => None,
-    };
-    let req = OrderRequest {
-        id: OrderId(id),
-        conid,
-        side,
-        order_type: ty,
-        quantity,
-        limit_price,
-        stop_price,
-        trail,
-        tif,
-        outside_rth: t.outside_rth,
-        client_order_id: t.coid.clone().unwrap_or_else(|| format!("sim-{id}")),
-        parent: t.parent.clone(),
-        oca_group: None,
-    };
-    req.validate()?;
-    Ok(req)
+    t.to_request(OrderId(id), &format!("sim-{id}"), oca_group)
+        .map_err(|e| e.to_string())
 }
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -505,7 +393,7 @@ async fn place(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: By
     if acct != sh.cfg.account
         || tickets
             .iter()
-            .any(|t| t.acct.as_deref().is_some_and(|a| a != acct))
+            .any(|t| t.acct_id.as_deref().is_some_and(|a| a != acct))
     {
         return reject(format!(
             "Account {acct} is not a brokerage account of this user"
@@ -515,11 +403,14 @@ async fn place(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: By
     let mut batch: Vec<(OrderRequest, Option<String>)> = Vec::new();
     for (i, t) in tickets.iter().enumerate() {
         let id = first_id + i as u64;
-        let mut req = match to_request(t, id, &sh.instruments) {
+        let oca = format!("oca-{first_id}");
+        let group =
+            (t.is_single_group == Some(true) && t.parent_id.is_none()).then_some(oca.as_str());
+        let mut req = match to_request(t, id, group, &sh.instruments) {
             Ok(r) => r,
             Err(e) => return reject(e),
         };
-        if let Some(c) = &t.coid {
+        if let Some(c) = &t.c_oid {
             if st.desk.user_coid_taken(c) || batch.iter().any(|(_, u)| u.as_deref() == Some(c)) {
                 return reject(format!(
                     "Order with cOID {c:?} already exists: cOID must be unique"
@@ -536,10 +427,7 @@ async fn place(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: By
             }
             req.parent = Some(p);
         }
-        if t.single_group && req.parent.is_none() {
-            req.oca_group = Some(format!("oca-{first_id}"));
-        }
-        batch.push((req, t.coid.clone()));
+        batch.push((req, t.c_oid.clone()));
     }
     let now = st.clock.now();
     let mut asked = HashSet::new();
@@ -667,10 +555,9 @@ async fn modify(
         Ok(v) => v,
         Err(e) => return bad_request(format!("body is not JSON: {e}")),
     };
-    let t = match ticket(&v) {
-        Ok(t) => t,
-        Err(e) => return bad_request(e),
-    };
+    if !v.is_object() {
+        return bad_request("the body must be one order object");
+    }
     let mut guard = sh.lock();
     let st = &mut *guard;
     sh.pump(st);
@@ -689,31 +576,38 @@ async fn modify(
             g.status
         ));
     }
-    let ty = t
-        .order_type
-        .as_deref()
-        .and_then(|s| s.parse::<OrderType>().ok())
-        .unwrap_or(g.req.order_type);
-    let (limit_price, stop_price) = prices(ty, t.price, t.aux_price);
-    if let Some(q) = t.quantity {
-        if !q.fract().is_zero() {
-            return reject("Only whole share quantities are supported");
+    // The body "should mirror the content of the original order": fields it
+    // leaves out keep the original's values.
+    let mut merged = match serde_json::to_value(OrderTicket::from_request(&g.req, &acct)) {
+        Ok(m) => m,
+        Err(e) => return reject(e.to_string()),
+    };
+    if let (Value::Object(m), Value::Object(b)) = (&mut merged, &v) {
+        for (k, x) in b {
+            m.insert(k.clone(), x.clone());
         }
     }
-    let changes = OrderChanges {
-        quantity: t.quantity,
-        limit_price,
-        stop_price,
+    let t = match ticket(&merged) {
+        Ok(t) => t,
+        Err(e) => return bad_request(e),
     };
-    let mut changed = g.req.clone();
-    if let Some(q) = changes.quantity {
-        changed.quantity = q;
+    let changed = match to_request(&t, g.id(), g.req.oca_group.as_deref(), &sh.instruments) {
+        Ok(r) => r,
+        Err(e) => return reject(e),
+    };
+    if changed.conid != g.req.conid
+        || changed.side != g.req.side
+        || changed.order_type != g.req.order_type
+    {
+        return reject(
+            "modify can change quantity and prices, not the contract, side or order type",
+        );
     }
-    changed.limit_price = limit_price.or(changed.limit_price);
-    changed.stop_price = stop_price.or(changed.stop_price);
-    if let Err(e) = changed.validate() {
-        return reject(e);
-    }
+    let changes = OrderChanges {
+        quantity: Some(changed.quantity),
+        limit_price: changed.limit_price,
+        stop_price: changed.stop_price,
+    };
     let oid = g.id();
     let now = st.clock.now();
     let mut asked = HashSet::new();
@@ -1254,49 +1148,64 @@ mod tests {
     use super::*;
     use rust_decimal_macros::dec;
 
+    fn inst() -> BTreeMap<Conid, Instrument> {
+        Instrument::sample()
+            .into_iter()
+            .map(|i| (i.conid, i))
+            .collect()
+    }
+
     #[test]
     fn wire_prices_map_to_engine_prices() {
         let p = Some(dec!(185.5));
         let a = Some(dec!(183));
-        assert_eq!(prices(OrderType::Limit, p, a), (p, None));
-        assert_eq!(prices(OrderType::Stop, p, a), (None, p));
-        assert_eq!(prices(OrderType::Trail, p, a), (None, p));
-        assert_eq!(prices(OrderType::StopLimit, p, a), (p, a));
-        assert_eq!(prices(OrderType::TrailLimit, p, a), (p, a));
-        assert_eq!(prices(OrderType::MidPrice, p, a), (p, None));
-        assert_eq!(prices(OrderType::Market, p, a), (None, None));
+        let cases = [
+            ("LMT", (p, None)),
+            ("STP", (None, p)),
+            ("TRAIL", (None, p)),
+            ("STOP_LIMIT", (p, a)),
+            ("TRAILLMT", (p, a)),
+            ("MIDPRICE", (p, None)),
+            ("MKT", (None, None)),
+        ];
+        for (ty, want) in cases {
+            let t = ticket(&json!({"conid": 265598, "orderType": ty, "price": 185.5,
+                "auxPrice": 183, "side": "BUY", "tif": "GTC", "quantity": 1,
+                "trailingAmt": 1, "trailingType": "amt"}))
+            .unwrap();
+            let r = to_request(&t, 1, None, &inst()).unwrap();
+            assert_eq!((r.limit_price, r.stop_price), want, "{ty}");
+        }
     }
 
     #[test]
     fn tickets_are_read_tolerantly() {
         let t = ticket(&json!({
-            "conid": "265598", "orderType": "TRAILLMT", "price": "185.50", "auxPrice": 183,
+            "conidex": "265598@SMART", "orderType": "TRAILLMT", "price": "185.50", "auxPrice": 183,
             "side": "BUY", "tif": "GTC", "trailingAmt": 1.0, "trailingType": "amt",
             "quantity": 100, "outsideRth": true, "unknownField": [1, 2]
         }))
         .unwrap();
         assert_eq!(t.conid, Some(Conid(265598)));
-        assert!(t.outside_rth);
-        let inst: BTreeMap<Conid, Instrument> = Instrument::sample()
-            .into_iter()
-            .map(|i| (i.conid, i))
-            .collect();
-        let r = to_request(&t, 7, &inst).unwrap();
+        let r = to_request(&t, 7, None, &inst()).unwrap();
+        assert!(r.outside_rth);
         assert_eq!(r.limit_price, Some(dec!(185.5)));
         assert_eq!(r.stop_price, Some(dec!(183)));
         assert_eq!(r.trail.unwrap().amount, dec!(1));
-        assert!(ticket(&json!({"conid": "AAPL"})).is_err());
-        assert!(ticket(&json!({"price": {"x": 1}})).is_err());
+        assert_eq!(r.client_order_id, "sim-7");
+        assert!(
+            ticket(&json!({"conid": "AAPL", "orderType": "MKT", "side": "BUY", "tif": "DAY"}))
+                .is_err()
+        );
         assert!(ticket(&json!([1])).is_err());
-        let frac =
-            ticket(&json!({"conid": 8314, "orderType": "MKT", "side": "SELL", "quantity": 1.5}))
-                .unwrap();
-        assert!(to_request(&frac, 1, &inst)
+        let frac = ticket(&json!({"conid": 8314, "orderType": "MKT", "side": "SELL", "tif": "DAY", "quantity": 1.5})).unwrap();
+        assert!(to_request(&frac, 1, None, &inst())
             .unwrap_err()
             .contains("whole share"));
-        let unknown =
-            ticket(&json!({"conid": 1, "orderType": "MKT", "side": "SELL", "quantity": 1}))
-                .unwrap();
-        assert!(to_request(&unknown, 1, &inst).is_err());
+        let unknown = ticket(
+            &json!({"conid": 1, "orderType": "MKT", "side": "SELL", "tif": "DAY", "quantity": 1}),
+        )
+        .unwrap();
+        assert!(to_request(&unknown, 1, None, &inst()).is_err());
     }
 }

@@ -96,19 +96,6 @@ pub(crate) fn parse_compact(s: &str) -> Option<Timestamp> {
     chrono::Utc.from_local_datetime(&t).single()
 }
 
-/// A decimal from a JSON number or numeric string (the gateway's inputs
-/// are typed loosely by clients).
-pub(crate) fn decimal_of(v: &Value) -> Option<Decimal> {
-    let s = match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().to_owned(),
-        _ => return None,
-    };
-    s.parse::<Decimal>()
-        .ok()
-        .or_else(|| Decimal::from_scientific(&s).ok())
-}
-
 /// A boolean from `true`/`false` JSON or query strings.
 pub(crate) fn truthy(s: Option<&str>) -> bool {
     matches!(
@@ -128,9 +115,6 @@ mod tests {
         assert_eq!(qty_str(dec!(5)), "5.0");
         assert_eq!(qty_str(dec!(2.50)), "2.5");
         assert_eq!(num(dec!(173.40)), json!(173.4));
-        assert_eq!(decimal_of(&json!("1e2")), Some(dec!(100)));
-        assert_eq!(decimal_of(&json!(157.3)), Some(dec!(157.3)));
-        assert_eq!(decimal_of(&json!(true)), None);
     }
 
     #[test]
