@@ -291,3 +291,6 @@ mod tests {
         assert_eq!(again.orders[0].c_oid, body.orders[0].c_oid);
     }
 }
+
+#[cfg(feature = "ibkr")]
+pub mod live;

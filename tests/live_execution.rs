@@ -1,0 +1,131 @@
+//! The live executor against the CP Gateway simulator over real HTTP on
+//! 127.0.0.1: a bracket becomes three live orders through its prompts, a
+//! two-prompt chain is confirmed by policy, an unlisted prompt is declined
+//! and nothing is placed.
+
+use std::collections::BTreeSet;
+
+use chrono::{TimeZone, Utc};
+use rust_decimal::Decimal;
+
+use backtest::gateway::{Gateway, GatewayConfig, PacingConfig};
+use engine::execution::live::{LiveExecutor, SubmitError};
+use engine::execution::{ReplyPolicy, TicketBuilder};
+use engine::ibkr::{ClientConfig, IbkrClient};
+use engine::model::{Conid, OrderId, OrderRequest, OrderType, SecType, Side, Tif};
+
+const AAPL: Conid = Conid(265598);
+
+fn order(
+    id: u64,
+    side: Side,
+    ty: OrderType,
+    price: Option<Decimal>,
+    parent: Option<u64>,
+) -> OrderRequest {
+    OrderRequest {
+        id: OrderId(id),
+        conid: AAPL,
+        side,
+        order_type: ty,
+        quantity: Decimal::from(50),
+        limit_price: if ty == OrderType::Limit { price } else { None },
+        stop_price: if ty == OrderType::Stop { price } else { None },
+        trail: None,
+        tif: Tif::Gtc,
+        outside_rth: false,
+        client_order_id: format!("ibf-{id}"),
+        parent: parent.map(|p| format!("ibf-{p}")),
+        oca_group: None,
+    }
+}
+
+/// The last AAPL close before the simulator's start time.
+fn last_close(at: chrono::DateTime<Utc>) -> Decimal {
+    backtest::data::sample()
+        .filter_map(Result::ok)
+        .filter(|b| b.conid == AAPL && b.time <= at)
+        .last()
+        .map(|b| b.close)
+        .expect("sample has AAPL bars")
+}
+
+fn policy(ids: &[&str]) -> ReplyPolicy {
+    ReplyPolicy {
+        auto_confirm: ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>(),
+    }
+}
+
+#[tokio::test]
+async fn bracket_through_prompts_and_declines() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    let cfg = GatewayConfig {
+        speed: 0.0,
+        start: Some(start),
+        pacing: PacingConfig::off(),
+        ..GatewayConfig::default()
+    };
+    let account = cfg.account.clone();
+    let gw = Gateway::start(cfg).await.expect("simulator starts");
+    let client = || IbkrClient::new(ClientConfig::with_base_url(gw.base_url())).expect("client");
+    let builder = TicketBuilder {
+        account: account.clone(),
+        coid_prefix: TicketBuilder::run_prefix(start),
+        ext_operator: "test".into(),
+    };
+    let px = last_close(start);
+    let pct = |p: i64| px * Decimal::new(100 + p, 2);
+
+    // Bracket: the stop-loss child raises o10331 (stop order); allowed.
+    let exec = LiveExecutor::new(client(), builder.clone(), policy(&["o10331"]));
+    let bracket = [
+        order(1, Side::Buy, OrderType::Market, None, None),
+        order(2, Side::Sell, OrderType::Limit, Some(pct(1)), Some(1)),
+        order(3, Side::Sell, OrderType::Stop, Some(pct(-1)), Some(1)),
+    ];
+    let placed = exec
+        .submit(&bracket, |_| SecType::Stock)
+        .await
+        .expect("bracket placed");
+    assert_eq!(placed.confirmed, ["o10331"]);
+    let statuses: Vec<_> = placed
+        .acks
+        .iter()
+        .map(|a| a.order_status.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(statuses, ["Submitted", "PreSubmitted", "PreSubmitted"]);
+    for ack in &placed.acks {
+        let id = ack.order_id.clone().expect("order id");
+        let st = exec.client().order_status(&id).await.expect("order status");
+        assert_eq!(st.conid, AAPL, "{id}");
+    }
+
+    // A stop 10% away: o163 (far from market), then o10331; both allowed.
+    let exec2 = LiveExecutor::new(client(), builder.clone(), policy(&["o163", "o10331"]));
+    let far = [order(4, Side::Sell, OrderType::Stop, Some(pct(-10)), None)];
+    let placed = exec2
+        .submit(&far, |_| SecType::Stock)
+        .await
+        .expect("placed after two prompts");
+    assert_eq!(placed.confirmed, ["o163", "o10331"]);
+    assert_eq!(placed.acks.len(), 1);
+
+    // Only o10331 allowed: the o163 prompt is declined, nothing is placed.
+    let far = [order(5, Side::Sell, OrderType::Stop, Some(pct(-10)), None)];
+    match exec.submit(&far, |_| SecType::Stock).await {
+        Err(SubmitError::Declined { unexpected, .. }) => assert_eq!(unexpected, ["o163"]),
+        other => panic!("expected a declined prompt, got {other:?}"),
+    }
+    let live = exec.live_orders().await.expect("live orders");
+    assert_eq!(live.len(), 4, "the declined order was not placed");
+    let refs: Vec<_> = live.iter().filter_map(|o| o.order_ref.clone()).collect();
+    assert!(
+        refs.contains(&format!("{}ibf-1", builder.coid_prefix)),
+        "{refs:?}"
+    );
+    assert!(
+        !refs.contains(&format!("{}ibf-5", builder.coid_prefix)),
+        "{refs:?}"
+    );
+    gw.shutdown().await;
+}
