@@ -190,3 +190,58 @@ async fn tic_keeps_the_session_alive() {
     let s = c.ok_post("/iserver/auth/status", json!({})).await;
     assert_eq!(s["authenticated"], true);
 }
+
+#[tokio::test]
+async fn injected_faults() {
+    let gw = start(|c| c.heartbeat = Duration::from_millis(100)).await;
+    let c = Client::new(&gw);
+    // Failing and slow paths.
+    gw.fail_path("/iserver/account", 503);
+    let (status, body) = c.get("/iserver/account/orders").await;
+    assert_eq!(status.as_u16(), 503);
+    assert!(body["error"].as_str().unwrap().contains("injected"));
+    c.ok("/iserver/secdef/search?symbol=AAPL").await;
+    gw.delay_path("/tickle", Duration::from_millis(300));
+    let t0 = std::time::Instant::now();
+    c.ok("/tickle").await;
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    gw.clear_faults();
+    c.ok("/iserver/account/orders").await;
+    // Heartbeats stop and resume; malformed frames arrive as sent.
+    let mut ws = connect_ws(&gw).await;
+    wait_topic(&mut ws, |t| t == "system", T).await.unwrap();
+    gw.stop_heartbeats(true);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    while next_json(&mut ws, Duration::from_millis(50))
+        .await
+        .is_some()
+    {}
+    assert!(
+        wait_topic(&mut ws, |t| t == "system", Duration::from_millis(400))
+            .await
+            .is_none()
+    );
+    gw.stop_heartbeats(false);
+    assert!(wait_topic(&mut ws, |t| t == "system", T).await.is_some());
+    gw.send_raw_ws("{not json");
+    let raw = loop {
+        match futures_util::StreamExt::next(&mut ws).await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))
+                if !t.as_str().starts_with("{\"topic\"") =>
+            {
+                break t
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("socket ended: {other:?}"),
+        }
+    };
+    assert_eq!(raw.as_str(), "{not json");
+    // Dropped sockets close; the session survives and a new socket works.
+    gw.drop_websockets();
+    let deadline = tokio::time::Instant::now() + T;
+    while next_json(&mut ws, T).await.is_some() {
+        assert!(tokio::time::Instant::now() < deadline);
+    }
+    let mut ws2 = connect_ws(&gw).await;
+    assert!(wait_topic(&mut ws2, |t| t == "sts", T).await.is_some());
+}

@@ -25,6 +25,7 @@
 
 mod accounts;
 pub mod config;
+mod faults;
 mod market;
 mod orders;
 mod pacing;
@@ -115,6 +116,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(ws::routes())
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
+            faults::inject,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
             session::guard,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -188,6 +193,47 @@ impl GatewayHandle {
     /// Change the replay speed (0 pauses the clock).
     pub fn set_speed(&self, speed: f64) {
         self.shared.lock().clock.set_speed(speed);
+    }
+
+    /// Answer every request whose path (after `/v1/api`) starts with
+    /// `prefix` with `status` and `{"error": "injected fault: ..."}`.
+    pub fn fail_path(&self, prefix: &str, status: u16) {
+        let status = axum::http::StatusCode::from_u16(status)
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        self.shared
+            .lock()
+            .faults
+            .fail
+            .push((prefix.to_owned(), status));
+    }
+
+    /// Hold every response whose path starts with `prefix` for `by`.
+    pub fn delay_path(&self, prefix: &str, by: Duration) {
+        self.shared
+            .lock()
+            .faults
+            .delay
+            .push((prefix.to_owned(), by));
+    }
+
+    /// Remove path failures and delays, resume heartbeats.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults = Default::default();
+    }
+
+    /// Stop (or resume) the websocket `system` heartbeats.
+    pub fn stop_heartbeats(&self, stopped: bool) {
+        self.shared.lock().faults.heartbeats_stopped = stopped;
+    }
+
+    /// Close every websocket (the session stays).
+    pub fn drop_websockets(&self) {
+        self.shared.push(state::Push::Disconnect);
+    }
+
+    /// Send `text` as is to every websocket (malformed messages on demand).
+    pub fn send_raw_ws(&self, text: &str) {
+        self.shared.push(state::Push::Raw(text.to_owned()));
     }
 
     /// Stop serving and wait for the server task to finish.

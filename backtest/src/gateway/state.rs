@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, watch};
 use engine::model::{Bar, Conid, Timestamp};
 
 use super::config::{GatewayConfig, Instrument};
+use super::faults::Faults;
 use super::market::Market;
 use super::orders::Desk;
 use super::pacing::Pacing;
@@ -35,8 +36,10 @@ pub(crate) enum Push {
         fields: BTreeMap<String, String>,
         updated: i64,
     },
-    /// The session ended (logout): sockets close.
+    /// The session ended (logout) or a test drops the sockets: they close.
     Disconnect,
+    /// A text frame sent as is (fault injection: malformed messages).
+    Raw(String),
 }
 
 /// Replay time = `base_sim` + real time since `base_real` x `speed`.
@@ -88,6 +91,7 @@ pub(crate) struct State {
     pub market: Market,
     pub desk: Desk,
     pub pacing: Pacing,
+    pub faults: Faults,
 }
 
 pub(crate) struct Shared {
@@ -129,6 +133,7 @@ impl Shared {
             market,
             desk,
             pacing: Pacing::default(),
+            faults: Faults::default(),
         };
         let (events, _) = broadcast::channel(4096);
         Ok(Shared {

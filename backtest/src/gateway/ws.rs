@@ -171,10 +171,21 @@ async fn run(socket: WebSocket, sh: Arc<Shared>) {
                 Ok(p) => on_push(p, &mut subs),
                 Err(RecvError::Lagged(_)) => Vec::new(),
             },
-            _ = hb.tick() => vec![json!({ "topic": "system", "hb": wall_ms() })],
+            _ = hb.tick() => {
+                if sh.lock().faults.heartbeats_stopped {
+                    Vec::new()
+                } else {
+                    vec![json!({ "topic": "system", "hb": wall_ms() })]
+                }
+            }
         };
         for m in out {
-            if tx.send(Message::Text(m.to_string().into())).await.is_err() {
+            // A top-level JSON string is a raw frame (fault injection).
+            let text = match m {
+                Value::String(raw) => raw,
+                other => other.to_string(),
+            };
+            if tx.send(Message::Text(text.into())).await.is_err() {
                 return;
             }
         }
@@ -186,6 +197,7 @@ fn on_push(p: Push, subs: &mut Subs) -> Vec<Value> {
     match p {
         Push::Order(o) if subs.orders => vec![json!({ "topic": "sor", "args": [o] })],
         Push::Trade(t) if subs.trades => vec![json!({ "topic": "str", "args": [t] })],
+        Push::Raw(t) => vec![Value::String(t)],
         Push::Sts { authenticated } => {
             vec![json!({ "topic": "sts", "args": { "authenticated": authenticated } })]
         }
