@@ -152,6 +152,11 @@ pub(crate) fn api_error(body: &[u8]) -> Option<String> {
     struct E {
         error: Option<serde_json::Value>,
     }
+    // Only an object can be an error body (serde would read an array
+    // positionally into the struct).
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
     let e: E = serde_json::from_slice(body).ok()?;
     match e.error? {
         serde_json::Value::String(s) => Some(s),
@@ -194,5 +199,6 @@ mod tests {
         assert_eq!(api_error(br#"{"error":"no"}"#).as_deref(), Some("no"));
         assert_eq!(api_error(br#"{"error":null,"a":1}"#), None);
         assert_eq!(api_error(br#"[1,2]"#), None);
+        assert_eq!(api_error(br#"[{"id":"p1","message":["?"]}]"#), None);
     }
 }

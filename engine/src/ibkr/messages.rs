@@ -608,7 +608,7 @@ pub struct EventContract {
 // ----------------------------------------------------------------- orders
 
 /// One order of `/iserver/account/orders`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct LiveOrder {
     #[serde(default)]
     pub acct: Option<String>,
