@@ -684,3 +684,55 @@ async fn serves_csv_data_from_files() {
         "a missing file is an error"
     );
 }
+
+#[tokio::test]
+async fn fills_book_positions_cash_and_pnl() {
+    let gw = start(|c| {
+        c.prompts.clear();
+        c.initial_cash = Decimal::from(100_000);
+    })
+    .await;
+    let c = Client::new(&gw);
+    let ledger = c.ok(&format!("/portfolio/{ACCT}/ledger")).await;
+    assert_eq!(ledger["USD"]["cashbalance"], json!(100000.0));
+    assert_eq!(
+        c.ok(&format!("/portfolio/{ACCT}/positions/0")).await,
+        json!([])
+    );
+    c.ok_post(
+        &orders_path(),
+        json!({"orders": [{"conid": AAPL, "orderType": "MKT", "side": "BUY", "tif": "DAY", "quantity": 10}]}),
+    )
+    .await;
+    gw.advance(2 * DAY);
+    let bars = sample_bars(AAPL);
+    let i = bars.iter().rposition(|b| b.time <= start_time()).unwrap();
+    let fill = bars[i + 1].open;
+    let pos = c.ok(&format!("/portfolio/{ACCT}/positions/0")).await;
+    assert_eq!(pos.as_array().unwrap().len(), 1);
+    assert_eq!(pos[0]["conid"], json!(AAPL));
+    assert_eq!(dec(&pos[0]["position"]), Decimal::TEN);
+    assert_eq!(dec(&pos[0]["avgPrice"]), fill);
+    let mark = dec(&pos[0]["mktPrice"]);
+    assert_eq!(
+        dec(&pos[0]["unrealizedPnl"]),
+        ((mark - fill) * Decimal::TEN).round_dp(2)
+    );
+    let ledger = c.ok(&format!("/portfolio/{ACCT}/ledger")).await;
+    let cash = Decimal::from(100_000) - fill * Decimal::TEN;
+    assert_eq!(dec(&ledger["USD"]["cashbalance"]), cash.round_dp(2));
+    let nl = dec(&ledger["USD"]["netliquidationvalue"]);
+    assert_eq!(nl, (cash + mark * Decimal::TEN).round_dp(2));
+    let pnl = c.ok("/iserver/account/pnl/partitioned").await;
+    let row = &pnl["upnl"][format!("{ACCT}.Core")];
+    assert_eq!(dec(&row["nl"]), nl);
+    assert_eq!(dec(&row["mv"]), (mark * Decimal::TEN).round_dp(2));
+    assert_eq!(
+        c.ok(&format!("/portfolio/{ACCT}/positions/1")).await,
+        json!([])
+    );
+    let summary = c.ok(&format!("/portfolio/{ACCT}/summary")).await;
+    assert_eq!(dec(&summary["netliquidation"]["amount"]), nl);
+    let (status, _) = c.get("/portfolio/U0000/positions/0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

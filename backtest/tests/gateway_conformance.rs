@@ -317,3 +317,32 @@ async fn websocket_topics() {
     conforms("ws_sor", &sor.unwrap());
     conforms("ws_str", &trade.unwrap());
 }
+
+#[tokio::test]
+async fn portfolio() {
+    let gw = start(|_| {}).await;
+    let c = Client::new(&gw);
+    filled_order(&gw, &c).await;
+    conforms(
+        "positions",
+        &c.ok(&format!("/portfolio/{ACCT}/positions/0")).await,
+    );
+    conforms(
+        "portfolio_summary",
+        &c.ok(&format!("/portfolio/{ACCT}/summary")).await,
+    );
+    conforms(
+        "portfolio_ledger",
+        &c.ok(&format!("/portfolio/{ACCT}/ledger")).await,
+    );
+    conforms(
+        "pnl_partitioned",
+        &c.ok("/iserver/account/pnl/partitioned").await,
+    );
+    let mut ws = connect_ws(&gw).await;
+    send(&mut ws, "spl+{}").await;
+    let spl = wait_topic(&mut ws, |t| t == "spl", Duration::from_secs(5))
+        .await
+        .unwrap();
+    conforms("ws_spl", &spl);
+}

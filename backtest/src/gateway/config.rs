@@ -40,6 +40,8 @@ pub struct GatewayConfig {
     pub pacing: PacingConfig,
     /// Order precaution prompts, checked in this order.
     pub prompts: Vec<PromptRule>,
+    /// Cash (USD) the simulated account starts with.
+    pub initial_cash: Decimal,
     /// Fill rules, commissions, session time zone of the simulated exchange.
     /// `account` is overwritten by [`GatewayConfig::account`].
     pub exchange: ExchangeConfig,
@@ -60,6 +62,7 @@ impl Default for GatewayConfig {
             tick: Duration::from_millis(100),
             pacing: PacingConfig::default(),
             prompts: PromptRule::defaults(),
+            initial_cash: Decimal::from(1_000_000),
             exchange: ExchangeConfig::default(),
         }
     }

@@ -29,6 +29,7 @@ mod faults;
 mod market;
 mod orders;
 mod pacing;
+mod portfolio;
 mod prompts;
 mod session;
 mod state;
@@ -113,6 +114,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(accounts::routes())
         .merge(market::routes())
         .merge(orders::routes())
+        .merge(portfolio::routes())
         .merge(ws::routes())
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),

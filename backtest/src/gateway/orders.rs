@@ -59,6 +59,7 @@ use engine::model::{
 use engine::order_ticket::OrderTicket;
 
 use super::config::Instrument;
+use super::portfolio::Books;
 use super::prompts::{prompts_for, Prompt};
 use super::state::{Push, Shared, State as GwState};
 use super::wire::{
@@ -120,10 +121,16 @@ pub(crate) struct Desk {
     pending: Option<Pending>,
     suppressed: HashSet<String>,
     reply_seq: u64,
+    /// The account the executions book (positions, cash, PnL).
+    pub books: Books,
 }
 
 impl Desk {
-    pub fn new(cfg: ExchangeConfig, instruments: &BTreeMap<Conid, Instrument>) -> Self {
+    pub fn new(
+        cfg: ExchangeConfig,
+        instruments: &BTreeMap<Conid, Instrument>,
+        initial_cash: Decimal,
+    ) -> Self {
         let mut exchange = SimExchange::new(ExchangeConfig {
             keep_executions: 0,
             ..cfg
@@ -144,6 +151,7 @@ impl Desk {
             pending: None,
             suppressed: HashSet::new(),
             reply_seq: 0,
+            books: Books::new(initial_cash),
         }
     }
 
@@ -216,6 +224,7 @@ impl Desk {
                     t["contract_description_2"] = json!("");
                     t["open_close"] = json!("???");
                     sh.push(Push::Trade(t));
+                    self.books.apply(&e);
                     if self.trades.len() >= KEEP_TRADES {
                         self.trades.pop_front();
                     }

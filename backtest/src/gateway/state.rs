@@ -36,6 +36,8 @@ pub(crate) enum Push {
         fields: BTreeMap<String, String>,
         updated: i64,
     },
+    /// The account's PnL changed: the whole `spl` message.
+    Pnl(Value),
     /// The session ended (logout) or a test drops the sockets: they close.
     Disconnect,
     /// A text frame sent as is (fault injection: malformed messages).
@@ -126,7 +128,7 @@ impl Shared {
         let market = Market::new(bars);
         let start = cfg.start.unwrap_or_else(|| market.first_time());
         cfg.exchange.account = cfg.account.clone();
-        let desk = Desk::new(cfg.exchange.clone(), &instruments);
+        let desk = Desk::new(cfg.exchange.clone(), &instruments, cfg.initial_cash);
         let state = State {
             session: Session::new(cfg.idle_timeout),
             clock: Clock::new(start, cfg.speed),
@@ -200,6 +202,7 @@ pub(crate) async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bo
     let mut tick = tokio::time::interval(shared.cfg.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last: BTreeMap<Conid, BTreeMap<String, String>> = BTreeMap::new();
+    let mut last_pnl = Value::Null;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -208,17 +211,25 @@ pub(crate) async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bo
         if *stop.borrow() {
             return;
         }
-        let quotes = {
-            let mut st = shared.lock();
+        let (quotes, pnl) = {
+            let mut guard = shared.lock();
+            let st = &mut *guard;
             if st.session.check_idle(Instant::now()) {
                 shared.push(Push::Sts {
                     authenticated: false,
                 });
             }
-            shared.pump(&mut st);
+            super::portfolio::refresh(st, &shared);
             let now = st.clock.now();
-            st.market.all_quote_fields(now, &shared.instruments)
+            (
+                st.market.all_quote_fields(now, &shared.instruments),
+                super::portfolio::spl_message(st, &shared.cfg.account),
+            )
         };
+        if pnl != last_pnl {
+            last_pnl = pnl.clone();
+            shared.push(Push::Pnl(pnl));
+        }
         for (conid, fields, updated) in quotes {
             if last.get(&conid) != Some(&fields) {
                 last.insert(conid, fields.clone());

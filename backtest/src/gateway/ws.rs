@@ -106,6 +106,7 @@ struct Subs {
     md: HashMap<Conid, MdSub>,
     orders: bool,
     trades: bool,
+    pnl: bool,
 }
 
 /// An smd message with the requested fields that changed since the last
@@ -198,6 +199,7 @@ fn on_push(p: Push, subs: &mut Subs) -> Vec<Value> {
         Push::Order(o) if subs.orders => vec![json!({ "topic": "sor", "args": [o] })],
         Push::Trade(t) if subs.trades => vec![json!({ "topic": "str", "args": [t] })],
         Push::Raw(t) => vec![Value::String(t)],
+        Push::Pnl(msg) if subs.pnl => vec![msg],
         Push::Sts { authenticated } => {
             vec![json!({ "topic": "sts", "args": { "authenticated": authenticated } })]
         }
@@ -309,6 +311,15 @@ fn handle(msg: &str, sh: &Shared, subs: &mut Subs) -> Vec<Value> {
         }
         "utr" => {
             subs.trades = false;
+            Vec::new()
+        }
+        "spl" => {
+            subs.pnl = true;
+            super::portfolio::refresh(&mut st, sh);
+            vec![super::portfolio::spl_message(&st, &sh.cfg.account)]
+        }
+        "upl" => {
+            subs.pnl = false;
             Vec::new()
         }
         _ => {

@@ -1,0 +1,294 @@
+//! Portfolio endpoints: positions (paged), summary, ledger, and the
+//! partitioned PnL, from the account the exchange's executions book.
+//!
+//! The account starts with [`super::GatewayConfig::initial_cash`] in USD and
+//! no positions; positions are marked at the current synthesized last
+//! price. Assumptions where the spec is silent: excess liquidity equals net
+//! liquidation (no margin model); daily PnL is measured from the equity at
+//! the first request of the current New York replay day; `mv` is the market
+//! value of stock positions; summary carries a subset of the 45-135 keys the
+//! spec mentions (account code, net liquidation, cash, settled cash,
+//! available funds, buying power, equity with loan, gross position value,
+//! unrealized and realized PnL).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use chrono::NaiveDate;
+use chrono_tz::America::New_York;
+use rust_decimal::Decimal;
+use serde_json::{json, Map, Value};
+
+use engine::model::Execution;
+use engine::portfolio::Portfolio;
+
+use super::state::{Shared, State as GwState};
+use super::wire::{bad_request, epoch_ms, num, ok};
+
+/// The simulated account's books.
+#[derive(Debug)]
+pub(crate) struct Books {
+    portfolio: Portfolio,
+    day: Option<(NaiveDate, Decimal)>,
+}
+
+impl Books {
+    pub fn new(cash: Decimal) -> Self {
+        Books {
+            portfolio: Portfolio::new(cash),
+            day: None,
+        }
+    }
+
+    pub fn apply(&mut self, e: &Execution) {
+        self.portfolio.apply(e);
+    }
+}
+
+/// Mark positions to the current quotes and roll the daily PnL base.
+pub(crate) fn refresh(st: &mut GwState, sh: &Shared) {
+    sh.pump(st);
+    let now = st.clock.now();
+    let held: Vec<_> = st
+        .desk
+        .books
+        .portfolio
+        .positions()
+        .filter(|p| !p.is_flat())
+        .map(|p| p.conid)
+        .collect();
+    for conid in held {
+        let tick = sh
+            .instrument(conid)
+            .map(|i| i.tick_size)
+            .unwrap_or(Decimal::new(1, 2));
+        if let Some(q) = st.market.quote(conid, now, tick) {
+            st.desk.books.portfolio.mark(conid, q.last);
+        }
+    }
+    let today = now.with_timezone(&New_York).date_naive();
+    let equity = st.desk.books.portfolio.equity();
+    if st.desk.books.day.is_none_or(|(d, _)| d != today) {
+        st.desk.books.day = Some((today, equity));
+    }
+}
+
+struct Figures {
+    nl: Decimal,
+    cash: Decimal,
+    mv: Decimal,
+    upl: Decimal,
+    rpl: Decimal,
+    dpl: Decimal,
+}
+
+fn figures(st: &GwState) -> Figures {
+    let p = &st.desk.books.portfolio;
+    let (mut mv, mut upl) = (Decimal::ZERO, Decimal::ZERO);
+    for pos in p.positions().filter(|p| !p.is_flat()) {
+        let mark = p.mark_price(pos.conid).unwrap_or(pos.avg_price);
+        mv += pos.quantity * mark * pos.multiplier;
+        upl += pos.unrealized(mark);
+    }
+    let nl = p.equity();
+    Figures {
+        nl,
+        cash: p.cash(),
+        mv,
+        upl,
+        rpl: p.realized_pnl(),
+        dpl: st
+            .desk
+            .books
+            .day
+            .map_or(Decimal::ZERO, |(_, base)| nl - base),
+    }
+}
+
+/// The `{acct}.Core` PnL row of `/iserver/account/pnl/partitioned` (and of
+/// the `spl` topic, which names excess liquidity `uel` instead of `el`).
+pub(crate) fn pnl_row(st: &GwState, spl: bool) -> Value {
+    let f = figures(st);
+    let mut v = json!({
+        "rowType": 1,
+        "dpl": num(f.dpl.round_dp(2)),
+        "nl": num(f.nl.round_dp(2)),
+        "upl": num(f.upl.round_dp(2)),
+        "mv": num(f.mv.round_dp(2)),
+    });
+    v[if spl { "uel" } else { "el" }] = num(f.nl.round_dp(2));
+    v
+}
+
+/// The websocket `spl` message.
+pub(crate) fn spl_message(st: &GwState, account: &str) -> Value {
+    let key = format!("{account}.Core");
+    json!({ "topic": "spl", "args": { key: pnl_row(st, true) } })
+}
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/portfolio/{acct}/positions/{page}", get(positions))
+        .route("/portfolio/{acct}/summary", get(summary))
+        .route("/portfolio/{acct}/ledger", get(ledger))
+        .route("/iserver/account/pnl/partitioned", get(pnl))
+}
+
+fn check_account(sh: &Shared, acct: &str) -> Result<(), Response> {
+    if acct == sh.cfg.account {
+        Ok(())
+    } else {
+        Err(bad_request(format!("account {acct} is not known")))
+    }
+}
+
+async fn positions(
+    State(sh): State<Arc<Shared>>,
+    Path((acct, page)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = check_account(&sh, &acct) {
+        return r;
+    }
+    let Ok(page) = page.trim().parse::<usize>() else {
+        return bad_request(format!("page {page:?} is not a number"));
+    };
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    refresh(st, &sh);
+    let p = &st.desk.books.portfolio;
+    let list: Vec<Value> = p
+        .positions()
+        .filter(|p| !p.is_flat())
+        .skip(page.saturating_mul(100))
+        .take(100)
+        .map(|pos| {
+            let inst = sh.instrument(pos.conid);
+            let mark = p.mark_price(pos.conid).unwrap_or(pos.avg_price);
+            json!({
+                "acctId": sh.cfg.account,
+                "conid": pos.conid.0,
+                "contractDesc": inst.map(|i| i.symbol.clone()).unwrap_or_else(|| pos.conid.to_string()),
+                "position": num(pos.quantity),
+                "mktPrice": num(mark),
+                "mktValue": num((pos.quantity * mark * pos.multiplier).round_dp(2)),
+                "currency": inst.map(|i| i.currency.as_str()).unwrap_or("USD"),
+                "avgCost": num(pos.avg_price * pos.multiplier),
+                "avgPrice": num(pos.avg_price),
+                "realizedPnl": num(pos.realized_pnl.round_dp(2)),
+                "unrealizedPnl": num(pos.unrealized(mark).round_dp(2)),
+                "exchs": null,
+                "expiry": null,
+                "putOrCall": null,
+                "multiplier": null,
+                "strike": 0.0,
+                "exerciseStyle": null,
+                "conExchMap": [],
+                "assetClass": inst.map(|i| i.sec_type.as_str()).unwrap_or("STK"),
+                "undConid": 0,
+                "model": ""
+            })
+        })
+        .collect();
+    ok(Value::Array(list))
+}
+
+async fn summary(State(sh): State<Arc<Shared>>, Path(acct): Path<String>) -> Response {
+    if let Err(r) = check_account(&sh, &acct) {
+        return r;
+    }
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    refresh(st, &sh);
+    let f = figures(st);
+    let ts = epoch_ms(st.clock.now());
+    let entry = |amount: Decimal| {
+        json!({
+            "amount": num(amount.round_dp(2)),
+            "currency": "USD",
+            "isNull": false,
+            "timestamp": ts,
+            "value": null,
+            "severity": 0
+        })
+    };
+    let mut m = Map::new();
+    m.insert(
+        "accountcode".into(),
+        json!({
+            "amount": 0.0, "currency": null, "isNull": false, "timestamp": ts,
+            "value": sh.cfg.account, "severity": 0
+        }),
+    );
+    for (k, v) in [
+        ("netliquidation", f.nl),
+        ("totalcashvalue", f.cash),
+        ("settledcash", f.cash),
+        ("availablefunds", f.nl),
+        ("excessliquidity", f.nl),
+        ("buyingpower", f.nl),
+        ("equitywithloanvalue", f.nl),
+        ("grosspositionvalue", f.mv.abs()),
+        ("unrealizedpnl", f.upl),
+        ("realizedpnl", f.rpl),
+    ] {
+        m.insert(k.into(), entry(v));
+    }
+    ok(Value::Object(m))
+}
+
+async fn ledger(State(sh): State<Arc<Shared>>, Path(acct): Path<String>) -> Response {
+    if let Err(r) = check_account(&sh, &acct) {
+        return r;
+    }
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    refresh(st, &sh);
+    let f = figures(st);
+    let ts = st.clock.now().timestamp();
+    let one = |ccy: &str| {
+        json!({
+            "commoditymarketvalue": 0.0,
+            "futuremarketvalue": 0.0,
+            "settledcash": num(f.cash.round_dp(2)),
+            "exchangerate": 1,
+            "sessionid": 1,
+            "cashbalance": num(f.cash.round_dp(2)),
+            "corporatebondsmarketvalue": 0.0,
+            "warrantsmarketvalue": 0.0,
+            "netliquidationvalue": num(f.nl.round_dp(2)),
+            "interest": 0.0,
+            "unrealizedpnl": num(f.upl.round_dp(2)),
+            "stockmarketvalue": num(f.mv.round_dp(2)),
+            "moneyfunds": 0.0,
+            "currency": ccy,
+            "realizedpnl": num(f.rpl.round_dp(2)),
+            "funds": 0.0,
+            "acctcode": sh.cfg.account,
+            "issueroptionsmarketvalue": 0.0,
+            "key": "LedgerList",
+            "timestamp": ts,
+            "severity": 0,
+            "stockoptionmarketvalue": 0.0,
+            "futuresonlypnl": 0.0,
+            "tbondsmarketvalue": 0.0,
+            "futureoptionmarketvalue": 0.0,
+            "cashbalancefxsegment": 0.0,
+            "secondkey": ccy,
+            "tbillsmarketvalue": 0.0,
+            "endofbundle": 1,
+            "dividends": 0.0
+        })
+    };
+    ok(json!({ "USD": one("USD"), "BASE": one("BASE") }))
+}
+
+async fn pnl(State(sh): State<Arc<Shared>>) -> Response {
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    refresh(st, &sh);
+    let key = format!("{}.Core", sh.cfg.account);
+    ok(json!({ "upnl": { key: pnl_row(st, false) } }))
+}
