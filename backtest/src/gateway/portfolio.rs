@@ -137,19 +137,16 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/iserver/account/pnl/partitioned", get(pnl))
 }
 
-fn check_account(sh: &Shared, acct: &str) -> Result<(), Response> {
-    if acct == sh.cfg.account {
-        Ok(())
-    } else {
-        Err(bad_request(format!("account {acct} is not known")))
-    }
+/// The refusal for an account that is not the simulated one.
+fn unknown_account(sh: &Shared, acct: &str) -> Option<Response> {
+    (acct != sh.cfg.account).then(|| bad_request(format!("account {acct} is not known")))
 }
 
 async fn positions(
     State(sh): State<Arc<Shared>>,
     Path((acct, page)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = check_account(&sh, &acct) {
+    if let Some(r) = unknown_account(&sh, &acct) {
         return r;
     }
     let Ok(page) = page.trim().parse::<usize>() else {
@@ -196,7 +193,7 @@ async fn positions(
 }
 
 async fn summary(State(sh): State<Arc<Shared>>, Path(acct): Path<String>) -> Response {
-    if let Err(r) = check_account(&sh, &acct) {
+    if let Some(r) = unknown_account(&sh, &acct) {
         return r;
     }
     let mut guard = sh.lock();
@@ -240,7 +237,7 @@ async fn summary(State(sh): State<Arc<Shared>>, Path(acct): Path<String>) -> Res
 }
 
 async fn ledger(State(sh): State<Arc<Shared>>, Path(acct): Path<String>) -> Response {
-    if let Err(r) = check_account(&sh, &acct) {
+    if let Some(r) = unknown_account(&sh, &acct) {
         return r;
     }
     let mut guard = sh.lock();
