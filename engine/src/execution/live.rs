@@ -15,6 +15,7 @@ use super::{Prompt, ReplyDecision, ReplyPolicy, TicketBuilder};
 use crate::ibkr::messages::{LiveOrder, OrderAck, PlaceOutcome, ReplyPrompt};
 use crate::ibkr::{IbkrClient, IbkrError};
 use crate::model::{Conid, OrderRequest, SecType};
+use crate::order_ticket::OrderTicket;
 
 /// Why a batch was not placed.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,17 @@ impl LiveExecutor {
             }
             Err(e) => return Err(SubmitError::Venue(e)),
         };
+        self.answer_prompts(first).await
+    }
+
+    /// Modify a working order (`body` is the whole order, as when placing
+    /// it); prompts are answered by the same policy.
+    pub async fn modify(&self, order_id: &str, body: &OrderTicket) -> Result<Placed, SubmitError> {
+        let _one_at_a_time = self.in_flight.lock().await;
+        let first = self
+            .client
+            .modify_order(&self.builder.account, order_id, body)
+            .await?;
         self.answer_prompts(first).await
     }
 

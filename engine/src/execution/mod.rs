@@ -293,4 +293,6 @@ mod tests {
 }
 
 #[cfg(feature = "ibkr")]
+pub mod broker;
+#[cfg(feature = "ibkr")]
 pub mod live;
