@@ -49,6 +49,26 @@ impl IbkrBroker {
         self.placed.get(&id).and_then(|(_, _, b)| b.as_deref())
     }
 
+    /// The engine order a gateway order id belongs to, if we placed it.
+    pub fn engine_id(&self, broker_id: &str) -> Option<OrderId> {
+        self.placed
+            .iter()
+            .find(|(_, (_, _, b))| b.as_deref() == Some(broker_id))
+            .map(|(id, _)| *id)
+    }
+
+    /// The engine order an execution's `order_ref` (a cOID with this run's
+    /// prefix) belongs to. Bracket children carry no cOID on the wire, so
+    /// their executions stay unlinked here; their `sor` updates link them.
+    pub fn engine_id_by_ref(&self, order_ref: &str) -> Option<OrderId> {
+        self.placed
+            .iter()
+            .find(|(_, (req, _, _))| {
+                req.parent.is_none() && order_ref.ends_with(req.client_order_id.as_str())
+            })
+            .map(|(id, _)| *id)
+    }
+
     fn sec_type(&self, conid: Conid) -> SecType {
         self.contracts
             .get(&conid)
@@ -223,12 +243,10 @@ impl Broker for IbkrBroker {
             match t.to_execution() {
                 Ok(mut e) => {
                     // Link our own orders by cOID (order_ref).
-                    e.order_id = self.placed.iter().find_map(|(id, (req, _, _))| {
-                        e.order_ref
-                            .as_deref()
-                            .filter(|r| r.ends_with(req.client_order_id.as_str()))
-                            .map(|_| *id)
-                    });
+                    e.order_id = e
+                        .order_ref
+                        .as_deref()
+                        .and_then(|r| self.engine_id_by_ref(r));
                     out.push(e)
                 }
                 Err(err) => tracing::warn!(%err, "skipping an execution the gateway sent"),

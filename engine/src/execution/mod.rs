@@ -295,4 +295,6 @@ mod tests {
 #[cfg(feature = "ibkr")]
 pub mod broker;
 #[cfg(feature = "ibkr")]
+pub mod engine;
+#[cfg(feature = "ibkr")]
 pub mod live;

@@ -1,0 +1,232 @@
+//! The live engine loop: strategies, risk and a CP Web API broker, fed by
+//! the websocket.
+//!
+//! Order updates (`sor`) are folded into each order's [`OrderState`] (so a
+//! repeated or stale update never reaches a strategy twice or backwards),
+//! executions (`str`, already de-duplicated by execution id) move the
+//! portfolio, quotes mark it. After every event the strategies' intents go
+//! through risk and then to the broker, one submission at a time.
+
+use std::collections::BTreeMap;
+
+use tokio::sync::mpsc;
+
+use super::broker::IbkrBroker;
+use super::OrderState;
+use crate::broker::{Broker, OrderChanges};
+use crate::bus::{Dispatcher, Event};
+use crate::ibkr::messages::LiveOrder;
+use crate::ibkr::ws::WsMessage;
+use crate::model::{Conid, Contract, Order, OrderId};
+use crate::portfolio::Portfolio;
+use crate::risk::{RiskConfig, RiskEngine, RiskView};
+use crate::strategy::{Intent, Strategy};
+
+/// Strategies trading through a live (or simulated) gateway.
+pub struct LiveEngine<S: Strategy> {
+    dispatcher: Dispatcher<S>,
+    risk: RiskEngine,
+    broker: IbkrBroker,
+    contracts: Vec<Contract>,
+    orders: BTreeMap<OrderId, (OrderState, Order)>,
+}
+
+impl<S: Strategy> LiveEngine<S> {
+    pub fn new(
+        strategies: Vec<S>,
+        portfolio: Portfolio,
+        risk: RiskConfig,
+        mut broker: IbkrBroker,
+        contracts: Vec<Contract>,
+    ) -> Self {
+        for c in &contracts {
+            broker.add_contract(c.clone());
+        }
+        LiveEngine {
+            dispatcher: Dispatcher::new(strategies, portfolio),
+            risk: RiskEngine::new(risk),
+            broker,
+            contracts,
+            orders: BTreeMap::new(),
+        }
+    }
+
+    pub fn dispatcher(&self) -> &Dispatcher<S> {
+        &self.dispatcher
+    }
+
+    pub fn broker(&self) -> &IbkrBroker {
+        &self.broker
+    }
+
+    /// `on_start`, and whatever the strategies asked for in it.
+    pub async fn start(&mut self) {
+        self.dispatcher.set_time(chrono::Utc::now());
+        self.dispatcher.start();
+        self.route_intents().await;
+    }
+
+    /// Handle websocket messages until the channel closes.
+    pub async fn run(&mut self, mut rx: mpsc::Receiver<WsMessage>) {
+        while let Some(msg) = rx.recv().await {
+            self.handle(msg).await;
+        }
+        self.dispatcher.stop();
+        self.route_intents().await;
+    }
+
+    /// One websocket message.
+    pub async fn handle(&mut self, msg: WsMessage) {
+        self.dispatcher.set_time(chrono::Utc::now());
+        match msg {
+            WsMessage::OrderUpdate(lo) => self.on_sor(&lo),
+            WsMessage::Event(Event::Execution(mut e)) => {
+                if e.order_id.is_none() {
+                    e.order_id = e
+                        .order_ref
+                        .as_deref()
+                        .and_then(|r| self.broker.engine_id_by_ref(r));
+                }
+                let owner = e
+                    .order_id
+                    .and_then(|id| self.orders.get(&id))
+                    .map(|(_, o)| o.strategy);
+                self.dispatcher.on_execution(&e, owner);
+            }
+            WsMessage::Event(ev) => self.dispatcher.dispatch(&ev),
+            WsMessage::Disconnected { reason } => {
+                tracing::warn!(%reason, "websocket lost; it reconnects and resubscribes")
+            }
+            WsMessage::Malformed { error } => tracing::warn!(%error, "malformed websocket message"),
+            _ => {}
+        }
+        self.route_intents().await;
+    }
+
+    /// A `sor` update: fold it into the order's state; tell the owner only
+    /// when something changed.
+    fn on_sor(&mut self, lo: &LiveOrder) {
+        let Some(id) = lo
+            .order_id
+            .as_deref()
+            .and_then(|b| self.broker.engine_id(b))
+        else {
+            tracing::debug!(order = ?lo.order_id, "update for an order this engine did not place");
+            return;
+        };
+        let Ok(status) = lo.order_status() else {
+            tracing::warn!(status = ?lo.status, "order update with an unknown status");
+            return;
+        };
+        let Some((state, order)) = self.orders.get_mut(&id) else {
+            return;
+        };
+        if !state.apply(status, lo.filled_quantity) {
+            return;
+        }
+        order.status = state.status;
+        order.filled_quantity = state.filled;
+        if lo.avg_price.is_some() {
+            order.avg_fill_price = lo.avg_price;
+        }
+        order.updated = self.dispatcher.now();
+        let order = order.clone();
+        self.dispatcher.on_order_update(&order);
+    }
+
+    /// An order as the broker just answered for it (placed, cancel
+    /// requested, modified): recorded, and the owner told when it is new or
+    /// changed.
+    fn record(&mut self, order: &Order) {
+        let changed = match self.orders.get_mut(&order.id()) {
+            None => {
+                self.orders
+                    .insert(order.id(), (OrderState::new(order.status), order.clone()));
+                true
+            }
+            Some((state, known)) => {
+                let moved = state.apply(order.status, None);
+                let reshaped = known.request != order.request;
+                known.request = order.request.clone();
+                known.status = state.status;
+                moved || reshaped
+            }
+        };
+        if changed {
+            if let Some((_, o)) = self.orders.get(&order.id()) {
+                let o = o.clone();
+                self.dispatcher.on_order_update(&o);
+            }
+        }
+    }
+
+    /// Intents -> risk -> broker, until the strategies are quiet.
+    async fn route_intents(&mut self) {
+        for _round in 0..100 {
+            let intents: Vec<_> = self.dispatcher.outbox().drain_intents().collect();
+            if intents.is_empty() {
+                return;
+            }
+            for (strategy, intent) in intents {
+                let now = self.dispatcher.now();
+                let contracts = &self.contracts;
+                let lookup = |c: Conid| contracts.iter().find(|k| k.conid == c).cloned();
+                let view = RiskView {
+                    now,
+                    portfolio: self.dispatcher.portfolio(),
+                    orders: self.dispatcher.orders(),
+                    contract: &lookup,
+                };
+                if let Err(reject) = self.risk.check(strategy, &intent, &view) {
+                    tracing::info!(strategy, %reject, "intent rejected by risk");
+                    if let Intent::Place(batch) = intent {
+                        for req in batch {
+                            let o = Order::rejected(req, strategy, now, format!("risk: {reject}"));
+                            self.dispatcher.on_order_update(&o);
+                        }
+                    }
+                    continue;
+                }
+                match intent {
+                    Intent::Place(batch) => {
+                        match self.broker.place(strategy, batch.clone()).await {
+                            Ok(orders) => {
+                                for o in &orders {
+                                    self.record(o);
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(strategy, error = %e, "order refused");
+                                for req in batch {
+                                    let o = Order::rejected(req, strategy, now, e.to_string());
+                                    self.dispatcher.on_order_update(&o);
+                                }
+                            }
+                        }
+                    }
+                    Intent::Cancel(id) => match self.broker.cancel(id).await {
+                        Ok(o) => self.record(&o),
+                        Err(e) => tracing::warn!(%id, error = %e, "cancel failed"),
+                    },
+                    Intent::Modify {
+                        id,
+                        quantity,
+                        limit_price,
+                        stop_price,
+                    } => {
+                        let changes = OrderChanges {
+                            quantity,
+                            limit_price,
+                            stop_price,
+                        };
+                        match self.broker.modify(id, changes).await {
+                            Ok(o) => self.record(&o),
+                            Err(e) => tracing::warn!(%id, error = %e, "modify failed"),
+                        }
+                    }
+                }
+            }
+        }
+        tracing::error!("strategies kept emitting intents for 100 rounds; stopped routing");
+    }
+}

@@ -1,0 +1,173 @@
+//! End to end on the simulator: a strategy's bracket intent becomes three
+//! live orders, the entry fills, the take-profit fills, the stop-loss is
+//! cancelled, and the strategy saw every update, all over real HTTP and a
+//! real websocket on 127.0.0.1.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use rust_decimal::Decimal;
+
+use backtest::gateway::{Gateway, GatewayConfig, PacingConfig};
+use engine::execution::broker::IbkrBroker;
+use engine::execution::engine::LiveEngine;
+use engine::execution::live::LiveExecutor;
+use engine::execution::{ReplyPolicy, TicketBuilder};
+use engine::ibkr::ws::{self, Subscription, WsConfig};
+use engine::ibkr::{ClientConfig, IbkrClient};
+use engine::model::{Conid, Contract, Execution, Order, OrderStatus, Side};
+use engine::portfolio::Portfolio;
+use engine::risk::RiskConfig;
+use engine::strategy::{Context, Exits, OrderSpec, Strategy};
+
+const AAPL: Conid = Conid(265598);
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// Places one bracket at start and writes down everything it hears.
+struct BracketOnce {
+    take_profit: Decimal,
+    stop_loss: Decimal,
+    log: Log,
+}
+
+impl Strategy for BracketOnce {
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        ctx.bracket(
+            OrderSpec::market(AAPL, Side::Buy, Decimal::from(50)),
+            Exits {
+                take_profit: Some(self.take_profit),
+                stop_loss: Some(self.stop_loss),
+            },
+        );
+    }
+    fn on_order_update(&mut self, _ctx: &mut Context<'_>, o: &Order) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("order {} {}", o.id(), o.status));
+    }
+    fn on_execution(&mut self, ctx: &mut Context<'_>, e: &Execution) {
+        self.log.lock().unwrap().push(format!(
+            "exec {} {} pos {}",
+            e.side.as_wire(),
+            e.size,
+            ctx.position(e.conid)
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bracket_entry_then_take_profit_cancels_the_stop() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    // The entry fills at the next bar's open; the take-profit sits just
+    // under the highest high of the three bars after that, so it fills.
+    let bars: Vec<_> = backtest::data::sample()
+        .filter_map(Result::ok)
+        .filter(|b| b.conid == AAPL && b.time > start)
+        .take(4)
+        .collect();
+    let entry = bars[0].open;
+    let top = bars[1..].iter().map(|b| b.high).max().unwrap();
+    assert!(
+        top > entry,
+        "sample data must rise after the start for this test"
+    );
+    let take_profit = top - Decimal::new(1, 2);
+    let stop_loss = entry * Decimal::new(5, 1);
+
+    let cfg = GatewayConfig {
+        speed: 0.0,
+        start: Some(start),
+        pacing: PacingConfig::off(),
+        prompts: Vec::new(),
+        ..GatewayConfig::default()
+    };
+    let account = cfg.account.clone();
+    let gw = Gateway::start(cfg).await.expect("simulator");
+    let client = IbkrClient::new(ClientConfig::with_base_url(gw.base_url())).expect("client");
+    let (wsh, mut rx) = ws::spawn(client.clone(), WsConfig::default(), 256);
+    wsh.subscribe(Subscription::Orders);
+    wsh.subscribe(Subscription::Trades {
+        realtime_only: true,
+        days: None,
+    });
+    // Wait for the socket before anything trades.
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(ws::WsMessage::Connected { .. })) => break,
+            Ok(Some(_)) => {}
+            other => panic!("websocket did not connect: {other:?}"),
+        }
+    }
+
+    let log: Log = Arc::default();
+    let exec = LiveExecutor::new(
+        client,
+        TicketBuilder {
+            account: account.clone(),
+            coid_prefix: "e2e-".into(),
+            ext_operator: "test".into(),
+        },
+        ReplyPolicy::default(),
+    );
+    let mut engine = LiveEngine::new(
+        vec![BracketOnce {
+            take_profit,
+            stop_loss,
+            log: log.clone(),
+        }],
+        Portfolio::new(Decimal::from(100_000)),
+        RiskConfig::default(),
+        IbkrBroker::new(exec, account),
+        vec![Contract::stock(AAPL, "AAPL")],
+    );
+    engine.start().await;
+
+    // Replay day by day; handle what the websocket brings until done.
+    let done = |log: &Log| {
+        let l = log.lock().unwrap();
+        l.iter().any(|s| s == "order 2 Filled") && l.iter().any(|s| s == "order 3 Cancelled")
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut day = 0;
+    while !done(&log) && tokio::time::Instant::now() < deadline {
+        if day < 10 {
+            gw.advance(Duration::from_secs(86_400));
+            day += 1;
+        }
+        let until = tokio::time::Instant::now() + Duration::from_millis(700);
+        while let Ok(Some(msg)) = tokio::time::timeout_at(until, rx.recv()).await {
+            engine.handle(msg).await;
+        }
+    }
+    let log = log.lock().unwrap().clone();
+    let pos = |s: &str| {
+        log.iter()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("missing {s:?} in {log:?}"))
+    };
+    // Three live orders.
+    pos("order 1 Submitted");
+    pos("order 2 PreSubmitted");
+    pos("order 3 PreSubmitted");
+    // Entry fills; children go live; take-profit fills; stop cancelled.
+    assert!(pos("order 1 Filled") < pos("order 2 Filled"));
+    assert!(pos("order 2 Submitted") < pos("order 2 Filled"));
+    assert!(pos("order 3 Submitted") < pos("order 3 Cancelled"));
+    let execs: Vec<_> = log.iter().filter(|l| l.starts_with("exec")).collect();
+    assert_eq!(execs, ["exec B 50 pos 50", "exec S 50 pos 0"], "{log:?}");
+    // Nothing was reported twice.
+    let mut seen = std::collections::BTreeSet::new();
+    for l in log.iter().filter(|l| l.starts_with("order")) {
+        assert!(seen.insert(l.clone()), "{l} reported twice: {log:?}");
+    }
+    assert_eq!(
+        engine.dispatcher().portfolio().quantity(AAPL),
+        Decimal::ZERO
+    );
+    assert!(engine.dispatcher().portfolio().realized_pnl() > Decimal::ZERO);
+    wsh.shutdown().await;
+    gw.shutdown().await;
+}
