@@ -736,3 +736,37 @@ async fn fills_book_positions_cash_and_pnl() {
     let (status, _) = c.get("/portfolio/U0000/positions/0").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn whatif_prices_without_placing() {
+    let gw = start(|c| c.initial_cash = Decimal::from(100_000)).await;
+    let c = Client::new(&gw);
+    let path = format!("/iserver/account/{ACCT}/orders/whatif");
+    let v = c
+        .ok_post(
+            &path,
+            json!({"orders": [{"conid": AAPL, "orderType": "LMT", "price": 197.76, "side": "BUY", "tif": "DAY", "quantity": 10}]}),
+        )
+        .await;
+    assert_eq!(v["amount"]["amount"], "1,977.60 USD (10 Shares)");
+    assert_eq!(v["amount"]["total"], "1,977.60 USD");
+    assert_eq!(v["equity"]["current"], "100,000");
+    assert_eq!(
+        v["position"],
+        json!({"current": "0", "change": "10", "after": "10"})
+    );
+    assert_eq!(v["initial"]["change"], "989");
+    assert_eq!(v["warn"], Value::Null);
+    // Nothing was placed.
+    c.ok("/iserver/account/orders").await;
+    assert_eq!(c.ok("/iserver/account/orders").await["orders"], json!([]));
+    let (status, _) = c.post_raw(&path, "{}").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let frac = c
+        .ok_post(
+            &path,
+            json!({"orders": [{"conid": AAPL, "orderType": "MKT", "side": "SELL", "tif": "DAY", "quantity": 0.5}]}),
+        )
+        .await;
+    assert!(frac["error"].is_string());
+}

@@ -346,3 +346,17 @@ async fn portfolio() {
         .unwrap();
     conforms("ws_spl", &spl);
 }
+
+#[tokio::test]
+async fn whatif() {
+    // Before the first bar: no market data, so `warn` is a string as in the
+    // example (it is null when there is nothing to warn about).
+    let gw = start(|c| c.start = Some(chrono::DateTime::UNIX_EPOCH)).await;
+    let c = Client::new(&gw);
+    let body = json!({"orders": [{"conid": AAPL, "orderType": "LMT", "price": 200.25,
+        "side": "BUY", "tif": "DAY", "quantity": 10}]});
+    let v = c
+        .ok_post(&format!("/iserver/account/{ACCT}/orders/whatif"), body)
+        .await;
+    conforms("whatif", &v);
+}

@@ -332,17 +332,110 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/iserver/account/trades", get(trades))
         .route("/iserver/questions/suppress", post(suppress))
         .route("/iserver/questions/suppress/reset", post(suppress_reset))
-        .route(
-            "/iserver/account/{acct}/orders/whatif",
-            post(whatif_unsupported),
-        )
+        .route("/iserver/account/{acct}/orders/whatif", post(whatif))
 }
 
-async fn whatif_unsupported() -> Response {
-    error(
-        StatusCode::NOT_IMPLEMENTED,
-        "the simulator does not implement this endpoint yet",
-    )
+/// `1977.6` -> `"1,977.60"` (`dp` decimals, thousands grouped), as the
+/// whatif example formats money.
+fn grouped(d: Decimal, dp: u32) -> String {
+    let text = format!("{:.*}", dp as usize, d.round_dp(dp).abs());
+    let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
+    let mut out = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    if d.is_sign_negative() && !d.round_dp(dp).is_zero() {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// `POST .../orders/whatif`: the cost and account impact of the batch's
+/// first order, nothing placed. Assumptions (no margin model): initial
+/// margin is 50% and maintenance 25% of the gross stock position value
+/// (Reg T); the order is priced at its limit, else its stop, else the ask
+/// (buy) or bid (sell); no precaution prompts, but `warn` carries the
+/// no-market-data warning when there is no quote yet.
+async fn whatif(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: Bytes) -> Response {
+    let tickets = match body_tickets(&body) {
+        Ok(t) => t,
+        Err(e) => return bad_request(e),
+    };
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    super::portfolio::refresh(st, &sh);
+    let batch = match build_batch(st, &sh, &acct, &tickets) {
+        Ok(b) => b,
+        Err(e) => return reject(e),
+    };
+    let Some((req, _)) = batch.first() else {
+        return bad_request("\"orders\" is empty");
+    };
+    let inst = sh.instrument(req.conid);
+    let tick = inst.map(|i| i.tick_size).unwrap_or(Decimal::new(1, 2));
+    let currency = inst.map(|i| i.currency.as_str()).unwrap_or("USD");
+    let quote = st.market.quote(req.conid, st.clock.now(), tick);
+    let price = req
+        .limit_price
+        .or(req.stop_price)
+        .or(quote.as_ref().map(|q| match req.side {
+            Side::Buy => q.ask,
+            Side::Sell => q.bid,
+        }));
+    let Some(price) = price else {
+        return reject("no price to estimate the order with: no market data yet");
+    };
+    let value = req.quantity * price;
+    let commission = st
+        .desk
+        .exchange
+        .config()
+        .commission
+        .charge(req.quantity, price, Decimal::ONE);
+    let signed = req.quantity * req.side.sign();
+    let pos_now = st.desk.books.quantity(req.conid);
+    let (gross_now, nl) = st.desk.books.gross_and_equity();
+    let gross_after = gross_now - (pos_now * price).abs() + ((pos_now + signed) * price).abs();
+    let impact = |rate: Decimal| {
+        let (cur, after) = (gross_now * rate, gross_after * rate);
+        json!({
+            "current": grouped(cur, 0),
+            "change": grouped(after - cur, 0),
+            "after": grouped(after, 0),
+        })
+    };
+    ok(json!({
+        "amount": {
+            "amount": format!("{} {currency} ({} Shares)", grouped(value, 2), dstr(req.quantity)),
+            "commission": format!("{} {currency}", dstr(commission.round_dp(2))),
+            "total": format!("{} {currency}", grouped(value + commission, 2)),
+        },
+        "equity": {
+            "current": grouped(nl, 0),
+            "change": grouped(-commission, 0),
+            "after": grouped(nl - commission, 0),
+        },
+        "initial": impact(Decimal::new(5, 1)),
+        "maintenance": impact(Decimal::new(25, 2)),
+        "position": {
+            "current": dstr(pos_now),
+            "change": dstr(signed),
+            "after": dstr(pos_now + signed),
+        },
+        "warn": if quote.is_none() {
+            json!("21/You are trying to submit an order without having market data for this instrument. \nIB strongly recommends against this kind of blind trading which may result in \nerroneous or unexpected trades.")
+        } else {
+            Value::Null
+        },
+        "error": null,
+    }))
 }
 
 fn reject(msg: impl Into<String>) -> Response {
@@ -376,52 +469,48 @@ fn placed_json(orders: &[&GwOrder]) -> Response {
     ))
 }
 
-async fn place(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: Bytes) -> Response {
-    let v: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return bad_request(format!("body is not JSON: {e}")),
-    };
+/// The `orders` of a place or whatif body, read with [`OrderTicket`].
+fn body_tickets(body: &[u8]) -> Result<Vec<OrderTicket>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
     let Some(list) = v.get("orders").and_then(Value::as_array) else {
-        return bad_request("body needs an \"orders\" array");
+        return Err("body needs an \"orders\" array".to_owned());
     };
     if list.is_empty() {
-        return bad_request("\"orders\" is empty");
+        return Err("\"orders\" is empty".to_owned());
     }
-    let mut tickets = Vec::with_capacity(list.len());
-    for o in list {
-        match ticket(o) {
-            Ok(t) => tickets.push(t),
-            Err(e) => return bad_request(e),
-        }
-    }
-    let mut guard = sh.lock();
-    let st = &mut *guard;
-    sh.pump(st);
-    // A new order invalidates a question still waiting for its reply.
-    st.desk.pending = None;
+    list.iter().map(ticket).collect()
+}
+
+type Batch = Vec<(OrderRequest, Option<String>)>;
+
+/// Engine requests for a batch, with ids from `next_id` on, parents
+/// resolved and the OCA group named; a business reject is the error text.
+fn build_batch(
+    st: &GwState,
+    sh: &Shared,
+    acct: &str,
+    tickets: &[OrderTicket],
+) -> Result<Batch, String> {
     if acct != sh.cfg.account
         || tickets
             .iter()
             .any(|t| t.acct_id.as_deref().is_some_and(|a| a != acct))
     {
-        return reject(format!(
+        return Err(format!(
             "Account {acct} is not a brokerage account of this user"
         ));
     }
     let first_id = st.desk.next_id;
-    let mut batch: Vec<(OrderRequest, Option<String>)> = Vec::new();
+    let oca = format!("oca-{first_id}");
+    let mut batch: Batch = Vec::new();
     for (i, t) in tickets.iter().enumerate() {
         let id = first_id + i as u64;
-        let oca = format!("oca-{first_id}");
         let group =
             (t.is_single_group == Some(true) && t.parent_id.is_none()).then_some(oca.as_str());
-        let mut req = match to_request(t, id, group, &sh.instruments) {
-            Ok(r) => r,
-            Err(e) => return reject(e),
-        };
+        let mut req = to_request(t, id, group, &sh.instruments)?;
         if let Some(c) = &t.c_oid {
             if st.desk.user_coid_taken(c) || batch.iter().any(|(_, u)| u.as_deref() == Some(c)) {
-                return reject(format!(
+                return Err(format!(
                     "Order with cOID {c:?} already exists: cOID must be unique"
                 ));
             }
@@ -430,7 +519,7 @@ async fn place(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: By
             let p = st.desk.resolve_parent(p);
             let in_batch = batch.iter().any(|(r, _)| r.client_order_id == p);
             if !in_batch && !st.desk.open_by_coid(&p) {
-                return reject(format!(
+                return Err(format!(
                     "parentId {p:?} names no order of this request or open order"
                 ));
             }
@@ -438,6 +527,23 @@ async fn place(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: By
         }
         batch.push((req, t.c_oid.clone()));
     }
+    Ok(batch)
+}
+
+async fn place(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: Bytes) -> Response {
+    let tickets = match body_tickets(&body) {
+        Ok(t) => t,
+        Err(e) => return bad_request(e),
+    };
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    sh.pump(st);
+    // A new order invalidates a question still waiting for its reply.
+    st.desk.pending = None;
+    let batch = match build_batch(st, &sh, &acct, &tickets) {
+        Ok(b) => b,
+        Err(e) => return reject(e),
+    };
     let now = st.clock.now();
     let mut asked = HashSet::new();
     let mut questions = VecDeque::new();
@@ -1162,6 +1268,15 @@ mod tests {
             .into_iter()
             .map(|i| (i.conid, i))
             .collect()
+    }
+
+    #[test]
+    fn money_is_grouped() {
+        assert_eq!(grouped(dec!(1977.6), 2), "1,977.60");
+        assert_eq!(grouped(dec!(215415594.4), 0), "215,415,594");
+        assert_eq!(grouped(dec!(-1), 0), "-1");
+        assert_eq!(grouped(dec!(652), 0), "652");
+        assert_eq!(grouped(dec!(-0.2), 0), "0");
     }
 
     #[test]

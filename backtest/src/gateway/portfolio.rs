@@ -46,6 +46,23 @@ impl Books {
     pub fn apply(&mut self, e: &Execution) {
         self.portfolio.apply(e);
     }
+
+    pub fn quantity(&self, conid: engine::model::Conid) -> Decimal {
+        self.portfolio.quantity(conid)
+    }
+
+    /// Gross position value at the marks, and equity.
+    pub fn gross_and_equity(&self) -> (Decimal, Decimal) {
+        let p = &self.portfolio;
+        let gross = p
+            .positions()
+            .filter(|x| !x.is_flat())
+            .map(|x| {
+                (x.quantity * p.mark_price(x.conid).unwrap_or(x.avg_price) * x.multiplier).abs()
+            })
+            .sum();
+        (gross, p.equity())
+    }
 }
 
 /// Mark positions to the current quotes and roll the daily PnL base.
