@@ -57,6 +57,20 @@ pub enum Command {
     /// Measure execution ingestion into the database.
     #[command(hide = true)]
     BenchStore(crate::store_cmd::BenchStoreArgs),
+    /// CP Gateway session: `gateway status`.
+    #[command(subcommand)]
+    Gateway(crate::gateway_cmd::GatewayCommand),
+    /// Snapshot quotes from the gateway: `quote CONID...`.
+    Quote(crate::gateway_cmd::QuoteArgs),
+    /// Download history from the gateway: `history fetch`.
+    #[command(subcommand)]
+    History(crate::gateway_cmd::HistoryCommand),
+    /// Live orders on the gateway.
+    Orders(crate::gateway_cmd::OrdersArgs),
+    /// Executions reported by the gateway.
+    Trades(crate::gateway_cmd::TradesArgs),
+    /// Positions reported by the gateway.
+    Positions(crate::gateway_cmd::PositionsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +128,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Db(cmd) => crate::store_cmd::db(&cli.db, cmd),
         Command::Executions(args) => crate::store_cmd::executions(&cli.db, args),
         Command::BenchStore(args) => crate::store_cmd::bench_store(args),
+        Command::Gateway(cmd) => crate::gateway_cmd::gateway(cmd),
+        Command::Quote(args) => crate::gateway_cmd::quote(args),
+        Command::History(cmd) => crate::gateway_cmd::history(cmd),
+        Command::Orders(args) => crate::gateway_cmd::orders(args),
+        Command::Trades(args) => crate::gateway_cmd::trades(args),
+        Command::Positions(args) => crate::gateway_cmd::positions(args),
         Command::Strategies => {
             for e in strategies::registry().entries() {
                 println!("{:<16} {}", e.name, e.description);

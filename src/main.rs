@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod config;
+mod gateway_cmd;
 mod sim_gateway;
 mod store_cmd;
 

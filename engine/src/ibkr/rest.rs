@@ -80,6 +80,7 @@ struct Inner {
     pacer: Pacer,
     accounts_called: AtomicBool,
     hmds_warm: AtomicBool,
+    orders_called: AtomicBool,
 }
 
 /// The CP Web API REST client. Cheap to clone; clones share the cookie
@@ -142,6 +143,7 @@ impl IbkrClient {
                 config,
                 accounts_called: AtomicBool::new(false),
                 hmds_warm: AtomicBool::new(false),
+                orders_called: AtomicBool::new(false),
             }),
         })
     }
@@ -631,8 +633,25 @@ impl IbkrClient {
         self.call(Method::DELETE, &path, &[], None).await
     }
 
-    /// `GET /iserver/account/orders?filters=&force=`.
+    /// `GET /iserver/account/orders?filters=&force=`, with its pre-flight
+    /// rule: the first call of a session (and any `force` call) may answer
+    /// with an empty list while the gateway collects orders, so an empty
+    /// first answer is followed by one more request (the pacer spaces them
+    /// by the endpoint's 5 seconds).
     pub async fn live_orders(
+        &self,
+        filters: &[OrderStatus],
+        force: bool,
+    ) -> Result<LiveOrders, IbkrError> {
+        let first = !self.inner.orders_called.swap(true, Ordering::Relaxed);
+        let r = self.live_orders_once(filters, force).await?;
+        if r.orders.is_empty() && (first || force) {
+            return self.live_orders_once(filters, false).await;
+        }
+        Ok(r)
+    }
+
+    async fn live_orders_once(
         &self,
         filters: &[OrderStatus],
         force: bool,
