@@ -171,3 +171,76 @@ async fn bracket_entry_then_take_profit_cancels_the_stop() {
     wsh.shutdown().await;
     gw.shutdown().await;
 }
+
+/// Kill switch: halts trading and cancels the working bracket; later
+/// intents are refused with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_switch_cancels_and_halts() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    let cfg = GatewayConfig {
+        speed: 0.0,
+        start: Some(start),
+        pacing: PacingConfig::off(),
+        prompts: Vec::new(),
+        ..GatewayConfig::default()
+    };
+    let account = cfg.account.clone();
+    let gw = Gateway::start(cfg).await.expect("simulator");
+    let client = IbkrClient::new(ClientConfig::with_base_url(gw.base_url())).expect("client");
+    let log: Log = Arc::default();
+    let exec = LiveExecutor::new(
+        client,
+        TicketBuilder {
+            account: account.clone(),
+            coid_prefix: "k-".into(),
+            ext_operator: "t".into(),
+        },
+        ReplyPolicy::default(),
+    );
+    // A limit entry far below the market: it stays working.
+    struct Resting(Log);
+    impl Strategy for Resting {
+        fn on_start(&mut self, ctx: &mut Context<'_>) {
+            ctx.submit(OrderSpec::limit(
+                AAPL,
+                Side::Buy,
+                Decimal::ONE,
+                Decimal::ONE,
+            ));
+        }
+        fn on_order_update(&mut self, ctx: &mut Context<'_>, o: &Order) {
+            self.0.lock().unwrap().push(format!(
+                "order {} {} {}",
+                o.id(),
+                o.status,
+                o.reason.clone().unwrap_or_default()
+            ));
+            if o.status == OrderStatus::PendingCancel {
+                // Try to trade again after the kill: refused by risk.
+                ctx.buy(AAPL, Decimal::ONE);
+            }
+        }
+    }
+    let mut engine = LiveEngine::new(
+        vec![Resting(log.clone())],
+        Portfolio::new(Decimal::from(100_000)),
+        RiskConfig::default(),
+        IbkrBroker::new(exec, account),
+        vec![Contract::stock(AAPL, "AAPL")],
+    );
+    engine.start().await;
+    engine.kill("operator test").await;
+    assert_eq!(engine.trading_state(), engine::risk::TradingState::Halted);
+    let log = log.lock().unwrap().clone();
+    assert!(log[0].starts_with("order 1 Submitted"), "{log:?}");
+    assert!(
+        log.iter().any(|l| l.starts_with("order 1 PendingCancel")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("order 2 Inactive") && l.contains("operator test")),
+        "{log:?}"
+    );
+    gw.shutdown().await;
+}

@@ -17,7 +17,6 @@ use crate::model::{
     Conid, Contract, Execution, Order, OrderId, OrderRequest, OrderStatus, Position, SecType,
     Timestamp,
 };
-use crate::order_ticket::OrderTicket;
 
 /// A live (or simulated) CP Web API account as a [`Broker`].
 pub struct IbkrBroker {
@@ -181,7 +180,7 @@ impl Broker for IbkrBroker {
         }
         new.validate().map_err(BrokerError::Rejected)?;
         // The modify body is the whole order as when placing it.
-        let body = OrderTicket::from_request(&new, &self.account);
+        let body = self.exec.ticket(&new, self.sec_type(new.conid));
         self.exec
             .modify(&broker_id, &body)
             .await

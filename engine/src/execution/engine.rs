@@ -100,7 +100,39 @@ impl<S: Strategy> LiveEngine<S> {
             WsMessage::Malformed { error } => tracing::warn!(%error, "malformed websocket message"),
             _ => {}
         }
+        if self.risk.on_equity(self.dispatcher.portfolio().equity()) {
+            self.cancel_all().await;
+        }
         self.route_intents().await;
+    }
+
+    /// Kill switch (operator, signal): halt trading and cancel every
+    /// working order this engine placed.
+    pub async fn kill(&mut self, reason: &str) {
+        self.risk.kill(reason);
+        self.cancel_all().await;
+        // Strategies hear of the cancels and may react; risk refuses what
+        // they send now.
+        self.route_intents().await;
+    }
+
+    pub fn trading_state(&self) -> crate::risk::TradingState {
+        self.risk.state()
+    }
+
+    async fn cancel_all(&mut self) {
+        let working: Vec<OrderId> = self
+            .orders
+            .iter()
+            .filter(|(_, (state, _))| !super::is_final(state.status))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in working {
+            match self.broker.cancel(id).await {
+                Ok(o) => self.record(&o),
+                Err(e) => tracing::warn!(%id, error = %e, "cancel failed"),
+            }
+        }
     }
 
     /// A `sor` update: fold it into the order's state; tell the owner only

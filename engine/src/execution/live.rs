@@ -71,6 +71,15 @@ impl LiveExecutor {
         &self.client
     }
 
+    /// The wire form of one order exactly as [`Self::submit`] sends it
+    /// (cOID prefix, futures compliance fields): modify bodies use it too.
+    pub fn ticket(&self, req: &OrderRequest, sec_type: SecType) -> OrderTicket {
+        let mut body = self
+            .builder
+            .body(std::slice::from_ref(req), |_| sec_type.clone());
+        body.orders.pop().unwrap_or_default()
+    }
+
     /// Place `batch` (single order, bracket or OCA group) and see it through
     /// its prompts.
     pub async fn submit(
