@@ -30,6 +30,10 @@ pub struct Args {
     /// Turn off the spec's pacing limits (429s).
     #[arg(long)]
     pub no_pacing: bool,
+    /// Serve HTTPS and WSS with a self-signed certificate generated at
+    /// start, like the real gateway (clients must accept it).
+    #[arg(long)]
+    pub tls: bool,
     /// Session idle timeout in seconds.
     #[arg(long, default_value_t = 360)]
     pub idle_timeout: u64,
@@ -50,6 +54,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let cfg = GatewayConfig {
         port: args.port,
+        tls: args.tls,
         data: args.data,
         speed: args.speed,
         start: args.start.as_deref().map(parse_start).transpose()?,

@@ -245,3 +245,66 @@ async fn injected_faults() {
     let mut ws2 = connect_ws(&gw).await;
     assert!(wait_topic(&mut ws2, |t| t == "sts", T).await.is_some());
 }
+
+#[tokio::test]
+async fn tls_serves_https_and_wss_with_a_self_signed_certificate() {
+    let gw = start(|c| c.tls = true).await;
+    assert!(gw.base_url().starts_with("https://"));
+    assert!(gw.ws_url().starts_with("wss://"));
+    let der = gw.certificate_der().unwrap().to_vec();
+    // Plain HTTP against the TLS port fails; HTTPS trusting the certificate works.
+    let plain = reqwest::get(format!("http://{}/v1/api/tickle", gw.addr())).await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_der(&der).unwrap())
+        .build()
+        .unwrap();
+    let t: Value = http
+        .get(format!("{}/tickle", gw.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(t["session"], gw.session_token());
+    // Without trusting it, verification fails, as against the real gateway.
+    assert!(reqwest::Client::builder()
+        .use_rustls_tls()
+        .build()
+        .unwrap()
+        .get(format!("{}/tickle", gw.base_url()))
+        .send()
+        .await
+        .is_err());
+    // WSS with the same certificate.
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(der))
+        .unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut req = gw.ws_url().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "cookie",
+        format!("api={}", gw.session_token()).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+        req,
+        None,
+        false,
+        Some(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(
+            cfg,
+        ))),
+    )
+    .await
+    .unwrap();
+    let sys = next_json(&mut ws, T).await.unwrap();
+    assert_eq!(sys["topic"], "system");
+}

@@ -16,6 +16,8 @@ use crate::exchange::ExchangeConfig;
 pub struct GatewayConfig {
     /// Port on 127.0.0.1; 0 picks a free one (tests).
     pub port: u16,
+    /// Serve HTTPS/WSS with a self-signed certificate made at start.
+    pub tls: bool,
     /// Bar files and directories (the backtest formats); empty = the bundled
     /// sample.
     pub data: Vec<PathBuf>,
@@ -51,6 +53,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             port: 0,
+            tls: false,
             data: Vec::new(),
             speed: 1.0,
             start: None,

@@ -33,6 +33,7 @@ mod portfolio;
 mod prompts;
 mod session;
 mod state;
+mod tls;
 mod wire;
 mod ws;
 
@@ -85,25 +86,34 @@ impl Gateway {
         let (stop_tx, stop_rx) = watch::channel(false);
         let app = router(shared.clone());
         let mut server_stop = stop_rx.clone();
-        let server = tokio::spawn(async move {
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            let shutdown = async move {
-                let _ = server_stop.wait_for(|s| *s).await;
-            };
-            if let Err(e) = axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::warn!("sim gateway server stopped: {e}");
-            }
-        });
+        let (server, cert_der) = if shared.cfg.tls {
+            let tls = tls::self_signed().map_err(GatewayError::Config)?;
+            let task = tokio::spawn(tls::serve(listener, tls.acceptor, app, stop_rx.clone()));
+            (task, Some(tls.cert_der))
+        } else {
+            let task = tokio::spawn(async move {
+                let service = app.into_make_service_with_connect_info::<SocketAddr>();
+                let shutdown = async move {
+                    let _ = server_stop.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(listener, service)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::warn!("sim gateway server stopped: {e}");
+                }
+            });
+            (task, None)
+        };
         let ticker = tokio::spawn(state::run_ticker(shared.clone(), stop_rx.clone()));
-        tracing::info!("CP Gateway simulator listening on http://{addr}/v1/api");
+        let scheme = if cert_der.is_some() { "https" } else { "http" };
+        tracing::info!("CP Gateway simulator listening on {scheme}://{addr}/v1/api");
         Ok(GatewayHandle {
             addr,
             shared,
             stop: stop_tx,
             tasks: vec![server, ticker],
+            cert_der,
         })
     }
 }
@@ -144,6 +154,7 @@ pub struct GatewayHandle {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    cert_der: Option<Vec<u8>>,
 }
 
 impl GatewayHandle {
@@ -151,15 +162,27 @@ impl GatewayHandle {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT/v1/api`: what a client uses in place of
-    /// `https://localhost:5000/v1/api`.
+    /// `http://127.0.0.1:PORT/v1/api` (`https` with TLS): what a client
+    /// uses in place of `https://localhost:5000/v1/api`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1/api", self.addr)
+        let scheme = if self.cert_der.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}/v1/api", self.addr)
     }
 
-    /// `ws://127.0.0.1:PORT/v1/api/ws`.
+    /// `ws://127.0.0.1:PORT/v1/api/ws` (`wss` with TLS).
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/v1/api/ws", self.addr)
+        let scheme = if self.cert_der.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}/v1/api/ws", self.addr)
+    }
+
+    /// With TLS: the self-signed certificate (DER) the server presents, for
+    /// clients that want to trust exactly it.
+    pub fn certificate_der(&self) -> Option<&[u8]> {
+        self.cert_der.as_deref()
     }
 
     /// The current session token (the `session` value of `/tickle`, and the
