@@ -27,6 +27,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::fmt::Write as _;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
@@ -108,6 +109,7 @@ pub enum SmdError {
 pub struct SmdDecoder {
     states: HashMap<Conid, SmdState>,
     scratch: Vec<(Cow<'static, str>, Val<'static>)>,
+    text: String,
 }
 
 /// A JSON value of a market data message.
@@ -297,7 +299,7 @@ impl SmdDecoder {
             .deserialize(&mut de)
             .and_then(|_| de.end())
             .map_err(|e| SmdError::Json(e.to_string()));
-        let result = parsed.and_then(|_| Self::merge(&mut self.states, &scratch));
+        let result = parsed.and_then(|_| Self::merge(&mut self.states, &scratch, &mut self.text));
         scratch.clear();
         self.scratch = scratch.into_iter().map(|_| unreachable_pair()).collect();
         let conid = result?;
@@ -325,13 +327,14 @@ impl SmdDecoder {
                 (Cow::Borrowed(k.as_str()), val)
             })
             .collect();
-        let conid = Self::merge(&mut self.states, &pairs)?;
+        let conid = Self::merge(&mut self.states, &pairs, &mut self.text)?;
         self.states.get(&conid).ok_or(SmdError::NoConid)
     }
 
     fn merge(
         states: &mut HashMap<Conid, SmdState>,
         pairs: &[(Cow<'_, str>, Val<'_>)],
+        buf: &mut String,
     ) -> Result<Conid, SmdError> {
         let mut conid = None;
         for (k, v) in pairs {
@@ -412,16 +415,30 @@ impl SmdDecoder {
                 }
                 _ => {}
             }
-            let text = v.as_text();
+            // Numbers are formatted into a reused buffer: no allocation
+            // for the `conid` and `_updated` of every message.
+            let text: &str = match v {
+                Val::Str(s) => s,
+                Val::Int(i) => {
+                    buf.clear();
+                    let _ = write!(buf, "{i}");
+                    buf.as_str()
+                }
+                other => {
+                    buf.clear();
+                    buf.push_str(&other.as_text());
+                    buf.as_str()
+                }
+            };
             match st.raw.get_mut(key) {
                 Some(slot) => {
-                    if slot.as_str() != text.as_ref() {
+                    if slot.as_str() != text {
                         slot.clear();
-                        slot.push_str(&text);
+                        slot.push_str(text);
                     }
                 }
                 None => {
-                    st.raw.insert(key.to_owned(), text.into_owned());
+                    st.raw.insert(key.to_owned(), text.to_owned());
                 }
             }
         }
