@@ -9,6 +9,7 @@ pub mod bus;
 pub mod execution;
 pub mod forecastex;
 pub mod history;
+pub mod hours;
 #[cfg(feature = "ibkr")]
 pub mod ibkr;
 pub mod model;
@@ -17,9 +18,9 @@ pub mod order_ticket;
 pub mod orders;
 pub mod portfolio;
 pub mod registry;
+pub mod risk;
 #[cfg(feature = "store")]
 pub mod store;
-pub mod risk;
 pub mod strategy;
 
 pub use rust_decimal::Decimal;

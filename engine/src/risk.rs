@@ -16,6 +16,7 @@ use chrono::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::hours::TradingHours;
 use crate::model::{Conid, Contract, OrderRequest, SecType, Side, Timestamp};
 use crate::orders::OrderBook;
 use crate::portfolio::Portfolio;
@@ -107,6 +108,8 @@ pub enum RiskReject {
     Short(Conid),
     #[error("no price known for {0} to check the order's notional or collar")]
     NoPrice(Conid),
+    #[error("{conid} is outside its trading hours at {at}")]
+    MarketClosed { conid: Conid, at: Timestamp },
     #[error("ForecastEx contracts cannot be sold ({0}); exit by buying the opposite contract")]
     ForecastExSell(Conid),
 }
@@ -131,6 +134,9 @@ pub struct RiskEngine {
     recent: BTreeMap<usize, VecDeque<Timestamp>>,
     recent_all: VecDeque<Timestamp>,
     day_start_equity: Option<Decimal>,
+    /// Trading hours by conid (from `/trsrv/secdef/schedule`); contracts
+    /// without an entry are not checked.
+    hours: BTreeMap<Conid, TradingHours>,
 }
 
 impl RiskEngine {
@@ -142,6 +148,7 @@ impl RiskEngine {
             recent: BTreeMap::new(),
             recent_all: VecDeque::new(),
             day_start_equity: None,
+            hours: BTreeMap::new(),
         }
     }
 
@@ -162,6 +169,12 @@ impl RiskEngine {
         tracing::error!(%reason, "kill switch: trading halted");
         self.state = TradingState::Halted;
         self.halt_reason = Some(reason);
+    }
+
+    /// Refuse orders in `conid` outside these hours (regular hours, or all
+    /// trading hours for `outside_rth` orders).
+    pub fn set_trading_hours(&mut self, conid: Conid, hours: TradingHours) {
+        self.hours.insert(conid, hours);
     }
 
     /// Start of a session: the daily loss limit counts from this equity.
@@ -216,6 +229,16 @@ impl RiskEngine {
             for e in &entries {
                 if !reduces(view.portfolio.quantity(e.conid), e.side, e.quantity) {
                     return Err(RiskReject::NotReducing(e.conid));
+                }
+            }
+        }
+        for o in batch {
+            if let Some(h) = self.hours.get(&o.conid) {
+                if !h.is_open(view.now, o.outside_rth) {
+                    return Err(RiskReject::MarketClosed {
+                        conid: o.conid,
+                        at: view.now,
+                    });
                 }
             }
         }

@@ -433,3 +433,30 @@ fn forecastex_contracts_cannot_be_sold() {
         Err(RiskReject::ForecastExSell(Conid(4)))
     );
 }
+
+#[test]
+fn trading_hours_from_the_schedule() {
+    use engine::hours::{ScheduleDay, TradingHours};
+    let days = ["20000103", "20000104", "20000105", "20000106", "20000107"].map(|d| ScheduleDay {
+        date: d,
+        sessions: vec![("0930", "1600")],
+        trading_times: vec![("0400", "2000")],
+    });
+    let mut r = engine(RiskLimits::default());
+    r.set_trading_hours(C, TradingHours::new("America/New_York", days).unwrap());
+    let w = World::new(Decimal::ZERO, dec!(10));
+    // t(0) is Monday 2024-06-03 14:00 UTC = 10:00 EDT: open.
+    assert!(w.check(&mut r, &buy(dec!(1)), t(0)).is_ok());
+    // 21:00 UTC = 17:00 EDT: closed for a regular order...
+    let evening = t(7 * 3600);
+    assert!(matches!(
+        w.check(&mut r, &buy(dec!(1)), evening),
+        Err(RiskReject::MarketClosed { .. })
+    ));
+    // ...open for one allowed outside regular hours.
+    let mut ext = order(1, Side::Buy, dec!(1), OrderType::Market, None);
+    ext.outside_rth = true;
+    assert!(w.check(&mut r, &Intent::Place(vec![ext]), evening).is_ok());
+    // Saturday: closed either way.
+    assert!(w.check(&mut r, &buy(dec!(1)), t(5 * 86_400)).is_err());
+}
