@@ -420,3 +420,64 @@ fn decode_errors_name_the_field() {
         Err(IbkrError::Decode { .. })
     ));
 }
+
+/// Every type decodes from an object holding only its required fields
+/// (conid, ids, and for trades/positions the numbers); optional fields
+/// absent are `None`/defaults, never an error.
+#[test]
+fn missing_fields_decode_to_defaults() {
+    fn ok<T: DeserializeOwned>(body: &str) -> T {
+        decode::<T>("x", body.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"))
+    }
+    let _: AuthStatus = ok("{}");
+    let _: Tickle = ok("{}");
+    let _: SsoValidate = ok("{}");
+    let _: BrokerageAccounts = ok("{}");
+    let _: Vec<PortfolioAccount> = ok("[{}]");
+    let r: Vec<SecdefSearchResult> = ok(r#"[{"conid":"1"}]"#);
+    assert_eq!(r[0].symbol, None);
+    let _: Vec<SecdefInfo> = ok(r#"[{"conid":1}]"#);
+    let c: ContractInfo = ok(r#"{"con_id":1}"#);
+    assert_eq!(c.to_contract().multiplier, dec!(1));
+    let _: ContractRules = ok("{}");
+    let _: TrsrvSecdefs = ok("{}");
+    let _: StocksBySymbol = ok(r#"{"X":[{}]}"#);
+    let _: Vec<TradingSchedule> = ok("[{}]");
+    let s: Strikes = ok("{}");
+    assert!(s.call.is_empty());
+    let _: EventContracts = ok(r#"{"contracts":[{"conid":1}]}"#);
+    let o: LiveOrders = ok(r#"{"orders":[{"conid":1,"orderId":2}]}"#);
+    assert!(
+        o.orders[0].order_status().is_err(),
+        "no status is an error when asked"
+    );
+    let _: OrderStatusInfo = ok(r#"{"order_id":1,"conid":1}"#);
+    let _: CancelResponse = ok("{}");
+    let _: WhatIf = ok("{}");
+    let p: Vec<PortfolioPosition> = ok(r#"[{"conid":1,"position":"-2"}]"#);
+    assert_eq!(p[0].to_position().quantity, dec!(-2));
+    let _: PortfolioSummary = ok(r#"{"a":{}}"#);
+    let _: Ledger = ok(r#"{"BASE":{}}"#);
+    // A required field missing is a decode error naming it.
+    for (body, field) in [
+        (
+            r#"[{"conid":1,"side":"B","size":1,"price":1}]"#,
+            "execution_id",
+        ),
+        (r#"[{"position":1}]"#, "conid"),
+    ] {
+        let e = decode::<Vec<Trade>>("x", body.as_bytes())
+            .map(|_| ())
+            .or_else(|_| decode::<Vec<PortfolioPosition>>("x", body.as_bytes()).map(|_| ()));
+        assert!(e.is_err(), "{body}");
+        let msg = decode::<Vec<Trade>>("x", body.as_bytes())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            + &decode::<Vec<PortfolioPosition>>("x", body.as_bytes())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+        assert!(msg.contains(field), "{msg}");
+    }
+}
