@@ -360,3 +360,29 @@ async fn whatif() {
         .await;
     conforms("whatif", &v);
 }
+
+#[tokio::test]
+async fn contract_details() {
+    let gw = start(|_| {}).await;
+    let c = Client::new(&gw);
+    conforms(
+        "secdef_info",
+        &c.ok("/iserver/secdef/info?conid=265598&sectype=STK").await,
+    );
+    conforms(
+        "trsrv_schedule",
+        &c.ok("/trsrv/secdef/schedule?assetClass=STK&conid=265598&symbol=AAPL")
+            .await,
+    );
+    let rules = c
+        .ok_post(
+            "/iserver/contract/rules",
+            json!({"conid": 265598, "isBuy": true}),
+        )
+        .await;
+    conforms("contract_rules", &rules);
+    let (status, _) = c.get("/iserver/secdef/info?conid=265598&sectype=OPT").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = c.post("/iserver/contract/rules", json!({"conid": 1})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -10,9 +10,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
@@ -21,7 +22,7 @@ use engine::model::Conid;
 use super::config::Instrument;
 use super::session::{SERVER_NAME, SERVER_VERSION};
 use super::state::Shared;
-use super::wire::{bad_request, ok, truthy};
+use super::wire::{bad_request, num, ok, truthy};
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -33,6 +34,9 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
         .route("/iserver/contract/{conid}/info", get(contract_info))
         .route("/trsrv/secdef", get(trsrv_secdef))
+        .route("/iserver/secdef/info", get(secdef_info))
+        .route("/trsrv/secdef/schedule", get(schedule))
+        .route("/iserver/contract/rules", post(contract_rules))
 }
 
 /// The `/iserver/accounts` object; the websocket `act` topic carries the
@@ -259,4 +263,157 @@ async fn trsrv_secdef(
         }));
     }
     ok(json!({ "secdef": out }))
+}
+
+fn query_conid(sh: &Shared, q: &HashMap<String, String>) -> Result<Conid, String> {
+    let raw = q.get("conid").ok_or("conid is required")?;
+    let conid: Conid = raw
+        .parse()
+        .map_err(|_| format!("conid {raw:?} is not a number"))?;
+    if sh.instrument(conid).is_none() {
+        return Err(format!("no contract for conid {conid}"));
+    }
+    Ok(conid)
+}
+
+/// `/iserver/secdef/info` for the simulator's stocks. Derivative security
+/// types are refused with 400: the simulator lists no options or futures.
+async fn secdef_info(
+    State(sh): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let conid = match query_conid(&sh, &q) {
+        Ok(c) => c,
+        Err(e) => return bad_request(e),
+    };
+    let Some(i) = sh.instrument(conid) else {
+        return bad_request(format!("no contract for conid {conid}"));
+    };
+    let sec_type = q
+        .get("sectype")
+        .or_else(|| q.get("secType"))
+        .map(|s| s.trim().to_ascii_uppercase())
+        .unwrap_or_else(|| i.sec_type.clone());
+    if sec_type != i.sec_type {
+        return bad_request(format!(
+            "the simulator has no {sec_type} contracts for conid {conid}"
+        ));
+    }
+    ok(json!([{
+        "conid": i.conid.0,
+        "symbol": i.symbol,
+        "secType": i.sec_type,
+        "exchange": "SMART",
+        "listingExchange": i.listing_exchange,
+        "right": "",
+        "strike": 0.0,
+        "currency": i.currency,
+        "cusip": null,
+        "coupon": "No Coupon",
+        "desc1": i.symbol,
+        "desc2": i.company_name,
+        "maturityDate": "",
+        "multiplier": "1",
+        "tradingClass": if i.listing_exchange == "NASDAQ" { "NMS" } else { i.listing_exchange.as_str() },
+        "validExchanges": valid_exchanges(i)
+    }]))
+}
+
+/// US equity hours for every instrument: regular 09:30-16:00 (LIQUID),
+/// extended 04:00-20:00, Monday to Friday, New York time (assumption: the
+/// simulator has no holiday calendar).
+async fn schedule(
+    State(sh): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let conid = match query_conid(&sh, &q) {
+        Ok(c) => c,
+        Err(e) => return bad_request(e),
+    };
+    let days: Vec<Value> = (3..=7)
+        .map(|d| {
+            json!({
+                "clearingCycleEndTime": "2000",
+                "tradingScheduleDate": format!("2000010{d}"),
+                "sessions": [{ "openingTime": "0930", "closingTime": "1600", "prop": "LIQUID" }],
+                "tradingtimes": [{ "openingTime": "0400", "closingTime": "2000", "cancelDayOrders": "Y" }]
+            })
+        })
+        .collect();
+    ok(json!([{
+        "id": format!("p{}", conid.0),
+        "tradeVenueId": format!("v{}", conid.0),
+        "timezone": "America/New_York",
+        "schedules": days
+    }]))
+}
+
+/// `POST /iserver/contract/rules` with `{"conid": ..., "isBuy": ...}`: the
+/// order types the simulated exchange fills, the tick, the last price as
+/// the default limit and stop.
+async fn contract_rules(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(format!("body is not JSON: {e}")),
+    };
+    let conid = match v
+        .get("conid")
+        .map(|c| serde_json::from_value::<Conid>(c.clone()))
+    {
+        Some(Ok(c)) => c,
+        _ => return bad_request("conid is required"),
+    };
+    let Some(i) = sh.instrument(conid) else {
+        return bad_request(format!("no contract for conid {conid}"));
+    };
+    let last = {
+        let mut st = sh.lock();
+        sh.pump(&mut st);
+        let now = st.clock.now();
+        st.market.quote(conid, now, i.tick_size).map(|q| q.last)
+    };
+    let last_num = last.map(num).unwrap_or(Value::Null);
+    let types = [
+        "limit",
+        "midprice",
+        "market",
+        "stop",
+        "stop_limit",
+        "trailing_stop",
+        "trailing_stop_limit",
+    ];
+    ok(json!({
+        "algoEligible": false,
+        "overnightEligible": false,
+        "costReport": false,
+        "canTradeAcctIds": [sh.cfg.account],
+        "error": null,
+        "orderTypes": types,
+        "ibAlgoTypes": [],
+        "fraqTypes": [],
+        "forceOrderPreview": false,
+        "cqtTypes": [],
+        "orderDefaults": { "LMT": { "LP": last.map(|l| format!("{l:.2}")).unwrap_or_default() } },
+        "orderTypesOutside": ["limit", "stop_limit", "trailing_stop_limit"],
+        "defaultSize": 100,
+        "cashSize": 0.0,
+        "sizeIncrement": 1,
+        "tifTypes": ["IOC/MARKET,LIMIT,MIDPRICE,a", "GTC/o,a", "OPG/LIMIT,MARKET,a", "DAY/o,a"],
+        "tifDefaults": { "TIF": "DAY", "SIZE": "100.00" },
+        "limitPrice": last_num,
+        "stopprice": last_num,
+        "orderOrigination": null,
+        "preview": true,
+        "displaySize": null,
+        "fraqInt": 0,
+        "cashCcy": i.currency,
+        "cashQtyIncr": 500,
+        "priceMagnifier": null,
+        "negativeCapable": false,
+        "incrementType": 1,
+        "incrementRules": [{ "lowerEdge": 0.0, "increment": num(i.tick_size) }],
+        "hasSecondary": false,
+        "increment": num(i.tick_size),
+        "incrementDigits": i.tick_size.scale()
+    }))
 }
