@@ -163,6 +163,11 @@ async fn session_expiry_is_reinitialized() {
     let r = check_once(&c, &SessionConfig::default()).await.unwrap();
     assert!(r.reinitialized, "{r:?}");
     assert!(r.status.authenticated);
+    // A competing login is reported, not fought (compete is off).
+    g.trigger_competing_session();
+    let r = check_once(&c, &SessionConfig::default()).await.unwrap();
+    assert!(r.status.competing, "{r:?}");
+    assert!(!r.reinitialized);
     g.shutdown().await;
 }
 

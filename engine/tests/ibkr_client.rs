@@ -561,3 +561,32 @@ async fn websocket_heartbeat_loss_is_detected() {
     h.shutdown().await;
     assert!(srv.ws_connects.load(Ordering::SeqCst) >= 2);
 }
+
+#[tokio::test]
+async fn keeper_task_reports_status_changes() {
+    let srv = Arc::new(Srv::default());
+    let base = start(srv.clone()).await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let cfg = SessionConfig {
+        tickle_every: Duration::from_millis(50),
+        ..SessionConfig::default()
+    };
+    let task = engine::ibkr::session::spawn_keeper(client(&base), cfg, tx);
+    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    // The first tickle found the brokerage session closed and re-opened it.
+    assert!(first.authenticated && first.connected);
+    assert_eq!(srv.init_calls.load(Ordering::SeqCst), 1);
+    // Expire it again: the keeper notices on its next tickle and re-inits.
+    srv.authenticated.store(false, Ordering::SeqCst);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while srv.init_calls.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("re-init after expiry");
+    task.abort();
+}
