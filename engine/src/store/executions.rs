@@ -146,10 +146,37 @@ impl Store {
         for (e, _) in batch {
             validate(e)?;
         }
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: take the write lock first, so no other writer can add
+        // an execution between the lookup of known ids and the insert.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let recorded = now_ms();
-        let mut new: HashSet<String> = HashSet::new();
-        for chunk in batch.chunks(CHUNK) {
+        let mut out = Ingested::default();
+        let mut seen: HashSet<&str> = HashSet::with_capacity(batch.len());
+        let candidates: Vec<&(Execution, Option<String>)> = batch
+            .iter()
+            .filter(|(e, _)| seen.insert(e.execution_id.as_str()))
+            .collect();
+        // One JSON parameter in, one JSON row out: sqlx moves every row
+        // between threads, which costs more than SQLite's work here.
+        let ids: Vec<&str> = candidates
+            .iter()
+            .map(|(e, _)| e.execution_id.as_str())
+            .collect();
+        let known: Option<String> = sqlx::query_scalar(
+            "SELECT json_group_array(execution_id) FROM executions \
+             WHERE execution_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(serde_json::to_string(&ids)?)
+        .fetch_one(&mut *tx)
+        .await?;
+        let known: HashSet<String> = serde_json::from_str(known.as_deref().unwrap_or("[]"))?;
+        let fresh: Vec<&(Execution, Option<String>)> = candidates
+            .into_iter()
+            .filter(|(e, _)| !known.contains(&e.execution_id))
+            .collect();
+        out.duplicates = batch.len() - fresh.len();
+        let mut inserted = 0u64;
+        for chunk in fresh.chunks(CHUNK) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO executions (execution_id, order_ref, engine_order_id, account, conid, \
                  side, size, price, commission, net_amount, trade_time_ms, raw_json, recorded_ms) ",
@@ -169,44 +196,54 @@ impl Store {
                     .push_bind(raw.clone())
                     .push_bind(recorded);
             });
-            qb.push(" ON CONFLICT(execution_id) DO NOTHING RETURNING execution_id");
-            let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
-            new.extend(ids);
+            // The guard stays: a conflict here would mean the lookup lied.
+            qb.push(" ON CONFLICT(execution_id) DO NOTHING");
+            inserted += qb.build().execute(&mut *tx).await?.rows_affected();
         }
-        let mut out = Ingested::default();
-        let mut positions: HashMap<(String, Conid), Position> = HashMap::new();
-        for (e, _) in batch {
-            // `remove`: a second copy inside the same batch is a duplicate.
-            if !new.remove(&e.execution_id) {
-                out.duplicates += 1;
-                continue;
-            }
-            let key = (e.account.clone(), e.conid);
-            if !positions.contains_key(&key) {
-                let p = load_position(&mut tx, &e.account, e.conid).await?;
-                positions.insert(key.clone(), p);
-            }
-            if let Some(p) = positions.get_mut(&key) {
-                apply(p, e)?;
-            }
-            out.new_ids.push(e.execution_id.clone());
+        if inserted != fresh.len() as u64 {
+            return Err(StoreError::Inconsistent(format!(
+                "expected to insert {} new executions, inserted {inserted}; nothing written",
+                fresh.len()
+            )));
         }
-        for ((account, conid), p) in &positions {
-            sqlx::query(
-                "INSERT INTO positions (account, conid, quantity, avg_cost, realized_pnl, updated_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT(account, conid) DO UPDATE SET quantity = excluded.quantity, \
+        let fresh: Vec<&Execution> = fresh.into_iter().map(|(e, _)| e).collect();
+        out.new_ids = fresh.iter().map(|e| e.execution_id.clone()).collect();
+        if fresh.is_empty() {
+            tx.commit().await?;
+            return Ok(out);
+        }
+        let mut keys: Vec<(&str, Conid)> = fresh
+            .iter()
+            .map(|e| (e.account.as_str(), e.conid))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut positions = load_positions(&mut tx, &keys).await?;
+        for e in &fresh {
+            let p = positions
+                .entry((e.account.clone(), e.conid))
+                .or_insert_with(|| flat(e.conid));
+            apply(p, e)?;
+        }
+        let rows: Vec<_> = positions.into_iter().collect();
+        for chunk in rows.chunks(CHUNK) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO positions (account, conid, quantity, avg_cost, realized_pnl, updated_ms) ",
+            );
+            qb.push_values(chunk, |mut b, ((account, conid), p)| {
+                b.push_bind(account.clone())
+                    .push_bind(conid.0)
+                    .push_bind(p.quantity.normalize().to_string())
+                    .push_bind(p.avg_price.normalize().to_string())
+                    .push_bind(p.realized_pnl.normalize().to_string())
+                    .push_bind(recorded);
+            });
+            qb.push(
+                " ON CONFLICT(account, conid) DO UPDATE SET quantity = excluded.quantity, \
                  avg_cost = excluded.avg_cost, realized_pnl = excluded.realized_pnl, \
                  updated_ms = excluded.updated_ms",
-            )
-            .bind(account)
-            .bind(conid.0)
-            .bind(p.quantity.normalize().to_string())
-            .bind(p.avg_price.normalize().to_string())
-            .bind(p.realized_pnl.normalize().to_string())
-            .bind(recorded)
-            .execute(&mut *tx)
-            .await?;
+            );
+            qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(out)
@@ -297,25 +334,33 @@ impl Store {
     }
 }
 
-async fn load_position(
+/// The stored positions of `keys`, in a few multi-row lookups rather than
+/// one query per key (the per-statement cost dominates ingestion).
+async fn load_positions(
     tx: &mut Transaction<'_, Sqlite>,
-    account: &str,
-    conid: Conid,
-) -> Result<Position> {
-    let row = sqlx::query(
-        "SELECT quantity, avg_cost, realized_pnl FROM positions WHERE account = ? AND conid = ?",
+    keys: &[(&str, Conid)],
+) -> Result<HashMap<(String, Conid), Position>> {
+    let mut out = HashMap::with_capacity(keys.len());
+    let wanted: Vec<(&str, i64)> = keys.iter().map(|(a, c)| (*a, c.0)).collect();
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(account, conid, quantity, avg_cost, realized_pnl)) \
+         FROM positions WHERE (account, conid) IN \
+         (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
     )
-    .bind(account)
-    .bind(conid.0)
-    .fetch_optional(&mut **tx)
+    .bind(serde_json::to_string(&wanted)?)
+    .fetch_one(&mut **tx)
     .await?;
-    let mut p = flat(conid);
-    if let Some(r) = row {
-        p.quantity = dec("positions", "quantity", r.try_get("quantity")?)?;
-        p.avg_price = dec("positions", "avg_cost", r.try_get("avg_cost")?)?;
-        p.realized_pnl = dec("positions", "realized_pnl", r.try_get("realized_pnl")?)?;
+    let rows: Vec<(String, i64, String, String, String)> =
+        serde_json::from_str(found.as_deref().unwrap_or("[]"))?;
+    for (account, conid, quantity, avg_cost, realized) in rows {
+        let conid = Conid(conid);
+        let mut p = flat(conid);
+        p.quantity = dec("positions", "quantity", quantity)?;
+        p.avg_price = dec("positions", "avg_cost", avg_cost)?;
+        p.realized_pnl = dec("positions", "realized_pnl", realized)?;
+        out.insert((account, conid), p);
     }
-    Ok(p)
+    Ok(out)
 }
 
 fn execution_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredExecution> {

@@ -32,10 +32,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{ConnectOptions, SqlitePool};
 
 pub use executions::{Ingested, StoredExecution, StoredPosition};
 pub use orders::{OrderStatusUpdate, StatusChange, StoredOrder};
+/// Re-exported for queries through [`Store::pool`] that this API does not offer.
+pub use sqlx;
 pub use state::BacktestRun;
 
 use crate::forecastex::NettingError;
@@ -67,6 +69,10 @@ pub enum StoreError {
         execution_id: String,
         reason: String,
     },
+    /// The database changed under a transaction that holds the write lock:
+    /// nothing was written.
+    #[error("store inconsistency: {0}")]
+    Inconsistent(String),
     #[error(transparent)]
     Netting(#[from] NettingError),
     #[error("JSON value: {0}")]
@@ -98,7 +104,13 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // 32 MiB of page cache per connection (default 2 MiB): index
+            // pages of a large executions table stay in memory.
+            .pragma("cache_size", "-32768")
+            // Whole-table reads (recompute, listings) are slow by design;
+            // only warn about statements that are slow for real.
+            .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
