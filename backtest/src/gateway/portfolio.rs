@@ -306,3 +306,114 @@ async fn pnl(State(sh): State<Arc<Shared>>) -> Response {
     let key = format!("{}.Core", sh.cfg.account);
     ok(json!({ "upnl": { key: pnl_row(st, false) } }))
 }
+
+/// Keep only `fields` (plus `key` and `timestamp`, always sent) when given.
+fn filter_fields(mut o: Map<String, Value>, fields: &[String]) -> Value {
+    if !fields.is_empty() {
+        o.retain(|k, _| k == "key" || k == "timestamp" || fields.iter().any(|f| f == k));
+    }
+    Value::Object(o)
+}
+
+/// The websocket `ssd` message: one object per account summary key, each
+/// key also with the `-S` (securities segment) suffix. `keys` and `fields`
+/// filter as the topic's parameters do. Assumption: the message carries a
+/// `topic` (`ssd+ACCT`) beside the spec's `result`, so clients can route it.
+pub(crate) fn ssd_message(
+    st: &GwState,
+    account: &str,
+    keys: &[String],
+    fields: &[String],
+) -> Value {
+    let f = figures(st);
+    let ts = st.clock.now().timestamp_millis();
+    let money = [
+        ("NetLiquidation", f.nl),
+        ("TotalCashValue", f.cash),
+        ("SettledCash", f.cash),
+        ("AvailableFunds", f.nl),
+        ("ExcessLiquidity", f.nl),
+        ("BuyingPower", f.nl),
+        ("EquityWithLoanValue", f.nl),
+        ("GrossPositionValue", f.mv.abs()),
+        ("UnrealizedPnL", f.upl),
+        ("RealizedPnL", f.rpl),
+    ];
+    let mut out = Vec::new();
+    let wanted = |k: &str| keys.is_empty() || keys.iter().any(|x| x == k);
+    if wanted("AccountCode") {
+        let mut o = Map::new();
+        o.insert("key".into(), json!("AccountCode"));
+        o.insert("value".into(), json!(account));
+        o.insert("severity".into(), json!(0));
+        o.insert("timestamp".into(), json!(ts));
+        out.push(filter_fields(o, fields));
+    }
+    for (name, v) in money {
+        for key in [name.to_owned(), format!("{name}-S")] {
+            if !wanted(&key) {
+                continue;
+            }
+            let mut o = Map::new();
+            o.insert("key".into(), json!(key));
+            o.insert("currency".into(), json!("USD"));
+            o.insert("monetaryValue".into(), num(v.round_dp(2)));
+            o.insert("severity".into(), json!(0));
+            o.insert("timestamp".into(), json!(ts));
+            out.push(filter_fields(o, fields));
+        }
+    }
+    json!({ "topic": format!("ssd+{account}"), "result": out })
+}
+
+/// The websocket `sld` message: `LedgerListBASE` and `LedgerListUSD` (the
+/// account holds only USD). Sent whole every period (assumption: the spec's
+/// "blank entry when unchanged" optimisation is not reproduced).
+pub(crate) fn sld_message(
+    st: &GwState,
+    account: &str,
+    keys: &[String],
+    fields: &[String],
+) -> Value {
+    let f = figures(st);
+    let ts = st.clock.now().timestamp();
+    let mut out = Vec::new();
+    for ccy in ["BASE", "USD"] {
+        let key = format!("LedgerList{ccy}");
+        if !keys.is_empty() && !keys.iter().any(|k| *k == key) {
+            continue;
+        }
+        let mut o = Map::new();
+        for (k, v) in [
+            ("acctCode", json!(account)),
+            ("cashbalance", num(f.cash.round_dp(2))),
+            ("cashBalanceFXSegment", json!(0.0)),
+            ("commodityMarketValue", json!(0.0)),
+            ("corporateBondsMarketValue", json!(0.0)),
+            ("key", json!(key)),
+            ("dividends", json!(0.0)),
+            ("exchangeRate", json!(1.0)),
+            ("funds", json!(0.0)),
+            ("marketValue", num(f.mv.round_dp(2))),
+            ("optionMarketValue", json!(0.0)),
+            ("interest", json!(0.0)),
+            ("issueOptionsMarketValue", json!(0.0)),
+            ("moneyFunds", json!(0.0)),
+            ("netLiquidationValue", num(f.nl.round_dp(2))),
+            ("realizedPnl", num(f.rpl.round_dp(2))),
+            ("unrealizedPnl", num(f.upl.round_dp(2))),
+            ("secondKey", json!(ccy)),
+            ("settledCash", num(f.cash.round_dp(2))),
+            ("severity", json!(0)),
+            ("stockMarketValue", num(f.mv.round_dp(2))),
+            ("tBillsMarketValue", json!(0.0)),
+            ("tBondsMarketValue", json!(0.0)),
+            ("warrantsMarketValue", json!(0.0)),
+            ("timestamp", json!(ts)),
+        ] {
+            o.insert(k.into(), v);
+        }
+        out.push(filter_fields(o, fields));
+    }
+    json!({ "topic": format!("sld+{account}"), "result": out })
+}

@@ -14,7 +14,10 @@
 //! `sor+{}` / `uor+{}` (order updates as they happen, no initial list, as
 //! the spec advises calling `/iserver/account/orders` first); `str+{...}` /
 //! `utr` (unless `realtimeUpdatesOnly`, the executions of the last `days`
-//! first); `tic` (keeps the session alive; no answer, the spec shows none).
+//! first); `spl` / `upl` (PnL on every change); `ssd+ACCT+{keys, fields}` /
+//! `usd+ACCT` and `sld+ACCT+{keys, fields}` / `uld+ACCT` (account summary and
+//! ledger at once, then every heartbeat period); `tic` (keeps the session
+//! alive; no answer, the spec shows none).
 //! Anything else, malformed or unknown, is ignored. Brokerage topics (smd,
 //! sor, str) are ignored while the brokerage session is not authenticated.
 
@@ -107,6 +110,39 @@ struct Subs {
     orders: bool,
     trades: bool,
     pnl: bool,
+    /// `ssd` / `sld` subscriptions: (keys, fields) filters.
+    summary: Option<(Vec<String>, Vec<String>)>,
+    ledger: Option<(Vec<String>, Vec<String>)>,
+}
+
+fn strings(v: &Value, k: &str) -> Vec<String> {
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The periodic account messages (`ssd`, `sld`) of a socket.
+fn account_messages(sh: &Shared, subs: &Subs) -> Vec<Value> {
+    if subs.summary.is_none() && subs.ledger.is_none() {
+        return Vec::new();
+    }
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    super::portfolio::refresh(st, sh);
+    let acct = &sh.cfg.account;
+    let mut out = Vec::new();
+    if let Some((k, f)) = &subs.summary {
+        out.push(super::portfolio::ssd_message(st, acct, k, f));
+    }
+    if let Some((k, f)) = &subs.ledger {
+        out.push(super::portfolio::sld_message(st, acct, k, f));
+    }
+    out
 }
 
 /// An smd message with the requested fields that changed since the last
@@ -173,11 +209,13 @@ async fn run(socket: WebSocket, sh: Arc<Shared>) {
                 Err(RecvError::Lagged(_)) => Vec::new(),
             },
             _ = hb.tick() => {
-                if sh.lock().faults.heartbeats_stopped {
-                    Vec::new()
-                } else {
-                    vec![json!({ "topic": "system", "hb": wall_ms() })]
+                // Account summary and ledger follow the heartbeat period
+                // (the spec: sld "every 10 seconds").
+                let mut out = account_messages(&sh, &subs);
+                if !sh.lock().faults.heartbeats_stopped {
+                    out.push(json!({ "topic": "system", "hb": wall_ms() }));
                 }
+                out
             }
         };
         for m in out {
@@ -321,6 +359,30 @@ fn handle(msg: &str, sh: &Shared, subs: &mut Subs) -> Vec<Value> {
         "upl" => {
             subs.pnl = false;
             Vec::new()
+        }
+        "ssd" | "sld" if target == Some(sh.cfg.account.as_str()) => {
+            let filters = Some((strings(&args, "keys"), strings(&args, "fields")));
+            if topic == "ssd" {
+                subs.summary = filters;
+            } else {
+                subs.ledger = filters;
+            }
+            drop(st);
+            let mut only = Subs::default();
+            if topic == "ssd" {
+                only.summary = subs.summary.clone();
+            } else {
+                only.ledger = subs.ledger.clone();
+            }
+            account_messages(sh, &only)
+        }
+        "usd" => {
+            subs.summary = None;
+            vec![json!({ "result": "unsubscribed from summary" })]
+        }
+        "uld" => {
+            subs.ledger = None;
+            vec![json!({ "result": "unsubscribed from ledger" })]
         }
         _ => {
             tracing::debug!(topic, "sim gateway: ignoring websocket message");
