@@ -18,13 +18,16 @@
 //! Reconciliation with a live broker (loading open orders and positions at
 //! start, fetching orders/trades/positions, recording discrepancies) builds
 //! on [`Store::open_orders`], [`Store::positions`],
-//! [`Store::record_executions`] (which reports what was new) and
-//! [`Store::recompute_positions`].
+//! [`Store::record_executions`] (which reports what was new),
+//! [`Store::recompute_positions`] and the comparisons in `reconcile`
+//! ([`Store::position_discrepancies`], [`Store::order_discrepancies`]);
+//! the fetching belongs to the live client.
 
 mod codec;
 mod executions;
 pub mod import;
 mod orders;
+mod reconcile;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +39,7 @@ use sqlx::{ConnectOptions, SqlitePool};
 
 pub use executions::{Ingested, StoredExecution, StoredPosition};
 pub use orders::{OrderStatusUpdate, StatusChange, StoredOrder};
+pub use reconcile::{compare_orders, compare_positions, BrokerOrder, BrokerPosition, Discrepancy};
 /// Re-exported for queries through [`Store::pool`] that this API does not offer.
 pub use sqlx;
 pub use state::BacktestRun;
