@@ -380,7 +380,7 @@ pub(crate) fn sld_message(
     let mut out = Vec::new();
     for ccy in ["BASE", "USD"] {
         let key = format!("LedgerList{ccy}");
-        if !keys.is_empty() && !keys.iter().any(|k| *k == key) {
+        if !keys.is_empty() && !keys.contains(&key) {
             continue;
         }
         let mut o = Map::new();
