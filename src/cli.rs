@@ -39,6 +39,8 @@ pub enum Command {
     Backtest(BacktestArgs),
     /// Measure the replay pipeline on synthetic bars: bars/s and peak memory.
     Bench(crate::bench::BenchArgs),
+    /// Run a strategy live: on a CP Gateway, or on the built-in simulator.
+    Run(crate::run_cmd::RunArgs),
     /// Serve the CP Gateway simulator (the CP Web API on 127.0.0.1).
     SimGateway(crate::sim_gateway::Args),
     /// List the strategies this build knows, with their descriptions.
@@ -124,6 +126,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Backtest(args) => backtest(args),
         Command::Bench(args) => crate::bench::run(args),
+        Command::Run(args) => crate::run_cmd::run(args),
         Command::SimGateway(args) => crate::sim_gateway::run(args),
         Command::Db(cmd) => crate::store_cmd::db(&cli.db, cmd),
         Command::Executions(args) => crate::store_cmd::executions(&cli.db, args),

@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod config;
+mod run_cmd;
 mod gateway_cmd;
 mod sim_gateway;
 mod store_cmd;

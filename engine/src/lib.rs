@@ -4,6 +4,7 @@
 //! Nothing here does I/O. Backtest, the CP Gateway simulator and the live
 //! client all drive the same [`bus::Dispatcher`] with the same strategies.
 
+pub mod bars;
 pub mod broker;
 pub mod bus;
 pub mod execution;

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::broker::IbkrBroker;
 use super::OrderState;
+use crate::bars::BarBuilder;
 use crate::broker::{Broker, OrderChanges};
 use crate::bus::{Dispatcher, Event};
 use crate::ibkr::messages::LiveOrder;
@@ -29,6 +30,21 @@ pub struct LiveEngine<S: Strategy> {
     broker: IbkrBroker,
     contracts: Vec<Contract>,
     orders: BTreeMap<OrderId, (OrderState, Order)>,
+    /// Quotes into bars for `on_bar` strategies (off until configured).
+    bars: Option<BarBuilder>,
+    /// Time stamp of the latest quote (the feed's clock).
+    feed_time: Option<chrono::DateTime<chrono::Utc>>,
+    stats: LiveStats,
+}
+
+/// Counters of what a live run handled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LiveStats {
+    pub quotes: u64,
+    pub bars: u64,
+    pub order_updates: u64,
+    pub executions: u64,
+    pub rejected: u64,
 }
 
 impl<S: Strategy> LiveEngine<S> {
@@ -48,7 +64,35 @@ impl<S: Strategy> LiveEngine<S> {
             broker,
             contracts,
             orders: BTreeMap::new(),
+            bars: None,
+            feed_time: None,
+            stats: LiveStats::default(),
         }
+    }
+
+    /// Build bars of `period` from the quotes and deliver them to
+    /// `on_bar`, so backtested strategies run live unchanged.
+    pub fn with_bars(mut self, period: std::time::Duration) -> Self {
+        self.bars = Some(BarBuilder::new(period));
+        self
+    }
+
+    /// Close bars whose period has ended (call on a timer). Only for a
+    /// live feed: when the quotes carry times far from the wall clock (a
+    /// replay), bars close as later quotes arrive instead.
+    pub async fn tick(&mut self) {
+        let now = chrono::Utc::now();
+        self.dispatcher.set_time(now);
+        let live_feed = self
+            .feed_time
+            .is_some_and(|t| (now - t).num_minutes().abs() < 10);
+        if let (Some(b), true) = (&mut self.bars, live_feed) {
+            for bar in b.flush(now) {
+                self.stats.bars += 1;
+                self.dispatcher.on_bar(&bar);
+            }
+        }
+        self.route_intents().await;
     }
 
     pub fn dispatcher(&self) -> &Dispatcher<S> {
@@ -59,6 +103,10 @@ impl<S: Strategy> LiveEngine<S> {
         &self.broker
     }
 
+    pub fn stats(&self) -> LiveStats {
+        self.stats
+    }
+
     /// `on_start`, and whatever the strategies asked for in it.
     pub async fn start(&mut self) {
         self.dispatcher.set_time(chrono::Utc::now());
@@ -66,10 +114,24 @@ impl<S: Strategy> LiveEngine<S> {
         self.route_intents().await;
     }
 
-    /// Handle websocket messages until the channel closes.
-    pub async fn run(&mut self, mut rx: mpsc::Receiver<WsMessage>) {
-        while let Some(msg) = rx.recv().await {
-            self.handle(msg).await;
+    /// Handle websocket messages until the channel closes or `stop`
+    /// resolves, closing bars on a one-second timer.
+    pub async fn run(
+        &mut self,
+        mut rx: mpsc::Receiver<WsMessage>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let mut timer = tokio::time::interval(std::time::Duration::from_secs(1));
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => self.handle(m).await,
+                    None => break,
+                },
+                _ = timer.tick() => self.tick().await,
+                _ = &mut stop => break,
+            }
         }
         self.dispatcher.stop();
         self.route_intents().await;
@@ -87,11 +149,22 @@ impl<S: Strategy> LiveEngine<S> {
                         .as_deref()
                         .and_then(|r| self.broker.engine_id_by_ref(r));
                 }
+                self.stats.executions += 1;
                 let owner = e
                     .order_id
                     .and_then(|id| self.orders.get(&id))
                     .map(|(_, o)| o.strategy);
                 self.dispatcher.on_execution(&e, owner);
+            }
+            WsMessage::Event(Event::Quote(q)) => {
+                self.dispatcher.on_quote(&q);
+                let now = chrono::Utc::now();
+                self.feed_time = Some(q.time.unwrap_or(now));
+                self.stats.quotes += 1;
+                if let Some(bar) = self.bars.as_mut().and_then(|b| b.on_quote(&q, now)) {
+                    self.stats.bars += 1;
+                    self.dispatcher.on_bar(&bar);
+                }
             }
             WsMessage::Event(ev) => self.dispatcher.dispatch(&ev),
             WsMessage::Disconnected { reason } => {
@@ -163,6 +236,7 @@ impl<S: Strategy> LiveEngine<S> {
         }
         order.updated = self.dispatcher.now();
         let order = order.clone();
+        self.stats.order_updates += 1;
         self.dispatcher.on_order_update(&order);
     }
 
@@ -211,6 +285,7 @@ impl<S: Strategy> LiveEngine<S> {
                 };
                 if let Err(reject) = self.risk.check(strategy, &intent, &view) {
                     tracing::info!(strategy, %reject, "intent rejected by risk");
+                    self.stats.rejected += 1;
                     if let Intent::Place(batch) = intent {
                         for req in batch {
                             let o = Order::rejected(req, strategy, now, format!("risk: {reject}"));

@@ -1,0 +1,225 @@
+//! `ibflow run`: strategies live, on a CP Gateway or, by default, on the
+//! built-in simulator replaying the bundled sample.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _, Result};
+use clap::Args;
+use rust_decimal::Decimal;
+
+use backtest::gateway::{Gateway, GatewayConfig};
+use engine::execution::broker::IbkrBroker;
+use engine::execution::engine::LiveEngine;
+use engine::execution::live::LiveExecutor;
+use engine::execution::{ReplyPolicy, TicketBuilder};
+use engine::ibkr::ws::{self, Subscription, WsConfig};
+use engine::ibkr::{ClientConfig, IbkrClient};
+use engine::model::{Conid, Contract};
+use engine::portfolio::Portfolio;
+use engine::registry::Params;
+
+use crate::config::ConfigFile;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// CP Gateway base URL, e.g. https://localhost:5000/v1/api. Without it
+    /// the built-in simulator runs in-process on the bundled sample.
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Accept the gateway's self-signed certificate (loopback hosts only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Account to trade; default: the gateway's first account.
+    #[arg(long)]
+    pub account: Option<String>,
+    #[arg(long, default_value = "sma_cross")]
+    pub strategy: String,
+    /// Strategy parameter, repeatable: --param fast=10.
+    #[arg(long = "param", value_name = "K=V")]
+    pub params: Vec<String>,
+    /// Contracts to trade (default with the simulator: the sample's).
+    #[arg(long = "conid")]
+    pub conids: Vec<i64>,
+    /// Bar length built from quotes for on_bar strategies.
+    #[arg(long, default_value_t = 60)]
+    pub bar_seconds: u64,
+    /// Simulator replay speed (replay seconds per second).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// Prompt message ids to confirm automatically (o163, o354, o10331...).
+    #[arg(long = "confirm", value_name = "ID")]
+    pub confirm: Vec<String>,
+    /// Leave working orders in place on exit (default: cancel them).
+    #[arg(long)]
+    pub keep_orders: bool,
+    /// TOML file whose [risk] table sets the risk limits.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the final summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run_async(args))
+}
+
+async fn run_async(args: RunArgs) -> Result<()> {
+    let mut params = Params::new();
+    for p in &args.params {
+        params.set_pair(p)?;
+    }
+    let strategy = strategies::registry().build(&args.strategy, &params)?;
+    let risk = match &args.config {
+        Some(p) => ConfigFile::load(p)?.risk,
+        None => Default::default(),
+    };
+
+    // The venue: a gateway, or the simulator in this process.
+    let (sim, base_url, mut contracts) = match &args.gateway {
+        Some(url) => {
+            let contracts = args
+                .conids
+                .iter()
+                .map(|c| Contract::stock(Conid(*c), c.to_string()))
+                .collect();
+            (None, url.clone(), contracts)
+        }
+        None => {
+            let gw = Gateway::start(GatewayConfig {
+                speed: args.speed,
+                ..GatewayConfig::default()
+            })
+            .await
+            .map_err(|e| anyhow!("starting the simulator: {e}"))?;
+            let url = gw.base_url();
+            eprintln!("simulator serving {url} (speed {}x)", args.speed);
+            (Some(gw), url, backtest::data::sample().contracts())
+        }
+    };
+    if !args.conids.is_empty() {
+        let wanted: BTreeSet<Conid> = args.conids.iter().map(|c| Conid(*c)).collect();
+        contracts.retain(|c| wanted.contains(&c.conid));
+    }
+    if contracts.is_empty() {
+        return Err(anyhow!("no contracts to trade: give --conid"));
+    }
+
+    let client = IbkrClient::new(ClientConfig {
+        accept_invalid_certs: args.insecure,
+        ..ClientConfig::with_base_url(base_url)
+    })?;
+    let account = match &args.account {
+        Some(a) => a.clone(),
+        None => client
+            .iserver_accounts()
+            .await?
+            .accounts
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("the gateway lists no account"))?,
+    };
+    let (wsh, mut rx) = ws::spawn(client.clone(), WsConfig::default(), 1024);
+    wsh.subscribe(Subscription::Orders);
+    wsh.subscribe(Subscription::Trades {
+        realtime_only: true,
+        days: None,
+    });
+    for c in &contracts {
+        wsh.subscribe(Subscription::MarketData {
+            conid: c.conid,
+            fields: ["31", "84", "86", "85", "88", "87", "7762"]
+                .map(str::to_owned)
+                .to_vec(),
+        });
+    }
+    // Trade only once the websocket is up, so no update is missed.
+    let connect = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(m) = rx.recv().await {
+            if matches!(m, ws::WsMessage::Connected { .. }) {
+                return true;
+            }
+        }
+        false
+    });
+    if !connect.await.unwrap_or(false) {
+        return Err(anyhow!("the websocket did not connect within 30 s"));
+    }
+
+    let exec = LiveExecutor::new(
+        client,
+        TicketBuilder {
+            account: account.clone(),
+            coid_prefix: TicketBuilder::run_prefix(chrono::Utc::now()),
+            ext_operator: format!("ibflow-{}", env!("CARGO_PKG_VERSION")),
+        },
+        ReplyPolicy {
+            auto_confirm: args.confirm.iter().cloned().collect(),
+        },
+    );
+    let mut engine = LiveEngine::new(
+        vec![strategy],
+        Portfolio::new(Decimal::from(100_000)),
+        risk,
+        IbkrBroker::new(exec, account),
+        contracts,
+    )
+    .with_bars(Duration::from_secs(args.bar_seconds.max(1)));
+    engine.start().await;
+    let stop = async {
+        match args.duration {
+            Some(s) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(s)) => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
+    engine.run(rx, stop).await;
+    if !args.keep_orders {
+        engine.kill("shutdown").await;
+    }
+    let stats = engine.stats();
+    let pf = engine.dispatcher().portfolio();
+    let positions: Vec<_> = pf.positions().filter(|p| !p.is_flat()).cloned().collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "stats": stats,
+                "equity": pf.equity().to_string(),
+                "realized_pnl": pf.realized_pnl().to_string(),
+                "positions": positions,
+                "trading_state": format!("{:?}", engine.trading_state()),
+            })
+        );
+    } else {
+        println!(
+            "quotes {}  bars {}  order updates {}  executions {}  rejected {}",
+            stats.quotes, stats.bars, stats.order_updates, stats.executions, stats.rejected
+        );
+        println!("equity {}  realized {}", pf.equity(), pf.realized_pnl());
+        for p in &positions {
+            println!("position {} {} @ {}", p.conid, p.quantity, p.avg_price);
+        }
+    }
+    wsh.shutdown().await;
+    if let Some(gw) = sim {
+        gw.shutdown().await;
+    }
+    Ok(())
+}

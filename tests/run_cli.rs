@@ -1,0 +1,43 @@
+//! `ibflow run` end to end: the real binary starts the built-in simulator,
+//! connects the client and websocket to it over 127.0.0.1, builds bars from
+//! the quotes, and sma_cross trades on them.
+
+use std::process::Command;
+
+#[test]
+fn run_on_the_builtin_simulator_trades() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .args([
+            "run",
+            "--speed",
+            "864000",
+            "--duration",
+            "6",
+            "--bar-seconds",
+            "86400",
+            "--param",
+            "fast=2",
+            "--param",
+            "slow=3",
+            "--param",
+            "size=10",
+            "--json",
+        ])
+        .output()
+        .expect("run ibflow");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON summary");
+    let stats = &v["stats"];
+    let bars = stats["bars"].as_u64().unwrap();
+    // Ten replay days a second for six seconds: weeks of daily bars.
+    assert!(bars >= 10, "{v}");
+    assert!(stats["quotes"].as_u64().unwrap() >= bars, "{v}");
+    // A 2/3 crossover over that many random-walk bars trades.
+    assert!(stats["executions"].as_u64().unwrap() >= 1, "{v}");
+    assert!(stats["order_updates"].as_u64().unwrap() >= 1, "{v}");
+    // Working orders are cancelled and trading halted on the way out.
+    assert_eq!(v["trading_state"], "Halted");
+}
