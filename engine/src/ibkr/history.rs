@@ -96,12 +96,13 @@ impl Span {
         self.count * self.unit.seconds()
     }
 
-    /// The spelling `/hmds/history` takes for a bar (`1min`, `1h`, `1d`).
+    /// The spelling `/hmds/history` takes (`1min`, `2hrs`, `1d`): hours as
+    /// `hrs`, as in the spec's `/hmds/history` example (`bar=1hrs`).
     pub fn wire(self) -> String {
         let u = match self.unit {
             Unit::Sec => "S",
             Unit::Min => "min",
-            Unit::Hour => "h",
+            Unit::Hour => "hrs",
             Unit::Day => "d",
             Unit::Week => "w",
             Unit::Month => "m",
@@ -259,6 +260,7 @@ mod tests {
             }
         );
         assert_eq!(Span::parse("2hrs").unwrap().seconds(), 7200);
+        assert_eq!(Span::parse("1h").unwrap().wire(), "1hrs");
         assert!(Span::parse("min").is_err());
         assert!(Span::parse("1x").is_err());
         assert!(Span::parse("0d").is_err());
