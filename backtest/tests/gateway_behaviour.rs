@@ -36,14 +36,14 @@ fn orders_path() -> String {
 
 #[tokio::test]
 async fn session_expiry_competition_and_logout() {
-    let gw = start(|c| c.idle_timeout = Duration::from_millis(400)).await;
+    let gw = start(|c| c.idle_timeout = Duration::from_millis(1000)).await;
     let c = Client::new(&gw);
     let t = c.ok("/tickle").await;
     assert_eq!(t["session"], gw.session_token());
     assert_eq!(t["iserver"]["authStatus"]["authenticated"], true);
 
     // Idle timeout: connected, not authenticated, /iserver refused.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let s = c.ok_post("/iserver/auth/status", json!({})).await;
     assert_eq!(
         (s["authenticated"].clone(), s["connected"].clone()),
@@ -640,8 +640,9 @@ async fn replay_clock_runs_at_speed() {
     let t0 = gw.sim_time();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let dt = gw.sim_time() - t0;
+    // At least the half hour slept; a loaded machine may oversleep.
     assert!(
-        dt >= chrono::TimeDelta::minutes(29) && dt <= chrono::TimeDelta::minutes(40),
+        dt >= chrono::TimeDelta::minutes(29) && dt <= chrono::TimeDelta::minutes(180),
         "{dt}"
     );
     gw.set_speed(0.0);

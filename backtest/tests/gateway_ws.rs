@@ -179,11 +179,12 @@ async fn session_changes_reach_the_socket() {
 
 #[tokio::test]
 async fn tic_keeps_the_session_alive() {
-    let gw = start(|c| c.idle_timeout = Duration::from_millis(300)).await;
+    let gw = start(|c| c.idle_timeout = Duration::from_millis(1000)).await;
     let c = Client::new(&gw);
     let mut ws = connect_ws(&gw).await;
+    // 1.5 s of tics, well past the idle timeout.
     for _ in 0..6 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
         send(&mut ws, "tic").await;
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
