@@ -309,3 +309,42 @@ async fn tls_serves_https_and_wss_with_a_self_signed_certificate() {
     let sys = next_json(&mut ws, T).await.unwrap();
     assert_eq!(sys["topic"], "system");
 }
+
+#[tokio::test]
+async fn restart_keeps_state() {
+    let mut gw = start(|c| c.prompts.clear()).await;
+    let c = Client::new(&gw);
+    let placed = c
+        .ok_post(
+            &format!("/iserver/account/{ACCT}/orders"),
+            json!({"orders": [{"conid": AAPL, "cOID": "keep", "orderType": "LMT", "price": 1, "side": "BUY", "tif": "GTC", "quantity": 1}]}),
+        )
+        .await;
+    let id = placed[0]["order_id"].as_str().unwrap().to_owned();
+    let token = gw.session_token();
+    let mut ws = connect_ws(&gw).await;
+    wait_topic(&mut ws, |t| t == "sts", T).await.unwrap();
+    let base = gw.base_url();
+    let probe = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        reqwest::Client::new()
+            .get(format!("{base}/tickle"))
+            .send()
+            .await
+            .is_err()
+    });
+    gw.restart(Duration::from_millis(400)).await.unwrap();
+    assert!(probe.await.unwrap(), "the port refuses while down");
+    // The old socket was closed.
+    let deadline = tokio::time::Instant::now() + T;
+    while next_json(&mut ws, T).await.is_some() {
+        assert!(tokio::time::Instant::now() < deadline);
+    }
+    // Same session, same orders, websockets work again.
+    assert_eq!(gw.session_token(), token);
+    let c = Client::new(&gw);
+    let st = c.ok(&format!("/iserver/account/order/status/{id}")).await;
+    assert_eq!(st["order_status"], "Submitted");
+    let mut ws = connect_ws(&gw).await;
+    assert!(wait_topic(&mut ws, |t| t == "sts", T).await.is_some());
+}

@@ -84,27 +84,14 @@ impl Gateway {
             .map_err(|source| GatewayError::Bind { port, source })?;
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let app = router(shared.clone());
-        let mut server_stop = stop_rx.clone();
-        let (server, cert_der) = if shared.cfg.tls {
-            let tls = tls::self_signed().map_err(GatewayError::Config)?;
-            let task = tokio::spawn(tls::serve(listener, tls.acceptor, app, stop_rx.clone()));
-            (task, Some(tls.cert_der))
+        let (tls, cert_der) = if shared.cfg.tls {
+            let t = tls::self_signed().map_err(GatewayError::Config)?;
+            (Some(t.acceptor), Some(t.cert_der))
         } else {
-            let task = tokio::spawn(async move {
-                let service = app.into_make_service_with_connect_info::<SocketAddr>();
-                let shutdown = async move {
-                    let _ = server_stop.wait_for(|s| *s).await;
-                };
-                if let Err(e) = axum::serve(listener, service)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    tracing::warn!("sim gateway server stopped: {e}");
-                }
-            });
-            (task, None)
+            (None, None)
         };
+        let (server_stop, server_rx) = watch::channel(false);
+        let server = spawn_server(listener, shared.clone(), tls.clone(), server_rx);
         let ticker = tokio::spawn(state::run_ticker(shared.clone(), stop_rx.clone()));
         let scheme = if cert_der.is_some() { "https" } else { "http" };
         tracing::info!("CP Gateway simulator listening on {scheme}://{addr}/v1/api");
@@ -112,9 +99,37 @@ impl Gateway {
             addr,
             shared,
             stop: stop_tx,
-            tasks: vec![server, ticker],
+            server_stop,
+            server,
+            ticker,
+            tls,
             cert_der,
         })
+    }
+}
+
+/// Serve `listener` (plain or TLS) until `stop` turns true.
+fn spawn_server(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let app = router(shared);
+    match tls {
+        Some(acceptor) => tokio::spawn(tls::serve(listener, acceptor, app, stop)),
+        None => tokio::spawn(async move {
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!("sim gateway server stopped: {e}");
+            }
+        }),
     }
 }
 
@@ -152,8 +167,13 @@ fn router(shared: Arc<Shared>) -> Router {
 pub struct GatewayHandle {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    /// Stops the ticker (and everything) on shutdown.
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    /// Stops only the HTTP server (restart).
+    server_stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    ticker: JoinHandle<()>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     cert_der: Option<Vec<u8>>,
 }
 
@@ -261,21 +281,45 @@ impl GatewayHandle {
         self.shared.push(state::Push::Raw(text.to_owned()));
     }
 
+    /// A gateway restart that keeps its state: websockets close, the port
+    /// refuses connections for `down_for`, then the same port serves again
+    /// with the same session, orders, positions and replay clock.
+    pub async fn restart(&mut self, down_for: Duration) -> Result<(), GatewayError> {
+        self.shared.push(state::Push::Disconnect);
+        let _ = self.server_stop.send(true);
+        // Upgraded connections can outlive a graceful stop; do not wait on them.
+        if tokio::time::timeout(Duration::from_secs(2), &mut self.server)
+            .await
+            .is_err()
+        {
+            self.server.abort();
+        }
+        tokio::time::sleep(down_for).await;
+        let port = self.addr.port();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|source| GatewayError::Bind { port, source })?;
+        let (tx, rx) = watch::channel(false);
+        self.server_stop = tx;
+        self.server = spawn_server(listener, self.shared.clone(), self.tls.clone(), rx);
+        Ok(())
+    }
+
     /// Stop serving and wait for the server task to finish.
     pub async fn shutdown(mut self) {
+        let _ = self.server_stop.send(true);
         let _ = self.stop.send(true);
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
-        }
+        let _ = (&mut self.server).await;
+        let _ = (&mut self.ticker).await;
     }
 }
 
 impl Drop for GatewayHandle {
     fn drop(&mut self) {
+        let _ = self.server_stop.send(true);
         let _ = self.stop.send(true);
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.server.abort();
+        self.ticker.abort();
     }
 }
 
