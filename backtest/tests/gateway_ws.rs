@@ -348,3 +348,28 @@ async fn restart_keeps_state() {
     let mut ws = connect_ws(&gw).await;
     assert!(wait_topic(&mut ws, |t| t == "sts", T).await.is_some());
 }
+
+#[tokio::test]
+async fn smh_answers_history_once() {
+    let gw = start(|_| {}).await;
+    let mut ws = connect_ws(&gw).await;
+    send(
+        &mut ws,
+        r#"smh+265598+{"period":"1m","bar":"1d","outsideRth":false}"#,
+    )
+    .await;
+    let h = wait_topic(&mut ws, |t| t == "smh+265598", T).await.unwrap();
+    assert_eq!(h["symbol"], "AAPL");
+    let n = h["data"].as_array().unwrap().len();
+    assert!(n >= 19, "{n} bars");
+    assert_eq!(h["points"], json!(n - 1));
+    send(&mut ws, r#"smh+265598+{"period":"nonsense"}"#).await;
+    send(&mut ws, "umh+1").await;
+    assert!(wait_topic(
+        &mut ws,
+        |t| t.starts_with("smh"),
+        Duration::from_millis(400)
+    )
+    .await
+    .is_none());
+}

@@ -31,7 +31,7 @@ use serde_json::{json, Map, Value};
 use engine::model::{Bar, Conid, Timestamp};
 
 use super::config::Instrument;
-use super::state::Shared;
+use super::state::{Shared, State as State_};
 use super::wire::{
     bad_request, dstr, epoch_ms, error, html_404, num, ny_compact, ok, parse_compact, utc_compact,
 };
@@ -472,18 +472,25 @@ async fn iserver_history(
     State(sh): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let started = Instant::now();
-    let conid = match history_conid(&sh, &q) {
-        Ok(c) => c,
-        Err((status, msg)) => return error(status, msg),
-    };
     let mut st = sh.lock();
-    sh.pump(&mut st);
+    match iserver_history_json(&mut st, &sh, &q) {
+        Ok(v) => ok(v),
+        Err((status, msg)) => error(status, msg),
+    }
+}
+
+/// The `/iserver/marketdata/history` object (also the websocket `smh`
+/// answer) for query parameters `q`.
+pub(crate) fn iserver_history_json(
+    st: &mut State_,
+    sh: &Shared,
+    q: &HashMap<String, String>,
+) -> Result<Value, (StatusCode, String)> {
+    let started = Instant::now();
+    let conid = history_conid(sh, q)?;
+    sh.pump(st);
     let now = st.clock.now();
-    let (from, to, period) = match window(&q, "1w", now) {
-        Ok(w) => w,
-        Err(e) => return bad_request(e),
-    };
+    let (from, to, period) = window(q, "1w", now).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
     let server_id = st.market.next_server_id();
     let bars = st.market.completed(conid, from, to, now);
     let bars = &bars[bars.len().saturating_sub(1000)..];
@@ -516,7 +523,7 @@ async fn iserver_history(
         })
         .collect();
     let outside_rth = super::wire::truthy(q.get("outsideRth").map(String::as_str));
-    ok(json!({
+    Ok(json!({
         "serverId": server_id.to_string(),
         "symbol": inst.map(|i| i.symbol.clone()).unwrap_or_default(),
         "text": inst.map(|i| i.company_name.clone()).unwrap_or_default(),

@@ -14,7 +14,9 @@
 //! `sor+{}` / `uor+{}` (order updates as they happen, no initial list, as
 //! the spec advises calling `/iserver/account/orders` first); `str+{...}` /
 //! `utr` (unless `realtimeUpdatesOnly`, the executions of the last `days`
-//! first); `spl` / `upl` (PnL on every change); `ssd+ACCT+{keys, fields}` /
+//! first); `smh+CONID+{period, bar, outsideRth}` (the
+//! `/iserver/marketdata/history` object once, with `topic`; bad parameters
+//! get no answer) / `umh`; `spl` / `upl` (PnL on every change); `ssd+ACCT+{keys, fields}` /
 //! `usd+ACCT` and `sld+ACCT+{keys, fields}` / `uld+ACCT` (account summary and
 //! ledger at once, then every heartbeat period); `tic` (keeps the session
 //! alive; no answer, the spec shows none).
@@ -316,6 +318,32 @@ fn handle(msg: &str, sh: &Shared, subs: &mut Subs) -> Vec<Value> {
             subs.md.insert(conid, sub);
             first.into_iter().collect()
         }
+        "smh" if brokerage => {
+            let Some(conid) = target.and_then(|t| t.split('@').next()) else {
+                return Vec::new();
+            };
+            let mut q: HashMap<String, String> = HashMap::new();
+            q.insert("conid".into(), conid.to_owned());
+            for k in ["period", "bar", "exchange", "outsideRth"] {
+                match args.get(k) {
+                    Some(Value::String(v)) => {
+                        q.insert(k.into(), v.clone());
+                    }
+                    Some(Value::Bool(b)) => {
+                        q.insert(k.into(), b.to_string());
+                    }
+                    _ => {}
+                }
+            }
+            match super::market::iserver_history_json(&mut st, sh, &q) {
+                Ok(mut v) => {
+                    v["topic"] = json!(format!("smh+{conid}"));
+                    vec![v]
+                }
+                Err(_) => Vec::new(),
+            }
+        }
+        "umh" => Vec::new(),
         "umd" => {
             if let Some(conid) = target.and_then(|t| t.split('@').next()?.parse::<Conid>().ok()) {
                 subs.md.remove(&conid);
