@@ -129,3 +129,69 @@ async fn bracket_through_prompts_and_declines() {
     );
     gw.shutdown().await;
 }
+
+/// A submission whose answer never arrives (the client times out while the
+/// gateway is slow) is looked up by cOID before anything is retried: the
+/// order exists exactly once afterwards.
+#[tokio::test]
+async fn timed_out_submission_is_found_not_duplicated() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    let cfg = GatewayConfig {
+        speed: 0.0,
+        start: Some(start),
+        pacing: PacingConfig::off(),
+        prompts: Vec::new(),
+        ..GatewayConfig::default()
+    };
+    let account = cfg.account.clone();
+    let gw = Gateway::start(cfg).await.expect("simulator starts");
+    let client = IbkrClient::new(ClientConfig {
+        timeout: std::time::Duration::from_millis(300),
+        ..ClientConfig::with_base_url(gw.base_url())
+    })
+    .expect("client");
+    let builder = TicketBuilder {
+        account: account.clone(),
+        coid_prefix: "to-".into(),
+        ext_operator: "test".into(),
+    };
+    let exec = LiveExecutor::new(client, builder, ReplyPolicy::default());
+    // Placing is slow: the answer comes after the client gave up.
+    gw.delay_path(
+        &format!("/iserver/account/{account}/orders"),
+        std::time::Duration::from_secs(1),
+    );
+    let batch = [order(
+        1,
+        Side::Buy,
+        OrderType::Limit,
+        Some(Decimal::ONE),
+        None,
+    )];
+    let first = exec.submit(&batch, |_| SecType::Stock).await;
+    gw.clear_faults();
+    let placed_once = match first {
+        Ok(p) => {
+            assert!(
+                p.recovered,
+                "the ack was lost, so it must come from the lookup"
+            );
+            true
+        }
+        Err(SubmitError::Venue(engine::ibkr::IbkrError::Transport { .. })) => false,
+        Err(other) => panic!("unexpected error {other:?}"),
+    };
+    if !placed_once {
+        // Not found: only then is a retry safe.
+        exec.submit(&batch, |_| SecType::Stock)
+            .await
+            .expect("retry");
+    }
+    let live = exec.live_orders().await.expect("live orders");
+    let copies = live
+        .iter()
+        .filter(|o| o.order_ref.as_deref() == Some("to-ibf-1"))
+        .count();
+    assert_eq!(copies, 1, "{live:?}");
+    gw.shutdown().await;
+}
