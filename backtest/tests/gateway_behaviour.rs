@@ -153,6 +153,11 @@ async fn contracts_for_the_sample_instruments() {
     let accounts = c.ok("/iserver/accounts").await;
     assert_eq!(accounts["accounts"], json!([ACCT]));
     assert_eq!(accounts["selectedAccount"], ACCT);
+    // The sessionId is not the cookie value, nor a piece of it.
+    let token = gw.session_token();
+    let sid = accounts["sessionId"].as_str().unwrap();
+    assert!(!token.contains(&sid.replace('.', "")[..7]));
+    assert!(!accounts.to_string().contains(&token));
 }
 
 #[tokio::test]

@@ -86,15 +86,19 @@ pub(crate) fn accounts_json(account: &str, session: &str) -> Value {
     })
 }
 
+/// The `sessionId` of `/iserver/accounts` and `act` ("1234a5b.12345678" in
+/// the spec): derived from the token by a one-way hash, so it is stable per
+/// session without revealing the cookie value.
+pub(crate) fn session_id(token: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    token.hash(&mut h);
+    let x = h.finish();
+    format!("{:07x}.{:08x}", (x >> 40) & 0xfff_ffff, x & 0xffff_ffff)
+}
+
 async fn iserver_accounts(State(sh): State<Arc<Shared>>) -> Response {
-    let session = sh.lock().session.token().to_owned();
-    // The spec's sessionId looks like "1234a5b.12345678", not the cookie;
-    // the first 16 hex digits of the token keep it stable per session.
-    let sid = format!(
-        "{}.{}",
-        &session[..7.min(session.len())],
-        &session[7..15.min(session.len())]
-    );
+    let sid = session_id(sh.lock().session.token());
     ok(accounts_json(&sh.cfg.account, &sid))
 }
 

@@ -185,9 +185,10 @@ async fn run(socket: WebSocket, sh: Arc<Shared>) {
         let st = sh.lock();
         (st.session.token().to_owned(), st.session.authenticated())
     };
+    let sid = super::accounts::session_id(&token);
     let hello = [
         json!({ "topic": "system", "success": sh.cfg.username }),
-        json!({ "topic": "act", "args": accounts_json(&sh.cfg.account, &token) }),
+        json!({ "topic": "act", "args": accounts_json(&sh.cfg.account, &sid) }),
         json!({ "topic": "sts", "args": { "authenticated": authenticated } }),
     ];
     for m in hello {
