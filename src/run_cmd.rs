@@ -189,7 +189,18 @@ async fn run_async(args: RunArgs) -> Result<()> {
             }
         }
     };
-    engine.run(rx, stop).await;
+    #[cfg(unix)]
+    let usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        .context("installing the SIGUSR1 kill switch")?;
+    eprintln!(
+        "running {} live; Ctrl-C stops; kill switch: kill -USR1 {}",
+        args.strategy,
+        std::process::id()
+    );
+    #[cfg(unix)]
+    run_loop(&mut engine, rx, stop, usr1).await;
+    #[cfg(not(unix))]
+    run_loop(&mut engine, rx, stop).await;
     if !args.keep_orders {
         engine.kill("shutdown").await;
     }
@@ -222,4 +233,36 @@ async fn run_async(args: RunArgs) -> Result<()> {
         gw.shutdown().await;
     }
     Ok(())
+}
+
+/// The live loop: websocket messages, a one-second timer that closes bars,
+/// and on Unix `SIGUSR1` as the kill switch (halt and cancel every working
+/// order; the process keeps running and refuses new orders).
+async fn run_loop<S: engine::strategy::Strategy>(
+    engine: &mut LiveEngine<S>,
+    mut rx: tokio::sync::mpsc::Receiver<ws::WsMessage>,
+    stop: impl std::future::Future<Output = ()>,
+    #[cfg(unix)] mut usr1: tokio::signal::unix::Signal,
+) {
+    let mut timer = tokio::time::interval(Duration::from_secs(1));
+    tokio::pin!(stop);
+    loop {
+        #[cfg(unix)]
+        let kill = usr1.recv();
+        #[cfg(not(unix))]
+        let kill = std::future::pending::<Option<()>>();
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(m) => engine.handle(m).await,
+                None => break,
+            },
+            _ = timer.tick() => engine.tick().await,
+            _ = kill => {
+                eprintln!("kill switch (SIGUSR1): cancelling every working order, trading halted");
+                engine.kill("kill switch (SIGUSR1)").await;
+            }
+            _ = &mut stop => break,
+        }
+    }
+    engine.stop().await;
 }

@@ -41,3 +41,60 @@ fn run_on_the_builtin_simulator_trades() {
     // Working orders are cancelled and trading halted on the way out.
     assert_eq!(v["trading_state"], "Halted");
 }
+
+/// SIGUSR1 is the kill switch of a running bot: it halts trading (orders
+/// placed afterwards are refused) while the process keeps running.
+#[cfg(unix)]
+#[test]
+fn sigusr1_halts_a_running_bot() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .args([
+            "run",
+            "--speed",
+            "864000",
+            "--duration",
+            "6",
+            "--bar-seconds",
+            "86400",
+            "--param",
+            "fast=2",
+            "--param",
+            "slow=3",
+            "--param",
+            "size=10",
+            "--keep-orders",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ibflow");
+    // Signal only once the bot says it is running (the handler is in place).
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut err, &mut line).expect("read stderr");
+        assert!(n > 0, "ibflow ended before it was running: {seen}");
+        seen.push_str(&line);
+        if line.contains("kill switch: kill -USR1") {
+            break;
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-USR1", &child.id().to_string()])
+        .status()
+        .expect("kill -USR1");
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).expect("read stderr");
+    let out = child.wait_with_output().expect("ibflow exits");
+    let stderr = seen + &rest;
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("kill switch (SIGUSR1)"), "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("JSON summary");
+    // --keep-orders: only the signal can have halted it.
+    assert_eq!(v["trading_state"], "Halted", "{v}");
+}

@@ -133,6 +133,11 @@ impl<S: Strategy> LiveEngine<S> {
                 _ = &mut stop => break,
             }
         }
+        self.stop().await;
+    }
+
+    /// `on_stop`, and whatever the strategies asked for in it.
+    pub async fn stop(&mut self) {
         self.dispatcher.stop();
         self.route_intents().await;
     }
