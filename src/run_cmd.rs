@@ -14,6 +14,7 @@ use engine::execution::broker::IbkrBroker;
 use engine::execution::engine::LiveEngine;
 use engine::execution::live::LiveExecutor;
 use engine::execution::{ReplyPolicy, TicketBuilder};
+use engine::hours::TradingHours;
 use engine::ibkr::ws::{self, Subscription, WsConfig};
 use engine::ibkr::{ClientConfig, IbkrClient};
 use engine::model::{Conid, Contract};
@@ -60,6 +61,11 @@ pub struct RunArgs {
     /// TOML file whose [risk] table sets the risk limits.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Refuse orders outside each contract's trading hours, fetched from
+    /// /trsrv/secdef/schedule. On by default with --gateway; off with the
+    /// simulator, whose replayed market does not keep wall-clock hours.
+    #[arg(long)]
+    pub trading_hours: Option<bool>,
     /// Print the final summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -156,6 +162,8 @@ async fn run_async(args: RunArgs) -> Result<()> {
         return Err(anyhow!("the websocket did not connect within 30 s"));
     }
 
+    let hours_client = client.clone();
+    let contracts_for_hours = contracts.clone();
     let exec = LiveExecutor::new(
         client,
         TicketBuilder {
@@ -175,6 +183,22 @@ async fn run_async(args: RunArgs) -> Result<()> {
         contracts,
     )
     .with_bars(Duration::from_secs(args.bar_seconds.max(1)));
+    if args.trading_hours.unwrap_or(args.gateway.is_some()) {
+        for c in &contracts_for_hours {
+            let asset = serde_json::to_value(&c.sec_type)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "STK".to_owned());
+            match hours_client.trading_schedule(&asset, &c.symbol, None).await {
+                Ok(s) => match s.first().map(TradingHours::from_ibkr) {
+                    Some(Ok(h)) => engine.set_trading_hours(c.conid, h),
+                    Some(Err(e)) => eprintln!("trading hours of {}: {e}; not enforced", c.conid),
+                    None => eprintln!("no trading schedule for {}; not enforced", c.conid),
+                },
+                Err(e) => eprintln!("trading hours of {}: {e}; not enforced", c.conid),
+            }
+        }
+    }
     engine.start().await;
     let stop = async {
         match args.duration {

@@ -103,6 +103,11 @@ impl<S: Strategy> LiveEngine<S> {
         &self.broker
     }
 
+    /// Refuse orders in `conid` outside these hours (see [`crate::risk`]).
+    pub fn set_trading_hours(&mut self, conid: Conid, hours: crate::hours::TradingHours) {
+        self.risk.set_trading_hours(conid, hours);
+    }
+
     pub fn stats(&self) -> LiveStats {
         self.stats
     }
