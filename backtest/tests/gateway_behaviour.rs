@@ -260,6 +260,13 @@ async fn history_serves_completed_bars_only() {
         high[0].parse::<Decimal>().unwrap(),
         max * Decimal::ONE_HUNDRED
     );
+    // Larger bars are built from the data's (weekly from daily here).
+    let weekly = c
+        .ok("/iserver/marketdata/history?conid=265598&period=1y&bar=1w")
+        .await;
+    let n = weekly["data"].as_array().unwrap().len();
+    assert!((50..=54).contains(&n), "{n} weekly bars");
+    assert_eq!(weekly["barLength"], json!(7 * 86_400));
     let long = c
         .ok("/iserver/marketdata/history?conid=265598&period=15y&bar=1d")
         .await;

@@ -283,6 +283,76 @@ fn volume_text(v: Decimal) -> String {
     }
 }
 
+/// How bars are grouped into a requested bar size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    /// Fixed-length buckets aligned to the epoch (intraday sizes).
+    Fixed(TimeDelta),
+    /// New York calendar day, ISO week, month.
+    Day,
+    Week,
+    Month,
+}
+
+impl Bucket {
+    fn of(bar: &str) -> Option<(Bucket, TimeDelta)> {
+        let span = parse_span(bar)?;
+        let unit = bar.trim().trim_start_matches(|c: char| c.is_ascii_digit());
+        let one = bar.trim().starts_with("1")
+            && bar.trim()[1..].starts_with(|c: char| !c.is_ascii_digit());
+        Some(match unit {
+            "d" | "D" if one => (Bucket::Day, span),
+            "w" | "W" if one => (Bucket::Week, span),
+            "m" | "M" if one => (Bucket::Month, span),
+            _ => (Bucket::Fixed(span), span),
+        })
+    }
+
+    fn key(self, t: Timestamp) -> i64 {
+        use chrono::Datelike;
+        let ny = t.with_timezone(&chrono_tz::America::New_York).date_naive();
+        match self {
+            Bucket::Fixed(d) => t.timestamp_millis().div_euclid(d.num_milliseconds().max(1)),
+            Bucket::Day => i64::from(ny.num_days_from_ce()),
+            Bucket::Week => {
+                let w = ny.iso_week();
+                i64::from(w.year()) * 100 + i64::from(w.week())
+            }
+            Bucket::Month => i64::from(ny.year()) * 100 + i64::from(ny.month()),
+        }
+    }
+}
+
+/// Bars at the requested `bar` size: consecutive bars of one bucket merged
+/// (first open, highest high, lowest low, last close, summed volume, the
+/// first bar's time). A size at or below the data's own (`native`), or one
+/// that cannot be read, serves the data's bars unchanged: the simulator
+/// cannot make finer bars than it has. Returns the bars and their length.
+fn resample(bars: &[Bar], native: TimeDelta, bar: Option<&str>) -> (Vec<Bar>, TimeDelta) {
+    let Some((bucket, size)) = bar.and_then(Bucket::of) else {
+        return (bars.to_vec(), native);
+    };
+    if size <= native {
+        return (bars.to_vec(), native);
+    }
+    let mut out: Vec<Bar> = Vec::new();
+    let mut last_key = None;
+    for b in bars {
+        let k = bucket.key(b.time);
+        match out.last_mut() {
+            Some(cur) if last_key == Some(k) => {
+                cur.high = cur.high.max(b.high);
+                cur.low = cur.low.min(b.low);
+                cur.close = b.close;
+                cur.volume += b.volume;
+            }
+            _ => out.push(*b),
+        }
+        last_key = Some(k);
+    }
+    (out, size)
+}
+
 /// A period or bar length: a count and a unit (`S`/`secs`, `min`, `h`/`hrs`,
 /// `d`, `w`, `m` (month, 30 days), `y` (365 days)).
 pub(crate) fn parse_span(s: &str) -> Option<TimeDelta> {
@@ -465,9 +535,8 @@ fn history_conid(sh: &Shared, q: &HashMap<String, String>) -> Result<Conid, (Sta
     Ok(conid)
 }
 
-/// `/iserver/marketdata/history` in the spec's priceFactor format. Bars are
-/// served at the data's own bar size whatever `bar` asks (the first
-/// increment does not resample), at most the 1000 most recent.
+/// `/iserver/marketdata/history` in the spec's priceFactor format: bars at
+/// the requested size (see [`resample`]), at most the 1000 most recent.
 async fn iserver_history(
     State(sh): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
@@ -492,9 +561,13 @@ pub(crate) fn iserver_history_json(
     let now = st.clock.now();
     let (from, to, period) = window(q, "1w", now).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
     let server_id = st.market.next_server_id();
-    let bars = st.market.completed(conid, from, to, now);
+    let native = st.market.bar_len(conid).unwrap_or(TimeDelta::days(1));
+    let (bars, len) = resample(
+        st.market.completed(conid, from, to, now),
+        native,
+        q.get("bar").map(String::as_str),
+    );
     let bars = &bars[bars.len().saturating_sub(1000)..];
-    let len = st.market.bar_len(conid).unwrap_or(TimeDelta::days(1));
     let inst = sh.instrument(conid);
     let price_factor = Decimal::ONE_HUNDRED;
     let first = bars.first().map(|b| b.time).unwrap_or(from);
@@ -575,7 +648,12 @@ async fn hmds_history(
         Ok(w) => w,
         Err(e) => return bad_request(e),
     };
-    let bars = st.market.completed(conid, from, to, now);
+    let native = st.market.bar_len(conid).unwrap_or(TimeDelta::days(1));
+    let (bars, _) = resample(
+        st.market.completed(conid, from, to, now),
+        native,
+        q.get("bar").map(String::as_str),
+    );
     let first = bars.first().map(|b| b.time).unwrap_or(from);
     let data: Vec<Value> = bars
         .iter()
@@ -658,6 +736,42 @@ mod tests {
             m.in_progress_end(Conid(1), t0 + TimeDelta::hours(30)),
             Some(t0 + TimeDelta::hours(48))
         );
+    }
+
+    #[test]
+    fn resampling_merges_buckets() {
+        // Mon 2024-01-01 .. Mon 2024-01-08 at noon UTC (morning in New
+        // York, whose calendar the buckets follow): a week and a day.
+        let bars: Vec<Bar> = (1..=8)
+            .map(|d| {
+                let mut b = bar(
+                    d,
+                    Decimal::from(d),
+                    Decimal::from(d + 1),
+                    Decimal::from(d) - Decimal::ONE,
+                    Decimal::from(d),
+                );
+                b.time += TimeDelta::hours(12);
+                b
+            })
+            .collect();
+        let (w, len) = resample(&bars, TimeDelta::days(1), Some("1w"));
+        assert_eq!(len, TimeDelta::weeks(1));
+        assert_eq!(w.len(), 2);
+        assert_eq!(
+            (w[0].open, w[0].high, w[0].low, w[0].close),
+            (dec!(1), dec!(8), dec!(0), dec!(7))
+        );
+        assert_eq!(w[0].volume, dec!(21000000));
+        assert_eq!(w[1].time, bars[7].time);
+        let (same, _) = resample(&bars, TimeDelta::days(1), Some("1h"));
+        assert_eq!(same, bars, "no finer bars than the data");
+        let (same, _) = resample(&bars, TimeDelta::days(1), Some("bogus"));
+        assert_eq!(same.len(), 8);
+        let (m, _) = resample(&bars, TimeDelta::days(1), Some("1m"));
+        assert_eq!(m.len(), 1);
+        let (two, _) = resample(&bars, TimeDelta::days(1), Some("2d"));
+        assert!(two.len() >= 4 && two.len() <= 5, "{}", two.len());
     }
 
     #[test]
