@@ -15,6 +15,7 @@ use engine::execution::engine::LiveEngine;
 use engine::execution::live::LiveExecutor;
 use engine::execution::{ReplyPolicy, TicketBuilder};
 use engine::hours::TradingHours;
+use engine::ibkr::session;
 use engine::ibkr::ws::{self, Subscription, WsConfig};
 use engine::ibkr::{ClientConfig, IbkrClient};
 use engine::model::{Conid, Contract};
@@ -162,6 +163,13 @@ async fn run_async(args: RunArgs) -> Result<()> {
         return Err(anyhow!("the websocket did not connect within 30 s"));
     }
 
+    // Keep the session alive: /tickle every minute, re-init after resets.
+    let (session_tx, session_rx) = tokio::sync::mpsc::channel(16);
+    let keeper = session::spawn_keeper(
+        client.clone(),
+        session::SessionConfig::default(),
+        session_tx,
+    );
     let hours_client = client.clone();
     let contracts_for_hours = contracts.clone();
     let exec = LiveExecutor::new(
@@ -222,9 +230,10 @@ async fn run_async(args: RunArgs) -> Result<()> {
         std::process::id()
     );
     #[cfg(unix)]
-    run_loop(&mut engine, rx, stop, usr1).await;
+    run_loop(&mut engine, rx, session_rx, stop, usr1).await;
     #[cfg(not(unix))]
-    run_loop(&mut engine, rx, stop).await;
+    run_loop(&mut engine, rx, session_rx, stop).await;
+    keeper.abort();
     if !args.keep_orders {
         engine.kill("shutdown").await;
     }
@@ -265,6 +274,7 @@ async fn run_async(args: RunArgs) -> Result<()> {
 async fn run_loop<S: engine::strategy::Strategy>(
     engine: &mut LiveEngine<S>,
     mut rx: tokio::sync::mpsc::Receiver<ws::WsMessage>,
+    mut session_rx: tokio::sync::mpsc::Receiver<engine::bus::SessionStatus>,
     stop: impl std::future::Future<Output = ()>,
     #[cfg(unix)] mut usr1: tokio::signal::unix::Signal,
 ) {
@@ -281,6 +291,9 @@ async fn run_loop<S: engine::strategy::Strategy>(
                 None => break,
             },
             _ = timer.tick() => engine.tick().await,
+            Some(status) = session_rx.recv() => {
+                engine.handle(ws::WsMessage::Event(engine::bus::Event::Session(status))).await
+            }
             _ = kill => {
                 eprintln!("kill switch (SIGUSR1): cancelling every working order, trading halted");
                 engine.kill("kill switch (SIGUSR1)").await;
