@@ -3,8 +3,8 @@
 mod bench;
 mod cli;
 mod config;
-mod run_cmd;
 mod gateway_cmd;
+mod run_cmd;
 mod sim_gateway;
 mod store_cmd;
 
