@@ -153,11 +153,15 @@ impl Broker for IbkrBroker {
             .broker_id(id)
             .ok_or(BrokerError::UnknownOrder(id))?
             .to_owned();
+        let conid = self
+            .placed
+            .get(&id)
+            .map(|(req, _, _)| req.conid)
+            .ok_or(BrokerError::UnknownOrder(id))?;
         self.exec
-            .client()
-            .cancel_order(&self.account, &broker_id)
+            .cancel(&broker_id, &self.sec_type(conid))
             .await
-            .map_err(venue)?;
+            .map_err(submit_error)?;
         self.order(id, OrderStatus::PendingCancel)
     }
 

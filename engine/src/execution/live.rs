@@ -71,6 +71,17 @@ impl LiveExecutor {
         &self.client
     }
 
+    /// Cancel a working order; futures and futures options carry
+    /// `manualIndicator=false` and `extOperator` as the spec requires.
+    pub async fn cancel(&self, order_id: &str, sec_type: &SecType) -> Result<(), SubmitError> {
+        let compliance = matches!(sec_type, SecType::Future | SecType::FutureOption)
+            .then_some((false, self.builder.ext_operator.as_str()));
+        self.client
+            .cancel_order_as(&self.builder.account, order_id, compliance)
+            .await?;
+        Ok(())
+    }
+
     /// The wire form of one order exactly as [`Self::submit`] sends it
     /// (cOID prefix, futures compliance fields): modify bodies use it too.
     pub fn ticket(&self, req: &OrderRequest, sec_type: SecType) -> OrderTicket {

@@ -629,8 +629,27 @@ impl IbkrClient {
         account: &str,
         order_id: &str,
     ) -> Result<CancelResponse, IbkrError> {
+        self.cancel_order_as(account, order_id, None).await
+    }
+
+    /// Cancel with the CME Rule 536-B query parameters the spec requires
+    /// for futures and futures options: `manualIndicator` and `extOperator`
+    /// (`compliance = Some((manual, operator))`).
+    pub async fn cancel_order_as(
+        &self,
+        account: &str,
+        order_id: &str,
+        compliance: Option<(bool, &str)>,
+    ) -> Result<CancelResponse, IbkrError> {
         let path = format!("/iserver/account/{account}/order/{order_id}");
-        self.call(Method::DELETE, &path, &[], None).await
+        let query: Vec<(&str, String)> = match compliance {
+            Some((manual, operator)) => vec![
+                ("manualIndicator", manual.to_string()),
+                ("extOperator", operator.to_owned()),
+            ],
+            None => Vec::new(),
+        };
+        self.call(Method::DELETE, &path, &query, None).await
     }
 
     /// `GET /iserver/account/orders?filters=&force=`, with its pre-flight
