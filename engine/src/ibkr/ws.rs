@@ -17,7 +17,7 @@
 //! with `dpl`, `upl`, `nl`; text and binary frames both carry JSON text.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,7 +99,8 @@ impl Subscription {
         match self {
             Subscription::MarketData { conid, .. } => format!("umd+{conid}+{{}}"),
             // The spec cancels history by the serverId of its first answer;
-            // without it, the conid is the best target we have.
+            // the websocket task uses that once known (`State`); before the
+            // stream has answered, the conid is the best target we have.
             Subscription::History { conid, .. } => format!("umh+{conid}"),
             Subscription::BookTrader { account, .. } => format!("ubd+{account}"),
             Subscription::Orders => "uor+{}".into(),
@@ -231,6 +232,23 @@ struct State {
     subs: BTreeSet<Subscription>,
     smd: SmdDecoder,
     seen_executions: HashSet<String>,
+    /// `serverId` of each conid's historical stream (from its first
+    /// `smh` answer): the spec cancels a stream with `umh+{serverId}`.
+    history_servers: BTreeMap<Conid, String>,
+}
+
+impl State {
+    /// The message that ends `sub`: for history, by the stream's serverId
+    /// when it has answered (the spec's form), else by conid.
+    fn unsubscribe_msg(&self, sub: &Subscription) -> String {
+        match sub {
+            Subscription::History { conid, .. } => match self.history_servers.get(conid) {
+                Some(id) => format!("umh+{id}"),
+                None => sub.unsubscribe_msg(),
+            },
+            other => other.unsubscribe_msg(),
+        }
+    }
 }
 
 async fn run(
@@ -243,6 +261,7 @@ async fn run(
         subs: BTreeSet::new(),
         smd: SmdDecoder::new(),
         seen_executions: HashSet::new(),
+        history_servers: BTreeMap::new(),
     };
     let mut backoff = config.backoff_initial;
     let mut reconnects = 0u32;
@@ -374,7 +393,10 @@ async fn session(
                     }
                 }
                 Some(Command::Unsubscribe(s)) => {
-                    let msg = s.unsubscribe_msg();
+                    let msg = st.unsubscribe_msg(&s);
+                    if let Subscription::History { conid, .. } = &s {
+                        st.history_servers.remove(conid);
+                    }
                     st.subs.remove(&s);
                     if let Subscription::MarketData { conid, .. } = &s {
                         st.smd.remove(*conid);
@@ -524,10 +546,21 @@ fn handle_text(text: &str, st: &mut State) -> Vec<WsMessage> {
             text: str_field(&args, "text"),
             raw: args,
         }],
-        _ => vec![WsMessage::Other {
-            topic: topic.to_owned(),
-            body,
-        }],
+        _ => {
+            // Remember each historical stream's serverId for `umh`.
+            if let Some(conid) = topic
+                .strip_prefix("smh+")
+                .and_then(|c| c.parse::<i64>().ok())
+            {
+                if let Some(id) = body.get("serverId").and_then(serde_json::Value::as_str) {
+                    st.history_servers.insert(Conid(conid), id.to_owned());
+                }
+            }
+            vec![WsMessage::Other {
+                topic: topic.to_owned(),
+                body,
+            }]
+        }
     }
 }
 
@@ -640,6 +673,7 @@ mod tests {
             subs: BTreeSet::new(),
             smd: SmdDecoder::new(),
             seen_executions: HashSet::new(),
+            history_servers: BTreeMap::new(),
         }
     }
 
@@ -694,5 +728,32 @@ mod tests {
         }
         let m = handle_text(r#"{"topic":"smd+5","conid":5,"31":"1.5"}"#, &mut st);
         assert!(matches!(&m[0], WsMessage::Event(Event::Quote(q)) if q.conid == Conid(5)));
+    }
+}
+
+#[cfg(test)]
+mod history_cancel_tests {
+    use super::*;
+
+    #[test]
+    fn history_streams_are_cancelled_by_server_id() {
+        let mut st = State {
+            subs: BTreeSet::new(),
+            smd: SmdDecoder::new(),
+            seen_executions: HashSet::new(),
+            history_servers: BTreeMap::new(),
+        };
+        let sub = Subscription::History {
+            conid: Conid(265598),
+            params: String::new(),
+        };
+        // Before the stream answers: by conid.
+        assert_eq!(st.unsubscribe_msg(&sub), "umh+265598");
+        let msgs = handle_text(
+            r#"{"serverId":"20477","symbol":"AAPL","data":[],"topic":"smh+265598"}"#,
+            &mut st,
+        );
+        assert!(matches!(&msgs[..], [WsMessage::Other { topic, .. }] if topic == "smh+265598"));
+        assert_eq!(st.unsubscribe_msg(&sub), "umh+20477");
     }
 }
