@@ -126,7 +126,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Backtest(args) => backtest(args),
         Command::Bench(args) => crate::bench::run(args),
-        Command::Run(args) => crate::run_cmd::run(args),
+        Command::Run(args) => crate::run_cmd::run(args, &cli.db),
         Command::SimGateway(args) => crate::sim_gateway::run(args),
         Command::Db(cmd) => crate::store_cmd::db(&cli.db, cmd),
         Command::Executions(args) => crate::store_cmd::executions(&cli.db, args),

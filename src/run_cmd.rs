@@ -67,21 +67,25 @@ pub struct RunArgs {
     /// simulator, whose replayed market does not keep wall-clock hours.
     #[arg(long)]
     pub trading_hours: Option<bool>,
+    /// Persist orders and executions in the SQLite store (global `--db`,
+    /// `IBFLOW_DB`) and reconcile it with the broker at start.
+    #[arg(long)]
+    pub store: bool,
     /// Print the final summary as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn run(args: RunArgs) -> Result<()> {
+pub fn run(args: RunArgs, db: &std::path::Path) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(run_async(args))
+    rt.block_on(run_async(args, db.to_owned()))
 }
 
-async fn run_async(args: RunArgs) -> Result<()> {
+async fn run_async(args: RunArgs, db: PathBuf) -> Result<()> {
     let mut params = Params::new();
     for p in &args.params {
         params.set_pair(p)?;
@@ -205,6 +209,22 @@ async fn run_async(args: RunArgs) -> Result<()> {
                 },
                 Err(e) => eprintln!("trading hours of {}: {e}; not enforced", c.conid),
             }
+        }
+    }
+    if args.store {
+        let store = engine::store::Store::open(&db)
+            .await
+            .with_context(|| format!("opening the store {}", db.display()))?;
+        engine = engine.with_store(store);
+        let found = engine.reconcile().await?;
+        eprintln!(
+            "store {}: reconciled with the broker, {} discrepanc{}",
+            db.display(),
+            found.len(),
+            if found.len() == 1 { "y" } else { "ies" }
+        );
+        for d in &found {
+            eprintln!("  {d:?}");
         }
     }
     engine.start().await;

@@ -244,3 +244,135 @@ async fn kill_switch_cancels_and_halts() {
     );
     gw.shutdown().await;
 }
+
+/// The same bracket with a SQLite store: orders and executions are
+/// persisted as they happen; a restarted engine's reconciliation finds the
+/// store and the broker in agreement and ingests nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_orders_and_executions_are_persisted_and_reconciled() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    let bars: Vec<_> = backtest::data::sample()
+        .filter_map(Result::ok)
+        .filter(|b| b.conid == AAPL && b.time > start)
+        .take(4)
+        .collect();
+    let top = bars[1..].iter().map(|b| b.high).max().unwrap();
+    let take_profit = top - Decimal::new(1, 2);
+    let stop_loss = bars[0].open * Decimal::new(5, 1);
+    let cfg = GatewayConfig {
+        speed: 0.0,
+        start: Some(start),
+        pacing: PacingConfig::off(),
+        prompts: Vec::new(),
+        ..GatewayConfig::default()
+    };
+    let account = cfg.account.clone();
+    let gw = Gateway::start(cfg).await.expect("simulator");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let client = IbkrClient::new(ClientConfig::with_base_url(gw.base_url())).expect("client");
+    let (wsh, mut rx) = ws::spawn(client.clone(), WsConfig::default(), 256);
+    wsh.subscribe(Subscription::Orders);
+    wsh.subscribe(Subscription::Trades {
+        realtime_only: true,
+        days: None,
+    });
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(ws::WsMessage::Connected { .. })) => break,
+            Ok(Some(_)) => {}
+            other => panic!("websocket did not connect: {other:?}"),
+        }
+    }
+    let make = |client: IbkrClient, account: String| {
+        IbkrBroker::new(
+            LiveExecutor::new(
+                client,
+                TicketBuilder {
+                    account: account.clone(),
+                    coid_prefix: "st-".into(),
+                    ext_operator: "t".into(),
+                },
+                ReplyPolicy::default(),
+            ),
+            account,
+        )
+    };
+    let log: Log = Arc::default();
+    let store = engine::store::Store::open(&db).await.expect("store");
+    let mut engine = LiveEngine::new(
+        vec![BracketOnce {
+            take_profit,
+            stop_loss,
+            log: log.clone(),
+        }],
+        Portfolio::new(Decimal::from(100_000)),
+        RiskConfig::default(),
+        make(client.clone(), account.clone()),
+        vec![Contract::stock(AAPL, "AAPL")],
+    )
+    .with_store(store);
+    engine.start().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut day = 0;
+    loop {
+        let done = log.lock().unwrap().iter().any(|s| s == "order 3 Cancelled");
+        if done || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        if day < 10 {
+            gw.advance(Duration::from_secs(86_400));
+            day += 1;
+        }
+        let until = tokio::time::Instant::now() + Duration::from_millis(700);
+        while let Ok(Some(msg)) = tokio::time::timeout_at(until, rx.recv()).await {
+            engine.handle(msg).await;
+        }
+    }
+    wsh.shutdown().await;
+
+    let store = engine::store::Store::open(&db).await.expect("reopen");
+    let execs = store.executions(None).await.expect("executions");
+    assert_eq!(execs.len(), 2, "{execs:?}");
+    let orders = store.orders().await.expect("orders");
+    let status = |coid: &str| {
+        orders
+            .iter()
+            .find(|o| o.client_order_id == coid)
+            .map(|o| o.status)
+    };
+    assert_eq!(status("st-ibf-1"), Some(OrderStatus::Filled));
+    assert_eq!(status("st-ibf-2"), Some(OrderStatus::Filled));
+    assert_eq!(status("st-ibf-3"), Some(OrderStatus::Cancelled));
+    let stored_pos: Vec<_> = store
+        .positions()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| !p.quantity.is_zero())
+        .collect();
+    assert!(stored_pos.is_empty(), "{stored_pos:?}");
+
+    // A restart: a new engine on the same store reconciles with the broker.
+    let mut again = LiveEngine::new(
+        vec![BracketOnce {
+            take_profit,
+            stop_loss,
+            log: Arc::default(),
+        }],
+        Portfolio::new(Decimal::from(100_000)),
+        RiskConfig::default(),
+        make(client, account),
+        vec![Contract::stock(AAPL, "AAPL")],
+    )
+    .with_store(store);
+    let discrepancies = again.reconcile().await.expect("reconcile");
+    assert!(discrepancies.is_empty(), "{discrepancies:?}");
+    let store = engine::store::Store::open(&db).await.expect("reopen");
+    assert_eq!(
+        store.executions(None).await.unwrap().len(),
+        2,
+        "nothing ingested twice"
+    );
+    gw.shutdown().await;
+}

@@ -162,20 +162,28 @@ impl Strategy for SmaCross {
             return;
         };
         match (prev, now) {
-            // Up-cross, and flat.
+            // Up-cross, and flat. "Flat" includes no order of ours still
+            // working in the contract: live, a fill can arrive bars after
+            // the order (in a backtest the order has filled at this bar's
+            // open already, so the rule is the same).
             (Ordering::Less | Ordering::Equal, Ordering::Greater)
-                if ctx.position(bar.conid).is_zero() =>
+                if ctx.position(bar.conid).is_zero() && !working(ctx, bar.conid) =>
             {
                 ctx.buy(bar.conid, self.params.size);
             }
             // Down-cross: sell whatever long position there is.
             (Ordering::Greater | Ordering::Equal, Ordering::Less) => {
                 let held = ctx.position(bar.conid);
-                if held > Decimal::ZERO {
+                if held > Decimal::ZERO && !working(ctx, bar.conid) {
                     ctx.sell(bar.conid, held);
                 }
             }
             _ => {}
         }
     }
+}
+
+/// Whether this strategy has an order working in `conid`.
+fn working(ctx: &Context<'_>, conid: Conid) -> bool {
+    ctx.open_orders().any(|o| o.request.conid == conid)
 }

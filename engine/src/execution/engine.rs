@@ -35,6 +35,13 @@ pub struct LiveEngine<S: Strategy> {
     /// Time stamp of the latest quote (the feed's clock).
     feed_time: Option<chrono::DateTime<chrono::Utc>>,
     stats: LiveStats,
+    /// Where orders and executions are persisted, when configured.
+    #[cfg(feature = "store")]
+    store: Option<crate::store::Store>,
+    /// Orders changed by broker answers, written at the end of a routing
+    /// round.
+    #[cfg(feature = "store")]
+    unsaved: Vec<Order>,
 }
 
 /// Counters of what a live run handled.
@@ -67,6 +74,10 @@ impl<S: Strategy> LiveEngine<S> {
             bars: None,
             feed_time: None,
             stats: LiveStats::default(),
+            #[cfg(feature = "store")]
+            store: None,
+            #[cfg(feature = "store")]
+            unsaved: Vec::new(),
         }
     }
 
@@ -151,7 +162,12 @@ impl<S: Strategy> LiveEngine<S> {
     pub async fn handle(&mut self, msg: WsMessage) {
         self.dispatcher.set_time(chrono::Utc::now());
         match msg {
-            WsMessage::OrderUpdate(lo) => self.on_sor(&lo),
+            WsMessage::OrderUpdate(lo) => {
+                if let Some(_order) = self.on_sor(&lo) {
+                    #[cfg(feature = "store")]
+                    self.persist_order(&_order).await;
+                }
+            }
             WsMessage::Event(Event::Execution(mut e)) => {
                 if e.order_id.is_none() {
                     e.order_id = e
@@ -160,6 +176,8 @@ impl<S: Strategy> LiveEngine<S> {
                         .and_then(|r| self.broker.engine_id_by_ref(r));
                 }
                 self.stats.executions += 1;
+                #[cfg(feature = "store")]
+                self.persist_execution(&e).await;
                 let owner = e
                     .order_id
                     .and_then(|id| self.orders.get(&id))
@@ -220,24 +238,22 @@ impl<S: Strategy> LiveEngine<S> {
 
     /// A `sor` update: fold it into the order's state; tell the owner only
     /// when something changed.
-    fn on_sor(&mut self, lo: &LiveOrder) {
+    fn on_sor(&mut self, lo: &LiveOrder) -> Option<Order> {
         let Some(id) = lo
             .order_id
             .as_deref()
             .and_then(|b| self.broker.engine_id(b))
         else {
             tracing::debug!(order = ?lo.order_id, "update for an order this engine did not place");
-            return;
+            return None;
         };
         let Ok(status) = lo.order_status() else {
             tracing::warn!(status = ?lo.status, "order update with an unknown status");
-            return;
+            return None;
         };
-        let Some((state, order)) = self.orders.get_mut(&id) else {
-            return;
-        };
+        let (state, order) = self.orders.get_mut(&id)?;
         if !state.apply(status, lo.filled_quantity) {
-            return;
+            return None;
         }
         order.status = state.status;
         order.filled_quantity = state.filled;
@@ -248,6 +264,7 @@ impl<S: Strategy> LiveEngine<S> {
         let order = order.clone();
         self.stats.order_updates += 1;
         self.dispatcher.on_order_update(&order);
+        Some(order)
     }
 
     /// An order as the broker just answered for it (placed, cancel
@@ -272,6 +289,8 @@ impl<S: Strategy> LiveEngine<S> {
             if let Some((_, o)) = self.orders.get(&order.id()) {
                 let o = o.clone();
                 self.dispatcher.on_order_update(&o);
+                #[cfg(feature = "store")]
+                self.unsaved.push(o);
             }
         }
     }
@@ -279,6 +298,10 @@ impl<S: Strategy> LiveEngine<S> {
     /// Intents -> risk -> broker, until the strategies are quiet.
     async fn route_intents(&mut self) {
         for _round in 0..100 {
+            #[cfg(feature = "store")]
+            for o in std::mem::take(&mut self.unsaved) {
+                self.persist_order(&o).await;
+            }
             let intents: Vec<_> = self.dispatcher.outbox().drain_intents().collect();
             if intents.is_empty() {
                 return;
@@ -345,5 +368,101 @@ impl<S: Strategy> LiveEngine<S> {
             }
         }
         tracing::error!("strategies kept emitting intents for 100 rounds; stopped routing");
+    }
+}
+
+#[cfg(feature = "store")]
+impl<S: Strategy> LiveEngine<S> {
+    /// Persist orders and executions in `store` (exactly once per
+    /// execution id), so a restarted bot knows what it owns and sent.
+    pub fn with_store(mut self, store: crate::store::Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    async fn persist_order(&mut self, order: &Order) {
+        let Some(store) = &self.store else { return };
+        let mut row =
+            crate::store::StoredOrder::from_order(order, None, Some(self.broker.account()));
+        row.client_order_id = self.broker.wire_coid(&order.request.client_order_id);
+        row.parent = order
+            .request
+            .parent
+            .as_deref()
+            .map(|p| self.broker.wire_coid(p));
+        if let Err(e) = store.upsert_order(&row).await {
+            tracing::error!(error = %e, coid = %row.client_order_id, "could not persist an order");
+        }
+    }
+
+    async fn persist_execution(&mut self, e: &crate::model::Execution) {
+        let Some(store) = &self.store else { return };
+        if let Err(err) = store.record_execution(e, None).await {
+            tracing::error!(error = %err, id = %e.execution_id, "could not persist an execution");
+        }
+    }
+
+    /// At start: ingest the broker's executions of the last 7 days (each
+    /// stored once), then compare stored positions and open orders with the
+    /// broker's. Differences are returned and logged, never overwritten.
+    pub async fn reconcile(
+        &mut self,
+    ) -> Result<Vec<crate::store::Discrepancy>, crate::store::StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(Vec::new());
+        };
+        let account = self.broker.account().to_owned();
+        let executions = match self.broker.executions().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "reconcile: could not fetch the broker's executions");
+                Vec::new()
+            }
+        };
+        let batch: Vec<_> = executions.into_iter().map(|e| (e, None)).collect();
+        let ingested = store.record_executions(&batch).await?;
+        if ingested.new_count() > 0 {
+            tracing::warn!(
+                new = ingested.new_count(),
+                "reconcile: executions the store had missed were ingested"
+            );
+        }
+        let mut out = Vec::new();
+        match self.broker.positions().await {
+            Ok(p) => {
+                let broker: Vec<crate::store::BrokerPosition> = p
+                    .iter()
+                    .map(|p| crate::store::BrokerPosition {
+                        account: account.clone(),
+                        conid: p.conid,
+                        quantity: p.quantity,
+                    })
+                    .collect();
+                out.extend(store.position_discrepancies(&broker).await?);
+            }
+            Err(e) => tracing::error!(error = %e, "reconcile: could not fetch positions"),
+        }
+        match self.broker.orders().await {
+            Ok(orders) => {
+                let broker: Vec<crate::store::BrokerOrder> = orders
+                    .iter()
+                    .map(|o| crate::store::BrokerOrder {
+                        client_order_id: if o.strategy == usize::MAX {
+                            o.request.client_order_id.clone()
+                        } else {
+                            self.broker.wire_coid(&o.request.client_order_id)
+                        },
+                        status: o.status,
+                        filled_quantity: o.filled_quantity,
+                    })
+                    .collect();
+                out.extend(store.order_discrepancies(&broker).await?);
+            }
+            Err(e) => tracing::error!(error = %e, "reconcile: could not fetch orders"),
+        }
+        for d in &out {
+            tracing::warn!(discrepancy = ?d, "reconcile: broker and store disagree");
+        }
+        Ok(out)
     }
 }

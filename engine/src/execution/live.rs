@@ -71,6 +71,10 @@ impl LiveExecutor {
         &self.client
     }
 
+    pub fn coid_prefix(&self) -> &str {
+        &self.builder.coid_prefix
+    }
+
     /// Cancel a working order; futures and futures options carry
     /// `manualIndicator=false` and `extOperator` as the spec requires.
     pub async fn cancel(&self, order_id: &str, sec_type: &SecType) -> Result<(), SubmitError> {
