@@ -134,9 +134,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Gateway(cmd) => crate::gateway_cmd::gateway(cmd),
         Command::Quote(args) => crate::gateway_cmd::quote(args),
         Command::History(cmd) => crate::gateway_cmd::history(cmd),
-        Command::Orders(args) => crate::gateway_cmd::orders(args),
+        Command::Orders(args) => crate::gateway_cmd::orders(args, &cli.db),
         Command::Trades(args) => crate::gateway_cmd::trades(args),
-        Command::Positions(args) => crate::gateway_cmd::positions(args),
+        Command::Positions(args) => crate::gateway_cmd::positions(args, &cli.db),
         Command::Strategies => {
             for e in strategies::registry().entries() {
                 println!("{:<16} {}", e.name, e.description);

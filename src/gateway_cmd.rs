@@ -82,6 +82,10 @@ pub struct OrdersArgs {
     /// Ask the gateway for a fresh list.
     #[arg(long)]
     pub force: bool,
+    /// Read the orders this engine stored (the `--db` SQLite file) instead
+    /// of asking the gateway.
+    #[arg(long)]
+    pub local: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -100,6 +104,10 @@ pub struct PositionsArgs {
     /// Account id. Default: the first of /portfolio/accounts.
     #[arg(long)]
     pub account: Option<String>,
+    /// Read the positions this engine stored (the `--db` SQLite file)
+    /// instead of asking the gateway.
+    #[arg(long)]
+    pub local: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -278,7 +286,10 @@ pub fn history(cmd: HistoryCommand) -> Result<()> {
     })
 }
 
-pub fn orders(a: OrdersArgs) -> Result<()> {
+pub fn orders(a: OrdersArgs, db: &std::path::Path) -> Result<()> {
+    if a.local {
+        return crate::store_cmd::print_orders(db, a.common.json);
+    }
     let c = client(&a.common)?;
     let mut filters = Vec::new();
     for f in &a.filters {
@@ -373,7 +384,10 @@ pub fn trades(a: TradesArgs) -> Result<()> {
     })
 }
 
-pub fn positions(a: PositionsArgs) -> Result<()> {
+pub fn positions(a: PositionsArgs, db: &std::path::Path) -> Result<()> {
+    if a.local {
+        return crate::store_cmd::print_positions(db, a.common.json);
+    }
     let c = client(&a.common)?;
     runtime()?.block_on(async {
         let account = match a.account.clone() {

@@ -151,3 +151,42 @@ fn bad_input_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
 }
+
+/// `ibflow orders --local` and `ibflow positions --local` read the store
+/// (the gateway forms of the same commands ask the gateway).
+#[test]
+fn local_orders_and_positions_read_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("l.db");
+    let trades = dir.path().join("trades.json");
+    std::fs::write(
+        &trades,
+        r#"[{"execution_id":"0000e0d5.6576fd38.01.01","symbol":"AAPL","side":"B","trade_time":"20231211-18:00:49","trade_time_r":1702317649000,"size":5.0,"price":"192.26","order_ref":"Order123","commission":"1.01","net_amount":961.3,"account":"U1234567","conid":265598,"sec_type":"STK"}]"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ibflow"))
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["executions", "import", trades.to_str().unwrap()]);
+    let positions = run(&["positions", "--local", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(positions.trim()).unwrap();
+    let rows = v.as_array().expect("a JSON array");
+    assert_eq!(rows.len(), 1, "{v}");
+    assert_eq!(rows[0]["conid"], 265598);
+    assert_eq!(rows[0]["quantity"], "5");
+    let orders = run(&["orders", "--local", "--json"]);
+    assert!(serde_json::from_str::<serde_json::Value>(orders.trim())
+        .unwrap()
+        .is_array());
+}
