@@ -16,6 +16,9 @@ use engine::registry::Params;
 
 use crate::config::ConfigFile;
 
+/// The database file when neither `--db`, `IBFLOW_DB` nor a config says.
+pub const DEFAULT_DB: &str = "ibflow.db";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ibflow",
@@ -26,9 +29,11 @@ pub struct Cli {
     /// More logging (-v info, -vv debug); IBFLOW_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// SQLite database file (orders, executions, positions).
-    #[arg(long, global = true, env = "IBFLOW_DB", default_value = "ibflow.db")]
-    pub db: PathBuf,
+    /// SQLite database file (orders, executions, positions). Precedence:
+    /// this flag, then IBFLOW_DB, then `[store] db` of a `--config` file,
+    /// then ./ibflow.db.
+    #[arg(long, global = true, env = "IBFLOW_DB")]
+    pub db: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -123,20 +128,21 @@ pub struct BacktestArgs {
 }
 
 pub fn dispatch(cli: Cli) -> Result<()> {
+    let db = cli.db.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
     match cli.command {
         Command::Backtest(args) => backtest(args),
         Command::Bench(args) => crate::bench::run(args),
-        Command::Run(args) => crate::run_cmd::run(args, &cli.db),
+        Command::Run(args) => crate::run_cmd::run(args, cli.db.as_deref()),
         Command::SimGateway(args) => crate::sim_gateway::run(args),
-        Command::Db(cmd) => crate::store_cmd::db(&cli.db, cmd),
-        Command::Executions(args) => crate::store_cmd::executions(&cli.db, args),
+        Command::Db(cmd) => crate::store_cmd::db(&db, cmd),
+        Command::Executions(args) => crate::store_cmd::executions(&db, args),
         Command::BenchStore(args) => crate::store_cmd::bench_store(args),
         Command::Gateway(cmd) => crate::gateway_cmd::gateway(cmd),
         Command::Quote(args) => crate::gateway_cmd::quote(args),
         Command::History(cmd) => crate::gateway_cmd::history(cmd),
-        Command::Orders(args) => crate::gateway_cmd::orders(args, &cli.db),
+        Command::Orders(args) => crate::gateway_cmd::orders(args, &db),
         Command::Trades(args) => crate::gateway_cmd::trades(args),
-        Command::Positions(args) => crate::gateway_cmd::positions(args, &cli.db),
+        Command::Positions(args) => crate::gateway_cmd::positions(args, &db),
         Command::Strategies => {
             for e in strategies::registry().entries() {
                 println!("{:<16} {}", e.name, e.description);

@@ -42,9 +42,18 @@ use serde::Deserialize;
 pub struct ConfigFile {
     #[serde(default)]
     pub backtest: BacktestSection,
-    /// Pre-trade risk limits, applied in backtests (and, later, live).
+    /// Pre-trade risk limits, applied in backtests and live.
     #[serde(default)]
     pub risk: engine::risk::RiskConfig,
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+/// `[store]`: where the SQLite database lives. `--db` and `IBFLOW_DB` win.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +80,11 @@ impl ConfigFile {
             .with_context(|| format!("reading config {}", path.display()))?;
         let mut cfg: ConfigFile =
             toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        if let (Some(db), Some(dir)) = (cfg.store.db.as_mut(), path.parent()) {
+            if db.is_relative() {
+                *db = dir.join(&*db);
+            }
+        }
         // Relative data paths are relative to the config file.
         if let (Some(data), Some(dir)) = (cfg.backtest.data.as_mut(), path.parent()) {
             for p in data.iter_mut() {

@@ -76,25 +76,30 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-pub fn run(args: RunArgs, db: &std::path::Path) -> Result<()> {
+pub fn run(args: RunArgs, db: Option<&std::path::Path>) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(run_async(args, db.to_owned()))
+    rt.block_on(run_async(args, db.map(std::path::Path::to_path_buf)))
 }
 
-async fn run_async(args: RunArgs, db: PathBuf) -> Result<()> {
+async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
     let mut params = Params::new();
     for p in &args.params {
         params.set_pair(p)?;
     }
     let strategy = strategies::registry().build(&args.strategy, &params)?;
-    let risk = match &args.config {
-        Some(p) => ConfigFile::load(p)?.risk,
-        None => Default::default(),
+    let file = match &args.config {
+        Some(p) => ConfigFile::load(p)?,
+        None => ConfigFile::default(),
     };
+    let risk = file.risk;
+    // --db / IBFLOW_DB, then [store] db of the config, then the default.
+    let db = db
+        .or(file.store.db)
+        .unwrap_or_else(|| PathBuf::from(crate::cli::DEFAULT_DB));
 
     // The venue: a gateway, or the simulator in this process.
     let (sim, base_url, mut contracts) = match &args.gateway {

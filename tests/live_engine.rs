@@ -354,12 +354,48 @@ async fn live_orders_and_executions_are_persisted_and_reconciled() {
     assert!(stored_pos.is_empty(), "{stored_pos:?}");
 
     // A restart: a new engine on the same store reconciles with the broker.
+    // One stored order the broker never heard of is a discrepancy, reported
+    // to the strategies as an event.
+    let mut ghost = Order::rejected(
+        engine::model::OrderRequest {
+            id: engine::model::OrderId(99),
+            conid: AAPL,
+            side: Side::Buy,
+            order_type: engine::model::OrderType::Limit,
+            quantity: Decimal::ONE,
+            limit_price: Some(Decimal::ONE),
+            stop_price: None,
+            trail: None,
+            tif: engine::model::Tif::Gtc,
+            outside_rth: false,
+            client_order_id: "st-ghost".into(),
+            parent: None,
+            oca_group: None,
+        },
+        0,
+        Utc::now(),
+        "",
+    );
+    ghost.status = OrderStatus::Submitted;
+    store
+        .upsert_order(&engine::store::StoredOrder::from_order(
+            &ghost,
+            None,
+            Some("DU1234567"),
+        ))
+        .await
+        .unwrap();
+    let heard: Log = Arc::default();
+    struct Listener(Log);
+    impl Strategy for Listener {
+        fn on_event(&mut self, _ctx: &mut Context<'_>, ev: &engine::bus::Event) {
+            if let engine::bus::Event::Discrepancy(d) = ev {
+                self.0.lock().unwrap().push(d.clone());
+            }
+        }
+    }
     let mut again = LiveEngine::new(
-        vec![BracketOnce {
-            take_profit,
-            stop_loss,
-            log: Arc::default(),
-        }],
+        vec![Listener(heard.clone())],
         Portfolio::new(Decimal::from(100_000)),
         RiskConfig::default(),
         make(client, account),
@@ -367,7 +403,14 @@ async fn live_orders_and_executions_are_persisted_and_reconciled() {
     )
     .with_store(store);
     let discrepancies = again.reconcile().await.expect("reconcile");
-    assert!(discrepancies.is_empty(), "{discrepancies:?}");
+    assert_eq!(discrepancies.len(), 1, "{discrepancies:?}");
+    assert!(matches!(
+        &discrepancies[0],
+        engine::store::Discrepancy::OrderMissingAtBroker { client_order_id } if client_order_id == "st-ghost"
+    ));
+    let heard = heard.lock().unwrap().clone();
+    assert_eq!(heard.len(), 1);
+    assert!(heard[0].contains("st-ghost"), "{heard:?}");
     let store = engine::store::Store::open(&db).await.expect("reopen");
     assert_eq!(
         store.executions(None).await.unwrap().len(),

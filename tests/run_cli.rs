@@ -98,3 +98,36 @@ fn sigusr1_halts_a_running_bot() {
     // --keep-orders: only the signal can have halted it.
     assert_eq!(v["trading_state"], "Halted", "{v}");
 }
+
+/// The database path comes from `[store] db` of the config file when
+/// neither `--db` nor `IBFLOW_DB` gives one; `--store` persists there.
+#[test]
+fn run_store_path_from_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("live.toml");
+    std::fs::write(&cfg, "[store]\ndb = \"from-config.db\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .env_remove("IBFLOW_DB")
+        .args([
+            "run",
+            "--store",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--speed",
+            "864000",
+            "--duration",
+            "2",
+            "--bar-seconds",
+            "86400",
+            "--json",
+        ])
+        .output()
+        .expect("run ibflow");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("reconciled with the broker, 0 discrepancies"),
+        "{stderr}"
+    );
+    assert!(dir.path().join("from-config.db").exists(), "{stderr}");
+}

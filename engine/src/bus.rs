@@ -50,6 +50,9 @@ pub enum Event {
     },
     Session(SessionStatus),
     Pnl(PnlUpdate),
+    /// Reconciliation found the store and the broker disagreeing; the text
+    /// says where. Nothing was overwritten.
+    Discrepancy(String),
 }
 
 /// Owns strategies, portfolio, order book and timers; routes events.
@@ -222,7 +225,9 @@ impl<S: Strategy> Dispatcher<S> {
                 let id = *id;
                 self.one(*strategy, |s, ctx| s.on_timer(ctx, id));
             }
-            Event::Session(_) | Event::Pnl(_) => self.each(|s, ctx| s.on_event(ctx, event)),
+            Event::Session(_) | Event::Pnl(_) | Event::Discrepancy(_) => {
+                self.each(|s, ctx| s.on_event(ctx, event))
+            }
         }
     }
 

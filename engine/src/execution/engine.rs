@@ -462,6 +462,8 @@ impl<S: Strategy> LiveEngine<S> {
         }
         for d in &out {
             tracing::warn!(discrepancy = ?d, "reconcile: broker and store disagree");
+            self.dispatcher
+                .dispatch(&Event::Discrepancy(format!("{d:?}")));
         }
         Ok(out)
     }
