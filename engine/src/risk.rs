@@ -128,6 +128,9 @@ pub struct RiskView<'a> {
 #[derive(Debug, Clone)]
 pub struct RiskEngine {
     cfg: RiskConfig,
+    /// No limit configured: only the trading state and hours are checked,
+    /// without touching the per-order limit code (the backtest default).
+    unlimited: bool,
     state: TradingState,
     halt_reason: Option<String>,
     /// Submission times per strategy, for the rate limit (bounded by it).
@@ -141,7 +144,9 @@ pub struct RiskEngine {
 
 impl RiskEngine {
     pub fn new(cfg: RiskConfig) -> Self {
+        let unlimited = cfg == RiskConfig::default();
         RiskEngine {
+            unlimited,
             cfg,
             state: TradingState::Active,
             halt_reason: None,
@@ -220,6 +225,9 @@ impl RiskEngine {
         };
         if self.state == TradingState::Halted {
             return Err(RiskReject::Halted(self.reason()));
+        }
+        if self.unlimited && self.state == TradingState::Active && self.hours.is_empty() {
+            return Ok(());
         }
         // Entries are the orders without a parent; exits cannot add to a
         // position beyond what their entry did. OCA members are
