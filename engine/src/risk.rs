@@ -226,6 +226,13 @@ impl RiskEngine {
         if self.state == TradingState::Halted {
             return Err(RiskReject::Halted(self.reason()));
         }
+        // A venue rule, whatever the limits: ForecastEx contracts are never
+        // sold.
+        for o in batch.iter().filter(|o| o.side == Side::Sell) {
+            if (view.contract)(o.conid).as_ref().is_some_and(is_forecastex) {
+                return Err(RiskReject::ForecastExSell(o.conid));
+            }
+        }
         if self.unlimited && self.state == TradingState::Active && self.hours.is_empty() {
             return Ok(());
         }
@@ -340,9 +347,7 @@ fn check_limits(
             .map_or((SecType::Stock, Decimal::ONE), |c| {
                 (c.sec_type.clone(), c.multiplier)
             });
-        if o.side == Side::Sell && contract.as_ref().is_some_and(is_forecastex) {
-            return Err(RiskReject::ForecastExSell(o.conid));
-        }
+
         if let Some(allowed) = &l.allowed_sec_types {
             let name = sec_type_name(&sec_type);
             if !allowed.contains(&name) {
