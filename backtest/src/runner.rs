@@ -16,9 +16,9 @@ use rust_decimal::Decimal;
 
 use engine::broker::OrderChanges;
 use engine::bus::{Dispatcher, Event};
-use engine::model::{Bar, Conid, Contract, ExecSide, Order, Timestamp};
+use engine::model::{Bar, Contract, ExecSide, Timestamp};
 use engine::portfolio::Portfolio;
-use engine::risk::{RiskConfig, RiskEngine, RiskView, TradingState};
+use engine::risk::{RiskConfig, RiskEngine, TradingState};
 use engine::strategy::{Intent, Strategy};
 
 use crate::data::DataError;
@@ -118,25 +118,21 @@ impl<S: Strategy> Loop<S> {
                 .extend(self.dispatcher.outbox().drain_intents());
             let now = self.dispatcher.now();
             for (strategy, intent) in self.intents.drain(..) {
-                let contracts = &self.contracts;
-                let lookup = |c: Conid| contracts.iter().find(|k| k.conid == c).cloned();
-                let view = RiskView {
+                let intent = match self.risk.screen(
+                    strategy,
+                    intent,
                     now,
-                    portfolio: self.dispatcher.portfolio(),
-                    orders: self.dispatcher.orders(),
-                    contract: &lookup,
-                };
-                if let Err(reject) = self.risk.check(strategy, &intent, &view) {
-                    tracing::info!(strategy, %reject, "intent rejected by risk");
-                    if let Intent::Place(batch) = intent {
-                        let reason = format!("risk: {reject}");
-                        for req in batch {
-                            let o = Order::rejected(req, strategy, now, reason.clone());
-                            self.events.push(Event::OrderUpdate(o));
-                        }
+                    self.dispatcher.portfolio(),
+                    self.dispatcher.orders(),
+                    &self.contracts,
+                ) {
+                    Ok(i) => i,
+                    Err(refused) => {
+                        self.events
+                            .extend(refused.into_iter().map(Event::OrderUpdate));
+                        continue;
                     }
-                    continue;
-                }
+                };
                 let result = match intent {
                     Intent::Place(batch) => {
                         self.exchange.place(strategy, batch, now, &mut self.events)

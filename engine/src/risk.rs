@@ -264,6 +264,46 @@ impl RiskEngine {
         Ok(())
     }
 
+    /// Check `intent` against the engine's state. `Ok` passes it on; a
+    /// refusal is logged and comes back as what the strategy must hear:
+    /// each order of a refused placement as an `Inactive` update with the
+    /// reason (a refused cancel or modify has no order to report).
+    /// Backtest and live both route intents through here.
+    #[allow(clippy::result_large_err)]
+    pub fn screen(
+        &mut self,
+        strategy: usize,
+        intent: Intent,
+        now: Timestamp,
+        portfolio: &Portfolio,
+        orders: &OrderBook,
+        contracts: &[Contract],
+    ) -> Result<Intent, Vec<crate::model::Order>> {
+        let lookup = |c: Conid| contracts.iter().find(|k| k.conid == c).cloned();
+        let view = RiskView {
+            now,
+            portfolio,
+            orders,
+            contract: &lookup,
+        };
+        match self.check(strategy, &intent, &view) {
+            Ok(()) => Ok(intent),
+            Err(reject) => {
+                tracing::info!(strategy, %reject, "intent rejected by risk");
+                let reason = format!("risk: {reject}");
+                Err(match intent {
+                    Intent::Place(batch) => batch
+                        .into_iter()
+                        .map(|req| {
+                            crate::model::Order::rejected(req, strategy, now, reason.clone())
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                })
+            }
+        }
+    }
+
     fn reason(&self) -> String {
         self.halt_reason
             .clone()

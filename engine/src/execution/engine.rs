@@ -20,7 +20,7 @@ use crate::ibkr::messages::LiveOrder;
 use crate::ibkr::ws::WsMessage;
 use crate::model::{Conid, Contract, Order, OrderId};
 use crate::portfolio::Portfolio;
-use crate::risk::{RiskConfig, RiskEngine, RiskView};
+use crate::risk::{RiskConfig, RiskEngine};
 use crate::strategy::{Intent, Strategy};
 
 /// Strategies trading through a live (or simulated) gateway.
@@ -308,25 +308,23 @@ impl<S: Strategy> LiveEngine<S> {
             }
             for (strategy, intent) in intents {
                 let now = self.dispatcher.now();
-                let contracts = &self.contracts;
-                let lookup = |c: Conid| contracts.iter().find(|k| k.conid == c).cloned();
-                let view = RiskView {
+                let intent = match self.risk.screen(
+                    strategy,
+                    intent,
                     now,
-                    portfolio: self.dispatcher.portfolio(),
-                    orders: self.dispatcher.orders(),
-                    contract: &lookup,
-                };
-                if let Err(reject) = self.risk.check(strategy, &intent, &view) {
-                    tracing::info!(strategy, %reject, "intent rejected by risk");
-                    self.stats.rejected += 1;
-                    if let Intent::Place(batch) = intent {
-                        for req in batch {
-                            let o = Order::rejected(req, strategy, now, format!("risk: {reject}"));
-                            self.dispatcher.on_order_update(&o);
+                    self.dispatcher.portfolio(),
+                    self.dispatcher.orders(),
+                    &self.contracts,
+                ) {
+                    Ok(i) => i,
+                    Err(refused) => {
+                        self.stats.rejected += 1;
+                        for o in &refused {
+                            self.dispatcher.on_order_update(o);
                         }
+                        continue;
                     }
-                    continue;
-                }
+                };
                 match intent {
                     Intent::Place(batch) => {
                         match self.broker.place(strategy, batch.clone()).await {
