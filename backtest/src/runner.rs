@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 
 use engine::broker::OrderChanges;
 use engine::bus::{Dispatcher, Event};
-use engine::model::{Bar, Contract, ExecSide, Timestamp};
+use engine::model::{Bar, Contract, Timestamp};
 use engine::portfolio::Portfolio;
 use engine::risk::{RiskConfig, RiskEngine, TradingState};
 use engine::strategy::{Intent, Strategy};
@@ -94,10 +94,7 @@ impl<S: Strategy> Loop<S> {
     fn deliver(&mut self) -> Result<(), BacktestError> {
         for ev in self.events.drain(..) {
             if let Event::Execution(e) = &ev {
-                let signed = match e.side {
-                    ExecSide::Bought => e.size,
-                    ExecSide::Sold | ExecSide::Netting => -e.size,
-                };
+                let signed = e.side.signed(e.size);
                 self.recorder
                     .on_fill(e.time, e.conid, signed, e.price, e.commission)?;
             }

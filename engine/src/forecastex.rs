@@ -270,17 +270,6 @@ impl Pairing {
     }
 }
 
-/// How an execution changes the quantity of its own conid: `B` adds, `S` and
-/// `N` reduce. This holds for every contract, netting or not, so the store
-/// applies it everywhere; the sum over a conid's executions is its position
-/// whatever order they arrive in.
-pub fn signed_quantity(side: ExecSide, size: Decimal) -> Decimal {
-    match side {
-        ExecSide::Bought => size,
-        ExecSide::Sold | ExecSide::Netting => -size,
-    }
-}
-
 /// Long YES and long NO holdings of one strike. Between a `B` and its two
 /// `N` reports both can be positive; once netting completes at most one is.
 /// A quantity can go negative when an `N` is delivered before the `B` it
@@ -333,7 +322,7 @@ impl StrikePosition {
                 execution_id: execution_id.to_owned(),
             });
         }
-        *self.get_mut(right) += signed_quantity(side, size);
+        *self.get_mut(right) += side.signed(size);
         Ok(())
     }
 

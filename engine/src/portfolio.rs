@@ -151,10 +151,7 @@ impl Portfolio {
     /// Netting (`N`) reports change the position at the given price without
     /// moving cash; ForecastEx settles the netted pair at par elsewhere.
     pub fn apply(&mut self, exec: &Execution) -> Decimal {
-        let signed = match exec.side {
-            ExecSide::Bought => exec.size,
-            ExecSide::Sold | ExecSide::Netting => -exec.size,
-        };
+        let signed = exec.side.signed(exec.size);
         let slot = self.slot_mut(exec.conid);
         let multiplier = slot.position.multiplier;
         let realized = slot.position.apply_fill(signed, exec.price);

@@ -103,20 +103,16 @@ struct Figures {
 }
 
 fn figures(st: &GwState) -> Figures {
-    let p = &st.desk.books.portfolio;
-    let (mut mv, mut upl) = (Decimal::ZERO, Decimal::ZERO);
-    for pos in p.positions().filter(|p| !p.is_flat()) {
-        let mark = p.mark_price(pos.conid).unwrap_or(pos.avg_price);
-        mv += pos.quantity * mark * pos.multiplier;
-        upl += pos.unrealized(mark);
-    }
-    let nl = p.equity();
+    // Every booked position is marked (a fill marks at its price), so the
+    // portfolio's own totals are the account's figures.
+    let snap = st.desk.books.portfolio.snapshot();
+    let nl = snap.equity;
     Figures {
         nl,
-        cash: p.cash(),
-        mv,
-        upl,
-        rpl: p.realized_pnl(),
+        cash: snap.cash,
+        mv: snap.equity - snap.cash,
+        upl: snap.unrealized_pnl,
+        rpl: snap.realized_pnl,
         dpl: st
             .desk
             .books

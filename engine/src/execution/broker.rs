@@ -5,7 +5,7 @@
 //! a strategy did not place (made in TWS, say) are reported with the
 //! strategy index `usize::MAX`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use rust_decimal::Decimal;
@@ -25,6 +25,11 @@ pub struct IbkrBroker {
     contracts: BTreeMap<Conid, Contract>,
     /// Orders this broker placed: the engine's request and the gateway id.
     placed: BTreeMap<OrderId, (OrderRequest, usize, Option<String>)>,
+    /// Gateway order id -> engine id: every `sor` message is looked up here.
+    by_broker_id: HashMap<String, OrderId>,
+    /// Engine cOID of top-level orders -> engine id, for executions'
+    /// `order_ref` (bracket children carry no cOID on the wire).
+    by_coid: HashMap<String, OrderId>,
 }
 
 impl IbkrBroker {
@@ -34,6 +39,8 @@ impl IbkrBroker {
             account: account.into(),
             contracts: BTreeMap::new(),
             placed: BTreeMap::new(),
+            by_broker_id: HashMap::new(),
+            by_coid: HashMap::new(),
         }
     }
 
@@ -61,22 +68,27 @@ impl IbkrBroker {
 
     /// The engine order a gateway order id belongs to, if we placed it.
     pub fn engine_id(&self, broker_id: &str) -> Option<OrderId> {
-        self.placed
-            .iter()
-            .find(|(_, (_, _, b))| b.as_deref() == Some(broker_id))
-            .map(|(id, _)| *id)
+        self.by_broker_id.get(broker_id).copied()
     }
 
     /// The engine order an execution's `order_ref` (a cOID with this run's
     /// prefix) belongs to. Bracket children carry no cOID on the wire, so
     /// their executions stay unlinked here; their `sor` updates link them.
     pub fn engine_id_by_ref(&self, order_ref: &str) -> Option<OrderId> {
-        self.placed
-            .iter()
-            .find(|(_, (req, _, _))| {
-                req.parent.is_none() && order_ref.ends_with(req.client_order_id.as_str())
-            })
-            .map(|(id, _)| *id)
+        let coid = order_ref.strip_prefix(self.exec.coid_prefix())?;
+        self.by_coid.get(coid).copied()
+    }
+
+    /// Remember an order and index it by gateway id and cOID.
+    fn remember(&mut self, req: OrderRequest, strategy: usize, broker_id: Option<String>) {
+        let id = req.id;
+        if let Some(b) = &broker_id {
+            self.by_broker_id.insert(b.clone(), id);
+        }
+        if req.parent.is_none() {
+            self.by_coid.insert(req.client_order_id.clone(), id);
+        }
+        self.placed.insert(id, (req, strategy, broker_id));
     }
 
     fn sec_type(&self, conid: Conid) -> SecType {
@@ -153,7 +165,7 @@ impl Broker for IbkrBroker {
             let id = req.id;
             let broker_id = ack.and_then(|a| a.order_id.clone());
             let status = parse_status(ack.and_then(|a| a.order_status.as_deref()));
-            self.placed.insert(id, (req, strategy, broker_id));
+            self.remember(req, strategy, broker_id);
             out.push(self.order(id, status)?);
         }
         Ok(out)
@@ -200,7 +212,7 @@ impl Broker for IbkrBroker {
             .modify(&broker_id, &body)
             .await
             .map_err(submit_error)?;
-        self.placed.insert(id, (new, strategy, Some(broker_id)));
+        self.remember(new, strategy, Some(broker_id));
         self.order(id, OrderStatus::Submitted)
     }
 
@@ -222,12 +234,13 @@ impl Broker for IbkrBroker {
         let mut out = Vec::new();
         for lo in live {
             let status = lo.order_status().unwrap_or(OrderStatus::Submitted);
-            let known = self
-                .placed
-                .iter()
-                .find(|(_, (_, _, b))| b.is_some() && b.as_deref() == lo.order_id.as_deref());
+            let known = lo
+                .order_id
+                .as_deref()
+                .and_then(|b| self.engine_id(b))
+                .and_then(|id| self.placed.get(&id));
             let (request, strategy) = match known {
-                Some((_, (req, s, _))) => (req.clone(), *s),
+                Some((req, s, _)) => (req.clone(), *s),
                 // Not ours: describe it as far as the listing allows.
                 None => match foreign_request(&lo) {
                     Some(r) => (r, usize::MAX),

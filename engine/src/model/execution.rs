@@ -14,6 +14,17 @@ pub enum ExecSide {
 }
 
 impl ExecSide {
+    /// How an execution of `size` changes the quantity of its own conid:
+    /// `B` adds, `S` and `N` (netting) reduce. Every position in the engine
+    /// (portfolio, store, ForecastEx netting, reports) counts it this way.
+    #[inline]
+    pub fn signed(self, size: Decimal) -> Decimal {
+        match self {
+            ExecSide::Bought => size,
+            ExecSide::Sold | ExecSide::Netting => -size,
+        }
+    }
+
     pub fn as_wire(self) -> &'static str {
         match self {
             ExecSide::Bought => "B",

@@ -35,32 +35,50 @@ impl Position {
     /// this fill realized (before commission). Average cost only changes when
     /// the position grows; a fill through zero realizes the closed part and
     /// opens the remainder at the fill price.
+    ///
+    /// An arithmetic overflow (numbers no venue sends) leaves the position
+    /// as it was, is logged, and realizes nothing; [`Self::checked_apply_fill`]
+    /// reports it instead.
     pub fn apply_fill(&mut self, signed_qty: Decimal, price: Decimal) -> Decimal {
+        self.checked_apply_fill(signed_qty, price).unwrap_or_else(|| {
+            tracing::error!(conid = %self.conid, %signed_qty, %price, "fill overflows the position arithmetic; ignored");
+            Decimal::ZERO
+        })
+    }
+
+    /// [`Self::apply_fill`] with checked arithmetic: `None` on overflow, and
+    /// then the position is unchanged.
+    pub fn checked_apply_fill(&mut self, signed_qty: Decimal, price: Decimal) -> Option<Decimal> {
         let old = self.quantity;
-        let new = old + signed_qty;
+        let new = old.checked_add(signed_qty)?;
+        let mut avg = self.avg_price;
         let mut realized = Decimal::ZERO;
         if old.is_zero() || old.is_sign_positive() == signed_qty.is_sign_positive() {
             // Opening or adding.
-            let cost = self.avg_price * old.abs() + price * signed_qty.abs();
-            self.avg_price = cost / new.abs();
+            let cost = avg
+                .checked_mul(old.abs())?
+                .checked_add(price.checked_mul(signed_qty.abs())?)?;
+            avg = cost.checked_div(new.abs())?;
         } else {
             // Reducing, closing or flipping.
             let closed = signed_qty.abs().min(old.abs());
-            let direction = if old.is_sign_positive() {
-                Decimal::ONE
+            let per_unit = if old.is_sign_positive() {
+                price.checked_sub(avg)?
             } else {
-                Decimal::NEGATIVE_ONE
+                avg.checked_sub(price)?
             };
-            realized = (price - self.avg_price) * closed * direction * self.multiplier;
+            realized = per_unit.checked_mul(closed)?.checked_mul(self.multiplier)?;
             if new.is_zero() {
-                self.avg_price = Decimal::ZERO;
+                avg = Decimal::ZERO;
             } else if new.is_sign_positive() != old.is_sign_positive() {
-                self.avg_price = price;
+                avg = price;
             }
         }
+        let total = self.realized_pnl.checked_add(realized)?;
         self.quantity = new;
-        self.realized_pnl += realized;
-        realized
+        self.avg_price = avg;
+        self.realized_pnl = total;
+        Some(realized)
     }
 
     /// Unrealized PnL at `mark`.

@@ -8,7 +8,6 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::codec::{dec, from_ms, ms, now_ms};
 use super::{parse_col, Result, Store, StoreError};
-use crate::forecastex::signed_quantity;
 use crate::model::{Conid, ExecSide, Execution, OrderId, Position, Timestamp};
 
 /// Rows per multi-row INSERT: 14 parameters each stays far below SQLite's
@@ -79,47 +78,21 @@ fn validate(e: &Execution) -> Result<()> {
 }
 
 /// The position arithmetic shared by ingestion and recomputation, so the two
-/// cannot drift: `B` adds, `S` and `N` reduce (see `forecastex`), average
-/// cost and realized PnL as in [`Position::apply_fill`], but checked: a
-/// hostile file must get an error, not an overflow panic.
+/// cannot drift: `B` adds, `S` and `N` reduce ([`ExecSide::signed`]), average
+/// cost and realized PnL by [`Position::checked_apply_fill`]: a hostile file
+/// gets an error, not an overflow panic.
 fn apply(pos: &mut Position, e: &Execution) -> Result<()> {
-    let overflow = || StoreError::InvalidExecution {
-        execution_id: e.execution_id.clone(),
-        reason: format!(
-            "position arithmetic overflows (position {} in {})",
-            pos.quantity, e.conid
-        ),
-    };
-    let signed = signed_quantity(e.side, e.size);
-    let old = pos.quantity;
-    let new = old.checked_add(signed).ok_or_else(overflow)?;
-    if old.is_zero() || old.is_sign_positive() == signed.is_sign_positive() {
-        let cost = pos
-            .avg_price
-            .checked_mul(old.abs())
-            .and_then(|c| c.checked_add(e.price.checked_mul(e.size)?))
-            .ok_or_else(overflow)?;
-        pos.avg_price = cost.checked_div(new.abs()).ok_or_else(overflow)?;
-    } else {
-        let closed = e.size.min(old.abs());
-        let per_unit = if old.is_sign_positive() {
-            e.price - pos.avg_price
-        } else {
-            pos.avg_price - e.price
-        };
-        let realized = per_unit.checked_mul(closed).ok_or_else(overflow)?;
-        pos.realized_pnl = pos
-            .realized_pnl
-            .checked_add(realized)
-            .ok_or_else(overflow)?;
-        if new.is_zero() {
-            pos.avg_price = Decimal::ZERO;
-        } else if new.is_sign_positive() != old.is_sign_positive() {
-            pos.avg_price = e.price;
-        }
+    match pos.checked_apply_fill(e.side.signed(e.size), e.price) {
+        Some(_) => Ok(()),
+        // Unchanged on overflow, so the message shows the position as it was.
+        None => Err(StoreError::InvalidExecution {
+            execution_id: e.execution_id.clone(),
+            reason: format!(
+                "position arithmetic overflows (position {} in {})",
+                pos.quantity, e.conid
+            ),
+        }),
     }
-    pos.quantity = new;
-    Ok(())
 }
 
 fn flat(conid: Conid) -> Position {
