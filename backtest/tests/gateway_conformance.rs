@@ -451,3 +451,18 @@ async fn websocket_account_topics() {
     };
     assert_eq!(bye["result"], "unsubscribed from ledger");
 }
+
+#[tokio::test]
+async fn event_contracts() {
+    let gw = start(|_| {}).await;
+    let c = Client::new(&gw);
+    conforms(
+        "event_category_tree",
+        &c.ok("/trsrv/event/category-tree").await,
+    );
+    conforms(
+        "event_contracts",
+        &c.ok("/trsrv/event/contracts?market=733131966&exchange=FORECASTX")
+            .await,
+    );
+}

@@ -404,10 +404,12 @@ pub fn venue_legs(held: StrikePosition, buy: Right, qty: Decimal) -> Vec<Leg> {
 /// then the netting reports. For the simulator.
 ///
 /// The spec does not say what ids and prices the `N` reports carry; this
-/// assumes ids `<fill id>.N1` and `.N2`, no commission, no cash
-/// (`net_amount` 0), the held side netted at `payout - fill price` (buying
-/// NO at p is selling YES at payout - p) and the bought side at the fill
-/// price, so the realized PnL under average cost is the pair's true PnL.
+/// assumes ids `<fill id>.N1` and `.N2`, no commission, the held side
+/// netted at `payout - fill price` (buying NO at p is selling YES at
+/// payout - p) and the bought side at the fill price, each with
+/// `net_amount` = size x price. The two legs of a netted pair then release
+/// exactly the payout in cash, and the realized PnL under average cost is
+/// the pair's true PnL.
 pub fn venue_executions(
     pair: &StrikePair,
     held: StrikePosition,
@@ -444,7 +446,7 @@ pub fn venue_executions(
             size: leg.size,
             price,
             commission: Decimal::ZERO,
-            net_amount: Decimal::ZERO,
+            net_amount: leg.size * price,
             ..fill.clone()
         });
     }

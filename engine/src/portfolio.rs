@@ -5,7 +5,7 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::model::{Conid, ExecSide, Execution, Position};
+use crate::model::{Conid, Execution, Position};
 
 #[derive(Debug, Clone)]
 struct Slot {
@@ -148,8 +148,11 @@ impl Portfolio {
     }
 
     /// Apply an execution: cash, position, realized PnL and commission.
-    /// Netting (`N`) reports change the position at the given price without
-    /// moving cash; ForecastEx settles the netted pair at par elsewhere.
+    /// Netting (`N`) reports close their side like a sale at the given
+    /// price: a ForecastEx YES and NO of one strike together are worth the
+    /// payout, and the venue's two `N` reports of a netted pair carry prices
+    /// that add up to it ([`crate::forecastex::venue_executions`]), so the
+    /// pair's cash comes back and realized PnL is the pair's true PnL.
     pub fn apply(&mut self, exec: &Execution) -> Decimal {
         let signed = exec.side.signed(exec.size);
         let slot = self.slot_mut(exec.conid);
@@ -162,11 +165,9 @@ impl Portfolio {
         let old_mv = slot.market_value;
         slot.market_value = mv;
         self.equity += mv - old_mv;
-        if exec.side != ExecSide::Netting {
-            let flow = signed * exec.price * multiplier;
-            self.cash -= flow;
-            self.equity -= flow;
-        }
+        let flow = signed * exec.price * multiplier;
+        self.cash -= flow;
+        self.equity -= flow;
         self.cash -= exec.commission;
         self.equity -= exec.commission;
         self.commissions += exec.commission;
@@ -193,7 +194,7 @@ impl Portfolio {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Timestamp;
+    use crate::model::{ExecSide, Timestamp};
     use rust_decimal_macros::dec;
 
     fn exec(side: ExecSide, size: Decimal, price: Decimal, commission: Decimal) -> Execution {
@@ -225,5 +226,29 @@ mod tests {
         assert_eq!(p.equity(), p.cash());
         assert_eq!(p.cash(), dec!(10198));
         assert_eq!(p.snapshot().commissions, dec!(2));
+    }
+
+    /// Long 100 YES at 0.50; buy 10 NO at 0.40; the venue nets 10 YES at
+    /// 0.60 and 10 NO at 0.40: the pair's 1.00 each comes back as cash and
+    /// the realized PnL is +1.00 (10 YES bought at 0.50, worth 0.60).
+    #[test]
+    fn netting_a_forecastex_pair_releases_its_payout() {
+        let (yes, no) = (Conid(1), Conid(2));
+        let on = |conid, side, size, price| Execution {
+            conid,
+            ..exec(side, size, price, Decimal::ZERO)
+        };
+        let mut p = Portfolio::new(dec!(1000));
+        p.apply(&on(yes, ExecSide::Bought, dec!(100), dec!(0.50)));
+        p.apply(&on(no, ExecSide::Bought, dec!(10), dec!(0.40)));
+        assert_eq!(p.cash(), dec!(946));
+        p.apply(&on(yes, ExecSide::Netting, dec!(10), dec!(0.60)));
+        p.apply(&on(no, ExecSide::Netting, dec!(10), dec!(0.40)));
+        assert_eq!(p.cash(), dec!(956));
+        assert_eq!(p.quantity(yes), dec!(90));
+        assert_eq!(p.quantity(no), dec!(0));
+        assert_eq!(p.snapshot().realized_pnl, dec!(1.00));
+        // 90 YES marked at the implied 0.60.
+        assert_eq!(p.equity(), dec!(1010));
     }
 }

@@ -265,6 +265,16 @@ async fn trsrv_secdef(
             "isEventContract": false,
             "pageSize": 100
         }));
+        if let (Some(pair), Some(rec)) = (sh.forecast.pair(conid), out.last_mut()) {
+            // An event contract is an option on its market's artificial
+            // index: YES a call, NO a put (spec, "Event Contracts").
+            rec["isEventContract"] = json!(true);
+            rec["putOrCall"] = json!(if pair.yes == conid { "C" } else { "P" });
+            rec["strike"] = json!(super::wire::dstr(pair.strike));
+            rec["undConid"] = json!(pair.underlying.0);
+            rec["expiry"] = json!(pair.expiration);
+            rec["type"] = json!("EVENT");
+        }
     }
     ok(json!({ "secdef": out }))
 }

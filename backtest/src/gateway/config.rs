@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 
 use engine::model::{Conid, Timestamp};
 
+use super::events::EventMarket;
 use crate::exchange::ExchangeConfig;
 
 /// How the simulator runs. `Default` is what `ibflow sim-gateway` serves:
@@ -47,6 +48,9 @@ pub struct GatewayConfig {
     /// Fill rules, commissions, session time zone of the simulated exchange.
     /// `account` is overwritten by [`GatewayConfig::account`].
     pub exchange: ExchangeConfig,
+    /// ForecastEx markets listed by the event contract endpoints and
+    /// tradable like any contract (buy only, netted).
+    pub event_markets: Vec<EventMarket>,
 }
 
 impl Default for GatewayConfig {
@@ -67,6 +71,7 @@ impl Default for GatewayConfig {
             prompts: PromptRule::defaults(),
             initial_cash: Decimal::from(1_000_000),
             exchange: ExchangeConfig::default(),
+            event_markets: EventMarket::sample(),
         }
     }
 }

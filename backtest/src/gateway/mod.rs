@@ -25,7 +25,9 @@
 
 mod accounts;
 pub mod config;
+pub mod events;
 mod faults;
+mod ladder;
 mod market;
 mod orders;
 mod pacing;
@@ -48,6 +50,7 @@ use tokio::task::JoinHandle;
 use engine::model::Timestamp;
 
 pub use config::{GatewayConfig, Instrument, PacingConfig, PromptRule};
+pub use events::{EventMarket, EventStrike};
 
 use state::Shared;
 
@@ -137,6 +140,7 @@ fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
         .merge(session::routes())
         .merge(accounts::routes())
+        .merge(events::routes())
         .merge(market::routes())
         .merge(orders::routes())
         .merge(portfolio::routes())

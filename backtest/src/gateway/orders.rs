@@ -52,6 +52,7 @@ use serde_json::{json, Value};
 
 use engine::broker::OrderChanges;
 use engine::bus::Event;
+use engine::forecastex::{venue_executions, StrikePosition};
 use engine::model::{
     Bar, Conid, ExecSide, Execution, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif,
     Timestamp,
@@ -219,18 +220,42 @@ impl Desk {
                         .order_id
                         .and_then(|id| self.orders.get(&id.0))
                         .and_then(|g| g.user_coid.clone());
-                    // The str topic documents two keys the REST list lacks.
-                    let mut t = trade_json(&e, user_ref.as_deref(), sh);
-                    t["contract_description_2"] = json!("");
-                    t["open_close"] = json!("???");
-                    sh.push(Push::Trade(t));
-                    self.books.apply(&e);
-                    if self.trades.len() >= KEEP_TRADES {
-                        self.trades.pop_front();
+                    for e in self.venue_reports(e, sh) {
+                        // The str topic documents two keys the REST list lacks.
+                        let mut t = trade_json(&e, user_ref.as_deref(), sh);
+                        t["contract_description_2"] = json!("");
+                        t["open_close"] = json!("???");
+                        sh.push(Push::Trade(t));
+                        self.books.apply(&e);
+                        if self.trades.len() >= KEEP_TRADES {
+                            self.trades.pop_front();
+                        }
+                        self.trades.push_back(e);
                     }
-                    self.trades.push_back(e);
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// What the venue reports for one fill: the fill itself, followed for
+    /// a ForecastEx buy against a held opposite side by the two netting
+    /// (`N`) reports.
+    fn venue_reports(&self, fill: Execution, sh: &Shared) -> Vec<Execution> {
+        let Some(pair) = sh.forecast.pair(fill.conid) else {
+            return vec![fill];
+        };
+        let held = StrikePosition {
+            yes: self.books.quantity(pair.yes),
+            no: self.books.quantity(pair.no),
+        };
+        match venue_executions(pair, held, &fill) {
+            Ok(reports) => reports,
+            Err(e) => {
+                // Cannot happen for fills of orders the desk accepted (sells
+                // are refused); report the fill alone rather than lose it.
+                tracing::warn!("ForecastEx netting of {}: {e}", fill.execution_id);
+                vec![fill]
             }
         }
     }
@@ -508,6 +533,12 @@ fn build_batch(
         let group =
             (t.is_single_group == Some(true) && t.parent_id.is_none()).then_some(oca.as_str());
         let mut req = to_request(t, id, group, &sh.instruments)?;
+        if let Some(why) = sh
+            .forecast
+            .refuse(req.conid, req.side == Side::Sell, st.clock.now())
+        {
+            return Err(why);
+        }
         if let Some(c) = &t.c_oid {
             if st.desk.user_coid_taken(c) || batch.iter().any(|(_, u)| u.as_deref() == Some(c)) {
                 return Err(format!(
@@ -1250,7 +1281,7 @@ pub(crate) fn trade_json(e: &Execution, order_ref: Option<&str>, sh: &Shared) ->
         "clearing_id": "IB",
         "clearing_name": "IB",
         "liquidation_trade": "0",
-        "is_event_trading": "0",
+        "is_event_trading": if sh.forecast.is_event(e.conid) { "1" } else { "0" },
     });
     if let Some(r) = order_ref {
         v["order_ref"] = json!(r);

@@ -177,7 +177,7 @@ async fn positions(
         .map(|pos| {
             let inst = sh.instrument(pos.conid);
             let mark = p.mark_price(pos.conid).unwrap_or(pos.avg_price);
-            json!({
+            let mut row = json!({
                 "acctId": sh.cfg.account,
                 "conid": pos.conid.0,
                 "contractDesc": inst.map(|i| i.symbol.clone()).unwrap_or_else(|| pos.conid.to_string()),
@@ -199,7 +199,16 @@ async fn positions(
                 "assetClass": inst.map(|i| i.sec_type.as_str()).unwrap_or("STK"),
                 "undConid": 0,
                 "model": ""
-            })
+            });
+            if let Some(pair) = sh.forecast.pair(pos.conid) {
+                // Event contracts are options on the market's index.
+                row["contractDesc"] = json!(sh.forecast.short_description(pos.conid));
+                row["putOrCall"] = json!(if pair.yes == pos.conid { "C" } else { "P" });
+                row["strike"] = num(pair.strike);
+                row["undConid"] = json!(pair.underlying.0);
+                row["expiry"] = json!(pair.expiration);
+            }
+            row
         })
         .collect();
     ok(Value::Array(list))

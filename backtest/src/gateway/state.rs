@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, watch};
 use engine::model::{Bar, Conid, Timestamp};
 
 use super::config::{GatewayConfig, Instrument};
+use super::events::EventBook;
 use super::faults::Faults;
 use super::market::Market;
 use super::orders::Desk;
@@ -99,6 +100,8 @@ pub(crate) struct State {
 pub(crate) struct Shared {
     pub cfg: GatewayConfig,
     pub instruments: BTreeMap<Conid, Instrument>,
+    /// ForecastEx markets and the YES/NO pairing of their contracts.
+    pub forecast: EventBook,
     state: Mutex<State>,
     pub events: broadcast::Sender<Push>,
 }
@@ -111,16 +114,22 @@ impl Shared {
             data::open(&cfg.data, &DataOptions::default())?
         };
         let contracts = stream.contracts();
-        let bars: Vec<Bar> = stream.collect::<Result<_, _>>()?;
+        let mut bars: Vec<Bar> = stream.collect::<Result<_, _>>()?;
         if bars.is_empty() {
             return Err(GatewayError::Config("the data holds no bars".to_owned()));
         }
+        let forecast = EventBook::new(cfg.event_markets.clone()).map_err(GatewayError::Config)?;
+        let synthesized = forecast.synthesize(&bars);
+        bars.extend(synthesized);
         let mut instruments: BTreeMap<Conid, Instrument> = BTreeMap::new();
         for c in &contracts {
             instruments.insert(
                 c.conid,
                 Instrument::stock(c.conid, &c.symbol, &c.symbol, "NASDAQ"),
             );
+        }
+        for i in forecast.instruments() {
+            instruments.insert(i.conid, i);
         }
         for i in &cfg.instruments {
             instruments.insert(i.conid, i.clone());
@@ -141,6 +150,7 @@ impl Shared {
         Ok(Shared {
             cfg,
             instruments,
+            forecast,
             state: Mutex::new(state),
             events,
         })

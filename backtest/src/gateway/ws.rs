@@ -34,12 +34,14 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
+use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use engine::model::Conid;
 
 use super::accounts::accounts_json;
+use super::ladder::{ladder_message, LADDER_ROWS};
 use super::market::Market;
 use super::orders::recent_trades;
 use super::state::{Push, Shared};
@@ -106,6 +108,28 @@ struct MdSub {
     sent: BTreeMap<String, String>,
 }
 
+/// The socket's BookTrader ladder (`sbd`): which contract, its tick, and
+/// the last ladder sent (a quote change that leaves the ladder as it was,
+/// such as volume, sends nothing).
+struct LadderSub {
+    account: String,
+    conid: Conid,
+    tick: Decimal,
+    sent: Option<Value>,
+}
+
+impl LadderSub {
+    /// The ladder for `fields` if it differs from the last one sent.
+    fn update(&mut self, fields: &BTreeMap<String, String>) -> Option<Value> {
+        let m = ladder_message(&self.account, self.conid, fields, self.tick, LADDER_ROWS)?;
+        if self.sent.as_ref() == Some(&m) {
+            return None;
+        }
+        self.sent = Some(m.clone());
+        Some(m)
+    }
+}
+
 #[derive(Default)]
 struct Subs {
     md: HashMap<Conid, MdSub>,
@@ -115,6 +139,9 @@ struct Subs {
     /// `ssd` / `sld` subscriptions: (keys, fields) filters.
     summary: Option<(Vec<String>, Vec<String>)>,
     ledger: Option<(Vec<String>, Vec<String>)>,
+    /// One ladder per socket: `ubd+ACCT` names only the account, and the
+    /// simulator has one account, so a new `sbd` replaces the ladder.
+    ladder: Option<LadderSub>,
 }
 
 fn strings(v: &Value, k: &str) -> Vec<String> {
@@ -248,12 +275,18 @@ fn on_push(p: Push, subs: &mut Subs) -> Vec<Value> {
             conid,
             fields,
             updated,
-        } => match subs.md.get_mut(&conid) {
-            Some(sub) => smd_delta(conid, sub, &fields, updated)
-                .into_iter()
-                .collect(),
-            None => Vec::new(),
-        },
+        } => {
+            let md = subs
+                .md
+                .get_mut(&conid)
+                .and_then(|sub| smd_delta(conid, sub, &fields, updated));
+            let ladder = subs
+                .ladder
+                .as_mut()
+                .filter(|l| l.conid == conid)
+                .and_then(|l| l.update(&fields));
+            md.into_iter().chain(ladder).collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -343,6 +376,46 @@ fn handle(msg: &str, sh: &Shared, subs: &mut Subs) -> Vec<Value> {
                 }
                 Err(_) => Vec::new(),
             }
+        }
+        "sbd" if brokerage => {
+            // `sbd+ACCT+CONID[+EXCHANGE]`: split here, parse_topic would
+            // read `CONID+EXCHANGE` as JSON arguments. The exchange is
+            // accepted and ignored (one simulated venue).
+            let parts: Vec<&str> = msg.split('+').map(str::trim).collect();
+            let (account, conid) = match parts.as_slice() {
+                [_, a, c] | [_, a, c, _] => (*a, c.parse::<Conid>().ok()),
+                _ => return Vec::new(),
+            };
+            let Some(conid) = conid else {
+                return Vec::new();
+            };
+            if account != sh.cfg.account {
+                return Vec::new();
+            }
+            let Some(inst) = sh.instrument(conid) else {
+                return Vec::new();
+            };
+            let mut sub = LadderSub {
+                account: account.to_owned(),
+                conid,
+                tick: inst.tick_size,
+                sent: None,
+            };
+            sh.pump(&mut st);
+            let now = st.clock.now();
+            let first = st
+                .market
+                .quote(conid, now, inst.tick_size)
+                .map(|q| Market::quote_fields(inst, &q))
+                .and_then(|f| sub.update(&f));
+            subs.ladder = Some(sub);
+            first.into_iter().collect()
+        }
+        "ubd" => {
+            if subs.ladder.as_ref().map(|l| Some(l.account.as_str())) == Some(target) {
+                subs.ladder = None;
+            }
+            Vec::new()
         }
         "umh" => Vec::new(),
         "umd" => {
@@ -449,6 +522,42 @@ mod tests {
         h.insert(header::COOKIE, r#"api={"session":"s1"}"#.parse().unwrap());
         assert_eq!(api_cookie(&h).as_deref(), Some("s1"));
         assert_eq!(api_cookie(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn ladder_sent_on_change_only_and_for_its_conid() {
+        let mut subs = Subs {
+            ladder: Some(LadderSub {
+                account: "DU1".into(),
+                conid: Conid(1),
+                tick: Decimal::new(1, 2),
+                sent: None,
+            }),
+            ..Subs::default()
+        };
+        let quote = |conid: i64, last: &str, volume: &str| Push::Quote {
+            conid: Conid(conid),
+            fields: [
+                ("31".to_owned(), last.to_owned()),
+                ("84".to_owned(), "9.99".to_owned()),
+                ("86".to_owned(), "10.01".to_owned()),
+                ("87".to_owned(), volume.to_owned()),
+            ]
+            .into(),
+            updated: 1,
+        };
+        let first = on_push(quote(1, "10", "1K"), &mut subs);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0]["topic"], "sbd+DU1+1");
+        assert!(
+            on_push(quote(1, "10", "2K"), &mut subs).is_empty(),
+            "same ladder"
+        );
+        assert!(
+            on_push(quote(2, "11", "2K"), &mut subs).is_empty(),
+            "other conid"
+        );
+        assert_eq!(on_push(quote(1, "10.01", "2K"), &mut subs).len(), 1);
     }
 
     #[test]

@@ -1025,3 +1025,281 @@ pub type Ledger = BTreeMap<String, LedgerEntry>;
 /// A snapshot row of `/iserver/marketdata/snapshot`: decoded by
 /// [`super::smd`], the same decoder as websocket `smd` messages.
 pub type SnapshotRow = serde_json::Map<String, serde_json::Value>;
+
+/// A BookTrader price ladder: one websocket `sbd` message
+/// (`{"topic": "sbd+ACCT+CONID", "data": [{"row", "focus", "price", "bid",
+/// "ask"}, ...]}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriceLadder {
+    pub account: String,
+    pub conid: Conid,
+    /// In the order sent (the gateway sends row 0 first).
+    pub rows: Vec<LadderRow>,
+}
+
+/// One price level of a [`PriceLadder`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LadderRow {
+    pub row: i64,
+    /// The row of the last traded price.
+    pub focus: bool,
+    pub price: Option<Decimal>,
+    /// The size of the last trade at this price: the spec's `"size @ price"`
+    /// form of `price`.
+    pub last_size: Option<Decimal>,
+    pub bid_size: Option<Decimal>,
+    pub ask_size: Option<Decimal>,
+}
+
+/// Why an `sbd` message is not a price ladder. A row that cannot be read
+/// fails the whole message: a ladder with a silently missing level would
+/// misstate the book.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LadderError {
+    #[error("price ladder message is not a JSON object")]
+    NotObject,
+    #[error("price ladder topic {0:?} is not sbd+ACCOUNT+CONID")]
+    Topic(String),
+    #[error("price ladder has no data array")]
+    NoData,
+    #[error("price ladder row {index}: {message}")]
+    Row { index: usize, message: String },
+}
+
+/// Decode an `sbd` message. Numbers may be JSON numbers or strings (with
+/// thousands separators, sizes also with a `K`/`M` suffix); empty strings
+/// and nulls are absent values; unknown fields are ignored. The topic may
+/// carry the exchange of the request (`sbd+ACCT+CONID+EXCHANGE`).
+pub fn parse_price_ladder(v: &serde_json::Value) -> Result<PriceLadder, LadderError> {
+    let o = v.as_object().ok_or(LadderError::NotObject)?;
+    let topic = o
+        .get("topic")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let bad_topic = || LadderError::Topic(topic.to_owned());
+    let parts: Vec<&str> = topic.split('+').map(str::trim).collect();
+    let (account, conid) = match parts.as_slice() {
+        ["sbd", a, c] | ["sbd", a, c, _] if !a.is_empty() => (*a, c),
+        _ => return Err(bad_topic()),
+    };
+    let conid: Conid = conid.parse().map_err(|_| bad_topic())?;
+    let data = o
+        .get("data")
+        .and_then(serde_json::Value::as_array)
+        .ok_or(LadderError::NoData)?;
+    let rows = data
+        .iter()
+        .enumerate()
+        .map(|(index, r)| ladder_row(r).map_err(|message| LadderError::Row { index, message }))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PriceLadder {
+        account: account.to_owned(),
+        conid,
+        rows,
+    })
+}
+
+fn ladder_row(v: &serde_json::Value) -> Result<LadderRow, String> {
+    let o = v
+        .as_object()
+        .ok_or_else(|| format!("{v} is not an object"))?;
+    let field = |k: &str, size: bool| -> Result<Option<Decimal>, String> {
+        ladder_number(o.get(k), size).map_err(|e| format!("{k}: {e}"))
+    };
+    let row = field("row", false)?.ok_or("row is missing")?;
+    if !row.fract().is_zero() {
+        return Err(format!("row: {row} is not an integer"));
+    }
+    let row = i64::try_from(row).map_err(|_| format!("row: {row} is out of range"))?;
+    let focus = match o.get("focus") {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(_) => !field("focus", false)?.unwrap_or_default().is_zero(),
+    };
+    let (price, last_size) = match o.get("price") {
+        Some(serde_json::Value::String(s)) if s.contains('@') => {
+            let (size, price) = s.split_once('@').unwrap_or((s, ""));
+            // Both halves are required: a size without its price (or the
+            // reverse) is not a level one can place.
+            let size = ladder_text(size, true)
+                .and_then(|d| d.ok_or_else(|| "no size".to_owned()))
+                .map_err(|e| format!("price {s:?}: {e}"))?;
+            let price = ladder_text(price, false)
+                .and_then(|d| d.ok_or_else(|| "no price".to_owned()))
+                .map_err(|e| format!("price {s:?}: {e}"))?;
+            (Some(price), Some(size))
+        }
+        _ => (field("price", false)?, None),
+    };
+    Ok(LadderRow {
+        row,
+        focus,
+        price,
+        last_size,
+        bid_size: field("bid", true)?,
+        ask_size: field("ask", true)?,
+    })
+}
+
+/// A ladder number from a JSON value: absent, null and `""` are `None`.
+fn ladder_number(v: Option<&serde_json::Value>, size: bool) -> Result<Option<Decimal>, String> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => ladder_text(s, size),
+        Some(serde_json::Value::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                return Ok(Some(Decimal::from(i)));
+            }
+            if let Some(u) = n.as_u64() {
+                return Ok(Some(Decimal::from(u)));
+            }
+            // Display of f64 is the shortest text that reads back as the
+            // same float: the digits that were in the JSON.
+            let f = n.as_f64().ok_or_else(|| format!("{n} is not a number"))?;
+            f.to_string()
+                .parse::<Decimal>()
+                .or_else(|_| Decimal::from_scientific(&format!("{f:e}")))
+                .map(Some)
+                .map_err(|_| format!("{n} is out of range"))
+        }
+        Some(other) => Err(format!("{other} is not a number")),
+    }
+}
+
+/// A ladder number from text, read like every market data number
+/// ([`super::smd::parse_number`]: thousands separators, `K`/`M`/`B`
+/// suffixes, overflow an error). Prices carry no suffix; sizes may.
+fn ladder_text(s: &str, size: bool) -> Result<Option<Decimal>, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let suffixed = t.ends_with(|c: char| c.is_ascii_alphabetic());
+    if suffixed && !size {
+        return Err(format!("{s:?} is not a price"));
+    }
+    super::smd::parse_number(t)
+        .map(Some)
+        .ok_or_else(|| format!("{s:?} is not a number"))
+}
+
+#[cfg(test)]
+mod ladder_tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    fn row(row: i64, focus: bool, price: Option<Decimal>) -> LadderRow {
+        LadderRow {
+            row,
+            focus,
+            price,
+            last_size: None,
+            bid_size: None,
+            ask_size: None,
+        }
+    }
+
+    #[test]
+    fn the_spec_example() {
+        let v = json!({
+            "topic": "sbd+DU1234567+265598",
+            "data": [
+                {"row": 0, "focus": 0, "price": "192.28"},
+                {"row": 1, "focus": 0, "price": "300 @ 192.27"},
+                {"row": 2, "focus": 0, "price": "192.25", "bid": "1,200"},
+                {"row": 3, "focus": 0, "price": "192.29", "ask": "800"},
+                {"row": 4, "focus": 1, "price": "100 @ 192.30", "ask": "2.5K"}
+            ]
+        });
+        let l = parse_price_ladder(&v).unwrap();
+        assert_eq!(l.account, "DU1234567");
+        assert_eq!(l.conid, Conid(265598));
+        assert_eq!(l.rows.len(), 5);
+        assert_eq!(l.rows[0], row(0, false, Some(dec!(192.28))));
+        assert_eq!(
+            l.rows[1],
+            LadderRow {
+                last_size: Some(dec!(300)),
+                ..row(1, false, Some(dec!(192.27)))
+            }
+        );
+        assert_eq!(l.rows[2].bid_size, Some(dec!(1200)));
+        assert_eq!(l.rows[2].ask_size, None);
+        assert_eq!(l.rows[3].ask_size, Some(dec!(800)));
+        assert_eq!(
+            l.rows[4],
+            LadderRow {
+                last_size: Some(dec!(100)),
+                ask_size: Some(dec!(2500)),
+                ..row(4, true, Some(dec!(192.30)))
+            }
+        );
+    }
+
+    #[test]
+    fn numbers_unknown_fields_and_exchange() {
+        let v = json!({
+            "topic": "sbd+U1+8314+NYSE",
+            "extra": {"x": 1},
+            "data": [
+                {"row": "7", "focus": true, "price": 135.5, "bid": 300, "ask": null, "mystery": [1]},
+                {"row": 8.0, "focus": "1", "price": "", "bid": ""},
+                {"row": 9}
+            ]
+        });
+        let l = parse_price_ladder(&v).unwrap();
+        assert_eq!((l.account.as_str(), l.conid), ("U1", Conid(8314)));
+        assert_eq!(
+            l.rows[0],
+            LadderRow {
+                bid_size: Some(dec!(300)),
+                ..row(7, true, Some(dec!(135.5)))
+            }
+        );
+        assert_eq!(l.rows[1], row(8, true, None));
+        assert_eq!(l.rows[2], row(9, false, None));
+        let empty = parse_price_ladder(&json!({"topic": "sbd+U1+8314", "data": []})).unwrap();
+        assert!(empty.rows.is_empty());
+    }
+
+    #[test]
+    fn malformed_messages_are_errors() {
+        let bad_row = |r: serde_json::Value| {
+            parse_price_ladder(&json!({"topic": "sbd+U1+1", "data": [{"row": 0}, r]}))
+        };
+        for r in [
+            json!({"row": 1, "price": "abc"}),
+            json!({"row": 1, "price": "x @ 10"}),
+            json!({"row": 1, "price": "100 @ "}),
+            json!({"row": 1, "price": "100 @ 1.2.3"}),
+            json!({"row": 1, "price": {"p": 1}}),
+            json!({"row": 1, "bid": "lots"}),
+            json!({"row": 1, "ask": "99999999999999999999999999M"}),
+            json!({"row": 1, "price": " @ 10"}),
+            json!({"row": 1, "focus": "maybe"}),
+            json!({"row": 1.5}),
+            json!({"price": "10"}),
+            json!({"row": 1e300}),
+            json!("row"),
+        ] {
+            match bad_row(r.clone()) {
+                Err(LadderError::Row { index: 1, .. }) => {}
+                other => panic!("{r}: {other:?}"),
+            }
+        }
+        assert_eq!(parse_price_ladder(&json!([])), Err(LadderError::NotObject));
+        assert_eq!(
+            parse_price_ladder(&json!({"topic": "sbd+U1+1"})),
+            Err(LadderError::NoData)
+        );
+        for t in ["smd+1", "sbd+U1", "sbd++1", "sbd+U1+abc", "sbd+U1+1+X+Y"] {
+            let r = parse_price_ladder(&json!({"topic": t, "data": []}));
+            assert_eq!(r, Err(LadderError::Topic(t.to_owned())), "{t}");
+        }
+        assert!(matches!(
+            parse_price_ladder(&json!({"data": []})),
+            Err(LadderError::Topic(_))
+        ));
+    }
+}

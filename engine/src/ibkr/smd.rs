@@ -248,7 +248,8 @@ pub fn parse_number(s: &str) -> Option<Decimal> {
     } else {
         Decimal::from_str(body).ok()?
     };
-    Some(v * mult)
+    // A huge value with a suffix must be an error, not an overflow panic.
+    v.checked_mul(mult)
 }
 
 fn num_of(field: &str, v: &Val<'_>) -> Result<Option<Decimal>, SmdError> {
@@ -515,5 +516,7 @@ mod tests {
         assert_eq!(parse_number("2.5M"), Some(dec!(2500000)));
         assert_eq!(parse_number(""), None);
         assert_eq!(parse_number("x"), None);
+        // Overflow through the suffix is a bad number, not a panic.
+        assert_eq!(parse_number("79228162514264337593543950335B"), None);
     }
 }
