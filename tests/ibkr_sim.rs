@@ -320,3 +320,115 @@ async fn cli_history_fetch_then_backtest() {
     }
     g.shutdown().await;
 }
+
+/// ForecastEx through the engine's client: discover a market in the
+/// category tree, pair its contracts, buy YES, exit by buying NO (the venue
+/// nets: B, N, N), and a sell is refused by the venue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forecastex_discovery_netting_and_sell_refusal() {
+    use engine::ibkr::messages::parse_price_ladder;
+
+    let g = Gateway::start(GatewayConfig {
+        speed: 0.0,
+        prompts: Vec::new(),
+        ..GatewayConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+    let c = client(&g);
+    let acct = c.iserver_accounts().await.unwrap().accounts[0].clone();
+
+    let tree = c.event_category_tree().await.unwrap();
+    let market = tree
+        .values()
+        .flat_map(|cat| cat.markets.iter())
+        .find(|m| m.symbol.as_deref() == Some("HORC"))
+        .expect("HORC in the tree")
+        .conid;
+    let contracts = c.event_contracts(market, "FORECASTX").await.unwrap();
+    let pairing = contracts.pairing().unwrap();
+    assert_eq!(pairing.pairs().len(), 2);
+    let pair = pairing.pairs()[0].clone();
+
+    let order = |id: u64, conid: Conid, side: Side| OrderRequest {
+        id: OrderId(id),
+        conid,
+        side,
+        order_type: OrderType::Market,
+        quantity: Decimal::from(20),
+        limit_price: None,
+        stop_price: None,
+        trail: None,
+        tif: Tif::Day,
+        outside_rth: false,
+        client_order_id: format!("fx-{id}"),
+        parent: None,
+        oca_group: None,
+    };
+    let place = |req: OrderRequest| {
+        let c = &c;
+        let acct = acct.clone();
+        async move {
+            c.place_orders(&acct, &OrdersBody::from_batch(&[req], &acct))
+                .await
+        }
+    };
+    // The venue refuses the sell with a 200 {"error"}: a typed rejection.
+    let err = place(order(1, pair.yes, Side::Sell)).await.unwrap_err();
+    assert!(err.to_string().contains("cannot be sold"), "{err}");
+
+    let days = |n: u64| Duration::from_secs(n * 86_400);
+    assert!(matches!(
+        place(order(2, pair.yes, Side::Buy)).await.unwrap(),
+        PlaceOutcome::Acknowledged(_)
+    ));
+    g.advance(days(4));
+    assert!(matches!(
+        place(order(3, pair.no, Side::Buy)).await.unwrap(),
+        PlaceOutcome::Acknowledged(_)
+    ));
+    g.advance(days(4));
+    let trades = c.trades(Some(7)).await.unwrap();
+    let seen: Vec<_> = trades
+        .iter()
+        .map(|t| (t.side.as_str(), t.conid, t.size))
+        .collect();
+    let twenty = Decimal::from(20);
+    assert_eq!(
+        seen,
+        vec![
+            ("B", pair.yes, twenty),
+            ("B", pair.no, twenty),
+            ("N", pair.yes, twenty),
+            ("N", pair.no, twenty),
+        ]
+    );
+    // Flat on both sides once netted.
+    let positions = c.positions(&acct).await.unwrap();
+    assert!(
+        positions
+            .iter()
+            .all(|p| (p.conid != pair.yes && p.conid != pair.no) || p.position.is_zero()),
+        "{positions:?}"
+    );
+
+    // The BookTrader ladder through the engine's websocket client.
+    let (h, mut rx) = ws::spawn(c, WsConfig::default(), 64);
+    h.subscribe(Subscription::BookTrader {
+        account: acct.clone(),
+        conid: pair.yes,
+    });
+    let m = wait_for(
+        &mut rx,
+        |m| matches!(m, WsMessage::Other { topic, .. } if topic.starts_with("sbd+")),
+    )
+    .await;
+    let WsMessage::Other { body, .. } = m else {
+        unreachable!()
+    };
+    let ladder = parse_price_ladder(&body).unwrap();
+    assert_eq!(ladder.conid, pair.yes);
+    assert_eq!(ladder.rows.iter().filter(|r| r.focus).count(), 1);
+    h.shutdown().await;
+    g.shutdown().await;
+}

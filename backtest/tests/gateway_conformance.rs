@@ -300,6 +300,14 @@ async fn websocket_topics() {
             .await
             .unwrap(),
     );
+    send(&mut ws, &format!("sbd+{ACCT}+265598")).await;
+    conforms(
+        "ws_sbd",
+        &wait_topic(&mut ws, |t| t.starts_with("sbd"), t)
+            .await
+            .unwrap(),
+    );
+    send(&mut ws, &format!("ubd+{ACCT}")).await;
     send(&mut ws, "sor+{}").await;
     send(&mut ws, r#"str+{"realtimeUpdatesOnly":true}"#).await;
     // Let the socket task take the subscriptions before the order.

@@ -83,6 +83,8 @@ impl<'de> Deserialize<'de> for Right {
 pub enum NettingError {
     #[error("unknown putOrCall value {0:?} (expected C for YES or P for NO)")]
     UnknownRight(String),
+    #[error("event contract {conid} has no {field}: it cannot be paired")]
+    Incomplete { conid: Conid, field: &'static str },
     #[error("conid {conid} is not a YES or NO contract of a known strike")]
     UnknownConid { conid: Conid },
     #[error("strike {strike} of underlying {underlying} lists two {right} contracts: {a} and {b}")]

@@ -12,6 +12,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::forecastex::{EventContractRecord, NettingError, Pairing};
 use crate::history::{decimal, from_epoch_ms, opt_decimal};
 use crate::model::{Conid, ExecSide, Execution, OrderStatus, Position, Side, Timestamp};
 
@@ -603,6 +604,49 @@ pub struct EventContract {
     pub short_description: Option<String>,
     #[serde(default)]
     pub categories: Vec<String>,
+    /// What one contract pays in the money (`"1"`).
+    #[serde(default, rename = "eventFixedPayout", deserialize_with = "opt_decimal")]
+    pub payout: Option<Decimal>,
+}
+
+impl EventContract {
+    /// The fields netting needs, checked: a record without a side,
+    /// underlying or strike cannot be paired and is an error, not a guess.
+    pub fn record(&self) -> Result<EventContractRecord, NettingError> {
+        let missing = |field| NettingError::Incomplete {
+            conid: self.conid,
+            field,
+        };
+        Ok(EventContractRecord {
+            conid: self.conid,
+            underlying_conid: Conid(
+                self.underlying_conid
+                    .ok_or_else(|| missing("underlyingConid"))?,
+            ),
+            strike: self.strike.ok_or_else(|| missing("strike"))?,
+            right: self
+                .put_or_call
+                .as_deref()
+                .ok_or_else(|| missing("putOrCall"))?
+                .parse()?,
+            strike_label: self.strike_label.clone(),
+            expiration: self.expiration.clone(),
+            payout: self.payout,
+        })
+    }
+}
+
+impl EventContracts {
+    /// The YES/NO pairing of a market's contracts: what
+    /// [`crate::strategy::Context::exit_event`] and the store's netting need.
+    pub fn pairing(&self) -> Result<Pairing, NettingError> {
+        let records = self
+            .contracts
+            .iter()
+            .map(EventContract::record)
+            .collect::<Result<Vec<_>, _>>()?;
+        Pairing::from_records(&records)
+    }
 }
 
 // ----------------------------------------------------------------- orders
