@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use backtest::exchange::{CommissionModel, ExchangeConfig, Intrabar};
 use backtest::runner::{self, BacktestConfig, RunLabel};
 use backtest::sweep::{self, SweepAxis};
+use engine::forecastex::Pairing;
 use engine::registry::Params;
 
 use crate::config::ConfigFile;
@@ -115,6 +116,12 @@ pub struct BacktestArgs {
     /// Output directory. Default: ./ibflow-out
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// ForecastEx: a saved /trsrv/event/contracts answer (`ibflow gateway
+    /// event-contracts --market CONID --json > FILE`). Its YES/NO contracts
+    /// cannot be sold, buys against the other side are netted as the venue
+    /// does, and strategies find the pairs.
+    #[arg(long, value_name = "FILE")]
+    pub event_contracts: Option<PathBuf>,
     /// Sweep a parameter over start:end:step (inclusive), repeatable; runs the
     /// grid in parallel and writes sweep.csv.
     #[arg(long = "sweep", value_name = "K=A:B:S")]
@@ -156,6 +163,25 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The YES/NO pairing of a saved `/trsrv/event/contracts` answer, read
+/// with the client's own types.
+pub fn load_event_pairing(path: &std::path::Path) -> Result<Pairing> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading event contracts {}", path.display()))?;
+    let body: engine::ibkr::messages::EventContracts = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a /trsrv/event/contracts answer", path.display()))?;
+    let pairing = body
+        .pairing()
+        .with_context(|| format!("pairing the contracts of {}", path.display()))?;
+    if pairing.is_empty() {
+        bail!(
+            "{}: no strike has both a YES and a NO contract",
+            path.display()
+        );
+    }
+    Ok(pairing)
 }
 
 /// Everything a backtest needs, after config file and flags are merged.
@@ -233,6 +259,10 @@ fn plan(args: BacktestArgs) -> Result<Plan> {
         .out
         .or(sec.out)
         .unwrap_or_else(|| PathBuf::from("ibflow-out"));
+    let event_pairing = match args.event_contracts.or(sec.event_contracts) {
+        Some(path) => load_event_pairing(&path)?,
+        None => Pairing::default(),
+    };
     Ok(Plan {
         data,
         strategy,
@@ -248,6 +278,7 @@ fn plan(args: BacktestArgs) -> Result<Plan> {
             },
             risk,
             out_dir: Some(out.clone()),
+            event_pairing,
         },
         out,
         sweeps,

@@ -68,6 +68,8 @@ pub struct BacktestSection {
     pub session_tz: Option<String>,
     pub out: Option<PathBuf>,
     pub rank_by: Option<String>,
+    /// A saved `/trsrv/event/contracts` answer (ForecastEx pairs).
+    pub event_contracts: Option<PathBuf>,
     #[serde(default)]
     pub params: toml::Table,
     #[serde(default)]
@@ -83,6 +85,11 @@ impl ConfigFile {
         if let (Some(db), Some(dir)) = (cfg.store.db.as_mut(), path.parent()) {
             if db.is_relative() {
                 *db = dir.join(&*db);
+            }
+        }
+        if let (Some(p), Some(dir)) = (cfg.backtest.event_contracts.as_mut(), path.parent()) {
+            if p.is_relative() {
+                *p = dir.join(&*p);
             }
         }
         // Relative data paths are relative to the config file.

@@ -34,6 +34,23 @@ pub struct Common {
 pub enum GatewayCommand {
     /// Session state: authenticated, connected, competing, and reset times.
     Status(Common),
+    /// ForecastEx: the event category tree and the markets on its leaves.
+    EventCategories(Common),
+    /// ForecastEx: the YES and NO contracts of a market. The `--json` output
+    /// is what `ibflow backtest --event-contracts FILE` reads.
+    EventContracts(EventContractsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EventContractsArgs {
+    /// Conid of the market (its artificial underlying), from
+    /// `gateway event-categories`.
+    #[arg(long)]
+    pub market: i64,
+    #[arg(long, default_value = "FORECASTX")]
+    pub exchange: String,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 #[derive(Debug, Args)]
@@ -139,7 +156,11 @@ fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
 }
 
 pub fn gateway(cmd: GatewayCommand) -> Result<()> {
-    let GatewayCommand::Status(common) = cmd;
+    let common = match cmd {
+        GatewayCommand::Status(common) => common,
+        GatewayCommand::EventCategories(common) => return event_categories(&common),
+        GatewayCommand::EventContracts(args) => return event_contracts(&args),
+    };
     let c = client(&common)?;
     runtime()?.block_on(async {
         let tickle = c.tickle().await.context("POST /tickle")?;
@@ -181,6 +202,97 @@ pub fn gateway(cmd: GatewayCommand) -> Result<()> {
         }
         if auth.competing {
             eprintln!("warning: a competing brokerage session holds this username (TWS, Client Portal or mobile)");
+        }
+        Ok(())
+    })
+}
+
+fn event_categories(common: &Common) -> Result<()> {
+    let c = client(common)?;
+    runtime()?.block_on(async {
+        let tree = c
+            .event_category_tree()
+            .await
+            .context("GET /trsrv/event/category-tree")?;
+        if common.json {
+            return print_json(&serde_json::to_value(&tree)?);
+        }
+        // Full path of every leaf with markets: "Economic Indicators > ...".
+        let path = |id: &str| {
+            let mut parts = Vec::new();
+            let mut at = Some(id.to_owned());
+            while let Some(cur) = at.take() {
+                let Some(node) = tree.get(&cur) else { break };
+                parts.push(node.label.clone().unwrap_or(cur));
+                // A cycle in venue data must not hang the tool.
+                if parts.len() > 16 {
+                    break;
+                }
+                at = node.parent_id.clone();
+            }
+            parts.reverse();
+            parts.join(" > ")
+        };
+        println!("{:>12}  {:<8} {:<40} CATEGORY", "MARKET", "SYMBOL", "NAME");
+        for (id, node) in &tree {
+            for m in &node.markets {
+                println!(
+                    "{:>12}  {:<8} {:<40} {}",
+                    m.conid.0,
+                    opt(&m.symbol),
+                    opt(&m.name),
+                    path(id)
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+fn event_contracts(args: &EventContractsArgs) -> Result<()> {
+    let c = client(&args.common)?;
+    runtime()?.block_on(async {
+        let body = c
+            .event_contracts(Conid(args.market), &args.exchange)
+            .await
+            .context("GET /trsrv/event/contracts")?;
+        if args.common.json {
+            return print_json(&serde_json::to_value(&body)?);
+        }
+        if body.contracts.is_empty() {
+            bail!(
+                "market {} lists no contracts on {}",
+                args.market,
+                args.exchange
+            );
+        }
+        println!(
+            "{:>12}  {:<4} {:>8}  {:<16} {:<10} DESCRIPTION",
+            "CONID", "SIDE", "STRIKE", "LABEL", "EXPIRES"
+        );
+        for k in &body.contracts {
+            let side = match k.put_or_call.as_deref() {
+                Some("C") => "YES",
+                Some("P") => "NO",
+                _ => "?",
+            };
+            println!(
+                "{:>12}  {:<4} {:>8}  {:<16} {:<10} {}",
+                k.conid.0,
+                side,
+                opt(&k.strike),
+                opt(&k.strike_label),
+                opt(&k.expiration),
+                opt(&k.short_description)
+            );
+        }
+        // Unpairable records are worth a word: they cannot be netted.
+        match body.pairing() {
+            Ok(p) if !p.unpaired.is_empty() => {
+                eprintln!("warning: no opposite side listed for {:?}", p.unpaired)
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: {e}"),
         }
         Ok(())
     })

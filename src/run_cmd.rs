@@ -14,6 +14,7 @@ use engine::execution::broker::IbkrBroker;
 use engine::execution::engine::LiveEngine;
 use engine::execution::live::LiveExecutor;
 use engine::execution::{ReplyPolicy, TicketBuilder};
+use engine::forecastex::Pairing;
 use engine::hours::TradingHours;
 use engine::ibkr::session;
 use engine::ibkr::ws::{self, Subscription, WsConfig};
@@ -102,15 +103,8 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from(crate::cli::DEFAULT_DB));
 
     // The venue: a gateway, or the simulator in this process.
-    let (sim, base_url, mut contracts) = match &args.gateway {
-        Some(url) => {
-            let contracts = args
-                .conids
-                .iter()
-                .map(|c| Contract::stock(Conid(*c), c.to_string()))
-                .collect();
-            (None, url.clone(), contracts)
-        }
+    let (sim, base_url, default_conids) = match &args.gateway {
+        Some(url) => (None, url.clone(), Vec::new()),
         None => {
             let gw = Gateway::start(GatewayConfig {
                 speed: args.speed,
@@ -120,14 +114,21 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
             .map_err(|e| anyhow!("starting the simulator: {e}"))?;
             let url = gw.base_url();
             eprintln!("simulator serving {url} (speed {}x)", args.speed);
-            (Some(gw), url, backtest::data::sample().contracts())
+            let sample: Vec<Conid> = backtest::data::sample()
+                .contracts()
+                .iter()
+                .map(|c| c.conid)
+                .collect();
+            (Some(gw), url, sample)
         }
     };
-    if !args.conids.is_empty() {
-        let wanted: BTreeSet<Conid> = args.conids.iter().map(|c| Conid(*c)).collect();
-        contracts.retain(|c| wanted.contains(&c.conid));
-    }
-    if contracts.is_empty() {
+    let conids: Vec<Conid> = if args.conids.is_empty() {
+        default_conids
+    } else {
+        let unique: BTreeSet<Conid> = args.conids.iter().map(|c| Conid(*c)).collect();
+        unique.into_iter().collect()
+    };
+    if conids.is_empty() {
         return Err(anyhow!("no contracts to trade: give --conid"));
     }
 
@@ -145,6 +146,7 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
             .next()
             .ok_or_else(|| anyhow!("the gateway lists no account"))?,
     };
+    let (contracts, pairing) = resolve_contracts(&client, &conids).await?;
     let (wsh, mut rx) = ws::spawn(client.clone(), WsConfig::default(), 1024);
     wsh.subscribe(Subscription::Orders);
     wsh.subscribe(Subscription::Trades {
@@ -200,6 +202,13 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         contracts,
     )
     .with_bars(Duration::from_secs(args.bar_seconds.max(1)));
+    if !pairing.is_empty() {
+        eprintln!(
+            "ForecastEx: {} strike(s) known to strategies",
+            pairing.pairs().len()
+        );
+        engine.set_event_pairing(pairing);
+    }
     if args.trading_hours.unwrap_or(args.gateway.is_some()) {
         for c in &contracts_for_hours {
             let asset = serde_json::to_value(&c.sec_type)
@@ -291,6 +300,47 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         gw.shutdown().await;
     }
     Ok(())
+}
+
+/// What the gateway says the contracts are (`/trsrv/secdef`: security
+/// type, exchange, multiplier, tick), so risk checks the real thing (a
+/// ForecastEx contract cannot be sold), and the YES/NO pairs of the
+/// ForecastEx markets among them (`/trsrv/event/contracts`), for
+/// `Context::event_pair`.
+async fn resolve_contracts(
+    client: &IbkrClient,
+    conids: &[Conid],
+) -> Result<(Vec<Contract>, Pairing)> {
+    let defs = client
+        .trsrv_secdef(conids)
+        .await
+        .context("GET /trsrv/secdef (contract details)")?;
+    let mut contracts = Vec::with_capacity(conids.len());
+    for conid in conids {
+        let def = defs
+            .secdef
+            .iter()
+            .find(|d| d.conid == *conid)
+            .ok_or_else(|| anyhow!("the gateway knows no contract {conid}"))?;
+        contracts.push(def.contract());
+    }
+    let markets: BTreeSet<i64> = defs
+        .secdef
+        .iter()
+        .filter(|d| d.is_event_contract == Some(true))
+        .filter_map(|d| d.und_conid)
+        .collect();
+    let mut records = Vec::new();
+    for market in markets {
+        let body = client
+            .event_contracts(Conid(market), "FORECASTX")
+            .await
+            .with_context(|| format!("GET /trsrv/event/contracts?market={market}"))?;
+        for k in &body.contracts {
+            records.push(k.record()?);
+        }
+    }
+    Ok((contracts, Pairing::from_records(&records)?))
 }
 
 /// The live loop: websocket messages, a one-second timer that closes bars,

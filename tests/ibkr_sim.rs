@@ -432,3 +432,121 @@ async fn forecastex_discovery_netting_and_sell_refusal() {
     h.shutdown().await;
     g.shutdown().await;
 }
+
+/// The ForecastEx research loop with the real binary: list the market's
+/// contracts and save them, download YES and NO history, backtest
+/// `forecast_band` with the saved contracts: the exits are netted, so every
+/// YES round trip has a NO round trip closed at the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_forecastex_contracts_history_then_backtest() {
+    let g = sim_from(Some("2019-06-01T00:00:00Z")).await;
+    g.set_speed(0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_ibflow");
+    let base = g.base_url();
+    let run = |args: Vec<String>| {
+        let base = base.clone();
+        async move {
+            // One process per second: the gateway's pacing is per address.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let o = tokio::task::spawn_blocking(move || {
+                std::process::Command::new(exe)
+                    .args(&args)
+                    .args(["--gateway", &base])
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            o.stdout
+        }
+    };
+    let cats = run(vec![
+        "gateway".into(),
+        "event-categories".into(),
+        "--json".into(),
+    ])
+    .await;
+    let cats: serde_json::Value = serde_json::from_slice(&cats).unwrap();
+    assert_eq!(cats["g17502"]["markets"][0]["conid"], 733131966);
+    let contracts = run([
+        "gateway",
+        "event-contracts",
+        "--market",
+        "733131966",
+        "--json",
+    ]
+    .map(String::from)
+    .to_vec())
+    .await;
+    let file = dir.path().join("horc.json");
+    std::fs::write(&file, contracts).unwrap();
+    let hist = dir.path().join("hist");
+    for conid in ["762089343", "762089344"] {
+        run([
+            "history",
+            "fetch",
+            "--conid",
+            conid,
+            "--bar",
+            "1d",
+            "--period",
+            "6m",
+            "--end",
+            "2019-06-01T00:00:00Z",
+            "--json",
+            "--out",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([hist.display().to_string()])
+        .collect())
+        .await;
+    }
+    let report = dir.path().join("report");
+    let bt = std::process::Command::new(exe)
+        .args(["backtest", "--quiet", "--strategy", "forecast_band"])
+        .args(["--param", "conid=762089343", "--param", "buy_below=0.46"])
+        .args(["--param", "take_profit=0.50", "--data"])
+        .arg(&hist)
+        .arg("--event-contracts")
+        .arg(&file)
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        bt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bt.stderr)
+    );
+    let trades = std::fs::read_to_string(report.join("trades.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = trades
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let yes: Vec<_> = rows.iter().filter(|r| r[2] == "762089343").collect();
+    let no: Vec<_> = rows.iter().filter(|r| r[2] == "762089344").collect();
+    assert!(!yes.is_empty(), "{trades}");
+    assert_eq!(yes.len(), no.len(), "{trades}");
+    for (y, n) in yes.iter().zip(&no) {
+        // The NO leg is bought and netted at once; the YES leg closes then.
+        assert_eq!(y[1], n[1], "{trades}");
+        assert_eq!(n[0], n[1], "{trades}");
+    }
+    // Without the contracts the same data does not trade at all.
+    let bare = std::process::Command::new(exe)
+        .args(["backtest", "--quiet", "--strategy", "forecast_band"])
+        .args(["--param", "conid=762089343", "--data"])
+        .arg(&hist)
+        .arg("--out")
+        .arg(dir.path().join("bare"))
+        .output()
+        .unwrap();
+    assert!(bare.status.success());
+    let bare_trades = std::fs::read_to_string(dir.path().join("bare/trades.csv")).unwrap();
+    assert_eq!(bare_trades.lines().count(), 1, "{bare_trades}");
+    g.shutdown().await;
+}

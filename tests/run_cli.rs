@@ -131,3 +131,59 @@ fn run_store_path_from_config() {
     );
     assert!(dir.path().join("from-config.db").exists(), "{stderr}");
 }
+
+/// ForecastEx live on the built-in simulator: `ibflow run` learns from
+/// `/trsrv/secdef` that the conid is an event contract and from
+/// `/trsrv/event/contracts` its strike's NO side; `forecast_band` buys YES
+/// on a dip and exits by buying NO; the venue nets the two (B, B, N, N)
+/// and the run ends flat.
+#[test]
+fn run_forecastex_round_trip_nets_flat() {
+    let yes = "762089343";
+    let out = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .args([
+            "run",
+            "--strategy",
+            "forecast_band",
+            "--conid",
+            yes,
+            "--param",
+        ])
+        .arg(format!("conid={yes}"))
+        .args([
+            "--param",
+            "buy_below=0.46",
+            "--param",
+            "take_profit=0.50",
+            "--param",
+            "size=10",
+            "--confirm",
+            "o163",
+            "--speed",
+            "864000",
+            "--duration",
+            "12",
+            "--bar-seconds",
+            "86400",
+            "--json",
+        ])
+        .output()
+        .expect("run ibflow");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("ForecastEx: 2 strike(s)"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON summary");
+    // At least one round trip: B YES, B NO, N YES, N NO.
+    let execs = v["stats"]["executions"].as_u64().unwrap();
+    assert!(execs >= 4, "{v}\n{stderr}");
+    // Every round trip is netted away: nothing is held at the end unless an
+    // entry filled in the last moments (then only YES, never NO).
+    let positions = v["positions"].as_array().unwrap();
+    assert!(
+        positions
+            .iter()
+            .all(|p| p["conid"] == serde_json::json!(762089343)),
+        "{v}"
+    );
+}

@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 
 use engine::broker::OrderChanges;
 use engine::bus::{Dispatcher, Event};
+use engine::forecastex::Pairing;
 use engine::model::{Bar, Contract, Timestamp};
 use engine::portfolio::Portfolio;
 use engine::risk::{RiskConfig, RiskEngine, TradingState};
@@ -34,6 +35,11 @@ pub struct BacktestConfig {
     pub risk: RiskConfig,
     /// Where outputs go; `None` computes the summary only (sweeps, bench).
     pub out_dir: Option<PathBuf>,
+    /// ForecastEx YES/NO pairs (from a saved `/trsrv/event/contracts`
+    /// answer): their contracts cannot be sold, a buy against the other
+    /// side held is netted as the venue does (`B`, then two `N`), and
+    /// strategies find the pairs through `Context::event_pair`.
+    pub event_pairing: Pairing,
 }
 
 impl Default for BacktestConfig {
@@ -43,6 +49,7 @@ impl Default for BacktestConfig {
             exchange: ExchangeConfig::default(),
             risk: RiskConfig::default(),
             out_dir: None,
+            event_pairing: Pairing::default(),
         }
     }
 }
@@ -92,13 +99,37 @@ struct Loop<S: Strategy> {
 impl<S: Strategy> Loop<S> {
     /// Book and deliver what the exchange produced.
     fn deliver(&mut self) -> Result<(), BacktestError> {
+        let netting = !self.dispatcher.event_pairing().is_empty();
         for ev in self.events.drain(..) {
-            if let Event::Execution(e) = &ev {
-                let signed = e.side.signed(e.size);
-                self.recorder
-                    .on_fill(e.time, e.conid, signed, e.price, e.commission)?;
+            match ev {
+                Event::Execution(fill) if netting => {
+                    // The exchange reports the fill; the venue's netting
+                    // reports follow it, each booked before the next.
+                    let reports = {
+                        let d = &self.dispatcher;
+                        let p = d.portfolio();
+                        d.event_pairing().venue_reports(fill, |c| p.quantity(c))
+                    };
+                    for e in reports {
+                        self.recorder.on_fill(
+                            e.time,
+                            e.conid,
+                            e.side.signed(e.size),
+                            e.price,
+                            e.commission,
+                        )?;
+                        self.dispatcher.dispatch(&Event::Execution(e));
+                    }
+                }
+                ev => {
+                    if let Event::Execution(e) = &ev {
+                        let signed = e.side.signed(e.size);
+                        self.recorder
+                            .on_fill(e.time, e.conid, signed, e.price, e.commission)?;
+                    }
+                    self.dispatcher.dispatch(&ev);
+                }
             }
-            self.dispatcher.dispatch(&ev);
         }
         Ok(())
     }
@@ -233,7 +264,15 @@ where
         keep_executions: 0,
         ..cfg.exchange.clone()
     });
-    for c in contracts {
+    let contracts: Vec<Contract> = contracts
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            cfg.event_pairing.mark_contract(&mut c);
+            c
+        })
+        .collect();
+    for c in &contracts {
         portfolio.set_multiplier(c.conid, c.multiplier);
         exchange.add_contract(c);
     }
@@ -245,19 +284,20 @@ where
             ..RecorderOptions::default()
         },
     )?;
-    for c in contracts {
+    for c in &contracts {
         recorder.set_multiplier(c.conid, c.multiplier);
     }
     let daily_loss = cfg.risk.global.daily_loss_limit.is_some();
     let mut lp = Loop {
         dispatcher: Dispatcher::new(strategies, portfolio),
         risk: RiskEngine::new(cfg.risk.clone()),
-        contracts: contracts.to_vec(),
+        contracts,
         exchange,
         recorder,
         events: Vec::new(),
         intents: Vec::new(),
     };
+    lp.dispatcher.set_event_pairing(cfg.event_pairing.clone());
     lp.dispatcher.start();
     lp.route_intents()?;
 

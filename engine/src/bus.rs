@@ -13,6 +13,7 @@ use std::collections::BinaryHeap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::forecastex::Pairing;
 use crate::model::{Bar, Conid, Execution, Order, Quote, Timestamp};
 use crate::orders::OrderBook;
 use crate::portfolio::Portfolio;
@@ -63,6 +64,8 @@ pub struct Dispatcher<S: Strategy = Box<dyn Strategy>> {
     outbox: Outbox,
     timers: BinaryHeap<Reverse<(Timestamp, u64, usize)>>,
     now: Timestamp,
+    /// ForecastEx YES/NO pairs strategies can look up (empty unless given).
+    events: Pairing,
 }
 
 impl<S: Strategy> Dispatcher<S> {
@@ -74,7 +77,19 @@ impl<S: Strategy> Dispatcher<S> {
             outbox: Outbox::default(),
             timers: BinaryHeap::new(),
             now: Timestamp::UNIX_EPOCH,
+            events: Pairing::default(),
         }
+    }
+
+    /// The ForecastEx strikes strategies see through
+    /// [`Context::event_pair`]: from `/trsrv/event/contracts` live, from a
+    /// saved copy in a backtest.
+    pub fn set_event_pairing(&mut self, pairing: Pairing) {
+        self.events = pairing;
+    }
+
+    pub fn event_pairing(&self) -> &Pairing {
+        &self.events
     }
 
     pub fn portfolio(&self) -> &Portfolio {
@@ -110,8 +125,14 @@ impl<S: Strategy> Dispatcher<S> {
 
     fn each(&mut self, mut f: impl FnMut(&mut S, &mut Context<'_>)) {
         for (i, s) in self.strategies.iter_mut().enumerate() {
-            let mut ctx =
-                Context::new(self.now, i, &self.portfolio, &self.orders, &mut self.outbox);
+            let mut ctx = Context::new(
+                self.now,
+                i,
+                &self.portfolio,
+                &self.orders,
+                &self.events,
+                &mut self.outbox,
+            );
             f(s, &mut ctx);
         }
         self.collect_timers();
@@ -124,6 +145,7 @@ impl<S: Strategy> Dispatcher<S> {
                 idx,
                 &self.portfolio,
                 &self.orders,
+                &self.events,
                 &mut self.outbox,
             );
             f(s, &mut ctx);
@@ -155,8 +177,14 @@ impl<S: Strategy> Dispatcher<S> {
         self.set_time(bar.time);
         self.portfolio.mark(bar.conid, bar.close);
         for (i, s) in self.strategies.iter_mut().enumerate() {
-            let mut ctx =
-                Context::new(self.now, i, &self.portfolio, &self.orders, &mut self.outbox);
+            let mut ctx = Context::new(
+                self.now,
+                i,
+                &self.portfolio,
+                &self.orders,
+                &self.events,
+                &mut self.outbox,
+            );
             s.on_bar(&mut ctx, bar);
         }
         self.collect_timers();

@@ -17,7 +17,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Conid, ExecSide, Execution};
+use crate::model::{Conid, Contract, ExecSide, Execution, SecType};
 
 /// Side of a strike. YES is modelled as a call, NO as a put.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -256,6 +256,48 @@ impl Pairing {
 
     pub fn pairs(&self) -> &[StrikePair] {
         &self.pairs
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// Make `contract` what a paired conid is: a ForecastEx event contract
+    /// (exchange `FORECASTX`, multiplier 1), so risk refuses sells of it.
+    /// Other contracts are left alone.
+    pub fn mark_contract(&self, contract: &mut Contract) {
+        if self.by_conid.contains_key(&contract.conid) {
+            contract.sec_type = SecType::EventContract;
+            contract.exchange = "FORECASTX".to_owned();
+            contract.multiplier = Decimal::ONE;
+        }
+    }
+
+    /// What the venue reports for `fill` given the account's quantities
+    /// before it: a buy of a paired contract is followed by the netting
+    /// reports ([`venue_executions`]); anything else is the fill alone.
+    /// For simulated venues, whose exchanges report fills only.
+    pub fn venue_reports(
+        &self,
+        fill: Execution,
+        quantity: impl Fn(Conid) -> Decimal,
+    ) -> Vec<Execution> {
+        let Some((pair, _)) = self.lookup(fill.conid) else {
+            return vec![fill];
+        };
+        let held = StrikePosition {
+            yes: quantity(pair.yes),
+            no: quantity(pair.no),
+        };
+        match venue_executions(pair, held, &fill) {
+            Ok(reports) => reports,
+            Err(e) => {
+                // A sell reached the venue (risk refuses them) or a fill
+                // had no size: report the fill alone rather than lose it.
+                tracing::warn!("ForecastEx netting of {}: {e}", fill.execution_id);
+                vec![fill]
+            }
+        }
     }
 
     /// The strike `conid` belongs to and its side.

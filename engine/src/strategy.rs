@@ -10,7 +10,7 @@
 use rust_decimal::Decimal;
 
 use crate::bus::Event;
-use crate::forecastex::{Right, StrikePair};
+use crate::forecastex::{Pairing, Right, StrikePair, StrikePosition};
 use crate::model::{
     Bar, Conid, Execution, Order, OrderId, OrderRequest, OrderType, Quote, Side, Tif, Timestamp,
     Trail,
@@ -226,6 +226,7 @@ pub struct Context<'a> {
     strategy: usize,
     portfolio: &'a Portfolio,
     orders: &'a OrderBook,
+    events: &'a Pairing,
     outbox: &'a mut Outbox,
 }
 
@@ -235,6 +236,7 @@ impl<'a> Context<'a> {
         strategy: usize,
         portfolio: &'a Portfolio,
         orders: &'a OrderBook,
+        events: &'a Pairing,
         outbox: &'a mut Outbox,
     ) -> Self {
         Context {
@@ -242,7 +244,23 @@ impl<'a> Context<'a> {
             strategy,
             portfolio,
             orders,
+            events,
             outbox,
+        }
+    }
+
+    /// ForecastEx: the strike `conid` (its YES or NO contract) belongs to,
+    /// when the engine was given the market's contracts.
+    pub fn event_pair(&self, conid: Conid) -> Option<&'a StrikePair> {
+        self.events.lookup(conid).map(|(pair, _)| pair)
+    }
+
+    /// ForecastEx: YES and NO held in `pair`. Once the venue's netting
+    /// reports are in, at most one side is non-zero.
+    pub fn event_position(&self, pair: &StrikePair) -> StrikePosition {
+        StrikePosition {
+            yes: self.portfolio.quantity(pair.yes),
+            no: self.portfolio.quantity(pair.no),
         }
     }
 

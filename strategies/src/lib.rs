@@ -4,6 +4,8 @@
 //! * [`breakout_oca`]: an OCA pair of bracketed DAY stop entries outside the
 //!   recent range.
 //! * [`mean_reversion`]: buy below the lower Bollinger band, exit at the mean.
+//! * [`forecast_band`]: ForecastEx, buy YES at a low probability and exit by
+//!   buying NO (the venue nets the two).
 //!
 //! Each strategy module has its exact rule in its documentation, a typed
 //! parameter struct (defaults for every field, unknown fields refused) and a
@@ -12,6 +14,7 @@
 //! [`tracker`] (which of a strategy's orders are still working).
 
 pub mod breakout_oca;
+pub mod forecast_band;
 pub mod indicators;
 pub mod mean_reversion;
 pub mod per_conid;
@@ -22,6 +25,7 @@ mod util;
 use engine::registry::StrategyRegistry;
 
 pub use breakout_oca::{BreakoutOca, BreakoutOcaParams};
+pub use forecast_band::{ForecastBand, ForecastBandParams};
 pub use mean_reversion::{MeanReversion, MeanReversionParams};
 pub use sma_cross::{SmaCross, SmaCrossParams};
 
@@ -32,6 +36,11 @@ pub fn register_all(registry: &mut StrategyRegistry) {
         breakout_oca::NAME,
         breakout_oca::DESCRIPTION,
         breakout_oca::factory,
+    );
+    registry.register(
+        forecast_band::NAME,
+        forecast_band::DESCRIPTION,
+        forecast_band::factory,
     );
     registry.register(
         mean_reversion::NAME,

@@ -3,10 +3,18 @@
 use engine::registry::{Params, RegistryError, StrategyRegistry};
 
 #[test]
-fn registers_the_three_strategies_with_descriptions() {
+fn registers_every_strategy_with_a_description() {
     let r = strategies::registry();
     let names: Vec<_> = r.entries().map(|e| e.name).collect();
-    assert_eq!(names, ["breakout_oca", "mean_reversion", "sma_cross"]);
+    assert_eq!(
+        names,
+        [
+            "breakout_oca",
+            "forecast_band",
+            "mean_reversion",
+            "sma_cross"
+        ]
+    );
     for e in r.entries() {
         assert!(!e.description.is_empty());
         assert!(!e.description.contains('\n'), "{}", e.name);
@@ -22,6 +30,7 @@ fn register_all_adds_to_an_existing_registry() {
     assert!(r.contains("sma_cross"));
     assert!(r.contains("breakout_oca"));
     assert!(r.contains("mean_reversion"));
+    assert!(r.contains("forecast_band"));
     match r.build("sma_crossover", &Params::new()).err() {
         Some(RegistryError::Unknown { known, .. }) => assert!(known.contains("sma_cross")),
         other => panic!("expected Unknown, got {other:?}"),

@@ -357,6 +357,10 @@ impl EventBook {
         })
     }
 
+    pub fn pairing(&self) -> &Pairing {
+        &self.pairing
+    }
+
     /// The strike `conid` trades on, if it is an event contract.
     pub fn pair(&self, conid: Conid) -> Option<&StrikePair> {
         self.pairing.lookup(conid).map(|(p, _)| p)

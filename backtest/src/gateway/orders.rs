@@ -52,7 +52,6 @@ use serde_json::{json, Value};
 
 use engine::broker::OrderChanges;
 use engine::bus::Event;
-use engine::forecastex::{venue_executions, StrikePosition};
 use engine::model::{
     Bar, Conid, ExecSide, Execution, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif,
     Timestamp,
@@ -220,7 +219,11 @@ impl Desk {
                         .order_id
                         .and_then(|id| self.orders.get(&id.0))
                         .and_then(|g| g.user_coid.clone());
-                    for e in self.venue_reports(e, sh) {
+                    for e in sh
+                        .forecast
+                        .pairing()
+                        .venue_reports(e, |c| self.books.quantity(c))
+                    {
                         // The str topic documents two keys the REST list lacks.
                         let mut t = trade_json(&e, user_ref.as_deref(), sh);
                         t["contract_description_2"] = json!("");
@@ -234,28 +237,6 @@ impl Desk {
                     }
                 }
                 _ => {}
-            }
-        }
-    }
-
-    /// What the venue reports for one fill: the fill itself, followed for
-    /// a ForecastEx buy against a held opposite side by the two netting
-    /// (`N`) reports.
-    fn venue_reports(&self, fill: Execution, sh: &Shared) -> Vec<Execution> {
-        let Some(pair) = sh.forecast.pair(fill.conid) else {
-            return vec![fill];
-        };
-        let held = StrikePosition {
-            yes: self.books.quantity(pair.yes),
-            no: self.books.quantity(pair.no),
-        };
-        match venue_executions(pair, held, &fill) {
-            Ok(reports) => reports,
-            Err(e) => {
-                // Cannot happen for fills of orders the desk accepted (sells
-                // are refused); report the fill alone rather than lose it.
-                tracing::warn!("ForecastEx netting of {}: {e}", fill.execution_id);
-                vec![fill]
             }
         }
     }

@@ -115,6 +115,12 @@ impl<S: Strategy> LiveEngine<S> {
     }
 
     /// Refuse orders in `conid` outside these hours (see [`crate::risk`]).
+    /// ForecastEx strikes strategies find through `Context::event_pair`
+    /// (the venue nets; the engine only needs the pairs).
+    pub fn set_event_pairing(&mut self, pairing: crate::forecastex::Pairing) {
+        self.dispatcher.set_event_pairing(pairing);
+    }
+
     pub fn set_trading_hours(&mut self, conid: Conid, hours: crate::hours::TradingHours) {
         self.risk.set_trading_hours(conid, hours);
     }

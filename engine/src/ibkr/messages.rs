@@ -14,7 +14,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::forecastex::{EventContractRecord, NettingError, Pairing};
 use crate::history::{decimal, from_epoch_ms, opt_decimal};
-use crate::model::{Conid, ExecSide, Execution, OrderStatus, Position, Side, Timestamp};
+use crate::model::{
+    Conid, Contract, ExecSide, Execution, OrderStatus, Position, SecType, Side, Timestamp,
+};
 
 /// A string the gateway may send as a string or a number (`order_id`).
 pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -442,6 +444,61 @@ pub struct TrsrvSecdef {
     pub multiplier: Option<Decimal>,
     #[serde(default, rename = "undConid", deserialize_with = "opt_i64")]
     pub und_conid: Option<i64>,
+    #[serde(default, rename = "isEventContract")]
+    pub is_event_contract: Option<bool>,
+    #[serde(default, rename = "incrementRules")]
+    pub increment_rules: Vec<IncrementRule>,
+}
+
+/// A price increment from `lowerEdge` up.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct IncrementRule {
+    #[serde(default, rename = "lowerEdge", deserialize_with = "opt_decimal")]
+    pub lower_edge: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub increment: Option<Decimal>,
+}
+
+impl TrsrvSecdef {
+    /// The engine's contract: what risk (security type, ForecastEx sell
+    /// refusal, notional with the multiplier) and the order ticket need.
+    /// Event contracts keep their listing exchange (`FORECASTX`); the rest
+    /// route through SMART. The tick is the first increment rule's.
+    pub fn contract(&self) -> Contract {
+        let symbol = self
+            .ticker
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| self.conid.to_string());
+        let mut c = Contract::stock(self.conid, symbol);
+        let asset = self.asset_class.as_deref().unwrap_or("STK");
+        c.sec_type = if self.is_event_contract == Some(true) {
+            SecType::EventContract
+        } else {
+            serde_json::from_value(serde_json::Value::String(asset.to_owned()))
+                .unwrap_or(SecType::Other(asset.to_owned()))
+        };
+        if c.sec_type == SecType::EventContract {
+            if let Some(x) = self.listing_exchange.clone().filter(|x| !x.is_empty()) {
+                c.exchange = x;
+            }
+        }
+        if let Some(ccy) = self.currency.clone().filter(|x| !x.is_empty()) {
+            c.currency = ccy;
+        }
+        if let Some(m) = self.multiplier.filter(|m| *m > Decimal::ZERO) {
+            c.multiplier = m;
+        }
+        if let Some(t) = self
+            .increment_rules
+            .first()
+            .and_then(|r| r.increment)
+            .filter(|t| *t > Decimal::ZERO)
+        {
+            c.tick_size = t;
+        }
+        c
+    }
 }
 
 /// `/trsrv/stocks`: symbol -> issuers, each with its listings.
@@ -1345,5 +1402,58 @@ mod ladder_tests {
             parse_price_ladder(&json!({"data": []})),
             Err(LadderError::Topic(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod contract_tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn secdef_of_an_event_contract_is_a_forecastex_contract() {
+        let d: TrsrvSecdef = serde_json::from_str(
+            r#"{"conid": 762089343, "ticker": "HORC", "assetClass": "OPT",
+                "listingExchange": "FORECASTX", "isEventContract": true,
+                "putOrCall": "C", "strike": "1", "undConid": 733131966,
+                "incrementRules": [{"lowerEdge": 0.0, "increment": 0.01}]}"#,
+        )
+        .unwrap();
+        let c = d.contract();
+        assert_eq!(c.sec_type, SecType::EventContract);
+        assert_eq!(c.exchange, "FORECASTX");
+        assert_eq!(c.tick_size, dec!(0.01));
+        let stock: TrsrvSecdef = serde_json::from_str(
+            r#"{"conid": 265598, "ticker": "AAPL", "assetClass": "STK",
+                "listingExchange": "NASDAQ", "multiplier": 0.0}"#,
+        )
+        .unwrap();
+        let c = stock.contract();
+        assert_eq!((c.sec_type, c.exchange.as_str()), (SecType::Stock, "SMART"));
+        assert_eq!(c.multiplier, Decimal::ONE, "0 is no multiplier");
+        let fut: TrsrvSecdef =
+            serde_json::from_str(r#"{"conid": 1, "assetClass": "FUT", "multiplier": "50"}"#)
+                .unwrap();
+        let c = fut.contract();
+        assert_eq!((c.sec_type, c.multiplier), (SecType::Future, dec!(50)));
+        assert_eq!(c.symbol, "1");
+    }
+
+    #[test]
+    fn event_contracts_pair_or_say_what_is_missing() {
+        let body: EventContracts = serde_json::from_str(
+            r#"{"contracts": [
+              {"conid": 11, "underlyingConid": 5, "strike": 1.0, "putOrCall": "C", "eventFixedPayout": "1"},
+              {"conid": 12, "underlyingConid": "5", "strike": "1", "putOrCall": "P"}]}"#,
+        )
+        .unwrap();
+        let p = body.pairing().unwrap();
+        assert_eq!(p.opposite(Conid(11)), Some(Conid(12)));
+        let broken: EventContracts = serde_json::from_str(
+            r#"{"contracts": [{"conid": 11, "strike": 1, "putOrCall": "C"}]}"#,
+        )
+        .unwrap();
+        let err = broken.pairing().unwrap_err();
+        assert!(err.to_string().contains("underlyingConid"), "{err}");
     }
 }
