@@ -38,13 +38,14 @@ use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use engine::model::Conid;
+use engine::model::{Conid, Timestamp};
 
 use super::accounts::accounts_json;
+use super::config::Instrument;
 use super::ladder::{ladder_message, LADDER_ROWS};
 use super::market::Market;
 use super::orders::recent_trades;
-use super::state::{Push, Shared};
+use super::state::{Push, Shared, State as GwState};
 use super::wire::{epoch_ms, error};
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -307,6 +308,19 @@ fn parse_topic(msg: &str) -> (&str, Option<&str>, Value) {
     (topic, target, args)
 }
 
+/// The contract's quote fields at the replay clock (brought up to date
+/// first), for the first message of a new subscription.
+fn quote_now(
+    st: &mut GwState,
+    sh: &Shared,
+    inst: &Instrument,
+) -> Option<(BTreeMap<String, String>, Timestamp)> {
+    sh.pump(st);
+    let now = st.clock.now();
+    let q = st.market.quote(inst.conid, now, inst.tick_size)?;
+    Some((Market::quote_fields(inst, &q), now))
+}
+
 fn handle(msg: &str, sh: &Shared, subs: &mut Subs) -> Vec<Value> {
     let msg = msg.trim();
     let (topic, target, args) = parse_topic(msg);
@@ -342,13 +356,8 @@ fn handle(msg: &str, sh: &Shared, subs: &mut Subs) -> Vec<Value> {
                 fields,
                 sent: BTreeMap::new(),
             };
-            sh.pump(&mut st);
-            let now = st.clock.now();
-            let first = st
-                .market
-                .quote(conid, now, inst.tick_size)
-                .map(|q| Market::quote_fields(inst, &q))
-                .and_then(|f| smd_delta(conid, &mut sub, &f, epoch_ms(now)));
+            let first = quote_now(&mut st, sh, inst)
+                .and_then(|(f, now)| smd_delta(conid, &mut sub, &f, epoch_ms(now)));
             subs.md.insert(conid, sub);
             first.into_iter().collect()
         }
@@ -401,13 +410,7 @@ fn handle(msg: &str, sh: &Shared, subs: &mut Subs) -> Vec<Value> {
                 tick: inst.tick_size,
                 sent: None,
             };
-            sh.pump(&mut st);
-            let now = st.clock.now();
-            let first = st
-                .market
-                .quote(conid, now, inst.tick_size)
-                .map(|q| Market::quote_fields(inst, &q))
-                .and_then(|f| sub.update(&f));
+            let first = quote_now(&mut st, sh, inst).and_then(|(f, _)| sub.update(&f));
             subs.ladder = Some(sub);
             first.into_iter().collect()
         }
