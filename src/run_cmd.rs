@@ -14,7 +14,7 @@ use engine::execution::broker::IbkrBroker;
 use engine::execution::engine::LiveEngine;
 use engine::execution::live::LiveExecutor;
 use engine::execution::{ReplyPolicy, TicketBuilder};
-use engine::forecastex::Pairing;
+use engine::forecastex::{EventContractRecord, Pairing};
 use engine::hours::TradingHours;
 use engine::ibkr::session;
 use engine::ibkr::ws::{self, Subscription, WsConfig};
@@ -146,7 +146,8 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
             .next()
             .ok_or_else(|| anyhow!("the gateway lists no account"))?,
     };
-    let (contracts, pairing) = resolve_contracts(&client, &conids).await?;
+    let (contracts, event_records) = resolve_contracts(&client, &conids).await?;
+    let pairing = Pairing::from_records(&event_records)?;
     let (wsh, mut rx) = ws::spawn(client.clone(), WsConfig::default(), 1024);
     wsh.subscribe(Subscription::Orders);
     wsh.subscribe(Subscription::Trades {
@@ -229,6 +230,13 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         let store = engine::store::Store::open(&db)
             .await
             .with_context(|| format!("opening the store {}", db.display()))?;
+        if !event_records.is_empty() {
+            // `positions --local` nets the strikes with these.
+            store
+                .put_event_contracts(&event_records)
+                .await
+                .context("storing the ForecastEx contracts")?;
+        }
         engine = engine.with_store(store);
         let found = engine.reconcile().await?;
         eprintln!(
@@ -269,7 +277,7 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
     run_loop(&mut engine, rx, session_rx, stop).await;
     keeper.abort();
     if !args.keep_orders {
-        engine.kill("shutdown").await;
+        engine.shutdown().await;
     }
     let stats = engine.stats();
     let pf = engine.dispatcher().portfolio();
@@ -310,7 +318,7 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
 async fn resolve_contracts(
     client: &IbkrClient,
     conids: &[Conid],
-) -> Result<(Vec<Contract>, Pairing)> {
+) -> Result<(Vec<Contract>, Vec<EventContractRecord>)> {
     let defs = client
         .trsrv_secdef(conids)
         .await
@@ -340,7 +348,7 @@ async fn resolve_contracts(
             records.push(k.record()?);
         }
     }
-    Ok((contracts, Pairing::from_records(&records)?))
+    Ok((contracts, records))
 }
 
 /// The live loop: websocket messages, a one-second timer that closes bars,

@@ -11,6 +11,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use clap::{Args, Subcommand};
 use rust_decimal::Decimal;
 
+use engine::forecastex::NetPosition;
 use engine::model::{Conid, ExecSide, Execution, Timestamp};
 use engine::store::{import, Store, StoredExecution};
 
@@ -126,11 +127,12 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
 
 /// Print the stored positions, as a table or as JSON.
 pub fn print_positions(db: &Path, json: bool) -> Result<()> {
-    let positions = runtime()?.block_on(async {
+    let (positions, strikes) = runtime()?.block_on(async {
         let store = open(db).await?;
         let p = store.positions().await?;
+        let e = store.event_positions().await?;
         store.close().await;
-        anyhow::Ok(p)
+        anyhow::Ok((p, e))
     })?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -153,6 +155,32 @@ pub fn print_positions(db: &Path, json: bool) -> Result<()> {
             p.avg_cost.round_dp(6).normalize(),
             p.realized_pnl.round_dp(6).normalize()
         )?;
+    }
+    if !strikes.is_empty() {
+        // ForecastEx: YES and NO of one strike net; show the net holding.
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<12} {:>12} {:>8} {:<16} {:>12} {:>12}  net",
+            "account", "market", "strike", "label", "yes_conid", "no_conid"
+        )?;
+        for (account, pair, pos) in &strikes {
+            let net = match pos.net() {
+                NetPosition::Flat => "flat".to_owned(),
+                NetPosition::Yes(q) => format!("YES {q}"),
+                NetPosition::No(q) => format!("NO {q}"),
+            };
+            writeln!(
+                out,
+                "{:<12} {:>12} {:>8} {:<16} {:>12} {:>12}  {net}",
+                account,
+                pair.underlying,
+                pair.strike.normalize(),
+                pair.strike_label.as_deref().unwrap_or("-"),
+                pair.yes,
+                pair.no
+            )?;
+        }
     }
     Ok(())
 }

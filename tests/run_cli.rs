@@ -135,14 +135,19 @@ fn run_store_path_from_config() {
 /// ForecastEx live on the built-in simulator: `ibflow run` learns from
 /// `/trsrv/secdef` that the conid is an event contract and from
 /// `/trsrv/event/contracts` its strike's NO side; `forecast_band` buys YES
-/// on a dip and exits by buying NO; the venue nets the two (B, B, N, N)
-/// and the run ends flat.
+/// and exits by buying NO; the venue nets the two (B, B, N, N), the store
+/// keeps the reports in that order and nets the strike.
 #[test]
 fn run_forecastex_round_trip_nets_flat() {
     let yes = "762089343";
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fx.db");
     let out = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .arg("--db")
+        .arg(&db)
         .args([
             "run",
+            "--store",
             "--strategy",
             "forecast_band",
             "--conid",
@@ -151,10 +156,14 @@ fn run_forecastex_round_trip_nets_flat() {
         ])
         .arg(format!("conid={yes}"))
         .args([
+            // Enter at once and stop out on the next close: round trips
+            // whatever the replay reached while the run started.
             "--param",
-            "buy_below=0.46",
+            "buy_below=0.97",
             "--param",
-            "take_profit=0.50",
+            "take_profit=0.98",
+            "--param",
+            "stop_below=0.96",
             "--param",
             "size=10",
             "--confirm",
@@ -186,4 +195,51 @@ fn run_forecastex_round_trip_nets_flat() {
             .all(|p| p["conid"] == serde_json::json!(762089343)),
         "{v}"
     );
+
+    // The store kept every report in the venue's order: B YES, then for the
+    // exit B NO, N YES, N NO.
+    let ex = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .arg("--db")
+        .arg(&db)
+        .args(["executions", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        ex.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ex.stderr)
+    );
+    let stored: serde_json::Value = serde_json::from_slice(&ex.stdout).unwrap();
+    let sides: Vec<(String, i64)> = stored
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["side"].as_str().unwrap_or_default().to_owned(),
+                e["conid"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let want = [
+        ("B".to_owned(), 762089343),
+        ("B".to_owned(), 762089344),
+        ("N".to_owned(), 762089343),
+        ("N".to_owned(), 762089344),
+    ];
+    assert_eq!(sides[..4], want, "{stored}");
+    // positions --local nets the strike with the stored contracts.
+    let pos = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .arg("--db")
+        .arg(&db)
+        .args(["positions", "--local"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&pos.stdout);
+    assert!(
+        pos.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pos.stderr)
+    );
+    assert!(text.contains("Democratic"), "{text}");
 }

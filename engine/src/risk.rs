@@ -172,8 +172,14 @@ impl RiskEngine {
     pub fn kill(&mut self, reason: impl Into<String>) {
         let reason = reason.into();
         tracing::error!(%reason, "kill switch: trading halted");
+        self.halt_quietly(reason);
+    }
+
+    /// Halt as part of an orderly stop: the same state as [`Self::kill`],
+    /// logged as routine rather than as an alarm.
+    pub fn halt_quietly(&mut self, reason: impl Into<String>) {
         self.state = TradingState::Halted;
-        self.halt_reason = Some(reason);
+        self.halt_reason = Some(reason.into());
     }
 
     /// Refuse orders in `conid` outside these hours (regular hours, or all

@@ -223,6 +223,15 @@ impl<S: Strategy> LiveEngine<S> {
         self.route_intents().await;
     }
 
+    /// Orderly stop: halt trading and cancel every working order, as the
+    /// kill switch does, without raising the alarm.
+    pub async fn shutdown(&mut self) {
+        tracing::info!("shutting down: cancelling working orders, trading halted");
+        self.risk.halt_quietly("shutdown");
+        self.cancel_all().await;
+        self.route_intents().await;
+    }
+
     pub fn trading_state(&self) -> crate::risk::TradingState {
         self.risk.state()
     }

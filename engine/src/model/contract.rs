@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 pub struct Conid(pub i64);
 
 impl fmt::Display for Conid {
+    /// The number, honouring width and alignment (`{:>12}` in tables).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
