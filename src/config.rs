@@ -1,5 +1,5 @@
-//! The `--config` TOML file of `ibflow backtest`. Every key is optional and
-//! every command-line flag overrides it.
+//! The `--config` TOML file of `ibflow backtest` and `ibflow run`. Every key
+//! is optional and every command-line flag overrides it.
 //!
 //! ```toml
 //! [backtest]
@@ -30,6 +30,9 @@
 //! [risk.per_strategy.0]         # by strategy index
 //! max_orders_per_minute = 10
 //! ```
+//!
+//! `ibflow run --config` reads `[risk]`, `[store]` and `[run]` (see
+//! `config/sim.toml` and `config/paper.toml`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +50,50 @@ pub struct ConfigFile {
     pub risk: engine::risk::RiskConfig,
     #[serde(default)]
     pub store: StoreSection,
+    /// `ibflow run`: the venue, the contracts and the strategies of a bot.
+    #[serde(default)]
+    pub run: RunSection,
+}
+
+/// `[run]`: what `ibflow run` flags say, for a bot started from a file.
+/// Flags win; `--strategy`/`--param` replace the `[[run.strategies]]` list.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// CP Gateway base URL; absent: the built-in simulator.
+    pub gateway: Option<String>,
+    pub insecure: Option<bool>,
+    pub account: Option<String>,
+    /// Contracts to subscribe (besides those the strategies name).
+    #[serde(default)]
+    pub conids: Vec<i64>,
+    pub bar_seconds: Option<u64>,
+    /// Simulator replay speed.
+    pub speed: Option<f64>,
+    /// Prompt ids answered "yes" automatically.
+    #[serde(default)]
+    pub confirm: Vec<String>,
+    pub trading_hours: Option<bool>,
+    /// Persist and reconcile through the SQLite store.
+    pub store: Option<bool>,
+    pub keep_orders: Option<bool>,
+    #[serde(default)]
+    pub strategies: Vec<RunStrategy>,
+}
+
+/// One `[[run.strategies]]` entry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunStrategy {
+    pub name: String,
+    /// The contracts whose bars and quotes it sees (default: all).
+    #[serde(default)]
+    pub conids: Vec<i64>,
+    #[serde(default)]
+    pub params: toml::Table,
+    /// Risk limits of this strategy alone (`[risk.per_strategy.N]` by
+    /// position in the list).
+    pub risk: Option<engine::risk::RiskLimits>,
 }
 
 /// `[store]`: where the SQLite database lives. `--db` and `IBFLOW_DB` win.
@@ -101,5 +148,33 @@ impl ConfigFile {
             }
         }
         Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod example_configs {
+    use super::*;
+
+    /// Every example under `config/` parses, and the bot configs name
+    /// strategies the registry knows.
+    #[test]
+    fn every_example_config_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let registry = strategies::registry();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let cfg = ConfigFile::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+                for s in &cfg.run.strategies {
+                    let params = engine::registry::Params::from_table(s.params.clone());
+                    registry
+                        .build(&s.name, &params)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 4, "examples found: {seen}");
     }
 }

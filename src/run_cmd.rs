@@ -22,13 +22,16 @@ use engine::ibkr::{ClientConfig, IbkrClient};
 use engine::model::{Conid, Contract};
 use engine::portfolio::Portfolio;
 use engine::registry::Params;
+use engine::risk::RiskConfig;
+use engine::strategy::{Scoped, Strategy};
 
 use crate::config::ConfigFile;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// CP Gateway base URL, e.g. https://localhost:5000/v1/api. Without it
-    /// the built-in simulator runs in-process on the bundled sample.
+    /// (and without `[run] gateway` in the config) the built-in simulator
+    /// runs in-process on the bundled sample.
     #[arg(long)]
     pub gateway: Option<String>,
     /// Accept the gateway's self-signed certificate (loopback hosts only).
@@ -37,20 +40,22 @@ pub struct RunArgs {
     /// Account to trade; default: the gateway's first account.
     #[arg(long)]
     pub account: Option<String>,
-    #[arg(long, default_value = "sma_cross")]
-    pub strategy: String,
+    /// One strategy to run (default sma_cross); replaces the config's
+    /// `[[run.strategies]]`.
+    #[arg(long)]
+    pub strategy: Option<String>,
     /// Strategy parameter, repeatable: --param fast=10.
     #[arg(long = "param", value_name = "K=V")]
     pub params: Vec<String>,
     /// Contracts to trade (default with the simulator: the sample's).
     #[arg(long = "conid")]
     pub conids: Vec<i64>,
-    /// Bar length built from quotes for on_bar strategies.
-    #[arg(long, default_value_t = 60)]
-    pub bar_seconds: u64,
-    /// Simulator replay speed (replay seconds per second).
-    #[arg(long, default_value_t = 1.0)]
-    pub speed: f64,
+    /// Bar length built from quotes for on_bar strategies. Default 60.
+    #[arg(long)]
+    pub bar_seconds: Option<u64>,
+    /// Simulator replay speed (replay seconds per second). Default 1.
+    #[arg(long)]
+    pub speed: Option<f64>,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub duration: Option<u64>,
@@ -60,7 +65,8 @@ pub struct RunArgs {
     /// Leave working orders in place on exit (default: cancel them).
     #[arg(long)]
     pub keep_orders: bool,
-    /// TOML file whose [risk] table sets the risk limits.
+    /// TOML file: `[run]` (venue, contracts, `[[run.strategies]]`), `[risk]`
+    /// and `[store]`; flags win.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Refuse orders outside each contract's trading hours, fetched from
@@ -86,17 +92,29 @@ pub fn run(args: RunArgs, db: Option<&std::path::Path>) -> Result<()> {
     rt.block_on(run_async(args, db.map(std::path::Path::to_path_buf)))
 }
 
-async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
-    let mut params = Params::new();
-    for p in &args.params {
-        params.set_pair(p)?;
-    }
-    let strategy = strategies::registry().build(&args.strategy, &params)?;
+async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
     let file = match &args.config {
         Some(p) => ConfigFile::load(p)?,
         None => ConfigFile::default(),
     };
-    let risk = file.risk;
+    let mut risk = file.risk;
+    let run = file.run;
+    // Flags win over [run].
+    args.gateway = args.gateway.or(run.gateway);
+    args.account = args.account.or(run.account);
+    args.insecure |= run.insecure.unwrap_or(false);
+    args.store |= run.store.unwrap_or(false);
+    args.keep_orders |= run.keep_orders.unwrap_or(false);
+    args.trading_hours = args.trading_hours.or(run.trading_hours);
+    if args.confirm.is_empty() {
+        args.confirm = run.confirm;
+    }
+    if args.conids.is_empty() {
+        args.conids = run.conids;
+    }
+    let bar_seconds = args.bar_seconds.or(run.bar_seconds).unwrap_or(60).max(1);
+    let speed = args.speed.or(run.speed).unwrap_or(1.0);
+    let (strategies, names, scoped) = build_strategies(&args, &run.strategies, &mut risk)?;
     // --db / IBFLOW_DB, then [store] db of the config, then the default.
     let db = db
         .or(file.store.db)
@@ -107,13 +125,13 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         Some(url) => (None, url.clone(), Vec::new()),
         None => {
             let gw = Gateway::start(GatewayConfig {
-                speed: args.speed,
+                speed,
                 ..GatewayConfig::default()
             })
             .await
             .map_err(|e| anyhow!("starting the simulator: {e}"))?;
             let url = gw.base_url();
-            eprintln!("simulator serving {url} (speed {}x)", args.speed);
+            eprintln!("simulator serving {url} (speed {speed}x)");
             let sample: Vec<Conid> = backtest::data::sample()
                 .contracts()
                 .iter()
@@ -122,11 +140,14 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
             (Some(gw), url, sample)
         }
     };
-    let conids: Vec<Conid> = if args.conids.is_empty() {
+    // The contracts named (flags or [run]) and those the strategies are
+    // scoped to; the simulator's sample when nothing is named.
+    let mut wanted: BTreeSet<Conid> = args.conids.iter().map(|c| Conid(*c)).collect();
+    wanted.extend(scoped);
+    let conids: Vec<Conid> = if wanted.is_empty() {
         default_conids
     } else {
-        let unique: BTreeSet<Conid> = args.conids.iter().map(|c| Conid(*c)).collect();
-        unique.into_iter().collect()
+        wanted.into_iter().collect()
     };
     if conids.is_empty() {
         return Err(anyhow!("no contracts to trade: give --conid"));
@@ -196,13 +217,13 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         },
     );
     let mut engine = LiveEngine::new(
-        vec![strategy],
+        strategies,
         Portfolio::new(Decimal::from(100_000)),
         risk,
         IbkrBroker::new(exec, account),
         contracts,
     )
-    .with_bars(Duration::from_secs(args.bar_seconds.max(1)));
+    .with_bars(Duration::from_secs(bar_seconds));
     if !pairing.is_empty() {
         eprintln!(
             "ForecastEx: {} strike(s) known to strategies",
@@ -268,7 +289,7 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         .context("installing the SIGUSR1 kill switch")?;
     eprintln!(
         "running {} live; Ctrl-C stops; kill switch: kill -USR1 {}",
-        args.strategy,
+        names.join(", "),
         std::process::id()
     );
     #[cfg(unix)]
@@ -308,6 +329,56 @@ async fn run_async(args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         gw.shutdown().await;
     }
     Ok(())
+}
+
+/// The strategies of the run: `--strategy`/`--param` (one), else the
+/// config's `[[run.strategies]]`, else sma_cross. Entries with `conids`
+/// see only those contracts' market data; an entry's `risk` becomes
+/// `[risk.per_strategy.N]` (N its position). Returns the strategies, their
+/// names, and every conid a strategy is scoped to.
+type Built = (Vec<Box<dyn Strategy>>, Vec<String>, BTreeSet<Conid>);
+
+fn build_strategies(
+    args: &RunArgs,
+    entries: &[crate::config::RunStrategy],
+    risk: &mut RiskConfig,
+) -> Result<Built> {
+    let registry = strategies::registry();
+    if args.strategy.is_some() || !args.params.is_empty() || entries.is_empty() {
+        let name = args.strategy.clone().unwrap_or_else(|| "sma_cross".into());
+        let mut params = Params::new();
+        for p in &args.params {
+            params.set_pair(p)?;
+        }
+        let s = registry.build(&name, &params)?;
+        return Ok((vec![s], vec![name], BTreeSet::new()));
+    }
+    let mut out: Vec<Box<dyn Strategy>> = Vec::with_capacity(entries.len());
+    let mut names = Vec::with_capacity(entries.len());
+    let mut scoped = BTreeSet::new();
+    for (i, e) in entries.iter().enumerate() {
+        let s = registry
+            .build(&e.name, &Params::from_table(e.params.clone()))
+            .with_context(|| format!("[[run.strategies]] entry {i} ({})", e.name))?;
+        if let Some(limits) = &e.risk {
+            if risk.per_strategy.insert(i, limits.clone()).is_some() {
+                return Err(anyhow!(
+                    "strategy {i} ({}) has risk limits both in [[run.strategies]] and \
+                     [risk.per_strategy.{i}]: keep one",
+                    e.name
+                ));
+            }
+        }
+        if e.conids.is_empty() {
+            out.push(s);
+        } else {
+            let conids: Vec<Conid> = e.conids.iter().map(|c| Conid(*c)).collect();
+            scoped.extend(conids.iter().copied());
+            out.push(Box::new(Scoped::new(s, conids)));
+        }
+        names.push(e.name.clone());
+    }
+    Ok((out, names, scoped))
 }
 
 /// What the gateway says the contracts are (`/trsrv/secdef`: security

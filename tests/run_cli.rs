@@ -243,3 +243,104 @@ fn run_forecastex_round_trip_nets_flat() {
     );
     assert!(text.contains("Democratic"), "{text}");
 }
+
+/// A bot from a config file: `config/sim.toml` runs sma_cross on the
+/// sample stocks and forecast_band on a ForecastEx strike in one engine;
+/// both trade, each only on its own contracts.
+#[test]
+fn run_from_config_runs_every_strategy() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/sim.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .arg("--db")
+        .arg(&db)
+        .args(["run", "--config", config, "--store"])
+        .args(["--speed", "864000", "--duration", "10", "--json"])
+        .output()
+        .expect("run ibflow");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("running sma_cross, forecast_band live"),
+        "{stderr}"
+    );
+    let ex = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .arg("--db")
+        .arg(&db)
+        .args(["executions", "--json"])
+        .output()
+        .unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(&ex.stdout).unwrap();
+    let conids: std::collections::BTreeSet<i64> = stored
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["conid"].as_i64())
+        .collect();
+    assert!(
+        conids.contains(&265598) || conids.contains(&8314),
+        "sma_cross traded a stock: {conids:?}\n{stderr}"
+    );
+    assert!(
+        conids.contains(&762089343),
+        "forecast_band traded: {conids:?}"
+    );
+    // Nothing else: each strategy saw only its own contracts' bars.
+    assert!(
+        conids.is_subset(&[265598, 8314, 762089343, 762089344].into()),
+        "{conids:?}"
+    );
+}
+
+/// Per-strategy risk from `[[run.strategies]]`: the stock strategy's orders
+/// exceed its own quantity limit and are refused; the other strategy is not
+/// held back. A misnamed strategy is an error that names the entry.
+#[test]
+fn run_config_risk_is_per_strategy_and_errors_name_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bot.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[run]
+confirm = ["o163"]
+[[run.strategies]]
+name = "sma_cross"
+conids = [265598]
+params = { fast = 2, slow = 3, size = 100 }
+risk = { max_order_quantity = "50" }
+[[run.strategies]]
+name = "forecast_band"
+conids = [762089343]
+params = { buy_below = "0.97", take_profit = "0.98", stop_below = "0.96" }
+"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--speed", "864000", "--bar-seconds", "86400"])
+        .args(["--duration", "8", "--json"])
+        .output()
+        .expect("run ibflow");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert!(v["stats"]["rejected"].as_u64().unwrap() >= 1, "{v}");
+    assert!(v["stats"]["executions"].as_u64().unwrap() >= 4, "{v}");
+
+    std::fs::write(&cfg, "[[run.strategies]]\nname = \"sma_crosss\"\n").unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("entry 0") && err.contains("sma_crosss"),
+        "{err}"
+    );
+}

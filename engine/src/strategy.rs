@@ -503,3 +503,67 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
         (**self).on_stop(ctx)
     }
 }
+
+/// A strategy that sees the market data (bars and quotes) of some
+/// contracts only, so several strategies can share one engine without each
+/// filtering what it is fed. Order updates, executions, timers and other
+/// events reach it as before: it may trade contracts outside its scope (a
+/// ForecastEx exit buys the other side of the strike).
+#[derive(Debug, Clone)]
+pub struct Scoped<S> {
+    inner: S,
+    conids: Vec<Conid>,
+}
+
+impl<S: Strategy> Scoped<S> {
+    pub fn new(inner: S, conids: impl IntoIterator<Item = Conid>) -> Self {
+        let mut conids: Vec<Conid> = conids.into_iter().collect();
+        conids.sort_unstable();
+        conids.dedup();
+        Scoped { inner, conids }
+    }
+
+    pub fn conids(&self) -> &[Conid] {
+        &self.conids
+    }
+
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    #[inline]
+    fn sees(&self, conid: Conid) -> bool {
+        self.conids.binary_search(&conid).is_ok()
+    }
+}
+
+impl<S: Strategy> Strategy for Scoped<S> {
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        self.inner.on_start(ctx)
+    }
+    fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
+        if self.sees(bar.conid) {
+            self.inner.on_bar(ctx, bar)
+        }
+    }
+    fn on_quote(&mut self, ctx: &mut Context<'_>, quote: &Quote) {
+        if self.sees(quote.conid) {
+            self.inner.on_quote(ctx, quote)
+        }
+    }
+    fn on_order_update(&mut self, ctx: &mut Context<'_>, order: &Order) {
+        self.inner.on_order_update(ctx, order)
+    }
+    fn on_execution(&mut self, ctx: &mut Context<'_>, exec: &Execution) {
+        self.inner.on_execution(ctx, exec)
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_>, timer: TimerId) {
+        self.inner.on_timer(ctx, timer)
+    }
+    fn on_event(&mut self, ctx: &mut Context<'_>, event: &Event) {
+        self.inner.on_event(ctx, event)
+    }
+    fn on_stop(&mut self, ctx: &mut Context<'_>) {
+        self.inner.on_stop(ctx)
+    }
+}

@@ -353,3 +353,36 @@ fn forecastex_exit_is_a_buy_of_the_opposite_contract() {
         (Conid(702), Side::Buy, Some(dec!(0.47)))
     );
 }
+
+/// `Scoped` strategies see the bars of their contracts only; everything
+/// else (start, stop) still reaches them.
+#[test]
+fn scoped_strategies_see_their_contracts_only() {
+    use engine::strategy::Scoped;
+    let other = Conid(6);
+    let a = Scoped::new(
+        Recorder {
+            name: "a",
+            ..Recorder::default()
+        },
+        [C],
+    );
+    let b = Scoped::new(
+        Recorder {
+            name: "b",
+            ..Recorder::default()
+        },
+        [other],
+    );
+    let mut d = Dispatcher::new(vec![a, b], Portfolio::new(dec!(1000)));
+    d.start();
+    d.on_bar(&bar(0, dec!(10)));
+    d.on_bar(&Bar {
+        conid: other,
+        ..bar(1, dec!(20))
+    });
+    d.stop();
+    let logs: Vec<&Vec<String>> = d.strategies().iter().map(|s| &s.inner().log).collect();
+    assert_eq!(logs[0], &vec!["a start", "a bar 10 eq 1000", "a stop"]);
+    assert_eq!(logs[1], &vec!["b start", "b bar 20 eq 1000", "b stop"]);
+}
