@@ -308,8 +308,8 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
             "{}",
             serde_json::json!({
                 "stats": stats,
-                "equity": pf.equity().to_string(),
-                "realized_pnl": pf.realized_pnl().to_string(),
+                "equity": cents(pf.equity()),
+                "realized_pnl": cents(pf.realized_pnl()),
                 "positions": positions,
                 "trading_state": format!("{:?}", engine.trading_state()),
             })
@@ -319,7 +319,11 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
             "quotes {}  bars {}  order updates {}  executions {}  rejected {}",
             stats.quotes, stats.bars, stats.order_updates, stats.executions, stats.rejected
         );
-        println!("equity {}  realized {}", pf.equity(), pf.realized_pnl());
+        println!(
+            "equity {}  realized {}",
+            cents(pf.equity()),
+            cents(pf.realized_pnl())
+        );
         for p in &positions {
             println!("position {} {} @ {}", p.conid, p.quantity, p.avg_price);
         }
@@ -329,6 +333,13 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         gw.shutdown().await;
     }
     Ok(())
+}
+
+/// Money as reported: to the cent. Average-cost accounting keeps exact
+/// quotients internally (`1/3` of a cost stays a 28-digit decimal); a
+/// report shows what the account statement would.
+fn cents(d: Decimal) -> String {
+    format!("{:.2}", d.round_dp(2))
 }
 
 /// The strategies of the run: `--strategy`/`--param` (one), else the

@@ -20,8 +20,10 @@
 //!
 //! Layout: [`config`] (settings and instruments), `state` (the shared state
 //! and the replay pump), `session`, `accounts` (accounts and contracts),
+//! [`events`] (ForecastEx markets, their endpoints, prices and netting),
 //! `market` (bars, quotes, history), `orders` (the order desk on the
-//! exchange), `prompts`, `pacing`, `ws`, `wire` (JSON helpers).
+//! exchange), `prompts`, `pacing`, `ws` (the websocket topics), `ladder`
+//! (the `sbd` price ladder), `wire` (JSON helpers).
 
 mod accounts;
 pub mod config;
