@@ -326,8 +326,6 @@ async fn cli_history_fetch_then_backtest() {
 /// nets: B, N, N), and a sell is refused by the venue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forecastex_discovery_netting_and_sell_refusal() {
-    use engine::ibkr::messages::parse_price_ladder;
-
     let g = Gateway::start(GatewayConfig {
         speed: 0.0,
         prompts: Vec::new(),
@@ -418,15 +416,10 @@ async fn forecastex_discovery_netting_and_sell_refusal() {
         account: acct.clone(),
         conid: pair.yes,
     });
-    let m = wait_for(
-        &mut rx,
-        |m| matches!(m, WsMessage::Other { topic, .. } if topic.starts_with("sbd+")),
-    )
-    .await;
-    let WsMessage::Other { body, .. } = m else {
+    let m = wait_for(&mut rx, |m| matches!(m, WsMessage::PriceLadder(_))).await;
+    let WsMessage::PriceLadder(ladder) = m else {
         unreachable!()
     };
-    let ladder = parse_price_ladder(&body).unwrap();
     assert_eq!(ladder.conid, pair.yes);
     assert_eq!(ladder.rows.iter().filter(|r| r.focus).count(), 1);
     h.shutdown().await;

@@ -136,7 +136,9 @@ pub enum WsMessage {
         text: String,
         raw: serde_json::Value,
     },
-    /// `act`, `ssd`, `sld`, `smh`, `sbd` and anything else: topic and body.
+    /// `sbd`: a BookTrader price ladder.
+    PriceLadder(super::messages::PriceLadder),
+    /// `act`, `ssd`, `sld`, `smh` and anything else: topic and body.
     Other {
         topic: String,
         body: serde_json::Value,
@@ -456,6 +458,14 @@ fn handle_text(text: &str, st: &mut State) -> Vec<WsMessage> {
             }]
         }
     };
+    if topic.starts_with("sbd+") {
+        return match super::messages::parse_price_ladder(&body) {
+            Ok(l) => vec![WsMessage::PriceLadder(l)],
+            Err(e) => vec![WsMessage::Malformed {
+                error: format!("sbd: {e}"),
+            }],
+        };
+    }
     let args = body.get("args").cloned().unwrap_or(serde_json::Value::Null);
     match topic {
         "system" => Vec::new(),
@@ -704,6 +714,19 @@ mod tests {
         assert!(matches!(&m[0], WsMessage::Other { topic, .. } if topic == "act"));
         let m = handle_text("garbage", &mut st);
         assert!(matches!(&m[0], WsMessage::Malformed { .. }));
+        let m = handle_text(
+            r#"{"topic":"sbd+U1+265598","data":[{"row":0,"focus":1,"price":"100 @ 192.26","ask":"300"}]}"#,
+            &mut st,
+        );
+        assert!(
+            matches!(&m[0], WsMessage::PriceLadder(l) if l.conid == Conid(265598) && l.rows.len() == 1),
+            "{m:?}"
+        );
+        let m = handle_text(
+            r#"{"topic":"sbd+U1+265598","data":[{"row":0,"focus":0,"price":"abc"}]}"#,
+            &mut st,
+        );
+        assert!(matches!(&m[0], WsMessage::Malformed { error } if error.starts_with("sbd")));
     }
 
     #[test]
