@@ -195,3 +195,58 @@ async fn timed_out_submission_is_found_not_duplicated() {
     assert_eq!(copies, 1, "{live:?}");
     gw.shutdown().await;
 }
+
+/// The gateway placed the order but its answer was lost (the client gave
+/// up waiting): the executor finds the order by its cOID and reports it
+/// placed, recovered, and places nothing twice.
+#[tokio::test]
+async fn lost_answer_is_recovered_from_the_live_orders() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    let cfg = GatewayConfig {
+        speed: 0.0,
+        start: Some(start),
+        pacing: PacingConfig::off(),
+        prompts: Vec::new(),
+        ..GatewayConfig::default()
+    };
+    let account = cfg.account.clone();
+    let gw = Gateway::start(cfg).await.expect("simulator starts");
+    let client = IbkrClient::new(ClientConfig {
+        timeout: std::time::Duration::from_millis(300),
+        ..ClientConfig::with_base_url(gw.base_url())
+    })
+    .expect("client");
+    let exec = LiveExecutor::new(
+        client,
+        TicketBuilder {
+            account: account.clone(),
+            coid_prefix: "lost-".into(),
+            ext_operator: "test".into(),
+        },
+        ReplyPolicy::default(),
+    );
+    gw.delay_answer_path(
+        &format!("/iserver/account/{account}/orders"),
+        std::time::Duration::from_secs(2),
+    );
+    let batch = [order(
+        1,
+        Side::Buy,
+        OrderType::Limit,
+        Some(Decimal::ONE),
+        None,
+    )];
+    let placed = exec
+        .submit(&batch, |_| SecType::Stock)
+        .await
+        .expect("found by cOID, not an error");
+    assert!(placed.recovered, "{placed:?}");
+    gw.clear_faults();
+    let live = exec.live_orders().await.expect("live orders");
+    let copies = live
+        .iter()
+        .filter(|o| o.order_ref.as_deref() == Some("lost-ibf-1"))
+        .count();
+    assert_eq!(copies, 1, "{live:?}");
+    gw.shutdown().await;
+}

@@ -18,6 +18,8 @@ use super::wire::error;
 pub(crate) struct Faults {
     pub fail: Vec<(String, StatusCode)>,
     pub delay: Vec<(String, Duration)>,
+    /// Handled at once, answered late.
+    pub delay_answer: Vec<(String, Duration)>,
     pub heartbeats_stopped: bool,
 }
 
@@ -28,27 +30,39 @@ impl Faults {
             .iter()
             .find(|(p, _)| path.starts_with(p.as_str()))
             .map(|(_, s)| *s);
-        let delay = self
-            .delay
-            .iter()
-            .find(|(p, _)| path.starts_with(p.as_str()))
-            .map(|(_, d)| *d);
-        (fail, delay)
+        (fail, first_match(&self.delay, path))
     }
+}
+
+fn first_match(rules: &[(String, Duration)], path: &str) -> Option<Duration> {
+    rules
+        .iter()
+        .find(|(p, _)| path.starts_with(p.as_str()))
+        .map(|(_, d)| *d)
 }
 
 /// Apply path faults: wait first (a slow gateway), then fail if told to.
 pub(crate) async fn inject(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let path = path.strip_prefix("/v1/api").unwrap_or(path).to_owned();
-    let (fail, delay) = sh.lock().faults.rule_for(&path);
+    let ((fail, delay), late) = {
+        let st = sh.lock();
+        (
+            st.faults.rule_for(&path),
+            first_match(&st.faults.delay_answer, &path),
+        )
+    };
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
     if let Some(status) = fail {
         return error(status, format!("injected fault: {}", status.as_u16()));
     }
-    next.run(req).await
+    let answer = next.run(req).await;
+    if let Some(d) = late {
+        tokio::time::sleep(d).await;
+    }
+    answer
 }
 
 #[cfg(test)]
@@ -60,6 +74,7 @@ mod tests {
         let f = Faults {
             fail: vec![("/iserver/account".into(), StatusCode::SERVICE_UNAVAILABLE)],
             delay: vec![("/tickle".into(), Duration::from_millis(5))],
+            delay_answer: Vec::new(),
             heartbeats_stopped: false,
         };
         assert_eq!(

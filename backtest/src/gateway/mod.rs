@@ -267,6 +267,18 @@ impl GatewayHandle {
             .push((prefix.to_owned(), by));
     }
 
+    /// Serve requests whose path starts with `prefix` at once but hold the
+    /// answer for `by`: the request took effect and the answer is late (or
+    /// lost when the client gives up), as when a connection drops after
+    /// the gateway placed an order.
+    pub fn delay_answer_path(&self, prefix: &str, by: Duration) {
+        self.shared
+            .lock()
+            .faults
+            .delay_answer
+            .push((prefix.to_owned(), by));
+    }
+
     /// Remove path failures and delays, resume heartbeats.
     pub fn clear_faults(&self) {
         self.shared.lock().faults = Default::default();
