@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 
 use engine::broker::OrderChanges;
 use engine::bus::{Dispatcher, Event};
-use engine::forecastex::Pairing;
+use engine::forecastex::{economic_fills, Pairing};
 use engine::model::{Bar, Contract, Timestamp};
 use engine::portfolio::Portfolio;
 use engine::risk::{RiskConfig, RiskEngine, TradingState};
@@ -104,13 +104,14 @@ impl<S: Strategy> Loop<S> {
             match ev {
                 Event::Execution(fill) if netting => {
                     // The exchange reports the fill; the venue's netting
-                    // reports follow it, each booked before the next.
+                    // reports follow it, each delivered before the next.
                     let reports = {
                         let d = &self.dispatcher;
                         let p = d.portfolio();
                         d.event_pairing().venue_reports(fill, |c| p.quantity(c))
                     };
-                    for e in reports {
+                    // The report reads a netted exit as one closed trade.
+                    for e in economic_fills(&reports) {
                         self.recorder.on_fill(
                             e.time,
                             e.conid,
@@ -118,6 +119,8 @@ impl<S: Strategy> Loop<S> {
                             e.price,
                             e.commission,
                         )?;
+                    }
+                    for e in reports {
                         self.dispatcher.dispatch(&Event::Execution(e));
                     }
                 }

@@ -163,6 +163,9 @@ fn forecast_band_round_trip_is_netted_flat() {
         summary.final_cash,
         dec!(1000) + dec!(10) * (dec!(1) - yes_px - no_px)
     );
+    // The report: one closed trade, not a YES trade and a NO trade.
+    assert_eq!(summary.trades, 1);
+    assert_eq!(summary.net_profit, dec!(10) * (dec!(1) - yes_px - no_px));
 }
 
 #[test]

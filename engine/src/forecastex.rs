@@ -497,6 +497,44 @@ pub fn venue_executions(
     Ok(out)
 }
 
+/// The venue's reports for one buy ([`venue_executions`]) as a trade
+/// history reads them: the bought side's `N` cancels the same quantity of
+/// its `B` (bought and netted at one price, nothing held in between), so
+/// what remains is the held side closed by its `N` at `payout - price` and
+/// the part of the buy beyond the overlap. The buy's commission goes with
+/// what remains of it, or with the close when nothing does. Reports that
+/// are not such a sequence come back unchanged.
+///
+/// For reports (round trips, win rate): a netted exit is one closed YES
+/// trade, not a YES trade plus a zero-length NO trade.
+pub fn economic_fills(reports: &[Execution]) -> Vec<Execution> {
+    let [b, held, bought] = reports else {
+        return reports.to_vec();
+    };
+    let shape = b.side == ExecSide::Bought
+        && held.side == ExecSide::Netting
+        && bought.side == ExecSide::Netting
+        && bought.conid == b.conid
+        && held.conid != b.conid
+        && bought.size == held.size
+        && bought.size <= b.size;
+    if !shape {
+        return reports.to_vec();
+    }
+    let rest = b.size - bought.size;
+    let mut close = held.clone();
+    if rest.is_zero() {
+        close.commission += b.commission;
+        return vec![close];
+    }
+    let opened = Execution {
+        size: rest,
+        net_amount: rest * b.price,
+        ..b.clone()
+    };
+    vec![close, opened]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use chrono::{TimeZone, Utc};
 use engine::forecastex::{
-    venue_executions, venue_legs, EventContractsResponse, Leg, NetPosition, NettingError, Pairing,
-    Right, StrikePair, StrikePosition,
+    economic_fills, venue_executions, venue_legs, EventContractsResponse, Leg, NetPosition,
+    NettingError, Pairing, Right, StrikePair, StrikePosition,
 };
 use engine::model::{Conid, ExecSide, Execution};
 use proptest::prelude::*;
@@ -291,4 +291,47 @@ proptest! {
         let expected: i64 = buys.iter().map(|&(y, q)| if y { q as i64 } else { -(q as i64) }).sum();
         prop_assert_eq!(pos.net_yes(), Decimal::from(expected));
     }
+}
+
+/// As a trade history reads the spec's examples: buying 10 NO against 100
+/// YES closes 10 YES at payout - price; buying 130 NO against 90 YES closes
+/// the 90 YES and opens 40 NO at the price. Commission stays whole.
+#[test]
+fn economic_fills_of_the_spec_examples() {
+    let mut fill = buy("b1", NO, dec!(10), dec!(0.40));
+    fill.commission = dec!(0.25);
+    let held = StrikePosition {
+        yes: dec!(100),
+        no: dec!(0),
+    };
+    let one = economic_fills(&venue_executions(&pair(), held, &fill).unwrap());
+    let seen: Vec<_> = one
+        .iter()
+        .map(|e| (e.side, e.conid, e.size, e.price, e.commission))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(ExecSide::Netting, YES, dec!(10), dec!(0.60), dec!(0.25))]
+    );
+    let mut fill = buy("b2", NO, dec!(130), dec!(0.55));
+    fill.commission = dec!(1);
+    let held = StrikePosition {
+        yes: dec!(90),
+        no: dec!(0),
+    };
+    let two = economic_fills(&venue_executions(&pair(), held, &fill).unwrap());
+    let seen: Vec<_> = two
+        .iter()
+        .map(|e| (e.side, e.conid, e.size, e.price, e.commission))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (ExecSide::Netting, YES, dec!(90), dec!(0.45), dec!(0)),
+            (ExecSide::Bought, NO, dec!(40), dec!(0.55), dec!(1)),
+        ]
+    );
+    // An opening buy, or anything else, is left alone.
+    let open = [buy("b0", YES, dec!(5), dec!(0.5))];
+    assert_eq!(economic_fills(&open), open.to_vec());
 }
