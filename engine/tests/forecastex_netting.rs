@@ -335,3 +335,41 @@ fn economic_fills_of_the_spec_examples() {
     let open = [buy("b0", YES, dec!(5), dec!(0.5))];
     assert_eq!(economic_fills(&open), open.to_vec());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever the buys and prices: reading each buy's reports through
+    /// `economic_fills` leaves the same positions, the same cash and the
+    /// same commission as the venue's reports themselves.
+    #[test]
+    fn economic_fills_keep_positions_cash_and_commission(
+        buys in prop::collection::vec((any::<bool>(), 1u32..500, 1u32..100, 0u32..300), 1..20)
+    ) {
+        let mut venue = StrikePosition::default();
+        let (mut raw, mut read) = ((dec!(0), dec!(0), dec!(0), dec!(0)), (dec!(0), dec!(0), dec!(0), dec!(0)));
+        // (yes, no, cash, commission) of a stream of reports.
+        fn book(acc: &mut (Decimal, Decimal, Decimal, Decimal), e: &Execution) {
+            let signed = e.side.signed(e.size);
+            if e.conid == YES { acc.0 += signed } else { acc.1 += signed }
+            acc.2 -= signed * e.price;
+            acc.3 += e.commission;
+        }
+        for (i, (yes, qty, cents, comm)) in buys.into_iter().enumerate() {
+            let conid = if yes { YES } else { NO };
+            let mut fill = buy(&format!("e{i}"), conid, Decimal::from(qty), Decimal::new(cents.into(), 2));
+            fill.commission = Decimal::new(comm.into(), 2);
+            let reports = venue_executions(&pair(), venue, &fill).unwrap();
+            apply_all(&mut venue, &reports);
+            for e in &reports {
+                book(&mut raw, e);
+            }
+            for e in &economic_fills(&reports) {
+                prop_assert!(e.size > Decimal::ZERO);
+                book(&mut read, e);
+            }
+        }
+        prop_assert_eq!(raw, read);
+        prop_assert_eq!((raw.0, raw.1), (venue.yes, venue.no));
+    }
+}
