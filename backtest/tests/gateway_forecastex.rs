@@ -99,6 +99,11 @@ async fn discovery_lists_markets_and_their_yes_no_pairs() {
     assert_eq!(sd["secdef"][1]["putOrCall"], "P");
     assert_eq!(sd["secdef"][1]["undConid"], json!(HORC));
 
+    let info = c.ok(&format!("/iserver/contract/{NO}/info")).await;
+    assert_eq!(info["local_symbol"], "HORC Jan04'27 1.0 NO @FORECASTX");
+    assert_eq!(info["underlying_con_id"], json!(HORC));
+    assert_eq!(info["exchange"], "FORECASTX");
+
     // Each side has its own quote; the two add up to the payout.
     let yes = dec(&c.snapshot(YES, "31,84,86").await["31"]);
     let no = dec(&c.snapshot(NO, "31,84,86").await["31"]);

@@ -188,7 +188,7 @@ async fn contract_info(State(sh): State<Arc<Shared>>, Path(conid): Path<String>)
     let Some(i) = sh.instrument(conid) else {
         return bad_request(format!("no contract for conid {conid}"));
     };
-    ok(json!({
+    let mut info = json!({
         "cfi_code": "",
         "symbol": i.symbol,
         "cusip": null,
@@ -215,7 +215,18 @@ async fn contract_info(State(sh): State<Arc<Shared>>, Path(conid): Path<String>)
         "smart_available": true,
         "exchange": "SMART",
         "category": i.category
-    }))
+    });
+    if let Some(pair) = sh.forecast.pair(conid) {
+        // An event contract: its options-style description, its market's
+        // index as the underlying, its resolution date, its one venue.
+        info["local_symbol"] = json!(sh.forecast.short_description(conid));
+        info["underlying_con_id"] = json!(pair.underlying.0);
+        info["maturity_date"] = json!(pair.expiration);
+        info["exchange"] = json!(super::events::FORECASTX);
+        info["smart_available"] = json!(false);
+        info["multiplier"] = json!("1");
+    }
+    ok(info)
 }
 
 async fn trsrv_secdef(
