@@ -123,6 +123,7 @@ impl<S: Strategy> Dispatcher<S> {
         }
     }
 
+    #[inline]
     fn each(&mut self, mut f: impl FnMut(&mut S, &mut Context<'_>)) {
         for (i, s) in self.strategies.iter_mut().enumerate() {
             let mut ctx = Context::new(
@@ -176,18 +177,7 @@ impl<S: Strategy> Dispatcher<S> {
     pub fn on_bar(&mut self, bar: &Bar) {
         self.set_time(bar.time);
         self.portfolio.mark(bar.conid, bar.close);
-        for (i, s) in self.strategies.iter_mut().enumerate() {
-            let mut ctx = Context::new(
-                self.now,
-                i,
-                &self.portfolio,
-                &self.orders,
-                &self.events,
-                &mut self.outbox,
-            );
-            s.on_bar(&mut ctx, bar);
-        }
-        self.collect_timers();
+        self.each(|s, ctx| s.on_bar(ctx, bar));
     }
 
     pub fn on_quote(&mut self, quote: &Quote) {
