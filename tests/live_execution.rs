@@ -50,6 +50,40 @@ fn last_close(at: chrono::DateTime<Utc>) -> Decimal {
         .expect("sample has AAPL bars")
 }
 
+/// A paused simulator without pacing or prompts and an executor whose
+/// client gives up after 300 ms, its cOIDs prefixed with `prefix`.
+async fn impatient(prefix: &str) -> (backtest::gateway::GatewayHandle, LiveExecutor, String) {
+    let cfg = GatewayConfig {
+        speed: 0.0,
+        start: Some(Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap()),
+        pacing: PacingConfig::off(),
+        prompts: Vec::new(),
+        ..GatewayConfig::default()
+    };
+    let account = cfg.account.clone();
+    let gw = Gateway::start(cfg).await.expect("simulator starts");
+    let client = IbkrClient::new(ClientConfig {
+        timeout: std::time::Duration::from_millis(300),
+        ..ClientConfig::with_base_url(gw.base_url())
+    })
+    .expect("client");
+    let builder = TicketBuilder {
+        account: account.clone(),
+        coid_prefix: prefix.into(),
+        ext_operator: "test".into(),
+    };
+    let exec = LiveExecutor::new(client, builder, ReplyPolicy::default());
+    (gw, exec, account)
+}
+
+/// How many live orders carry `order_ref`.
+async fn copies(exec: &LiveExecutor, order_ref: &str) -> usize {
+    let live = exec.live_orders().await.expect("live orders");
+    live.iter()
+        .filter(|o| o.order_ref.as_deref() == Some(order_ref))
+        .count()
+}
+
 fn policy(ids: &[&str]) -> ReplyPolicy {
     ReplyPolicy {
         auto_confirm: ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>(),
@@ -135,27 +169,7 @@ async fn bracket_through_prompts_and_declines() {
 /// order exists exactly once afterwards.
 #[tokio::test]
 async fn timed_out_submission_is_found_not_duplicated() {
-    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
-    let cfg = GatewayConfig {
-        speed: 0.0,
-        start: Some(start),
-        pacing: PacingConfig::off(),
-        prompts: Vec::new(),
-        ..GatewayConfig::default()
-    };
-    let account = cfg.account.clone();
-    let gw = Gateway::start(cfg).await.expect("simulator starts");
-    let client = IbkrClient::new(ClientConfig {
-        timeout: std::time::Duration::from_millis(300),
-        ..ClientConfig::with_base_url(gw.base_url())
-    })
-    .expect("client");
-    let builder = TicketBuilder {
-        account: account.clone(),
-        coid_prefix: "to-".into(),
-        ext_operator: "test".into(),
-    };
-    let exec = LiveExecutor::new(client, builder, ReplyPolicy::default());
+    let (gw, exec, account) = impatient("to-").await;
     // Placing is slow: the answer comes after the client gave up.
     gw.delay_path(
         &format!("/iserver/account/{account}/orders"),
@@ -187,12 +201,7 @@ async fn timed_out_submission_is_found_not_duplicated() {
             .await
             .expect("retry");
     }
-    let live = exec.live_orders().await.expect("live orders");
-    let copies = live
-        .iter()
-        .filter(|o| o.order_ref.as_deref() == Some("to-ibf-1"))
-        .count();
-    assert_eq!(copies, 1, "{live:?}");
+    assert_eq!(copies(&exec, "to-ibf-1").await, 1);
     gw.shutdown().await;
 }
 
@@ -201,30 +210,7 @@ async fn timed_out_submission_is_found_not_duplicated() {
 /// placed, recovered, and places nothing twice.
 #[tokio::test]
 async fn lost_answer_is_recovered_from_the_live_orders() {
-    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
-    let cfg = GatewayConfig {
-        speed: 0.0,
-        start: Some(start),
-        pacing: PacingConfig::off(),
-        prompts: Vec::new(),
-        ..GatewayConfig::default()
-    };
-    let account = cfg.account.clone();
-    let gw = Gateway::start(cfg).await.expect("simulator starts");
-    let client = IbkrClient::new(ClientConfig {
-        timeout: std::time::Duration::from_millis(300),
-        ..ClientConfig::with_base_url(gw.base_url())
-    })
-    .expect("client");
-    let exec = LiveExecutor::new(
-        client,
-        TicketBuilder {
-            account: account.clone(),
-            coid_prefix: "lost-".into(),
-            ext_operator: "test".into(),
-        },
-        ReplyPolicy::default(),
-    );
+    let (gw, exec, account) = impatient("lost-").await;
     gw.delay_answer_path(
         &format!("/iserver/account/{account}/orders"),
         std::time::Duration::from_secs(2),
@@ -242,11 +228,6 @@ async fn lost_answer_is_recovered_from_the_live_orders() {
         .expect("found by cOID, not an error");
     assert!(placed.recovered, "{placed:?}");
     gw.clear_faults();
-    let live = exec.live_orders().await.expect("live orders");
-    let copies = live
-        .iter()
-        .filter(|o| o.order_ref.as_deref() == Some("lost-ibf-1"))
-        .count();
-    assert_eq!(copies, 1, "{live:?}");
+    assert_eq!(copies(&exec, "lost-ibf-1").await, 1);
     gw.shutdown().await;
 }

@@ -4,6 +4,22 @@
 
 use std::process::Command;
 
+/// `ibflow executions --json` of the database `db`.
+fn stored_executions(db: &std::path::Path) -> serde_json::Value {
+    let ex = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .arg("--db")
+        .arg(db)
+        .args(["executions", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        ex.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ex.stderr)
+    );
+    serde_json::from_slice(&ex.stdout).unwrap()
+}
+
 #[test]
 fn run_on_the_builtin_simulator_trades() {
     let out = Command::new(env!("CARGO_BIN_EXE_ibflow"))
@@ -198,18 +214,7 @@ fn run_forecastex_round_trip_nets_flat() {
 
     // The store kept every report in the venue's order: B YES, then for the
     // exit B NO, N YES, N NO.
-    let ex = Command::new(env!("CARGO_BIN_EXE_ibflow"))
-        .arg("--db")
-        .arg(&db)
-        .args(["executions", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        ex.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ex.stderr)
-    );
-    let stored: serde_json::Value = serde_json::from_slice(&ex.stdout).unwrap();
+    let stored = stored_executions(&db);
     let sides: Vec<(String, i64)> = stored
         .as_array()
         .unwrap()
@@ -265,13 +270,7 @@ fn run_from_config_runs_every_strategy() {
         stderr.contains("running sma_cross, forecast_band live"),
         "{stderr}"
     );
-    let ex = Command::new(env!("CARGO_BIN_EXE_ibflow"))
-        .arg("--db")
-        .arg(&db)
-        .args(["executions", "--json"])
-        .output()
-        .unwrap();
-    let stored: serde_json::Value = serde_json::from_slice(&ex.stdout).unwrap();
+    let stored = stored_executions(&db);
     let conids: std::collections::BTreeSet<i64> = stored
         .as_array()
         .unwrap()
