@@ -71,6 +71,14 @@ pub fn run(args: Args) -> Result<()> {
         println!("CP Gateway simulator");
         println!("  REST       {}", gw.base_url());
         println!("  websocket  {}", gw.ws_url());
+        let markets: Vec<String> = gw
+            .event_markets()
+            .iter()
+            .map(|m| format!("{} {}", m.symbol, m.conid))
+            .collect();
+        if !markets.is_empty() {
+            println!("  ForecastEx {} (/trsrv/event/...)", markets.join(", "));
+        }
         println!("  replay     {} (Ctrl-C to stop)", gw.sim_time());
     })
     .context("sim-gateway")

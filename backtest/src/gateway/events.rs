@@ -357,6 +357,10 @@ impl EventBook {
         })
     }
 
+    pub fn markets(&self) -> &[EventMarket] {
+        &self.markets
+    }
+
     pub fn pairing(&self) -> &Pairing {
         &self.pairing
     }

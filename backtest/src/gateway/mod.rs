@@ -199,6 +199,11 @@ impl GatewayHandle {
         format!("{scheme}://{}/v1/api", self.addr)
     }
 
+    /// The ForecastEx markets the event contract endpoints list.
+    pub fn event_markets(&self) -> &[EventMarket] {
+        self.shared.forecast.markets()
+    }
+
     /// `ws://127.0.0.1:PORT/v1/api/ws` (`wss` with TLS).
     pub fn ws_url(&self) -> String {
         let scheme = if self.cert_der.is_some() { "wss" } else { "ws" };
