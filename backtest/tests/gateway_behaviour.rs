@@ -783,3 +783,37 @@ async fn whatif_prices_without_placing() {
         .await;
     assert!(frac["error"].is_string());
 }
+
+/// What third-party clients send (found with ibind 0.2.2 against the
+/// simulator): a trailing slash on the path, a trading schedule asked by
+/// symbol without a conid, stocks by symbol.
+#[tokio::test]
+async fn lenient_paths_and_lookups_by_symbol() {
+    let gw = start(|_| {}).await;
+    let c = Client::new(&gw);
+    let plain = c.ok("/iserver/account/trades").await;
+    let slashed = c.ok("/iserver/account/trades/").await;
+    assert_eq!(plain, slashed);
+    let q = c.ok("/portfolio/accounts/").await;
+    assert_eq!(q[0]["id"], ACCT);
+    let (status, _) = c.get("/iserver/nothing/here/").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let by_symbol = c
+        .ok("/trsrv/secdef/schedule?assetClass=STK&symbol=AAPL")
+        .await;
+    let by_conid = c
+        .ok("/trsrv/secdef/schedule?assetClass=STK&symbol=AAPL&conid=265598")
+        .await;
+    assert_eq!(by_symbol, by_conid);
+    let (status, body) = c
+        .get("/trsrv/secdef/schedule?assetClass=STK&symbol=NOPE")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let stocks = c.ok("/trsrv/stocks?symbols=AAPL,NOPE").await;
+    assert_eq!(stocks["AAPL"][0]["contracts"][0]["conid"], 265598);
+    assert!(stocks.get("NOPE").is_none(), "{stocks}");
+    let (status, _) = c.get("/trsrv/stocks").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

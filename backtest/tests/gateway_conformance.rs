@@ -474,3 +474,20 @@ async fn event_contracts() {
             .await,
     );
 }
+
+#[tokio::test]
+async fn stocks_and_position_by_conid() {
+    let gw = start(|_| {}).await;
+    let c = Client::new(&gw);
+    conforms(
+        "trsrv_stocks",
+        &c.ok("/trsrv/stocks?symbols=AAPL,IBM").await,
+    );
+    filled_order(&gw, &c).await;
+    let path = format!("/portfolio/{ACCT}/position/265598");
+    // The first answer is the position only, later ones the spec's form.
+    let first = c.ok(&path).await;
+    assert_eq!(first[0]["conid"], 265598);
+    assert!(first[0].get("listingExchange").is_none(), "{first}");
+    conforms("position_by_conid", &c.ok(&path).await);
+}

@@ -34,6 +34,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
         .route("/iserver/contract/{conid}/info", get(contract_info))
         .route("/trsrv/secdef", get(trsrv_secdef))
+        .route("/trsrv/stocks", get(trsrv_stocks))
         .route("/iserver/secdef/info", get(secdef_info))
         .route("/trsrv/secdef/schedule", get(schedule))
         .route("/iserver/contract/rules", post(contract_rules))
@@ -229,6 +230,43 @@ async fn contract_info(State(sh): State<Arc<Shared>>, Path(conid): Path<String>)
     ok(info)
 }
 
+/// One contract as `/trsrv/secdef` describes it (also merged into
+/// `/portfolio/{acct}/position/{conid}` answers).
+pub(crate) fn secdef_entry(i: &Instrument) -> Value {
+    json!({
+        "conid": i.conid.0,
+        "currency": i.currency,
+        "time": 0,
+        "chineseName": "",
+        "allExchanges": valid_exchanges(i),
+        "listingExchange": i.listing_exchange,
+        "countryCode": "US",
+        "name": i.company_name,
+        "assetClass": i.sec_type,
+        "expiry": null,
+        "lastTradingDay": null,
+        "group": i.industry,
+        "putOrCall": null,
+        "sector": i.sector,
+        "sectorGroup": i.category,
+        "strike": "0",
+        "ticker": i.symbol,
+        "undConid": 0,
+        "multiplier": 0.0,
+        "type": "COMMON",
+        "hasOptions": false,
+        "fullName": i.symbol,
+        "isUS": true,
+        "incrementRules": [{ "lowerEdge": 0.0, "increment": super::wire::num(i.tick_size) }],
+        "displayRule": {
+            "magnification": 0,
+            "displayRuleStep": [{ "decimalDigits": i.tick_size.scale(), "lowerEdge": 0.0, "wholeDigits": 4 }]
+        },
+        "isEventContract": false,
+        "pageSize": 100
+    })
+}
+
 async fn trsrv_secdef(
     State(sh): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
@@ -244,38 +282,7 @@ async fn trsrv_secdef(
         let Some(i) = sh.instrument(conid) else {
             continue;
         };
-        out.push(json!({
-            "conid": i.conid.0,
-            "currency": i.currency,
-            "time": 0,
-            "chineseName": "",
-            "allExchanges": valid_exchanges(i),
-            "listingExchange": i.listing_exchange,
-            "countryCode": "US",
-            "name": i.company_name,
-            "assetClass": i.sec_type,
-            "expiry": null,
-            "lastTradingDay": null,
-            "group": i.industry,
-            "putOrCall": null,
-            "sector": i.sector,
-            "sectorGroup": i.category,
-            "strike": "0",
-            "ticker": i.symbol,
-            "undConid": 0,
-            "multiplier": 0.0,
-            "type": "COMMON",
-            "hasOptions": false,
-            "fullName": i.symbol,
-            "isUS": true,
-            "incrementRules": [{ "lowerEdge": 0.0, "increment": super::wire::num(i.tick_size) }],
-            "displayRule": {
-                "magnification": 0,
-                "displayRuleStep": [{ "decimalDigits": i.tick_size.scale(), "lowerEdge": 0.0, "wholeDigits": 4 }]
-            },
-            "isEventContract": false,
-            "pageSize": 100
-        }));
+        out.push(secdef_entry(i));
         if let (Some(pair), Some(rec)) = (sh.forecast.pair(conid), out.last_mut()) {
             // An event contract is an option on its market's artificial
             // index: YES a call, NO a put (spec, "Event Contracts").
@@ -288,6 +295,42 @@ async fn trsrv_secdef(
         }
     }
     ok(json!({ "secdef": out }))
+}
+
+/// `/trsrv/stocks?symbols=A,B`: per symbol, its issuers with their
+/// listings. The simulator has one listing per stock; unknown symbols are
+/// left out of the object (assumption: the spec shows known ones only).
+async fn trsrv_stocks(
+    State(sh): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(list) = q.get("symbols") else {
+        return bad_request("symbols is required");
+    };
+    let mut out = serde_json::Map::new();
+    for symbol in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let issuers: Vec<Value> = sh
+            .instruments
+            .values()
+            .filter(|i| i.sec_type == "STK" && i.symbol.eq_ignore_ascii_case(symbol))
+            .map(|i| {
+                json!({
+                    "name": i.company_name,
+                    "chineseName": "",
+                    "assetClass": "STK",
+                    "contracts": [{
+                        "conid": i.conid.0,
+                        "exchange": i.listing_exchange,
+                        "isUS": i.currency == "USD",
+                    }],
+                })
+            })
+            .collect();
+        if !issuers.is_empty() {
+            out.insert(symbol.to_ascii_uppercase(), Value::Array(issuers));
+        }
+    }
+    ok(Value::Object(out))
 }
 
 fn query_conid(sh: &Shared, q: &HashMap<String, String>) -> Result<Conid, String> {
@@ -351,9 +394,24 @@ async fn schedule(
     State(sh): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let conid = match query_conid(&sh, &q) {
-        Ok(c) => c,
-        Err(e) => return bad_request(e),
+    // The spec names conid and symbol; its own example, and clients
+    // (ibind, ours), send only assetClass and symbol.
+    let conid = match (q.contains_key("conid"), q.get("symbol")) {
+        (false, Some(symbol)) => {
+            let asset = q.get("assetClass").map(|a| a.trim().to_ascii_uppercase());
+            let found = sh.instruments.values().find(|i| {
+                i.symbol.eq_ignore_ascii_case(symbol.trim())
+                    && asset.as_deref().is_none_or(|a| a == i.sec_type)
+            });
+            match found {
+                Some(i) => i.conid,
+                None => return bad_request(format!("no contract for symbol {symbol:?}")),
+            }
+        }
+        _ => match query_conid(&sh, &q) {
+            Ok(c) => c,
+            Err(e) => return bad_request(e),
+        },
     };
     let days: Vec<Value> = (3..=7)
         .map(|d| {

@@ -48,6 +48,7 @@ use std::time::Duration;
 use axum::Router;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tower::ServiceExt;
 
 use engine::model::Timestamp;
 
@@ -159,10 +160,33 @@ fn router(shared: Arc<Shared>) -> Router {
             shared.clone(),
             pacing::limit,
         ));
-    Router::new()
+    let inner = Router::new()
         .nest("/v1/api", api)
         .fallback(wire::not_found)
-        .with_state(shared)
+        .with_state(shared);
+    // The real gateway serves `/path/` as `/path`, and clients rely on it
+    // (ibind asks for `iserver/account/trades/`): drop trailing slashes
+    // before routing.
+    Router::new().fallback_service(tower::service_fn(move |req: axum::extract::Request| {
+        let inner = inner.clone();
+        async move { inner.oneshot(without_trailing_slash(req)).await }
+    }))
+}
+
+fn without_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Request {
+    let uri = req.uri();
+    let path = uri.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let rebuilt = match uri.query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(new) = rebuilt.parse::<axum::http::Uri>() {
+            *req.uri_mut() = new;
+        }
+    }
+    req
 }
 
 /// A running simulator. Dropping it stops the server and closes websockets.

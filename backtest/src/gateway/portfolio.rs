@@ -145,6 +145,7 @@ pub(crate) fn spl_message(st: &GwState, account: &str) -> Value {
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/portfolio/{acct}/positions/{page}", get(positions))
+        .route("/portfolio/{acct}/position/{conid}", get(position_of))
         .route("/portfolio/{acct}/summary", get(summary))
         .route("/portfolio/{acct}/ledger", get(ledger))
         .route("/iserver/account/pnl/partitioned", get(pnl))
@@ -174,39 +175,94 @@ async fn positions(
         .filter(|p| !p.is_flat())
         .skip(page.saturating_mul(100))
         .take(100)
+        .map(|pos| position_row(&sh, p, pos))
+        .collect();
+    ok(Value::Array(list))
+}
+
+/// One position as `/portfolio/{acct}/positions` and `.../position/{conid}`
+/// show it.
+fn position_row(sh: &Shared, p: &Portfolio, pos: &engine::model::Position) -> Value {
+    let inst = sh.instrument(pos.conid);
+    let mark = p.mark_price(pos.conid).unwrap_or(pos.avg_price);
+    let mut row = json!({
+        "acctId": sh.cfg.account,
+        "conid": pos.conid.0,
+        "contractDesc": inst.map(|i| i.symbol.clone()).unwrap_or_else(|| pos.conid.to_string()),
+        "position": num(pos.quantity),
+        "mktPrice": num(mark),
+        "mktValue": num((pos.quantity * mark * pos.multiplier).round_dp(2)),
+        "currency": inst.map(|i| i.currency.as_str()).unwrap_or("USD"),
+        "avgCost": num(pos.avg_price * pos.multiplier),
+        "avgPrice": num(pos.avg_price),
+        "realizedPnl": num(pos.realized_pnl.round_dp(2)),
+        "unrealizedPnl": num(pos.unrealized(mark).round_dp(2)),
+        "exchs": null,
+        "expiry": null,
+        "putOrCall": null,
+        "multiplier": null,
+        "strike": 0.0,
+        "exerciseStyle": null,
+        "conExchMap": [],
+        "assetClass": inst.map(|i| i.sec_type.as_str()).unwrap_or("STK"),
+        "undConid": 0,
+        "model": ""
+    });
+    if let Some(pair) = sh.forecast.pair(pos.conid) {
+        // Event contracts are options on the market's index.
+        row["contractDesc"] = json!(sh.forecast.short_description(pos.conid));
+        row["putOrCall"] = json!(if pair.yes == pos.conid { "C" } else { "P" });
+        row["strike"] = num(pair.strike);
+        row["undConid"] = json!(pair.underlying.0);
+        row["expiry"] = json!(pair.expiration);
+    }
+    row
+}
+
+/// `/portfolio/{acct}/position/{conid}`: the position in one contract, as a
+/// list (empty when flat), rows as in the positions list.
+async fn position_of(
+    State(sh): State<Arc<Shared>>,
+    Path((acct, conid)): Path<(String, String)>,
+) -> Response {
+    if let Some(r) = unknown_account(&sh, &acct) {
+        return r;
+    }
+    let Ok(conid) = conid.trim().parse::<engine::model::Conid>() else {
+        return bad_request(format!("conid {conid:?} is not a number"));
+    };
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    refresh(st, &sh);
+    // The spec: the first request answers the position only; later ones
+    // add the contract's information and rules.
+    let first = st.session.position_seen.insert(conid);
+    let p = &st.desk.books.portfolio;
+    let list: Vec<Value> = p
+        .positions()
+        .filter(|x| x.conid == conid && !x.is_flat())
         .map(|pos| {
-            let inst = sh.instrument(pos.conid);
-            let mark = p.mark_price(pos.conid).unwrap_or(pos.avg_price);
-            let mut row = json!({
-                "acctId": sh.cfg.account,
-                "conid": pos.conid.0,
-                "contractDesc": inst.map(|i| i.symbol.clone()).unwrap_or_else(|| pos.conid.to_string()),
-                "position": num(pos.quantity),
-                "mktPrice": num(mark),
-                "mktValue": num((pos.quantity * mark * pos.multiplier).round_dp(2)),
-                "currency": inst.map(|i| i.currency.as_str()).unwrap_or("USD"),
-                "avgCost": num(pos.avg_price * pos.multiplier),
-                "avgPrice": num(pos.avg_price),
-                "realizedPnl": num(pos.realized_pnl.round_dp(2)),
-                "unrealizedPnl": num(pos.unrealized(mark).round_dp(2)),
-                "exchs": null,
-                "expiry": null,
-                "putOrCall": null,
-                "multiplier": null,
-                "strike": 0.0,
-                "exerciseStyle": null,
-                "conExchMap": [],
-                "assetClass": inst.map(|i| i.sec_type.as_str()).unwrap_or("STK"),
-                "undConid": 0,
-                "model": ""
-            });
-            if let Some(pair) = sh.forecast.pair(pos.conid) {
-                // Event contracts are options on the market's index.
-                row["contractDesc"] = json!(sh.forecast.short_description(pos.conid));
-                row["putOrCall"] = json!(if pair.yes == pos.conid { "C" } else { "P" });
-                row["strike"] = num(pair.strike);
-                row["undConid"] = json!(pair.underlying.0);
-                row["expiry"] = json!(pair.expiration);
+            let mut row = position_row(&sh, p, pos);
+            // This endpoint types two keys unlike the positions list (as
+            // the spec's examples do): multiplier a number (0 when none),
+            // strike a string.
+            row["multiplier"] = if pos.multiplier == Decimal::ONE {
+                json!(0.0)
+            } else {
+                num(pos.multiplier)
+            };
+            row["strike"] = json!(sh
+                .forecast
+                .pair(conid)
+                .map_or_else(|| "0".to_owned(), |pair| super::wire::dstr(pair.strike)));
+            if let (false, Some(inst), Some(obj)) =
+                (first, sh.instrument(conid), row.as_object_mut())
+            {
+                if let Value::Object(info) = super::accounts::secdef_entry(inst) {
+                    for (k, v) in info {
+                        obj.entry(k).or_insert(v);
+                    }
+                }
             }
             row
         })

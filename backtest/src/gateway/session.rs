@@ -53,6 +53,9 @@ pub(crate) struct Session {
     pub hmds_ready: bool,
     /// Conids whose snapshot pre-flight happened.
     pub preflight: HashSet<Conid>,
+    /// Conids `/portfolio/{acct}/position/{conid}` has answered once (the
+    /// first answer carries the position only, later ones contract info too).
+    pub position_seen: HashSet<Conid>,
     /// `/iserver/account/orders` has answered its pre-flight (empty) call.
     pub orders_ready: bool,
 }
@@ -92,6 +95,7 @@ impl Session {
             auth_time_ms: now,
             hmds_ready: false,
             preflight: HashSet::new(),
+            position_seen: HashSet::new(),
             orders_ready: false,
         }
     }
@@ -154,6 +158,7 @@ impl Session {
             self.token = new_token();
             self.hmds_ready = false;
             self.preflight.clear();
+            self.position_seen.clear();
             self.orders_ready = false;
         }
         self.connected = true;
