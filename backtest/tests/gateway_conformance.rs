@@ -491,3 +491,13 @@ async fn stocks_and_position_by_conid() {
     assert!(first[0].get("listingExchange").is_none(), "{first}");
     conforms("position_by_conid", &c.ok(&path).await);
 }
+
+#[tokio::test]
+async fn info_and_rules() {
+    let gw = start(|_| {}).await;
+    let c = Client::new(&gw);
+    conforms(
+        "info_and_rules",
+        &c.ok("/iserver/contract/265598/info-and-rules?isBuy=true").await,
+    );
+}

@@ -33,6 +33,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             get(secdef_search).post(secdef_search),
         )
         .route("/iserver/contract/{conid}/info", get(contract_info))
+        .route(
+            "/iserver/contract/{conid}/info-and-rules",
+            get(info_and_rules),
+        )
         .route("/trsrv/secdef", get(trsrv_secdef))
         .route("/trsrv/stocks", get(trsrv_stocks))
         .route("/iserver/secdef/info", get(secdef_info))
@@ -183,12 +187,36 @@ fn valid_exchanges(i: &Instrument) -> String {
 }
 
 async fn contract_info(State(sh): State<Arc<Shared>>, Path(conid): Path<String>) -> Response {
+    match path_instrument(&sh, &conid) {
+        Ok(i) => ok(info_json(&sh, i)),
+        Err(r) => r,
+    }
+}
+
+/// `/iserver/contract/{conid}/info-and-rules?isBuy=`: the info object with
+/// the rules object under `rules`.
+async fn info_and_rules(State(sh): State<Arc<Shared>>, Path(conid): Path<String>) -> Response {
+    let i = match path_instrument(&sh, &conid) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let mut info = info_json(&sh, i);
+    info["rules"] = rules_json(&sh, i);
+    ok(info)
+}
+
+/// The instrument a `{conid}` path segment names, or the 400 answer.
+fn path_instrument<'a>(sh: &'a Shared, conid: &str) -> Result<&'a Instrument, Response> {
     let Ok(conid) = conid.parse::<Conid>() else {
-        return bad_request(format!("conid {conid:?} is not a number"));
+        return Err(bad_request(format!("conid {conid:?} is not a number")));
     };
-    let Some(i) = sh.instrument(conid) else {
-        return bad_request(format!("no contract for conid {conid}"));
-    };
+    sh.instrument(conid)
+        .ok_or_else(|| bad_request(format!("no contract for conid {conid}")))
+}
+
+/// The `/iserver/contract/{conid}/info` object.
+fn info_json(sh: &Shared, i: &Instrument) -> Value {
+    let conid = i.conid;
     let mut info = json!({
         "cfi_code": "",
         "symbol": i.symbol,
@@ -227,7 +255,7 @@ async fn contract_info(State(sh): State<Arc<Shared>>, Path(conid): Path<String>)
         info["smart_available"] = json!(false);
         info["multiplier"] = json!("1");
     }
-    ok(info)
+    info
 }
 
 /// One contract as `/trsrv/secdef` describes it (also merged into
@@ -449,6 +477,12 @@ async fn contract_rules(State(sh): State<Arc<Shared>>, body: Bytes) -> Response 
     let Some(i) = sh.instrument(conid) else {
         return bad_request(format!("no contract for conid {conid}"));
     };
+    ok(rules_json(&sh, i))
+}
+
+/// The `/iserver/contract/rules` object of `i` at the current quote.
+fn rules_json(sh: &Shared, i: &Instrument) -> Value {
+    let conid = i.conid;
     let last = {
         let mut st = sh.lock();
         sh.pump(&mut st);
@@ -465,7 +499,7 @@ async fn contract_rules(State(sh): State<Arc<Shared>>, body: Bytes) -> Response 
         "trailing_stop",
         "trailing_stop_limit",
     ];
-    ok(json!({
+    json!({
         "algoEligible": false,
         "overnightEligible": false,
         "costReport": false,
@@ -498,5 +532,5 @@ async fn contract_rules(State(sh): State<Arc<Shared>>, body: Bytes) -> Response 
         "hasSecondary": false,
         "increment": num(i.tick_size),
         "incrementDigits": i.tick_size.scale()
-    }))
+    })
 }
