@@ -498,6 +498,7 @@ async fn info_and_rules() {
     let c = Client::new(&gw);
     conforms(
         "info_and_rules",
-        &c.ok("/iserver/contract/265598/info-and-rules?isBuy=true").await,
+        &c.ok("/iserver/contract/265598/info-and-rules?isBuy=true")
+            .await,
     );
 }

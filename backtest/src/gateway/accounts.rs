@@ -189,7 +189,7 @@ fn valid_exchanges(i: &Instrument) -> String {
 async fn contract_info(State(sh): State<Arc<Shared>>, Path(conid): Path<String>) -> Response {
     match path_instrument(&sh, &conid) {
         Ok(i) => ok(info_json(&sh, i)),
-        Err(r) => r,
+        Err(e) => bad_request(e),
     }
 }
 
@@ -198,20 +198,20 @@ async fn contract_info(State(sh): State<Arc<Shared>>, Path(conid): Path<String>)
 async fn info_and_rules(State(sh): State<Arc<Shared>>, Path(conid): Path<String>) -> Response {
     let i = match path_instrument(&sh, &conid) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return bad_request(e),
     };
     let mut info = info_json(&sh, i);
     info["rules"] = rules_json(&sh, i);
     ok(info)
 }
 
-/// The instrument a `{conid}` path segment names, or the 400 answer.
-fn path_instrument<'a>(sh: &'a Shared, conid: &str) -> Result<&'a Instrument, Response> {
+/// The instrument a `{conid}` path segment names, or why there is none.
+fn path_instrument<'a>(sh: &'a Shared, conid: &str) -> Result<&'a Instrument, String> {
     let Ok(conid) = conid.parse::<Conid>() else {
-        return Err(bad_request(format!("conid {conid:?} is not a number")));
+        return Err(format!("conid {conid:?} is not a number"));
     };
     sh.instrument(conid)
-        .ok_or_else(|| bad_request(format!("no contract for conid {conid}")))
+        .ok_or_else(|| format!("no contract for conid {conid}"))
 }
 
 /// The `/iserver/contract/{conid}/info` object.
