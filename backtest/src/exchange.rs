@@ -404,14 +404,8 @@ impl SimExchange {
             .find(|w| w.order.id() == id)
             .ok_or(BrokerError::UnknownOrder(id))?;
         let mut req = w.order.request.clone();
-        if let Some(q) = changes.quantity {
-            req.quantity = q;
-        }
-        if changes.limit_price.is_some() {
-            req.limit_price = changes.limit_price;
-        }
+        changes.apply_to(&mut req);
         if changes.stop_price.is_some() {
-            req.stop_price = changes.stop_price;
             w.trail_stop = None;
         }
         req.validate().map_err(BrokerError::Rejected)?;

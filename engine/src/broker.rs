@@ -31,6 +31,21 @@ pub struct OrderChanges {
     pub stop_price: Option<Decimal>,
 }
 
+impl OrderChanges {
+    /// Write the given values into `req`, keeping the rest.
+    pub fn apply_to(&self, req: &mut OrderRequest) {
+        if let Some(q) = self.quantity {
+            req.quantity = q;
+        }
+        if self.limit_price.is_some() {
+            req.limit_price = self.limit_price;
+        }
+        if self.stop_price.is_some() {
+            req.stop_price = self.stop_price;
+        }
+    }
+}
+
 /// A venue that takes orders.
 #[async_trait]
 pub trait Broker: Send {

@@ -194,13 +194,7 @@ impl OrderTicket {
             side: req.side.as_wire().to_owned(),
             tif: req.tif.as_wire().to_owned(),
             trailing_amt: req.trail.map(|t| t.amount),
-            trailing_type: req.trail.map(|t| {
-                match t.unit {
-                    TrailUnit::Amount => "amt",
-                    TrailUnit::Percent => "%",
-                }
-                .to_owned()
-            }),
+            trailing_type: req.trail.map(|t| t.unit.as_wire().to_owned()),
             quantity: Some(req.quantity),
             ..OrderTicket::default()
         }
@@ -227,21 +221,17 @@ impl OrderTicket {
             OrderType::Stop | OrderType::Trail => (None, self.price),
             OrderType::StopLimit | OrderType::TrailLimit => (self.price, self.aux_price),
         };
-        let trail = match (self.trailing_amt, self.trailing_type.as_deref()) {
-            (Some(amount), Some("amt")) => Some(Trail {
-                amount,
-                unit: TrailUnit::Amount,
-            }),
-            (Some(amount), Some("%")) => Some(Trail {
-                amount,
-                unit: TrailUnit::Percent,
-            }),
-            (Some(_), Some(other)) => return Err(TicketError::TrailingType(other.to_owned())),
-            (Some(amount), None) => Some(Trail {
-                amount,
-                unit: TrailUnit::Amount,
-            }),
-            (None, _) => None,
+        let trail = match self.trailing_amt {
+            None => None,
+            Some(amount) => {
+                // An amount without a type is an amount.
+                let unit = match self.trailing_type.as_deref() {
+                    None => TrailUnit::Amount,
+                    Some(t) => TrailUnit::from_wire(t)
+                        .ok_or_else(|| TicketError::TrailingType(t.to_owned()))?,
+                };
+                Some(Trail { amount, unit })
+            }
         };
         let req = OrderRequest {
             id,

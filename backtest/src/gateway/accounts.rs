@@ -463,16 +463,9 @@ async fn schedule(
 /// order types the simulated exchange fills, the tick, the last price as
 /// the default limit and stop.
 async fn contract_rules(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
-    let v: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return bad_request(format!("body is not JSON: {e}")),
-    };
-    let conid = match v
-        .get("conid")
-        .map(|c| serde_json::from_value::<Conid>(c.clone()))
-    {
-        Some(Ok(c)) => c,
-        _ => return bad_request("conid is required"),
+    let conid = match super::wire::body_conid(&body) {
+        Ok(c) => c,
+        Err(e) => return bad_request(e),
     };
     let Some(i) = sh.instrument(conid) else {
         return bad_request(format!("no contract for conid {conid}"));

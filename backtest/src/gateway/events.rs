@@ -308,10 +308,15 @@ fn strike_text(d: Decimal) -> String {
 pub(crate) struct EventBook {
     markets: Vec<EventMarket>,
     pairing: Pairing,
-    /// Conid -> (market index, last trade in epoch ms).
-    contracts: HashMap<Conid, (usize, i64)>,
-    /// Conid -> `shortDescription` (`HORC Jan04'27 1.0 YES @FORECASTX`).
-    descriptions: HashMap<Conid, String>,
+    contracts: HashMap<Conid, ContractFacts>,
+}
+
+/// What the endpoints need of one event contract beyond its pairing.
+#[derive(Debug)]
+struct ContractFacts {
+    last_trade_ms: i64,
+    /// `shortDescription` (`HORC Jan04'27 1.0 YES @FORECASTX`).
+    description: String,
 }
 
 impl EventBook {
@@ -319,7 +324,6 @@ impl EventBook {
         let mut records = Vec::new();
         let mut contracts = HashMap::new();
         let mut seen_markets = HashMap::new();
-        let mut descriptions = HashMap::new();
         for (i, m) in markets.iter().enumerate() {
             m.check()?;
             if seen_markets.insert(m.conid, i).is_some() {
@@ -329,16 +333,16 @@ impl EventBook {
             for (r, s) in m.strikes.iter().enumerate() {
                 for right in [Right::Yes, Right::No] {
                     let v = m.record(s, right, i * 100 + r);
-                    if let Some(d) = v["shortDescription"].as_str() {
-                        let conid = match right {
-                            Right::Yes => s.yes,
-                            Right::No => s.no,
-                        };
-                        descriptions.insert(conid, d.to_owned());
-                    }
+                    let facts = ContractFacts {
+                        last_trade_ms: last,
+                        description: v["shortDescription"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    };
                     let rec: EventContractRecord = serde_json::from_value(v)
                         .map_err(|e| format!("event market {}: {e}", m.conid))?;
-                    if contracts.insert(rec.conid, (i, last)).is_some() {
+                    if contracts.insert(rec.conid, facts).is_some() {
                         return Err(format!(
                             "event contract conid {} is listed twice",
                             rec.conid
@@ -353,7 +357,6 @@ impl EventBook {
             markets,
             pairing,
             contracts,
-            descriptions,
         })
     }
 
@@ -372,7 +375,7 @@ impl EventBook {
 
     /// The options-style description of an event contract.
     pub fn short_description(&self, conid: Conid) -> Option<&str> {
-        self.descriptions.get(&conid).map(String::as_str)
+        self.contracts.get(&conid).map(|c| c.description.as_str())
     }
 
     pub fn is_event(&self, conid: Conid) -> bool {
@@ -381,7 +384,7 @@ impl EventBook {
 
     /// Why an order on `conid` cannot be accepted at `now`, if it cannot.
     pub fn refuse(&self, conid: Conid, sell: bool, now: Timestamp) -> Option<String> {
-        let &(_, last_trade) = self.contracts.get(&conid)?;
+        let last_trade = self.contracts.get(&conid)?.last_trade_ms;
         if sell {
             return Some(format!(
                 "ForecastEx contract {conid} cannot be sold: to reduce or close a position \

@@ -465,16 +465,9 @@ async fn snapshot(
 /// Body `{"conid": 265598}`: `{"success": true}`, or 500 `{"error":
 /// "unknown"}` when the conid had no market data request open.
 async fn unsubscribe(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
-    let v: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return bad_request(format!("body is not JSON: {e}")),
-    };
-    let conid = match v
-        .get("conid")
-        .map(|c| serde_json::from_value::<Conid>(c.clone()))
-    {
-        Some(Ok(c)) => c,
-        _ => return bad_request("conid is required"),
+    let conid = match super::wire::body_conid(&body) {
+        Ok(c) => c,
+        Err(e) => return bad_request(e),
     };
     if sh.lock().session.preflight.remove(&conid) {
         ok(json!({ "success": true }))
@@ -586,15 +579,7 @@ pub(crate) fn iserver_history_json(
             None => "0/0/0".to_owned(),
         }
     };
-    let data: Vec<Value> = bars
-        .iter()
-        .map(|b| {
-            json!({
-                "o": num(b.open), "c": num(b.close), "h": num(b.high),
-                "l": num(b.low), "v": num(b.volume), "t": epoch_ms(b.time),
-            })
-        })
-        .collect();
+    let data: Vec<Value> = bars.iter().map(bar_json).collect();
     let outside_rth = super::wire::truthy(q.get("outsideRth").map(String::as_str));
     Ok(json!({
         "serverId": server_id.to_string(),
@@ -621,6 +606,14 @@ pub(crate) fn iserver_history_json(
         "data": data,
         "travelTime": started.elapsed().as_millis() as u64,
     }))
+}
+
+/// One bar as both history endpoints list it.
+fn bar_json(b: &Bar) -> Value {
+    json!({
+        "t": epoch_ms(b.time), "o": num(b.open), "c": num(b.close),
+        "h": num(b.high), "l": num(b.low), "v": num(b.volume),
+    })
 }
 
 /// `/hmds/history`: the 404 page on the first call of a session, then
@@ -655,15 +648,7 @@ async fn hmds_history(
         q.get("bar").map(String::as_str),
     );
     let first = bars.first().map(|b| b.time).unwrap_or(from);
-    let data: Vec<Value> = bars
-        .iter()
-        .map(|b| {
-            json!({
-                "t": epoch_ms(b.time), "o": num(b.open), "c": num(b.close),
-                "h": num(b.high), "l": num(b.low), "v": num(b.volume),
-            })
-        })
-        .collect();
+    let data: Vec<Value> = bars.iter().map(bar_json).collect();
     ok(json!({
         "startTime": ny_compact(first),
         "startTimeVal": epoch_ms(first),

@@ -215,10 +215,7 @@ impl Desk {
                     if let Some(g) = e.order_id.and_then(|id| self.orders.get_mut(&id.0)) {
                         g.last_exec = Some(e.time);
                     }
-                    let user_ref = e
-                        .order_id
-                        .and_then(|id| self.orders.get(&id.0))
-                        .and_then(|g| g.user_coid.clone());
+                    let user_ref = self.user_ref(&e).map(str::to_owned);
                     for e in sh
                         .forecast
                         .pairing()
@@ -239,6 +236,13 @@ impl Desk {
                 _ => {}
             }
         }
+    }
+
+    /// The cOID the client gave the order of `e`, if it gave one.
+    fn user_ref(&self, e: &Execution) -> Option<&str> {
+        e.order_id
+            .and_then(|id| self.orders.get(&id.0))
+            .and_then(|g| g.user_coid.as_deref())
     }
 
     fn reply_id(&mut self) -> String {
@@ -778,15 +782,7 @@ fn apply_modify(st: &mut GwState, sh: &Shared, id: u64, changes: OrderChanges) -
         .flat_map(|s| s.batch.iter_mut())
         .find(|r| r.id.0 == id);
     if let Some(req) = staged {
-        if let Some(q) = changes.quantity {
-            req.quantity = q;
-        }
-        if changes.limit_price.is_some() {
-            req.limit_price = changes.limit_price;
-        }
-        if changes.stop_price.is_some() {
-            req.stop_price = changes.stop_price;
-        }
+        changes.apply_to(req);
         let req = req.clone();
         if let Some(g) = st.desk.orders.get_mut(&id) {
             g.req = req;
@@ -959,26 +955,11 @@ async fn trades(
     let mut guard = sh.lock();
     let st = &mut *guard;
     sh.pump(st);
-    let today = st.clock.now().with_timezone(&New_York).date_naive();
-    let first = today - chrono::Days::new((days - 1) as u64);
-    let out: Vec<Value> = st
-        .desk
-        .trades
-        .iter()
-        .filter(|e| e.time.with_timezone(&New_York).date_naive() >= first)
-        .map(|e| {
-            let user_ref = e
-                .order_id
-                .and_then(|id| st.desk.orders.get(&id.0))
-                .and_then(|g| g.user_coid.clone());
-            trade_json(e, user_ref.as_deref(), &sh)
-        })
-        .collect();
-    ok(Value::Array(out))
+    ok(Value::Array(recent_trades(st, &sh, days)))
 }
 
-/// Executions of the last `days` replay days, for the websocket `str`
-/// subscription's initial message.
+/// Executions of the last `days` (New York) replay days: the trades list,
+/// and the websocket `str` subscription's initial message.
 pub(crate) fn recent_trades(st: &GwState, sh: &Shared, days: i64) -> Vec<Value> {
     let today = st.clock.now().with_timezone(&New_York).date_naive();
     let first = today - chrono::Days::new((days.clamp(1, 7) - 1) as u64);
@@ -986,13 +967,7 @@ pub(crate) fn recent_trades(st: &GwState, sh: &Shared, days: i64) -> Vec<Value> 
         .trades
         .iter()
         .filter(|e| e.time.with_timezone(&New_York).date_naive() >= first)
-        .map(|e| {
-            let user_ref = e
-                .order_id
-                .and_then(|id| st.desk.orders.get(&id.0))
-                .and_then(|g| g.user_coid.clone());
-            trade_json(e, user_ref.as_deref(), sh)
-        })
+        .map(|e| trade_json(e, st.desk.user_ref(e), sh))
         .collect()
 }
 

@@ -121,6 +121,23 @@ fn figures(st: &GwState) -> Figures {
     }
 }
 
+/// The monetary account summary values, by their `ssd` key names;
+/// `/portfolio/{acct}/summary` uses the same names in lower case.
+fn summary_values(f: &Figures) -> [(&'static str, Decimal); 10] {
+    [
+        ("NetLiquidation", f.nl),
+        ("TotalCashValue", f.cash),
+        ("SettledCash", f.cash),
+        ("AvailableFunds", f.nl),
+        ("ExcessLiquidity", f.nl),
+        ("BuyingPower", f.nl),
+        ("EquityWithLoanValue", f.nl),
+        ("GrossPositionValue", f.mv.abs()),
+        ("UnrealizedPnL", f.upl),
+        ("RealizedPnL", f.rpl),
+    ]
+}
+
 /// The `{acct}.Core` PnL row of `/iserver/account/pnl/partitioned` (and of
 /// the `spl` topic, which names excess liquidity `uel` instead of `el`).
 pub(crate) fn pnl_row(st: &GwState, spl: bool) -> Value {
@@ -297,19 +314,8 @@ async fn summary(State(sh): State<Arc<Shared>>, Path(acct): Path<String>) -> Res
             "value": sh.cfg.account, "severity": 0
         }),
     );
-    for (k, v) in [
-        ("netliquidation", f.nl),
-        ("totalcashvalue", f.cash),
-        ("settledcash", f.cash),
-        ("availablefunds", f.nl),
-        ("excessliquidity", f.nl),
-        ("buyingpower", f.nl),
-        ("equitywithloanvalue", f.nl),
-        ("grosspositionvalue", f.mv.abs()),
-        ("unrealizedpnl", f.upl),
-        ("realizedpnl", f.rpl),
-    ] {
-        m.insert(k.into(), entry(v));
+    for (k, v) in summary_values(&f) {
+        m.insert(k.to_ascii_lowercase(), entry(v));
     }
     ok(Value::Object(m))
 }
@@ -388,18 +394,7 @@ pub(crate) fn ssd_message(
 ) -> Value {
     let f = figures(st);
     let ts = st.clock.now().timestamp_millis();
-    let money = [
-        ("NetLiquidation", f.nl),
-        ("TotalCashValue", f.cash),
-        ("SettledCash", f.cash),
-        ("AvailableFunds", f.nl),
-        ("ExcessLiquidity", f.nl),
-        ("BuyingPower", f.nl),
-        ("EquityWithLoanValue", f.nl),
-        ("GrossPositionValue", f.mv.abs()),
-        ("UnrealizedPnL", f.upl),
-        ("RealizedPnL", f.rpl),
-    ];
+    let money = summary_values(&f);
     let mut out = Vec::new();
     let wanted = |k: &str| keys.is_empty() || keys.iter().any(|x| x == k);
     if wanted("AccountCode") {

@@ -43,6 +43,15 @@ pub(crate) fn html_404() -> Response {
         .into_response()
 }
 
+/// The `conid` of a JSON body such as `{"conid": 265598, ...}` (a number
+/// or a numeric string), or why there is none.
+pub(crate) fn body_conid(body: &[u8]) -> Result<engine::model::Conid, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+    v.get("conid")
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .ok_or_else(|| "conid is required".to_owned())
+}
+
 /// A JSON number from a decimal. JSON numbers are binary floats to most
 /// clients anyway; the spec types these fields as float.
 pub(crate) fn num(d: Decimal) -> Value {

@@ -196,15 +196,7 @@ impl Broker for IbkrBroker {
             .ok_or(BrokerError::UnknownOrder(id))?;
         let broker_id = broker_id.ok_or(BrokerError::UnknownOrder(id))?;
         let mut new = req.clone();
-        if let Some(q) = changes.quantity {
-            new.quantity = q;
-        }
-        if changes.limit_price.is_some() {
-            new.limit_price = changes.limit_price;
-        }
-        if changes.stop_price.is_some() {
-            new.stop_price = changes.stop_price;
-        }
+        changes.apply_to(&mut new);
         new.validate().map_err(BrokerError::Rejected)?;
         // The modify body is the whole order as when placing it.
         let body = self.exec.ticket(&new, self.sec_type(new.conid));

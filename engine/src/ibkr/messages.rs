@@ -1247,22 +1247,7 @@ fn ladder_number(v: Option<&serde_json::Value>, size: bool) -> Result<Option<Dec
     match v {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::String(s)) => ladder_text(s, size),
-        Some(serde_json::Value::Number(n)) => {
-            if let Some(i) = n.as_i64() {
-                return Ok(Some(Decimal::from(i)));
-            }
-            if let Some(u) = n.as_u64() {
-                return Ok(Some(Decimal::from(u)));
-            }
-            // Display of f64 is the shortest text that reads back as the
-            // same float: the digits that were in the JSON.
-            let f = n.as_f64().ok_or_else(|| format!("{n} is not a number"))?;
-            f.to_string()
-                .parse::<Decimal>()
-                .or_else(|_| Decimal::from_scientific(&format!("{f:e}")))
-                .map(Some)
-                .map_err(|_| format!("{n} is out of range"))
-        }
+        Some(n @ serde_json::Value::Number(_)) => opt_decimal(n).map_err(|e| e.to_string()),
         Some(other) => Err(format!("{other} is not a number")),
     }
 }

@@ -530,11 +530,8 @@ fn handle_text(text: &str, st: &mut State) -> Vec<WsMessage> {
                 for (key, v) in m {
                     let account = key.split('.').next().unwrap_or(key).to_owned();
                     let num = |k: &str| {
-                        v.get(k).and_then(|x| match x {
-                            serde_json::Value::String(s) => s.parse().ok(),
-                            serde_json::Value::Number(n) => n.to_string().parse().ok(),
-                            _ => None,
-                        })
+                        v.get(k)
+                            .and_then(|x| crate::history::opt_decimal(x).ok().flatten())
                     };
                     out.push(WsMessage::Event(Event::Pnl(PnlUpdate {
                         account,

@@ -162,6 +162,24 @@ pub enum TrailUnit {
     Percent,
 }
 
+impl TrailUnit {
+    /// `trailingType` on the wire (and in the store): `amt` or `%`.
+    pub fn as_wire(self) -> &'static str {
+        match self {
+            TrailUnit::Amount => "amt",
+            TrailUnit::Percent => "%",
+        }
+    }
+
+    pub fn from_wire(s: &str) -> Option<TrailUnit> {
+        match s {
+            "amt" => Some(TrailUnit::Amount),
+            "%" => Some(TrailUnit::Percent),
+            _ => None,
+        }
+    }
+}
+
 /// Trailing distance of a TRAIL / TRAILLMT order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trail {

@@ -135,7 +135,7 @@ impl Store {
         .bind(o.limit_price.map(|d| d.to_string()))
         .bind(o.stop_price.map(|d| d.to_string()))
         .bind(o.trail.map(|t| t.amount.to_string()))
-        .bind(o.trail.map(|t| trail_unit_wire(t.unit)))
+        .bind(o.trail.map(|t| t.unit.as_wire()))
         .bind(o.tif.as_wire())
         .bind(o.outside_rth)
         .bind(o.status.as_wire())
@@ -252,13 +252,6 @@ const SELECT_ORDER: &str = "SELECT client_order_id, broker_order_id, engine_orde
      trail_amount, trail_unit, tif, outside_rth, status, filled_quantity, avg_fill_price, reason, \
      created_ms, updated_ms FROM orders";
 
-fn trail_unit_wire(u: TrailUnit) -> &'static str {
-    match u {
-        TrailUnit::Amount => "amt",
-        TrailUnit::Percent => "%",
-    }
-}
-
 /// Append a history row unless the last one already says the same.
 async fn append_history(
     tx: &mut Transaction<'_, Sqlite>,
@@ -301,21 +294,17 @@ fn order_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredOrder> {
     let engine_order_id: Option<i64> = r.try_get("engine_order_id")?;
     let trail_amount = opt_dec(T, "trail_amount", r.try_get("trail_amount")?)?;
     let trail_unit: Option<String> = r.try_get("trail_unit")?;
-    let trail = match (trail_amount, trail_unit.as_deref()) {
-        (Some(amount), Some("amt")) => Some(Trail {
-            amount,
-            unit: TrailUnit::Amount,
-        }),
-        (Some(amount), Some("%")) => Some(Trail {
-            amount,
-            unit: TrailUnit::Percent,
-        }),
+    let trail = match (
+        trail_amount,
+        trail_unit.as_deref().map(TrailUnit::from_wire),
+    ) {
+        (Some(amount), Some(Some(unit))) => Some(Trail { amount, unit }),
         (None, None) => None,
-        (_, u) => {
+        _ => {
             return Err(super::StoreError::Corrupt {
                 table: T,
                 column: "trail_unit",
-                value: format!("{u:?}"),
+                value: format!("{trail_unit:?}"),
             })
         }
     };
