@@ -288,6 +288,38 @@ impl SmdDecoder {
     /// Merge one message (websocket `smd` text or one snapshot row as JSON)
     /// and return the conid's merged state.
     pub fn decode(&mut self, msg: &str) -> Result<&SmdState, SmdError> {
+        let conid = self
+            .parse_then(msg, |_| true)
+            .unwrap_or(Err(SmdError::NoConid))?;
+        self.states.get(&conid).ok_or(SmdError::NoConid)
+    }
+
+    /// [`Self::decode`] for a frame that may be any websocket message:
+    /// `None` (nothing merged) unless it is a JSON object whose `topic` starts
+    /// with `smd`. A router calls this first, so an `smd` frame, the bulk of
+    /// the traffic, is parsed once rather than once for its topic and again
+    /// for its fields.
+    pub fn decode_smd(&mut self, msg: &str) -> Option<Result<&SmdState, SmdError>> {
+        let is_smd = |pairs: &[(Cow<'_, str>, Val<'_>)]| {
+            pairs
+                .iter()
+                .any(|(k, v)| k == "topic" && matches!(v, Val::Str(s) if s.starts_with("smd")))
+        };
+        match self.parse_then(msg, is_smd) {
+            Some(Ok(conid)) => Some(self.states.get(&conid).ok_or(SmdError::NoConid)),
+            // Not readable as field pairs: the caller's general path decides.
+            Some(Err(SmdError::Json(_))) | None => None,
+            Some(Err(e)) => Some(Err(e)),
+        }
+    }
+
+    /// Parse `msg` into the reused scratch pairs and merge them when `wanted`
+    /// says so (`None`: parsed, not wanted, nothing merged).
+    fn parse_then(
+        &mut self,
+        msg: &str,
+        wanted: impl Fn(&[(Cow<'_, str>, Val<'_>)]) -> bool,
+    ) -> Option<Result<Conid, SmdError>> {
         // Reuse the scratch allocation across messages: it is empty between
         // calls, so the lifetime change is only of an empty Vec.
         let mut scratch: Vec<(Cow<'_, str>, Val<'_>)> = std::mem::take(&mut self.scratch)
@@ -300,11 +332,16 @@ impl SmdDecoder {
             .deserialize(&mut de)
             .and_then(|_| de.end())
             .map_err(|e| SmdError::Json(e.to_string()));
-        let result = parsed.and_then(|_| Self::merge(&mut self.states, &scratch, &mut self.text));
+        let result = match parsed {
+            Err(e) => Some(Err(e)),
+            Ok(()) if wanted(&scratch) => {
+                Some(Self::merge(&mut self.states, &scratch, &mut self.text))
+            }
+            Ok(()) => None,
+        };
         scratch.clear();
         self.scratch = scratch.into_iter().map(|_| unreachable_pair()).collect();
-        let conid = result?;
-        self.states.get(&conid).ok_or(SmdError::NoConid)
+        result
     }
 
     /// Merge a snapshot row already parsed as a JSON map.
@@ -457,6 +494,26 @@ fn unreachable_pair<'a, 'b>() -> (Cow<'a, str>, Val<'b>) {
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn decode_smd_takes_smd_frames_only() {
+        let mut d = SmdDecoder::new();
+        assert!(d
+            .decode_smd(r#"{"topic":"sor","args":[{"orderId":1,"conid":265598}]}"#)
+            .is_none());
+        assert!(d.decode_smd(r#"{"topic":"system","hb":1}"#).is_none());
+        assert!(d.decode_smd("not json").is_none());
+        assert!(d.states.is_empty(), "nothing merged from other topics");
+        let s = d
+            .decode_smd(r#"{"topic":"smd+265598","conid":265598,"31":"193.20"}"#)
+            .expect("an smd frame")
+            .unwrap();
+        assert_eq!(s.quote.last, Some(dec!(193.20)));
+        assert!(matches!(
+            d.decode_smd(r#"{"topic":"smd+x"}"#),
+            Some(Err(SmdError::NoConid))
+        ));
+    }
 
     #[test]
     fn merges_deltas_and_prefixes() {

@@ -433,6 +433,16 @@ struct Head<'a> {
 
 /// Decode one frame into zero or more messages.
 fn handle_text(text: &str, st: &mut State) -> Vec<WsMessage> {
+    // Market data first: an smd frame is parsed once, straight into its
+    // quote state.
+    if let Some(r) = st.smd.decode_smd(text) {
+        return match r {
+            Ok(s) => vec![WsMessage::Event(Event::Quote(s.quote.clone()))],
+            Err(e) => vec![WsMessage::Malformed {
+                error: e.to_string(),
+            }],
+        };
+    }
     let head: Head<'_> = match serde_json::from_str(text) {
         Ok(h) => h,
         Err(e) => {
@@ -443,6 +453,7 @@ fn handle_text(text: &str, st: &mut State) -> Vec<WsMessage> {
     };
     let topic = head.topic.as_deref().unwrap_or("");
     if topic.starts_with("smd") {
+        // Only an smd frame the pair reader could not take gets here.
         return match st.smd.decode(text) {
             Ok(s) => vec![WsMessage::Event(Event::Quote(s.quote.clone()))],
             Err(e) => vec![WsMessage::Malformed {
