@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use engine::ibkr::session::ResetRegion;
-use engine::ibkr::smd::SmdDecoder;
-use engine::ibkr::{ClientConfig, IbkrClient};
+use cpapi::smd::SmdDecoder;
 use engine::model::{Conid, OrderStatus};
+use ibkr::session::ResetRegion;
+use ibkr::{ClientConfig, IbkrClient};
 use serde_json::json;
 
 /// Flags every gateway command shares.
@@ -330,8 +330,8 @@ pub fn quote(args: QuoteArgs) -> Result<()> {
         for s in &out {
             let q = &s.quote;
             let last = match (q.last, s.last_kind) {
-                (Some(p), engine::ibkr::smd::LastKind::PriorClose) => format!("C{p}"),
-                (Some(p), engine::ibkr::smd::LastKind::Halted) => format!("H{p}"),
+                (Some(p), cpapi::smd::LastKind::PriorClose) => format!("C{p}"),
+                (Some(p), cpapi::smd::LastKind::Halted) => format!("H{p}"),
                 (Some(p), _) => p.to_string(),
                 (None, _) => "-".into(),
             };
@@ -362,7 +362,7 @@ pub fn history(cmd: HistoryCommand) -> Result<()> {
         None => chrono::Utc::now(),
     };
     runtime()?.block_on(async {
-        let d = engine::ibkr::history::download(
+        let d = ibkr::history::download(
             &c,
             Conid(a.conid),
             &a.bar,

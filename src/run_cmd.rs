@@ -9,21 +9,21 @@ use anyhow::{anyhow, Context as _, Result};
 use clap::Args;
 use rust_decimal::Decimal;
 
-use backtest::gateway::{Gateway, GatewayConfig};
-use engine::execution::broker::IbkrBroker;
-use engine::execution::engine::LiveEngine;
-use engine::execution::live::LiveExecutor;
-use engine::execution::{ReplyPolicy, TicketBuilder};
+use cpapi::order_ticket::TicketBuilder;
 use engine::forecastex::{EventContractRecord, Pairing};
-use engine::hours::TradingHours;
-use engine::ibkr::session;
-use engine::ibkr::ws::{self, Subscription, WsConfig};
-use engine::ibkr::{ClientConfig, IbkrClient};
 use engine::model::{Conid, Contract};
 use engine::portfolio::Portfolio;
 use engine::registry::Params;
 use engine::risk::RiskConfig;
 use engine::strategy::{Scoped, Strategy};
+use gateway_sim::{Gateway, GatewayConfig};
+use ibkr::broker::IbkrBroker;
+use ibkr::executor::LiveExecutor;
+use ibkr::live_engine::LiveEngine;
+use ibkr::reply::ReplyPolicy;
+use ibkr::session;
+use ibkr::ws::{self, Subscription, WsConfig};
+use ibkr::{ClientConfig, IbkrClient};
 
 use crate::config::ConfigFile;
 
@@ -238,7 +238,7 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_else(|| "STK".to_owned());
             match hours_client.trading_schedule(&asset, &c.symbol, None).await {
-                Ok(s) => match s.first().map(TradingHours::from_ibkr) {
+                Ok(s) => match s.first().map(cpapi::messages::TradingSchedule::to_hours) {
                     Some(Ok(h)) => engine.set_trading_hours(c.conid, h),
                     Some(Err(e)) => eprintln!("trading hours of {}: {e}; not enforced", c.conid),
                     None => eprintln!("no trading schedule for {}; not enforced", c.conid),
@@ -248,7 +248,7 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         }
     }
     if args.store {
-        let store = engine::store::Store::open(&db)
+        let store = store::Store::open(&db)
             .await
             .with_context(|| format!("opening the store {}", db.display()))?;
         if !event_records.is_empty() {
@@ -258,7 +258,7 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
                 .await
                 .context("storing the ForecastEx contracts")?;
         }
-        engine = engine.with_store(store);
+        engine = engine.with_journal(Box::new(store));
         let found = engine.reconcile().await?;
         eprintln!(
             "store {}: reconciled with the broker, {} discrepanc{}",
@@ -439,7 +439,7 @@ async fn resolve_contracts(
 async fn run_loop<S: engine::strategy::Strategy>(
     engine: &mut LiveEngine<S>,
     mut rx: tokio::sync::mpsc::Receiver<ws::WsMessage>,
-    mut session_rx: tokio::sync::mpsc::Receiver<engine::bus::SessionStatus>,
+    mut session_rx: tokio::sync::mpsc::Receiver<engine::event::SessionStatus>,
     stop: impl std::future::Future<Output = ()>,
     #[cfg(unix)] mut usr1: tokio::signal::unix::Signal,
 ) {
@@ -457,7 +457,7 @@ async fn run_loop<S: engine::strategy::Strategy>(
             },
             _ = timer.tick() => engine.tick().await,
             Some(status) = session_rx.recv() => {
-                engine.handle(ws::WsMessage::Event(engine::bus::Event::Session(status))).await
+                engine.handle(ws::WsMessage::Event(engine::event::Event::Session(status))).await
             }
             _ = kill => {
                 eprintln!("kill switch (SIGUSR1): cancelling every working order, trading halted");

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use backtest::gateway::{GatewayConfig, PacingConfig};
 use chrono::{DateTime, NaiveDate, Utc};
+use gateway_sim::{GatewayConfig, PacingConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -67,7 +67,7 @@ pub fn run(args: Args) -> Result<()> {
         },
         ..GatewayConfig::default()
     };
-    backtest::gateway::serve_forever(cfg, |gw| {
+    gateway_sim::serve_forever(cfg, |gw| {
         println!("CP Gateway simulator");
         println!("  REST       {}", gw.base_url());
         println!("  websocket  {}", gw.ws_url());

@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 
 use engine::forecastex::NetPosition;
 use engine::model::{Conid, ExecSide, Execution, Timestamp};
-use engine::store::{import, Store, StoredExecution};
+use store::{import, Store, StoredExecution};
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {

@@ -1,19 +1,19 @@
-//! The real `engine::ibkr` client against the CP Gateway simulator
-//! (`backtest::gateway`) over HTTP and websocket on 127.0.0.1.
+//! The real `ibkr` client against the CP Gateway simulator
+//! (`gateway_sim`) over HTTP and websocket on 127.0.0.1.
 
 use std::time::Duration;
 
-use backtest::gateway::{Gateway, GatewayConfig, GatewayHandle};
-use engine::bus::Event;
-use engine::ibkr::messages::PlaceOutcome;
-use engine::ibkr::pacing::PacingConfig;
-use engine::ibkr::rest::HistoryRequest;
-use engine::ibkr::session::{check_once, SessionConfig};
-use engine::ibkr::smd::SmdDecoder;
-use engine::ibkr::ws::{self, Subscription, WsConfig, WsMessage};
-use engine::ibkr::{ClientConfig, IbkrClient};
+use cpapi::messages::PlaceOutcome;
+use cpapi::order_ticket::OrdersBody;
+use cpapi::smd::SmdDecoder;
+use engine::event::Event;
 use engine::model::{Conid, OrderId, OrderRequest, OrderType, Side, Tif};
-use engine::order_ticket::OrdersBody;
+use gateway_sim::{Gateway, GatewayConfig, GatewayHandle};
+use ibkr::pacing::PacingConfig;
+use ibkr::rest::HistoryRequest;
+use ibkr::session::{check_once, SessionConfig};
+use ibkr::ws::{self, Subscription, WsConfig, WsMessage};
+use ibkr::{ClientConfig, IbkrClient};
 use rust_decimal::Decimal;
 
 const AAPL: Conid = Conid(265598);
@@ -120,7 +120,7 @@ async fn orders_with_two_prompts_trades_and_cancel() {
     // whatif: parsed when the simulator implements it, else a typed 501.
     match c.whatif(&acct, &body).await {
         Ok(w) => assert!(w.amount.is_some() || w.warn.is_some() || w.error.is_some()),
-        Err(engine::ibkr::IbkrError::Status { status: 501, .. }) => {}
+        Err(ibkr::IbkrError::Status { status: 501, .. }) => {}
         Err(e) => panic!("whatif: {e}"),
     }
     let mut outcome = c.place_orders(&acct, &body).await.unwrap();

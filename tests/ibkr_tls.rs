@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use backtest::gateway::{Gateway, GatewayConfig, PacingConfig};
-use engine::ibkr::ws::{self, WsConfig, WsMessage};
-use engine::ibkr::{ClientConfig, IbkrClient, IbkrError};
+use gateway_sim::{Gateway, GatewayConfig, PacingConfig};
+use ibkr::ws::{self, WsConfig, WsMessage};
+use ibkr::{ClientConfig, IbkrClient, IbkrError};
 
 #[tokio::test]
 async fn self_signed_certificate_needs_the_switch() {

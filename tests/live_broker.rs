@@ -8,13 +8,14 @@ use std::collections::BTreeSet;
 use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
 
-use backtest::gateway::{Gateway, GatewayConfig, PacingConfig};
-use engine::broker::{Broker, OrderChanges};
-use engine::execution::broker::IbkrBroker;
-use engine::execution::live::LiveExecutor;
-use engine::execution::{ReplyPolicy, TicketBuilder};
-use engine::ibkr::{ClientConfig, IbkrClient};
+use cpapi::order_ticket::TicketBuilder;
 use engine::model::{Conid, ExecSide, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif};
+use engine::venue::{OrderChanges, Venue};
+use gateway_sim::{Gateway, GatewayConfig, PacingConfig};
+use ibkr::broker::IbkrBroker;
+use ibkr::executor::LiveExecutor;
+use ibkr::reply::ReplyPolicy;
+use ibkr::{ClientConfig, IbkrClient};
 
 const AAPL: Conid = Conid(265598);
 

@@ -9,17 +9,18 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
 
-use backtest::gateway::{Gateway, GatewayConfig, PacingConfig};
-use engine::execution::broker::IbkrBroker;
-use engine::execution::engine::LiveEngine;
-use engine::execution::live::LiveExecutor;
-use engine::execution::{ReplyPolicy, TicketBuilder};
-use engine::ibkr::ws::{self, Subscription, WsConfig};
-use engine::ibkr::{ClientConfig, IbkrClient};
+use cpapi::order_ticket::TicketBuilder;
 use engine::model::{Conid, Contract, Execution, Order, OrderStatus, Side};
 use engine::portfolio::Portfolio;
 use engine::risk::RiskConfig;
 use engine::strategy::{Context, Exits, OrderSpec, Strategy};
+use gateway_sim::{Gateway, GatewayConfig, PacingConfig};
+use ibkr::broker::IbkrBroker;
+use ibkr::executor::LiveExecutor;
+use ibkr::live_engine::LiveEngine;
+use ibkr::reply::ReplyPolicy;
+use ibkr::ws::{self, Subscription, WsConfig};
+use ibkr::{ClientConfig, IbkrClient};
 
 const AAPL: Conid = Conid(265598);
 
@@ -299,7 +300,7 @@ async fn live_orders_and_executions_are_persisted_and_reconciled() {
         )
     };
     let log: Log = Arc::default();
-    let store = engine::store::Store::open(&db).await.expect("store");
+    let store = store::Store::open(&db).await.expect("store");
     let mut engine = LiveEngine::new(
         vec![BracketOnce {
             take_profit,
@@ -311,7 +312,7 @@ async fn live_orders_and_executions_are_persisted_and_reconciled() {
         make(client.clone(), account.clone()),
         vec![Contract::stock(AAPL, "AAPL")],
     )
-    .with_store(store);
+    .with_journal(Box::new(store));
     engine.start().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut day = 0;
@@ -331,7 +332,7 @@ async fn live_orders_and_executions_are_persisted_and_reconciled() {
     }
     wsh.shutdown().await;
 
-    let store = engine::store::Store::open(&db).await.expect("reopen");
+    let store = store::Store::open(&db).await.expect("reopen");
     let execs = store.executions(None).await.expect("executions");
     assert_eq!(execs.len(), 2, "{execs:?}");
     let orders = store.orders().await.expect("orders");
@@ -378,7 +379,7 @@ async fn live_orders_and_executions_are_persisted_and_reconciled() {
     );
     ghost.status = OrderStatus::Submitted;
     store
-        .upsert_order(&engine::store::StoredOrder::from_order(
+        .upsert_order(&store::StoredOrder::from_order(
             &ghost,
             None,
             Some("DU1234567"),
@@ -388,8 +389,8 @@ async fn live_orders_and_executions_are_persisted_and_reconciled() {
     let heard: Log = Arc::default();
     struct Listener(Log);
     impl Strategy for Listener {
-        fn on_event(&mut self, _ctx: &mut Context<'_>, ev: &engine::bus::Event) {
-            if let engine::bus::Event::Discrepancy(d) = ev {
+        fn on_event(&mut self, _ctx: &mut Context<'_>, ev: &engine::event::Event) {
+            if let engine::event::Event::Discrepancy(d) = ev {
                 self.0.lock().unwrap().push(d.clone());
             }
         }
@@ -401,17 +402,17 @@ async fn live_orders_and_executions_are_persisted_and_reconciled() {
         make(client, account),
         vec![Contract::stock(AAPL, "AAPL")],
     )
-    .with_store(store);
+    .with_journal(Box::new(store));
     let discrepancies = again.reconcile().await.expect("reconcile");
     assert_eq!(discrepancies.len(), 1, "{discrepancies:?}");
     assert!(matches!(
         &discrepancies[0],
-        engine::store::Discrepancy::OrderMissingAtBroker { client_order_id } if client_order_id == "st-ghost"
+        store::Discrepancy::OrderMissingAtBroker { client_order_id } if client_order_id == "st-ghost"
     ));
     let heard = heard.lock().unwrap().clone();
     assert_eq!(heard.len(), 1);
     assert!(heard[0].contains("st-ghost"), "{heard:?}");
-    let store = engine::store::Store::open(&db).await.expect("reopen");
+    let store = store::Store::open(&db).await.expect("reopen");
     assert_eq!(
         store.executions(None).await.unwrap().len(),
         2,

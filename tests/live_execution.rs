@@ -8,11 +8,12 @@ use std::collections::BTreeSet;
 use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
 
-use backtest::gateway::{Gateway, GatewayConfig, PacingConfig};
-use engine::execution::live::{LiveExecutor, SubmitError};
-use engine::execution::{ReplyPolicy, TicketBuilder};
-use engine::ibkr::{ClientConfig, IbkrClient};
+use cpapi::order_ticket::TicketBuilder;
 use engine::model::{Conid, OrderId, OrderRequest, OrderType, SecType, Side, Tif};
+use gateway_sim::{Gateway, GatewayConfig, PacingConfig};
+use ibkr::executor::{LiveExecutor, SubmitError};
+use ibkr::reply::ReplyPolicy;
+use ibkr::{ClientConfig, IbkrClient};
 
 const AAPL: Conid = Conid(265598);
 
@@ -52,7 +53,7 @@ fn last_close(at: chrono::DateTime<Utc>) -> Decimal {
 
 /// A paused simulator without pacing or prompts and an executor whose
 /// client gives up after 300 ms, its cOIDs prefixed with `prefix`.
-async fn impatient(prefix: &str) -> (backtest::gateway::GatewayHandle, LiveExecutor, String) {
+async fn impatient(prefix: &str) -> (gateway_sim::GatewayHandle, LiveExecutor, String) {
     let cfg = GatewayConfig {
         speed: 0.0,
         start: Some(Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap()),
@@ -192,7 +193,7 @@ async fn timed_out_submission_is_found_not_duplicated() {
             );
             true
         }
-        Err(SubmitError::Venue(engine::ibkr::IbkrError::Transport { .. })) => false,
+        Err(SubmitError::Venue(ibkr::IbkrError::Transport { .. })) => false,
         Err(other) => panic!("unexpected error {other:?}"),
     };
     if !placed_once {

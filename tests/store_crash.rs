@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use engine::store::{sqlx, Store};
 use rust_decimal::Decimal;
+use store::{sqlx, Store};
 
 const RECORDS: usize = 60_000;
 

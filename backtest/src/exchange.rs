@@ -44,12 +44,12 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use engine::broker::{BrokerError, OrderChanges};
-use engine::bus::Event;
+use engine::event::Event;
 use engine::model::{
     Bar, Conid, Contract, ExecSide, Execution, Order, OrderId, OrderRequest, OrderStatus,
     OrderType, Side, Tif, Timestamp,
 };
+use engine::venue::{OrderChanges, VenueError};
 
 /// Which of two exits of one bracket fills when a bar reaches both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -282,7 +282,7 @@ impl SimExchange {
         batch: Vec<OrderRequest>,
         now: Timestamp,
         out: &mut Vec<Event>,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<(), VenueError> {
         if let Err(reason) = self.validate_batch(&batch) {
             for req in batch {
                 out.push(Event::OrderUpdate(Order::rejected(
@@ -292,7 +292,7 @@ impl SimExchange {
                     reason.clone(),
                 )));
             }
-            return Err(BrokerError::Rejected(reason));
+            return Err(VenueError::Rejected(reason));
         }
         for req in batch {
             let held = req.parent.is_some();
@@ -379,12 +379,12 @@ impl SimExchange {
         id: OrderId,
         now: Timestamp,
         out: &mut Vec<Event>,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<(), VenueError> {
         let idx = self
             .working
             .iter()
             .position(|w| w.order.id() == id)
-            .ok_or(BrokerError::UnknownOrder(id))?;
+            .ok_or(VenueError::UnknownOrder(id))?;
         self.cancel_tree(idx, now, "cancelled by request", out);
         self.working.retain(|w| w.order.is_open());
         Ok(())
@@ -397,18 +397,18 @@ impl SimExchange {
         changes: OrderChanges,
         now: Timestamp,
         out: &mut Vec<Event>,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<(), VenueError> {
         let w = self
             .working
             .iter_mut()
             .find(|w| w.order.id() == id)
-            .ok_or(BrokerError::UnknownOrder(id))?;
+            .ok_or(VenueError::UnknownOrder(id))?;
         let mut req = w.order.request.clone();
         changes.apply_to(&mut req);
         if changes.stop_price.is_some() {
             w.trail_stop = None;
         }
-        req.validate().map_err(BrokerError::Rejected)?;
+        req.validate().map_err(VenueError::Rejected)?;
         w.order.request = req;
         w.order.updated = now;
         out.push(Event::OrderUpdate(w.order.clone()));

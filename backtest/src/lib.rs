@@ -1,11 +1,10 @@
 //! Backtesting: bar replay, the simulated exchange, reports and sweeps.
 //!
-//! The replay feeds the same [`engine::bus::Dispatcher`] the live engine
+//! The replay feeds the same [`engine::dispatch::Dispatcher`] the live engine
 //! uses; the simulated exchange stands where the broker would be.
 
 pub mod data;
 pub mod exchange;
-pub mod gateway;
 pub mod report;
 pub mod runner;
 pub mod sim_broker;

@@ -14,13 +14,14 @@ use std::time::Instant;
 
 use rust_decimal::Decimal;
 
-use engine::broker::OrderChanges;
-use engine::bus::{Dispatcher, Event};
+use engine::dispatch::Dispatcher;
+use engine::event::Event;
 use engine::forecastex::{economic_fills, Pairing};
 use engine::model::{Bar, Contract, Timestamp};
 use engine::portfolio::Portfolio;
 use engine::risk::{RiskConfig, RiskEngine, TradingState};
 use engine::strategy::{Intent, Strategy};
+use engine::venue::OrderChanges;
 
 use crate::data::DataError;
 use crate::exchange::{ExchangeConfig, SimExchange};

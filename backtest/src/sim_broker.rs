@@ -1,4 +1,4 @@
-//! The simulated exchange behind the async [`Broker`] seam, and bar replay
+//! The simulated exchange behind the async [`Venue`] seam, and bar replay
 //! behind [`MarketData`], so code written against the seams (execution,
 //! the CP Gateway simulator, integration tests) runs on the backtest venue.
 //!
@@ -8,14 +8,14 @@
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 
-use engine::broker::{Broker, BrokerError, MarketData, MarketDataError, OrderChanges};
-use engine::bus::Event;
+use engine::event::Event;
 use engine::model::{Bar, Execution, Order, OrderId, OrderRequest, Position, Timestamp};
 use engine::portfolio::Portfolio;
+use engine::venue::{MarketData, MarketDataError, OrderChanges, Venue, VenueError};
 
 use crate::exchange::SimExchange;
 
-/// [`SimExchange`] as a [`Broker`]. Events the exchange produces (order
+/// [`SimExchange`] as a [`Venue`]. Events the exchange produces (order
 /// updates, executions) queue up until [`SimBroker::take_events`].
 #[derive(Debug)]
 pub struct SimBroker {
@@ -59,12 +59,12 @@ impl SimBroker {
 }
 
 #[async_trait]
-impl Broker for SimBroker {
+impl Venue for SimBroker {
     async fn place(
         &mut self,
         strategy: usize,
         batch: Vec<OrderRequest>,
-    ) -> Result<Vec<Order>, BrokerError> {
+    ) -> Result<Vec<Order>, VenueError> {
         let start = self.events.len();
         self.exchange
             .place(strategy, batch, self.now, &mut self.events)?;
@@ -77,20 +77,20 @@ impl Broker for SimBroker {
             .collect())
     }
 
-    async fn cancel(&mut self, id: OrderId) -> Result<Order, BrokerError> {
+    async fn cancel(&mut self, id: OrderId) -> Result<Order, VenueError> {
         let start = self.events.len();
         self.exchange.cancel(id, self.now, &mut self.events)?;
         last_update(&self.events[start..], id)
     }
 
-    async fn modify(&mut self, id: OrderId, changes: OrderChanges) -> Result<Order, BrokerError> {
+    async fn modify(&mut self, id: OrderId, changes: OrderChanges) -> Result<Order, VenueError> {
         let start = self.events.len();
         self.exchange
             .modify(id, changes, self.now, &mut self.events)?;
         last_update(&self.events[start..], id)
     }
 
-    async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
+    async fn positions(&self) -> Result<Vec<Position>, VenueError> {
         Ok(self
             .portfolio
             .positions()
@@ -99,16 +99,16 @@ impl Broker for SimBroker {
             .collect())
     }
 
-    async fn orders(&self) -> Result<Vec<Order>, BrokerError> {
+    async fn orders(&self) -> Result<Vec<Order>, VenueError> {
         Ok(self.exchange.orders().cloned().collect())
     }
 
-    async fn executions(&self) -> Result<Vec<Execution>, BrokerError> {
+    async fn executions(&self) -> Result<Vec<Execution>, VenueError> {
         Ok(self.exchange.executions().cloned().collect())
     }
 }
 
-fn last_update(events: &[Event], id: OrderId) -> Result<Order, BrokerError> {
+fn last_update(events: &[Event], id: OrderId) -> Result<Order, VenueError> {
     events
         .iter()
         .rev()
@@ -116,7 +116,7 @@ fn last_update(events: &[Event], id: OrderId) -> Result<Order, BrokerError> {
             Event::OrderUpdate(o) if o.id() == id => Some(o.clone()),
             _ => None,
         })
-        .ok_or(BrokerError::UnknownOrder(id))
+        .ok_or(VenueError::UnknownOrder(id))
 }
 
 /// Bars from any iterator as a [`MarketData`] source, in batches.

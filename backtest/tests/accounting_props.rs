@@ -2,12 +2,14 @@
 //! bars and random orders, no fill is outside its bar's range, positions are
 //! the sum of fills, and equity is cash plus positions marked at the close.
 
+extern crate ibflow_backtest as backtest;
+
 use chrono::{Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 use backtest::exchange::{CommissionModel, ExchangeConfig, Intrabar, SimExchange};
-use engine::bus::Event;
+use engine::event::Event;
 use engine::model::{
     Bar, Conid, ExecSide, OrderId, OrderRequest, OrderType, Side, Tif, Trail, TrailUnit,
 };

@@ -1,11 +1,13 @@
 //! Loading bars from files: both history formats, CSV, merging, errors and
 //! the bundled sample.
 
+extern crate ibflow_backtest as backtest;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use backtest::data::{open, sample, BarStream, DataError, DataOptions, SyntheticBars};
-use engine::history::HistoryError;
+use cpapi::history::HistoryError;
 use engine::model::{Bar, Conid};
 use rust_decimal_macros::dec;
 

@@ -1,11 +1,13 @@
 //! Golden tests for every fill rule of the simulated exchange.
 
+extern crate ibflow_backtest as backtest;
+
 use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 use backtest::exchange::{CommissionModel, ExchangeConfig, Intrabar, SimExchange};
-use engine::bus::Event;
+use engine::event::Event;
 use engine::model::{
     Bar, Conid, ExecSide, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif, Timestamp,
     Trail, TrailUnit,

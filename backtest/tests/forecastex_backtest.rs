@@ -3,6 +3,8 @@
 //! and N on the bought side), `forecast_band` makes the round trip through
 //! `Context::buy_event` / `exit_event`, and sells are refused by risk.
 
+extern crate ibflow_backtest as backtest;
+
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 

@@ -2,6 +2,8 @@
 //! metrics on a hand-computed equity series, byte-stable outputs, the PNG,
 //! the HTML and the bounded plot series.
 
+extern crate ibflow_backtest as backtest;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -2,6 +2,8 @@
 //! come back to the strategy as `Inactive` with the reason; the daily loss
 //! limit halts trading and cancels working orders.
 
+extern crate ibflow_backtest as backtest;
+
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 

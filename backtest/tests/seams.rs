@@ -1,6 +1,8 @@
 //! The backtest behind the async seams (`Broker`, `MarketData`), and the
 //! runner's handling of timers, rejections and several contracts.
 
+extern crate ibflow_backtest as backtest;
+
 use std::convert::Infallible;
 
 use chrono::{Duration, TimeZone, Utc};
@@ -10,13 +12,13 @@ use rust_decimal_macros::dec;
 use backtest::exchange::{ExchangeConfig, SimExchange};
 use backtest::runner::{self, BacktestConfig, RunLabel};
 use backtest::sim_broker::{Replay, SimBroker};
-use engine::broker::{Broker, MarketData, OrderChanges};
-use engine::bus::Event;
+use engine::event::Event;
 use engine::model::{
     Bar, Conid, Contract, Order, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif,
     Timestamp,
 };
 use engine::strategy::{Context, OrderSpec, Strategy, TimerId};
+use engine::venue::{MarketData, OrderChanges, Venue};
 
 fn t(min: i64) -> Timestamp {
     Utc.with_ymd_and_hms(2024, 5, 1, 14, 0, 0).unwrap() + Duration::minutes(min)

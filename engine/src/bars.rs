@@ -37,7 +37,7 @@ impl BarBuilder {
     }
 
     fn bucket_start(&self, bucket: i64) -> Timestamp {
-        crate::history::from_epoch_ms(bucket * self.period_ms).unwrap_or(Timestamp::UNIX_EPOCH)
+        crate::model::from_epoch_ms(bucket * self.period_ms).unwrap_or(Timestamp::UNIX_EPOCH)
     }
 
     /// Feed a quote received at `now`; returns the bar it closed, if any.

@@ -1,27 +1,24 @@
-//! ibflow's core library: the model every other part speaks, the event bus,
-//! the strategy API and the async seams to venues.
+//! ibflow's core: the model every other part speaks, the strategy API, and
+//! the one path from an intent to a venue.
 //!
-//! Nothing here does I/O. Backtest, the CP Gateway simulator and the live
-//! client all drive the same [`bus::Dispatcher`] with the same strategies.
+//! Nothing here does I/O: no sockets, no files, no database. The backtest,
+//! the CP Gateway simulator and the live client all drive the same
+//! [`dispatch::Dispatcher`] with the same strategies.
 
 pub mod bars;
-pub mod broker;
-pub mod bus;
-pub mod execution;
+pub mod dispatch;
+pub mod event;
 pub mod forecastex;
-pub mod history;
 pub mod hours;
-#[cfg(feature = "ibkr")]
-pub mod ibkr;
+pub mod journal;
 pub mod model;
 pub mod num;
-pub mod order_ticket;
-pub mod orders;
+pub mod order_state;
 pub mod portfolio;
 pub mod registry;
 pub mod risk;
-#[cfg(feature = "store")]
-pub mod store;
 pub mod strategy;
+pub mod venue;
+pub mod working_orders;
 
 pub use rust_decimal::Decimal;

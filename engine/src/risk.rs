@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::hours::TradingHours;
 use crate::model::{Conid, Contract, OrderRequest, SecType, Side, Timestamp};
-use crate::orders::OrderBook;
 use crate::portfolio::Portfolio;
 use crate::strategy::Intent;
+use crate::working_orders::WorkingOrders;
 
 /// Limits that apply to one strategy, or to all of them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -118,7 +118,7 @@ pub enum RiskReject {
 pub struct RiskView<'a> {
     pub now: Timestamp,
     pub portfolio: &'a Portfolio,
-    pub orders: &'a OrderBook,
+    pub orders: &'a WorkingOrders,
     /// What is known of a conid's contract (security type, multiplier,
     /// exchange).
     pub contract: &'a dyn Fn(Conid) -> Option<Contract>,
@@ -282,7 +282,7 @@ impl RiskEngine {
         intent: Intent,
         now: Timestamp,
         portfolio: &Portfolio,
-        orders: &OrderBook,
+        orders: &WorkingOrders,
         contracts: &[Contract],
     ) -> Result<Intent, Vec<crate::model::Order>> {
         let lookup = |c: Conid| contracts.iter().find(|k| k.conid == c).cloned();

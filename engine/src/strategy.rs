@@ -9,14 +9,14 @@
 
 use rust_decimal::Decimal;
 
-use crate::bus::Event;
+use crate::event::Event;
 use crate::forecastex::{Pairing, Right, StrikePair, StrikePosition};
 use crate::model::{
     Bar, Conid, Execution, Order, OrderId, OrderRequest, OrderType, Quote, Side, Tif, Timestamp,
     Trail,
 };
-use crate::orders::OrderBook;
 use crate::portfolio::Portfolio;
+use crate::working_orders::WorkingOrders;
 
 /// Identifies a timer set with [`Context::set_timer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -225,7 +225,7 @@ pub struct Context<'a> {
     now: Timestamp,
     strategy: usize,
     portfolio: &'a Portfolio,
-    orders: &'a OrderBook,
+    orders: &'a WorkingOrders,
     events: &'a Pairing,
     outbox: &'a mut Outbox,
 }
@@ -235,7 +235,7 @@ impl<'a> Context<'a> {
         now: Timestamp,
         strategy: usize,
         portfolio: &'a Portfolio,
-        orders: &'a OrderBook,
+        orders: &'a WorkingOrders,
         events: &'a Pairing,
         outbox: &'a mut Outbox,
     ) -> Self {

@@ -1,11 +1,14 @@
 //! The dispatcher and the strategy context: routing, ordering, timers and
 //! the intents each helper emits.
 
+extern crate ibflow_engine as engine;
+
 use chrono::{Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
-use engine::bus::{Dispatcher, Event, SessionStatus};
+use engine::dispatch::Dispatcher;
+use engine::event::{Event, SessionStatus};
 use engine::model::{
     Bar, Conid, ExecSide, Execution, Order, OrderId, OrderStatus, OrderType, Side, Tif, Timestamp,
 };

@@ -1,6 +1,8 @@
 //! ForecastEx netting: the spec's worked examples verbatim, the pairing of
 //! YES/NO conids, and a property test over shuffled, duplicated deliveries.
 
+extern crate ibflow_engine as engine;
+
 use std::collections::HashSet;
 
 use chrono::{TimeZone, Utc};

@@ -2,6 +2,8 @@
 //! and a property: no sequence of approved intents takes a position past its
 //! limit.
 
+extern crate ibflow_engine as engine;
+
 use std::collections::BTreeSet;
 
 use chrono::{Duration, TimeZone, Utc};
@@ -13,10 +15,10 @@ use engine::model::{
     Conid, Contract, ExecSide, Execution, Order, OrderId, OrderRequest, OrderStatus, OrderType,
     SecType, Side, Tif, Timestamp,
 };
-use engine::orders::OrderBook;
 use engine::portfolio::Portfolio;
 use engine::risk::{RiskConfig, RiskEngine, RiskLimits, RiskReject, RiskView, TradingState};
 use engine::strategy::Intent;
+use engine::working_orders::WorkingOrders;
 
 const C: Conid = Conid(1);
 
@@ -52,7 +54,7 @@ fn sell(qty: Decimal) -> Intent {
 
 struct World {
     pf: Portfolio,
-    book: OrderBook,
+    book: WorkingOrders,
 }
 
 impl World {
@@ -80,7 +82,7 @@ impl World {
         pf.mark(C, mark);
         World {
             pf,
-            book: OrderBook::default(),
+            book: WorkingOrders::default(),
         }
     }
 

@@ -1,9 +1,11 @@
 //! `breakout_oca` driven through a real `Dispatcher`.
 
+extern crate ibflow_strategies as strategies;
+
 mod common;
 
 use common::*;
-use engine::bus::Dispatcher;
+use engine::dispatch::Dispatcher;
 use engine::model::{Conid, ExecSide, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif};
 use engine::registry::{Params, RegistryError};
 use rust_decimal::Decimal;

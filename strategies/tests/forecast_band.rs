@@ -2,6 +2,8 @@
 //! reason. (Its trading is tested where the netting happens:
 //! `backtest/tests/forecastex_backtest.rs` and the `ibflow run` e2e.)
 
+extern crate ibflow_strategies as strategies;
+
 use engine::registry::{Params, RegistryError};
 use strategies::forecast_band::{self, ForecastBandParams};
 

@@ -1,5 +1,7 @@
 //! `mean_reversion` driven through a real `Dispatcher`.
 
+extern crate ibflow_strategies as strategies;
+
 mod common;
 
 use common::*;

@@ -1,5 +1,7 @@
 //! The registry built by `strategies::registry()`.
 
+extern crate ibflow_strategies as strategies;
+
 use engine::registry::{Params, RegistryError, StrategyRegistry};
 
 #[test]

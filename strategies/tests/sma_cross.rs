@@ -4,6 +4,8 @@
 //! comments give `fast_sum * 4` against `slow_sum * 2`, the comparison the
 //! strategy makes.
 
+extern crate ibflow_strategies as strategies;
+
 mod common;
 
 use common::*;
@@ -71,7 +73,7 @@ fn buys_on_the_exact_bar_of_an_up_cross() {
 fn holds_while_long_and_sells_the_whole_position_on_the_down_cross() {
     let mut d = dispatcher(strategy(2, 4));
     let mut i = 0;
-    let mut feed = |d: &mut engine::bus::Dispatcher<SmaCross>, c: i64| {
+    let mut feed = |d: &mut engine::dispatch::Dispatcher<SmaCross>, c: i64| {
         i += 1;
         step(d, &bar(A, i, Decimal::from(c)))
     };

@@ -5,6 +5,8 @@
 //! This binary installs a counting global allocator; the count is per thread
 //! so the test harness's own threads do not disturb it.
 
+extern crate ibflow_strategies as strategies;
+
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -12,7 +14,7 @@ use std::cell::Cell;
 use std::time::Instant;
 
 use common::*;
-use engine::bus::Dispatcher;
+use engine::dispatch::Dispatcher;
 use engine::model::{Bar, Conid};
 use engine::portfolio::Portfolio;
 use rust_decimal::Decimal;

@@ -26,7 +26,7 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use engine::history::HistoryError;
+use cpapi::history::HistoryError;
 use engine::model::{Bar, Conid, Contract, Timestamp};
 
 pub use sample::{generate_sample, sample, SAMPLE_FILES};

@@ -10,7 +10,8 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
-use engine::history::{from_epoch_ms, parse_history};
+use cpapi::history::parse_history;
+use engine::model::from_epoch_ms;
 use engine::model::{Bar, Conid, Timestamp};
 use rust_decimal::Decimal;
 

@@ -22,3 +22,8 @@ pub use rust_decimal::Decimal;
 
 /// UTC timestamp used for every instant inside the engine.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// UTC instant from epoch milliseconds, or `None` when out of chrono's range.
+pub fn from_epoch_ms(ms: i64) -> Option<Timestamp> {
+    chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, ms).single()
+}

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use chrono::Duration;
-use engine::bus::Dispatcher;
+use engine::dispatch::Dispatcher;
 use engine::model::{
     Bar, Conid, ExecSide, Execution, Order, OrderId, OrderRequest, OrderStatus, Timestamp,
 };

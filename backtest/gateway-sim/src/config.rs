@@ -1,0 +1,229 @@
+//! Settings of the CP Gateway simulator and the instruments it knows.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use engine::model::{Conid, Timestamp};
+
+use super::events::EventMarket;
+use backtest::exchange::ExchangeConfig;
+
+/// How the simulator runs. `Default` is what `ibflow sim-gateway` serves:
+/// the bundled sample at real-time speed, on an ephemeral port unless
+/// `port` is set.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Port on 127.0.0.1; 0 picks a free one (tests).
+    pub port: u16,
+    /// Serve HTTPS/WSS with a self-signed certificate made at start.
+    pub tls: bool,
+    /// Bar files and directories (the backtest formats); empty = the bundled
+    /// sample.
+    pub data: Vec<PathBuf>,
+    /// Replay clock speed: replay seconds per real second (0 = paused).
+    pub speed: f64,
+    /// Replay clock start; default: the first bar of the data.
+    pub start: Option<Timestamp>,
+    /// The one account of the simulated user.
+    pub account: String,
+    /// Username reported by `/sso/validate` and the websocket `system` topic.
+    pub username: String,
+    /// Instruments with their reference data. Conids in the data but not here
+    /// get a stock with the conid as symbol.
+    pub instruments: Vec<Instrument>,
+    /// The brokerage session times out after this long without requests
+    /// (the spec: "approximately 6 minutes").
+    pub idle_timeout: Duration,
+    /// Websocket `system` heartbeat period (the spec: every 10 seconds).
+    pub heartbeat: Duration,
+    /// How often the replay clock is pumped and quotes pushed to websockets.
+    pub tick: Duration,
+    pub pacing: PacingConfig,
+    /// Order precaution prompts, checked in this order.
+    pub prompts: Vec<PromptRule>,
+    /// Cash (USD) the simulated account starts with.
+    pub initial_cash: Decimal,
+    /// Fill rules, commissions, session time zone of the simulated exchange.
+    /// `account` is overwritten by [`GatewayConfig::account`].
+    pub exchange: ExchangeConfig,
+    /// ForecastEx markets listed by the event contract endpoints and
+    /// tradable like any contract (buy only, netted).
+    pub event_markets: Vec<EventMarket>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            port: 0,
+            tls: false,
+            data: Vec::new(),
+            speed: 1.0,
+            start: None,
+            account: "DU1234567".to_owned(),
+            username: "simuser1".to_owned(),
+            instruments: Instrument::sample(),
+            idle_timeout: Duration::from_secs(6 * 60),
+            heartbeat: Duration::from_secs(10),
+            tick: Duration::from_millis(100),
+            pacing: PacingConfig::default(),
+            prompts: PromptRule::defaults(),
+            initial_cash: Decimal::from(1_000_000),
+            exchange: ExchangeConfig::default(),
+            event_markets: EventMarket::sample(),
+        }
+    }
+}
+
+impl GatewayConfig {
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if !self.speed.is_finite() || self.speed < 0.0 {
+            return Err(format!(
+                "speed must be a finite number >= 0, got {}",
+                self.speed
+            ));
+        }
+        if self.account.trim().is_empty() {
+            return Err("account must not be empty".to_owned());
+        }
+        if self.tick.is_zero() || self.heartbeat.is_zero() {
+            return Err("tick and heartbeat must be positive".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// The spec's "Pacing Limitations": a global 10 requests per second per
+/// client address plus the per-endpoint table; a violation answers 429 and
+/// puts the address in a penalty box in which every request gets 429.
+#[derive(Debug, Clone)]
+pub struct PacingConfig {
+    pub enabled: bool,
+    /// Global limit per second.
+    pub global_per_second: u32,
+    /// Penalty box length (the spec: 15 minutes; tests shorten it).
+    pub penalty: Duration,
+}
+
+impl Default for PacingConfig {
+    fn default() -> Self {
+        PacingConfig {
+            enabled: true,
+            global_per_second: 10,
+            penalty: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl PacingConfig {
+    /// No limits: for tests that are about something else.
+    pub fn off() -> Self {
+        PacingConfig {
+            enabled: false,
+            ..PacingConfig::default()
+        }
+    }
+}
+
+/// A precaution the gateway asks the user to confirm before it transmits an
+/// order (answered through `/iserver/reply/{id}`), unless suppressed through
+/// `/iserver/questions/suppress`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromptRule {
+    /// `o163`: a limit (or stop) price more than `percent` away from the
+    /// last price.
+    PriceFarFromMarket { percent: Decimal },
+    /// `o354`: no market data yet for the contract (before its first bar).
+    NoMarketData,
+    /// `o10331`: any stop-type order (STP, STOP_LIMIT, TRAIL, TRAILLMT).
+    StopOrder,
+    /// `o383`: quantity above `max`.
+    SizeLimit { max: Decimal },
+}
+
+impl PromptRule {
+    /// o163 at 3% (the spec's example message), o354 and o10331.
+    pub fn defaults() -> Vec<PromptRule> {
+        vec![
+            PromptRule::PriceFarFromMarket {
+                percent: Decimal::new(3, 0),
+            },
+            PromptRule::NoMarketData,
+            PromptRule::StopOrder,
+        ]
+    }
+
+    pub fn message_id(&self) -> &'static str {
+        match self {
+            PromptRule::PriceFarFromMarket { .. } => "o163",
+            PromptRule::NoMarketData => "o354",
+            PromptRule::StopOrder => "o10331",
+            PromptRule::SizeLimit { .. } => "o383",
+        }
+    }
+}
+
+/// Reference data of one instrument, as the contract endpoints report it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instrument {
+    pub conid: Conid,
+    pub symbol: String,
+    pub company_name: String,
+    /// Primary exchange (`NASDAQ`, `NYSE`).
+    pub listing_exchange: String,
+    /// Where executions are reported (`ISLAND`, `NYSE`).
+    pub execution_exchange: String,
+    pub currency: String,
+    /// `STK` for everything in the first increment.
+    pub sec_type: String,
+    pub industry: String,
+    pub category: String,
+    pub sector: String,
+    pub tick_size: Decimal,
+}
+
+impl Instrument {
+    /// A US stock with placeholder reference data.
+    pub fn stock(conid: Conid, symbol: &str, company_name: &str, listing_exchange: &str) -> Self {
+        Instrument {
+            conid,
+            symbol: symbol.to_owned(),
+            company_name: company_name.to_owned(),
+            listing_exchange: listing_exchange.to_owned(),
+            execution_exchange: if listing_exchange == "NASDAQ" {
+                "ISLAND".to_owned()
+            } else {
+                listing_exchange.to_owned()
+            },
+            currency: "USD".to_owned(),
+            sec_type: "STK".to_owned(),
+            industry: String::new(),
+            category: String::new(),
+            sector: String::new(),
+            tick_size: Decimal::new(1, 2),
+        }
+    }
+
+    /// The bundled sample's two instruments: AAPL (265598) and IBM (8314).
+    pub fn sample() -> Vec<Instrument> {
+        let mut aapl = Instrument::stock(Conid(265598), "AAPL", "APPLE INC", "NASDAQ");
+        aapl.industry = "Computers".to_owned();
+        aapl.category = "Computers".to_owned();
+        aapl.sector = "Technology".to_owned();
+        let mut ibm = Instrument::stock(Conid(8314), "IBM", "INTL BUSINESS MACHINES CORP", "NYSE");
+        ibm.industry = "Computers".to_owned();
+        ibm.category = "Computer Services".to_owned();
+        ibm.sector = "Technology".to_owned();
+        vec![aapl, ibm]
+    }
+
+    /// `NASDAQ.NMS` style listing as live orders and trades show it.
+    pub(crate) fn listing_detail(&self) -> String {
+        if self.listing_exchange == "NASDAQ" {
+            "NASDAQ.NMS".to_owned()
+        } else {
+            self.listing_exchange.clone()
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The CP Gateway simulator: the Client Portal Web API over real HTTP and a
+//! real websocket on 127.0.0.1, backed by the simulated exchange and replayed
+//! bars.
+//!
+//! A client written against the real gateway (`https://localhost:5000/v1/api`)
+//! is pointed at [`GatewayHandle::base_url`] instead and sees the same JSON
+//! shapes, the same session rules (idle timeout, competing sessions,
+//! `ssodh/init`), the same quirks (snapshot pre-flight, the 404 page of the
+//! first `/hmds/history` call, order precaution prompts answered through
+//! `/iserver/reply/{id}`) and the same pacing limits.
+//!
+//! Time: the simulator runs a *replay clock* that starts at the first bar of
+//! the data (or [`GatewayConfig::start`]) and advances at real time times
+//! [`GatewayConfig::speed`]. A bar is "in progress" from its time for one bar
+//! length (the most common gap between two bars of its contract); quotes move
+//! through its range while it is in progress, and it is handed to the
+//! exchange (which fills orders against it) when it completes. Times in
+//! market data, orders and executions are replay-clock times; session times
+//! (`ssoExpires`, `AUTH_TIME`, heartbeats) are wall-clock times.
+//!
+//! Layout: [`config`] (settings and instruments), `state` (the shared state
+//! and the replay pump), `session`, `accounts` (accounts and contracts),
+//! [`events`] (ForecastEx markets, their endpoints, prices and netting),
+//! `market` (bars, quotes, history), `orders` (the order desk on the
+//! exchange), `prompts`, `pacing`, `ws` (the websocket topics), `ladder`
+//! (the `sbd` price ladder), `wire` (JSON helpers).
+
+mod accounts;
+pub mod config;
+pub mod events;
+mod faults;
+mod ladder;
+mod market;
+mod orders;
+mod pacing;
+mod portfolio;
+mod prompts;
+mod session;
+mod state;
+mod tls;
+mod wire;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+
+use engine::model::Timestamp;
+
+pub use config::{GatewayConfig, Instrument, PacingConfig, PromptRule};
+pub use events::{EventMarket, EventStrike};
+
+use state::Shared;
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("cannot bind 127.0.0.1:{port}: {source}")]
+    Bind {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot load bars: {0}")]
+    Data(#[from] backtest::data::DataError),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Entry point: [`Gateway::start`].
+pub struct Gateway;
+
+impl Gateway {
+    /// Load the bars, bind 127.0.0.1 and serve `/v1/api/...` until the handle
+    /// is shut down or dropped. Must be called inside a tokio runtime.
+    pub async fn start(cfg: GatewayConfig) -> Result<GatewayHandle, GatewayError> {
+        cfg.validate().map_err(GatewayError::Config)?;
+        let shared = Arc::new(Shared::new(cfg)?);
+        let port = shared.cfg.port;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|source| GatewayError::Bind { port, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| GatewayError::Bind { port, source })?;
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (tls, cert_der) = if shared.cfg.tls {
+            let t = tls::self_signed().map_err(GatewayError::Config)?;
+            (Some(t.acceptor), Some(t.cert_der))
+        } else {
+            (None, None)
+        };
+        let (server_stop, server_rx) = watch::channel(false);
+        let server = spawn_server(listener, shared.clone(), tls.clone(), server_rx);
+        let ticker = tokio::spawn(state::run_ticker(shared.clone(), stop_rx.clone()));
+        let scheme = if cert_der.is_some() { "https" } else { "http" };
+        tracing::info!("CP Gateway simulator listening on {scheme}://{addr}/v1/api");
+        Ok(GatewayHandle {
+            addr,
+            shared,
+            stop: stop_tx,
+            server_stop,
+            server,
+            ticker,
+            tls,
+            cert_der,
+        })
+    }
+}
+
+/// Serve `listener` (plain or TLS) until `stop` turns true.
+fn spawn_server(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let app = router(shared);
+    match tls {
+        Some(acceptor) => tokio::spawn(tls::serve(listener, acceptor, app, stop)),
+        None => tokio::spawn(async move {
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!("sim gateway server stopped: {e}");
+            }
+        }),
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .merge(session::routes())
+        .merge(accounts::routes())
+        .merge(events::routes())
+        .merge(market::routes())
+        .merge(orders::routes())
+        .merge(portfolio::routes())
+        .merge(ws::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            faults::inject,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            session::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            pacing::limit,
+        ));
+    let inner = Router::new()
+        .nest("/v1/api", api)
+        .fallback(wire::not_found)
+        .with_state(shared);
+    // The real gateway serves `/path/` as `/path`, and clients rely on it
+    // (ibind asks for `iserver/account/trades/`): drop trailing slashes
+    // before routing.
+    Router::new().fallback_service(tower::service_fn(move |req: axum::extract::Request| {
+        let inner = inner.clone();
+        async move { inner.oneshot(without_trailing_slash(req)).await }
+    }))
+}
+
+fn without_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Request {
+    let uri = req.uri();
+    let path = uri.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let rebuilt = match uri.query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(new) = rebuilt.parse::<axum::http::Uri>() {
+            *req.uri_mut() = new;
+        }
+    }
+    req
+}
+
+/// A running simulator. Dropping it stops the server and closes websockets.
+///
+/// Besides the address, the handle is the admin interface tests use to
+/// provoke what a real gateway does on its own: session expiry, a competing
+/// login, the passage of (replay) time.
+pub struct GatewayHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    /// Stops the ticker (and everything) on shutdown.
+    stop: watch::Sender<bool>,
+    /// Stops only the HTTP server (restart).
+    server_stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    ticker: JoinHandle<()>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    cert_der: Option<Vec<u8>>,
+}
+
+impl GatewayHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/v1/api` (`https` with TLS): what a client
+    /// uses in place of `https://localhost:5000/v1/api`.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.cert_der.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}/v1/api", self.addr)
+    }
+
+    /// The ForecastEx markets the event contract endpoints list.
+    pub fn event_markets(&self) -> &[EventMarket] {
+        self.shared.forecast.markets()
+    }
+
+    /// `ws://127.0.0.1:PORT/v1/api/ws` (`wss` with TLS).
+    pub fn ws_url(&self) -> String {
+        let scheme = if self.cert_der.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}/v1/api/ws", self.addr)
+    }
+
+    /// With TLS: the self-signed certificate (DER) the server presents, for
+    /// clients that want to trust exactly it.
+    pub fn certificate_der(&self) -> Option<&[u8]> {
+        self.cert_der.as_deref()
+    }
+
+    /// The current session token (the `session` value of `/tickle`, and the
+    /// `api` cookie the websocket requires).
+    pub fn session_token(&self) -> String {
+        self.shared.lock().session.token().to_owned()
+    }
+
+    /// Time out the brokerage session now, as ~6 idle minutes would:
+    /// `authenticated` false, `connected` still true; `ssodh/init` recovers.
+    pub fn expire_session(&self) {
+        self.shared.expire_session();
+    }
+
+    /// Another login took the brokerage session: `competing` true,
+    /// `authenticated` false, websockets get `sts`. `ssodh/init` with
+    /// `compete: true` takes it back.
+    pub fn trigger_competing_session(&self) {
+        self.shared.trigger_competing();
+    }
+
+    /// The replay clock's current time.
+    pub fn sim_time(&self) -> Timestamp {
+        self.shared.lock().clock.now()
+    }
+
+    /// Move the replay clock forward by `by` (replay time) and process the
+    /// bars that completed meanwhile.
+    pub fn advance(&self, by: Duration) {
+        self.shared.advance(by);
+    }
+
+    /// Change the replay speed (0 pauses the clock).
+    pub fn set_speed(&self, speed: f64) {
+        self.shared.lock().clock.set_speed(speed);
+    }
+
+    /// Answer every request whose path (after `/v1/api`) starts with
+    /// `prefix` with `status` and `{"error": "injected fault: ..."}`.
+    pub fn fail_path(&self, prefix: &str, status: u16) {
+        let status = axum::http::StatusCode::from_u16(status)
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        self.shared
+            .lock()
+            .faults
+            .fail
+            .push((prefix.to_owned(), status));
+    }
+
+    /// Hold every response whose path starts with `prefix` for `by`.
+    pub fn delay_path(&self, prefix: &str, by: Duration) {
+        self.shared
+            .lock()
+            .faults
+            .delay
+            .push((prefix.to_owned(), by));
+    }
+
+    /// Serve requests whose path starts with `prefix` at once but hold the
+    /// answer for `by`: the request took effect and the answer is late (or
+    /// lost when the client gives up), as when a connection drops after
+    /// the gateway placed an order.
+    pub fn delay_answer_path(&self, prefix: &str, by: Duration) {
+        self.shared
+            .lock()
+            .faults
+            .delay_answer
+            .push((prefix.to_owned(), by));
+    }
+
+    /// Remove path failures and delays, resume heartbeats.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults = Default::default();
+    }
+
+    /// Stop (or resume) the websocket `system` heartbeats.
+    pub fn stop_heartbeats(&self, stopped: bool) {
+        self.shared.lock().faults.heartbeats_stopped = stopped;
+    }
+
+    /// Close every websocket (the session stays).
+    pub fn drop_websockets(&self) {
+        self.shared.push(state::Push::Disconnect);
+    }
+
+    /// Send `text` as is to every websocket (malformed messages on demand).
+    pub fn send_raw_ws(&self, text: &str) {
+        self.shared.push(state::Push::Raw(text.to_owned()));
+    }
+
+    /// A gateway restart that keeps its state: websockets close, the port
+    /// refuses connections for `down_for`, then the same port serves again
+    /// with the same session, orders, positions and replay clock.
+    pub async fn restart(&mut self, down_for: Duration) -> Result<(), GatewayError> {
+        self.shared.push(state::Push::Disconnect);
+        let _ = self.server_stop.send(true);
+        // Upgraded connections can outlive a graceful stop; do not wait on them.
+        if tokio::time::timeout(Duration::from_secs(2), &mut self.server)
+            .await
+            .is_err()
+        {
+            self.server.abort();
+        }
+        tokio::time::sleep(down_for).await;
+        let port = self.addr.port();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|source| GatewayError::Bind { port, source })?;
+        let (tx, rx) = watch::channel(false);
+        self.server_stop = tx;
+        self.server = spawn_server(listener, self.shared.clone(), self.tls.clone(), rx);
+        Ok(())
+    }
+
+    /// Stop serving and wait for the server task to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.server_stop.send(true);
+        let _ = self.stop.send(true);
+        let _ = (&mut self.server).await;
+        let _ = (&mut self.ticker).await;
+    }
+}
+
+impl Drop for GatewayHandle {
+    fn drop(&mut self) {
+        let _ = self.server_stop.send(true);
+        let _ = self.stop.send(true);
+        self.server.abort();
+        self.ticker.abort();
+    }
+}
+
+/// Serve until the process ends: builds its own runtime (two worker
+/// threads), starts the simulator and calls `ready` with the handle. For
+/// command-line front ends that have no runtime of their own.
+pub fn serve_forever(
+    cfg: GatewayConfig,
+    ready: impl FnOnce(&GatewayHandle),
+) -> Result<(), GatewayError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| GatewayError::Bind {
+            port: cfg.port,
+            source,
+        })?;
+    rt.block_on(async move {
+        let gw = Gateway::start(cfg).await?;
+        ready(&gw);
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+}

@@ -1,0 +1,1322 @@
+//! The order desk: order endpoints on the simulated exchange.
+//!
+//! * Place (`POST /iserver/account/{acct}/orders`): one request is one batch
+//!   (single order, bracket, OCA group). Children name their parent's cOID
+//!   (or its order id) in `parentId`; orders with `isSingleGroup: true` and
+//!   no `parentId` form one OCA group. Assumption: children are left out of
+//!   the group even when they carry `isSingleGroup` (as the spec's OCA
+//!   example does), because a parent filling would otherwise cancel its own
+//!   exits; bracket siblings cancel each other anyway.
+//! * `price`/`auxPrice` mean what the spec's Place Order section says:
+//!   LMT/MIDPRICE price = limit (cap); STP/TRAIL price = stop; STOP_LIMIT and
+//!   TRAILLMT price = limit, auxPrice = stop.
+//! * Precaution prompts (see [`super::prompts`]) hold the batch until every
+//!   question is confirmed through `/iserver/reply/{id}`; each reply may
+//!   answer the next question. A new order (or modify) before that drops the
+//!   held batch, and replying to a dropped or unknown id answers 503.
+//!   Declining (`confirmed: false`) discards the batch and answers 200
+//!   `{"error": ...}` (assumption: the spec does not show that answer).
+//! * Order bodies are read with the engine's [`OrderTicket`] (the same type
+//!   the live client sends). Business rejects (unknown conid, fractional
+//!   quantity, missing prices, unknown order type, duplicate cOID, wrong
+//!   account) answer 200 `{"error": ...}`; bodies that are not JSON or lack
+//!   `orderType`/`side`/`tif` answer 400.
+//! * Modify: the body's fields replace the original's, fields it leaves out
+//!   keep their values; quantity and prices can change, contract, side and
+//!   order type cannot.
+//! * Timing: an order placed while a bar of its contract is in progress is
+//!   handed to the exchange when that bar completes, so its first chance to
+//!   fill is the next bar: no fill at a price from before the order existed.
+//!   Meanwhile it reports `Submitted` (children `PreSubmitted`).
+//! * Cancel: `-1` cancels every open order and answers `order_id` -1,
+//!   `conid` -1 and `account` null (the spec's "immediately cancelled"
+//!   values); a single cancel answers the order's conid and account.
+//! * Live orders: the first call of a session, and any call with
+//!   `force=true`, answer an empty `orders` array (the pre-flight the spec
+//!   describes); later calls list open orders and those updated on the
+//!   current (New York) replay day, active first, then newest first.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use chrono_tz::America::New_York;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use cpapi::order_ticket::OrderTicket;
+use engine::event::Event;
+use engine::model::{
+    Bar, Conid, ExecSide, Execution, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif,
+    Timestamp,
+};
+use engine::venue::OrderChanges;
+
+use super::config::Instrument;
+use super::portfolio::Books;
+use super::prompts::{prompts_for, Prompt};
+use super::state::{Push, Shared, State as GwState};
+use super::wire::{
+    bad_request, dstr, epoch_ms, error, num, ok, qty_str, truthy, utc_compact, yymmdd,
+};
+use backtest::exchange::{ExchangeConfig, SimExchange};
+
+/// How many executions the desk remembers (trades covers 7 days at most).
+const KEEP_TRADES: usize = 10_000;
+/// Live orders lists at most this many (the spec's limit).
+const MAX_LIVE: usize = 1000;
+
+/// One order as the gateway reports it.
+#[derive(Debug, Clone)]
+pub(crate) struct GwOrder {
+    pub req: OrderRequest,
+    /// The cOID the client gave, if it gave one (`order_ref`).
+    pub user_coid: Option<String>,
+    pub status: OrderStatus,
+    pub filled: Decimal,
+    pub avg_price: Option<Decimal>,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+    pub last_exec: Option<Timestamp>,
+}
+
+impl GwOrder {
+    fn id(&self) -> u64 {
+        self.req.id.0
+    }
+}
+
+#[derive(Debug)]
+struct Staged {
+    release_at: Timestamp,
+    batch: Vec<OrderRequest>,
+}
+
+#[derive(Debug)]
+enum Action {
+    Place(Vec<(OrderRequest, Option<String>)>),
+    Modify(u64, OrderChanges),
+}
+
+#[derive(Debug)]
+struct Pending {
+    id: String,
+    action: Action,
+    questions: VecDeque<Prompt>,
+}
+
+pub(crate) struct Desk {
+    exchange: SimExchange,
+    orders: BTreeMap<u64, GwOrder>,
+    staged: Vec<Staged>,
+    trades: VecDeque<Execution>,
+    next_id: u64,
+    scratch: Vec<Event>,
+    pending: Option<Pending>,
+    suppressed: HashSet<String>,
+    reply_seq: u64,
+    /// The account the executions book (positions, cash, PnL).
+    pub books: Books,
+}
+
+impl Desk {
+    pub fn new(
+        cfg: ExchangeConfig,
+        instruments: &BTreeMap<Conid, Instrument>,
+        initial_cash: Decimal,
+    ) -> Self {
+        let mut exchange = SimExchange::new(ExchangeConfig {
+            keep_executions: 0,
+            ..cfg
+        });
+        for i in instruments.values() {
+            let mut c = engine::model::Contract::stock(i.conid, i.symbol.clone());
+            c.tick_size = i.tick_size;
+            c.currency = i.currency.clone();
+            exchange.add_contract(&c);
+        }
+        Desk {
+            exchange,
+            orders: BTreeMap::new(),
+            staged: Vec::new(),
+            trades: VecDeque::new(),
+            next_id: 1_000_000_000,
+            scratch: Vec::new(),
+            pending: None,
+            suppressed: HashSet::new(),
+            reply_seq: 0,
+            books: Books::new(initial_cash),
+        }
+    }
+
+    /// Feed one completed bar (ending at `end`). Batches staged behind
+    /// bars that ended earlier go to the exchange first; those behind bars
+    /// ending at `end` wait until every such bar has been fed.
+    pub fn on_bar(&mut self, bar: &Bar, end: Timestamp, sh: &Shared) {
+        self.release(|at| at < end, sh);
+        let mut events = std::mem::take(&mut self.scratch);
+        if self.exchange.has_orders() {
+            self.exchange.on_bar(bar, &mut events);
+        }
+        self.apply(&mut events, sh, end);
+        self.scratch = events;
+    }
+
+    /// After the bars due by `now` were fed: release what waited for them.
+    pub fn release_staged(&mut self, now: Timestamp, sh: &Shared) {
+        self.release(|at| at <= now, sh);
+    }
+
+    fn release(&mut self, due: impl Fn(Timestamp) -> bool, sh: &Shared) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let (due, keep): (Vec<Staged>, Vec<Staged>) = std::mem::take(&mut self.staged)
+            .into_iter()
+            .partition(|s| due(s.release_at));
+        self.staged = keep;
+        for s in due {
+            if s.batch.is_empty() {
+                continue;
+            }
+            let mut events = std::mem::take(&mut self.scratch);
+            let _ = self.exchange.place(0, s.batch, s.release_at, &mut events);
+            self.apply(&mut events, sh, s.release_at);
+            self.scratch = events;
+        }
+    }
+
+    /// Record what the exchange reported and tell the websockets. `at` is
+    /// the replay time the gateway learnt it: executions and order updates
+    /// are stamped with it (the exchange stamps fills with the bar's start,
+    /// which for daily bars is a day before anyone could have seen them).
+    fn apply(&mut self, events: &mut Vec<Event>, sh: &Shared, at: Timestamp) {
+        for ev in events.drain(..) {
+            match ev {
+                Event::OrderUpdate(o) => {
+                    let id = o.request.id.0;
+                    if let Some(g) = self.orders.get_mut(&id) {
+                        g.status = o.status;
+                        g.filled = o.filled_quantity;
+                        g.avg_price = o.avg_fill_price;
+                        g.updated = at;
+                        g.req = o.request;
+                        sh.push(Push::Order(order_json(g, sh, true)));
+                    }
+                }
+                Event::Execution(mut e) => {
+                    e.time = at;
+                    if let Some(g) = e.order_id.and_then(|id| self.orders.get_mut(&id.0)) {
+                        g.last_exec = Some(e.time);
+                    }
+                    let user_ref = self.user_ref(&e).map(str::to_owned);
+                    for e in sh
+                        .forecast
+                        .pairing()
+                        .venue_reports(e, |c| self.books.quantity(c))
+                    {
+                        // The str topic documents two keys the REST list lacks.
+                        let mut t = trade_json(&e, user_ref.as_deref(), sh);
+                        t["contract_description_2"] = json!("");
+                        t["open_close"] = json!("???");
+                        sh.push(Push::Trade(t));
+                        self.books.apply(&e);
+                        if self.trades.len() >= KEEP_TRADES {
+                            self.trades.pop_front();
+                        }
+                        self.trades.push_back(e);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The cOID the client gave the order of `e`, if it gave one.
+    fn user_ref(&self, e: &Execution) -> Option<&str> {
+        e.order_id
+            .and_then(|id| self.orders.get(&id.0))
+            .and_then(|g| g.user_coid.as_deref())
+    }
+
+    fn reply_id(&mut self) -> String {
+        self.reply_seq += 1;
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(self.reply_seq);
+        let a = h.finish();
+        h.write_u64(a);
+        let b = h.finish();
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xffff,
+            b >> 48,
+            b & 0xffff_ffff_ffff
+        )
+    }
+
+    fn user_coid_taken(&self, coid: &str) -> bool {
+        self.orders
+            .values()
+            .any(|o| o.user_coid.as_deref() == Some(coid))
+    }
+
+    /// The cOID a `parentId` refers to: a cOID, or the order id of an
+    /// existing order (the spec allows brackets "submitted sequentially
+    /// using the default order_id").
+    fn resolve_parent(&self, parent: &str) -> String {
+        if let Ok(id) = parent.parse::<u64>() {
+            if let Some(o) = self.orders.get(&id) {
+                return o.req.client_order_id.clone();
+            }
+        }
+        parent.to_owned()
+    }
+
+    fn open_by_coid(&self, coid: &str) -> bool {
+        self.orders
+            .values()
+            .any(|o| !o.status.is_terminal() && o.req.client_order_id == coid)
+    }
+}
+
+/// Read one order object with the engine's own wire type
+/// ([`OrderTicket`]): numbers may be JSON numbers or strings, unknown fields
+/// are ignored. A `conidex` without `conid` (`"265598@SMART"`) supplies the
+/// conid.
+fn ticket(v: &Value) -> Result<OrderTicket, String> {
+    let mut t: OrderTicket =
+        serde_json::from_value(v.clone()).map_err(|e| format!("order is malformed: {e}"))?;
+    if t.conid.is_none() {
+        if let Some(cx) = &t.conidex {
+            let id = cx.split('@').next().unwrap_or_default();
+            t.conid = Some(
+                id.parse::<Conid>()
+                    .map_err(|_| format!("conidex {cx:?} does not start with a conid"))?,
+            );
+        }
+    }
+    Ok(t)
+}
+
+/// The engine request of a ticket, with the simulator's own checks: a
+/// known contract and whole shares (the spec: "Only whole share values are
+/// supported"). Children without a cOID get an internal one.
+fn to_request(
+    t: &OrderTicket,
+    id: u64,
+    oca_group: Option<&str>,
+    instruments: &BTreeMap<Conid, Instrument>,
+) -> Result<OrderRequest, String> {
+    let conid = t.conid.ok_or("order has no conid")?;
+    if !instruments.contains_key(&conid) {
+        return Err(format!("Invalid contract id {conid}: no such contract"));
+    }
+    if let Some(q) = t.quantity.filter(|q| !q.fract().is_zero()) {
+        return Err(format!(
+            "Only whole share quantities are supported, got {}",
+            dstr(q)
+        ));
+    }
+    t.to_request(OrderId(id), &format!("sim-{id}"), oca_group)
+        .map_err(|e| e.to_string())
+}
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/iserver/account/{acct}/orders", post(place))
+        .route(
+            "/iserver/account/{acct}/order/{id}",
+            post(modify).delete(cancel),
+        )
+        .route("/iserver/reply/{id}", post(reply))
+        .route("/iserver/account/orders", get(live_orders))
+        .route("/iserver/account/order/status/{id}", get(order_status))
+        .route("/iserver/account/trades", get(trades))
+        .route("/iserver/questions/suppress", post(suppress))
+        .route("/iserver/questions/suppress/reset", post(suppress_reset))
+        .route("/iserver/account/{acct}/orders/whatif", post(whatif))
+}
+
+/// `1977.6` -> `"1,977.60"` (`dp` decimals, thousands grouped), as the
+/// whatif example formats money.
+fn grouped(d: Decimal, dp: u32) -> String {
+    let text = format!("{:.*}", dp as usize, d.round_dp(dp).abs());
+    let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
+    let mut out = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    if d.is_sign_negative() && !d.round_dp(dp).is_zero() {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// `POST .../orders/whatif`: the cost and account impact of the batch's
+/// first order, nothing placed. Assumptions (no margin model): initial
+/// margin is 50% and maintenance 25% of the gross stock position value
+/// (Reg T); the order is priced at its limit, else its stop, else the ask
+/// (buy) or bid (sell); no precaution prompts, but `warn` carries the
+/// no-market-data warning when there is no quote yet.
+async fn whatif(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: Bytes) -> Response {
+    let tickets = match body_tickets(&body) {
+        Ok(t) => t,
+        Err(e) => return bad_request(e),
+    };
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    super::portfolio::refresh(st, &sh);
+    let batch = match build_batch(st, &sh, &acct, &tickets) {
+        Ok(b) => b,
+        Err(e) => return reject(e),
+    };
+    let Some((req, _)) = batch.first() else {
+        return bad_request("\"orders\" is empty");
+    };
+    let inst = sh.instrument(req.conid);
+    let tick = inst.map(|i| i.tick_size).unwrap_or(Decimal::new(1, 2));
+    let currency = inst.map(|i| i.currency.as_str()).unwrap_or("USD");
+    let quote = st.market.quote(req.conid, st.clock.now(), tick);
+    let price = req
+        .limit_price
+        .or(req.stop_price)
+        .or(quote.as_ref().map(|q| match req.side {
+            Side::Buy => q.ask,
+            Side::Sell => q.bid,
+        }));
+    let Some(price) = price else {
+        return reject("no price to estimate the order with: no market data yet");
+    };
+    let value = req.quantity * price;
+    let commission = st
+        .desk
+        .exchange
+        .config()
+        .commission
+        .charge(req.quantity, price, Decimal::ONE);
+    let signed = req.quantity * req.side.sign();
+    let pos_now = st.desk.books.quantity(req.conid);
+    let (gross_now, nl) = st.desk.books.gross_and_equity();
+    let gross_after = gross_now - (pos_now * price).abs() + ((pos_now + signed) * price).abs();
+    let impact = |rate: Decimal| {
+        let (cur, after) = (gross_now * rate, gross_after * rate);
+        json!({
+            "current": grouped(cur, 0),
+            "change": grouped(after - cur, 0),
+            "after": grouped(after, 0),
+        })
+    };
+    ok(json!({
+        "amount": {
+            "amount": format!("{} {currency} ({} Shares)", grouped(value, 2), dstr(req.quantity)),
+            "commission": format!("{} {currency}", dstr(commission.round_dp(2))),
+            "total": format!("{} {currency}", grouped(value + commission, 2)),
+        },
+        "equity": {
+            "current": grouped(nl, 0),
+            "change": grouped(-commission, 0),
+            "after": grouped(nl - commission, 0),
+        },
+        "initial": impact(Decimal::new(5, 1)),
+        "maintenance": impact(Decimal::new(25, 2)),
+        "position": {
+            "current": dstr(pos_now),
+            "change": dstr(signed),
+            "after": dstr(pos_now + signed),
+        },
+        "warn": if quote.is_none() {
+            json!("21/You are trying to submit an order without having market data for this instrument. \nIB strongly recommends against this kind of blind trading which may result in \nerroneous or unexpected trades.")
+        } else {
+            Value::Null
+        },
+        "error": null,
+    }))
+}
+
+fn reject(msg: impl Into<String>) -> Response {
+    ok(json!({ "error": msg.into() }))
+}
+
+fn prompt_json(p: &Pending) -> Response {
+    match p.questions.front() {
+        Some(q) => ok(json!([{
+            "id": p.id,
+            "message": [q.text],
+            "isSuppressed": false,
+            "messageIds": [q.message_id],
+        }])),
+        None => error(StatusCode::INTERNAL_SERVER_ERROR, "no question pending"),
+    }
+}
+
+fn placed_json(orders: &[&GwOrder]) -> Response {
+    ok(Value::Array(
+        orders
+            .iter()
+            .map(|o| {
+                json!({
+                    "order_id": o.id().to_string(),
+                    "order_status": o.status.as_wire(),
+                    "encrypt_message": "1",
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// The `orders` of a place or whatif body, read with [`OrderTicket`].
+fn body_tickets(body: &[u8]) -> Result<Vec<OrderTicket>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+    let Some(list) = v.get("orders").and_then(Value::as_array) else {
+        return Err("body needs an \"orders\" array".to_owned());
+    };
+    if list.is_empty() {
+        return Err("\"orders\" is empty".to_owned());
+    }
+    list.iter().map(ticket).collect()
+}
+
+type Batch = Vec<(OrderRequest, Option<String>)>;
+
+/// Engine requests for a batch, with ids from `next_id` on, parents
+/// resolved and the OCA group named; a business reject is the error text.
+fn build_batch(
+    st: &GwState,
+    sh: &Shared,
+    acct: &str,
+    tickets: &[OrderTicket],
+) -> Result<Batch, String> {
+    if acct != sh.cfg.account
+        || tickets
+            .iter()
+            .any(|t| t.acct_id.as_deref().is_some_and(|a| a != acct))
+    {
+        return Err(format!(
+            "Account {acct} is not a brokerage account of this user"
+        ));
+    }
+    let first_id = st.desk.next_id;
+    let oca = format!("oca-{first_id}");
+    let mut batch: Batch = Vec::new();
+    for (i, t) in tickets.iter().enumerate() {
+        let id = first_id + i as u64;
+        let group =
+            (t.is_single_group == Some(true) && t.parent_id.is_none()).then_some(oca.as_str());
+        let mut req = to_request(t, id, group, &sh.instruments)?;
+        if let Some(why) = sh
+            .forecast
+            .refuse(req.conid, req.side == Side::Sell, st.clock.now())
+        {
+            return Err(why);
+        }
+        if let Some(c) = &t.c_oid {
+            if st.desk.user_coid_taken(c) || batch.iter().any(|(_, u)| u.as_deref() == Some(c)) {
+                return Err(format!(
+                    "Order with cOID {c:?} already exists: cOID must be unique"
+                ));
+            }
+        }
+        if let Some(p) = &req.parent {
+            let p = st.desk.resolve_parent(p);
+            let in_batch = batch.iter().any(|(r, _)| r.client_order_id == p);
+            if !in_batch && !st.desk.open_by_coid(&p) {
+                return Err(format!(
+                    "parentId {p:?} names no order of this request or open order"
+                ));
+            }
+            req.parent = Some(p);
+        }
+        batch.push((req, t.c_oid.clone()));
+    }
+    Ok(batch)
+}
+
+async fn place(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: Bytes) -> Response {
+    let tickets = match body_tickets(&body) {
+        Ok(t) => t,
+        Err(e) => return bad_request(e),
+    };
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    sh.pump(st);
+    // A new order invalidates a question still waiting for its reply.
+    st.desk.pending = None;
+    let batch = match build_batch(st, &sh, &acct, &tickets) {
+        Ok(b) => b,
+        Err(e) => return reject(e),
+    };
+    let now = st.clock.now();
+    let mut asked = HashSet::new();
+    let mut questions = VecDeque::new();
+    for (req, _) in &batch {
+        let Some(inst) = sh.instrument(req.conid) else {
+            continue;
+        };
+        let last = st
+            .market
+            .quote(req.conid, now, inst.tick_size)
+            .map(|q| q.last);
+        questions.extend(prompts_for(
+            &sh.cfg.prompts,
+            &st.desk.suppressed,
+            &mut asked,
+            req,
+            inst,
+            last,
+        ));
+    }
+    st.desk.next_id += batch.len() as u64;
+    if !questions.is_empty() {
+        let p = Pending {
+            id: st.desk.reply_id(),
+            action: Action::Place(batch),
+            questions,
+        };
+        let r = prompt_json(&p);
+        st.desk.pending = Some(p);
+        return r;
+    }
+    submit(st, &sh, batch)
+}
+
+/// Book the batch and hand it to the exchange (or stage it behind the bar
+/// in progress).
+fn submit(st: &mut GwState, sh: &Shared, batch: Vec<(OrderRequest, Option<String>)>) -> Response {
+    let now = st.clock.now();
+    let release = batch
+        .iter()
+        .filter_map(|(r, _)| st.market.in_progress_end(r.conid, now))
+        .max();
+    let ids: Vec<u64> = batch.iter().map(|(r, _)| r.id.0).collect();
+    let mut reqs = Vec::with_capacity(batch.len());
+    for (req, user_coid) in batch {
+        let status = if req.parent.is_some() {
+            OrderStatus::PreSubmitted
+        } else {
+            OrderStatus::Submitted
+        };
+        let g = GwOrder {
+            req: req.clone(),
+            user_coid,
+            status,
+            filled: Decimal::ZERO,
+            avg_price: None,
+            created: now,
+            updated: now,
+            last_exec: None,
+        };
+        sh.push(Push::Order(order_json(&g, sh, true)));
+        st.desk.orders.insert(req.id.0, g);
+        reqs.push(req);
+    }
+    match release {
+        Some(at) => st.desk.staged.push(Staged {
+            release_at: at,
+            batch: reqs,
+        }),
+        None => {
+            let mut events = std::mem::take(&mut st.desk.scratch);
+            let _ = st.desk.exchange.place(0, reqs, now, &mut events);
+            st.desk.apply(&mut events, sh, now);
+            st.desk.scratch = events;
+        }
+    }
+    let placed: Vec<&GwOrder> = ids.iter().filter_map(|id| st.desk.orders.get(id)).collect();
+    if let Some(bad) = placed.iter().find(|o| o.status == OrderStatus::Inactive) {
+        return reject(format!("order {} rejected by the exchange", bad.id()));
+    }
+    placed_json(&placed)
+}
+
+async fn reply(State(sh): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(confirmed) = v.get("confirmed").and_then(Value::as_bool) else {
+        return bad_request("body needs {\"confirmed\": true|false}");
+    };
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    sh.pump(st);
+    let matches = st.desk.pending.as_ref().is_some_and(|p| p.id == id);
+    if !matches {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("reply id {id} is not awaiting an answer"),
+        );
+    }
+    let Some(mut p) = st.desk.pending.take() else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "no reply pending");
+    };
+    if !confirmed {
+        return reject("Order was not transmitted: the precaution was declined");
+    }
+    p.questions.pop_front();
+    if !p.questions.is_empty() {
+        p.id = st.desk.reply_id();
+        let r = prompt_json(&p);
+        st.desk.pending = Some(p);
+        return r;
+    }
+    match p.action {
+        Action::Place(batch) => submit(st, &sh, batch),
+        Action::Modify(id, changes) => apply_modify(st, &sh, id, changes),
+    }
+}
+
+async fn modify(
+    State(sh): State<Arc<Shared>>,
+    Path((acct, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(format!("body is not JSON: {e}")),
+    };
+    if !v.is_object() {
+        return bad_request("the body must be one order object");
+    }
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    sh.pump(st);
+    st.desk.pending = None;
+    if acct != sh.cfg.account {
+        return reject(format!(
+            "Account {acct} is not a brokerage account of this user"
+        ));
+    }
+    let Some(g) = id.parse::<u64>().ok().and_then(|i| st.desk.orders.get(&i)) else {
+        return reject(format!("OrderID {id} doesn't exist"));
+    };
+    if g.status.is_terminal() {
+        return reject(format!(
+            "OrderID {id} is {} and cannot be modified",
+            g.status
+        ));
+    }
+    // The body "should mirror the content of the original order": fields it
+    // leaves out keep the original's values.
+    let mut merged = match serde_json::to_value(OrderTicket::from_request(&g.req, &acct)) {
+        Ok(m) => m,
+        Err(e) => return reject(e.to_string()),
+    };
+    if let (Value::Object(m), Value::Object(b)) = (&mut merged, &v) {
+        for (k, x) in b {
+            m.insert(k.clone(), x.clone());
+        }
+    }
+    let t = match ticket(&merged) {
+        Ok(t) => t,
+        Err(e) => return bad_request(e),
+    };
+    let changed = match to_request(&t, g.id(), g.req.oca_group.as_deref(), &sh.instruments) {
+        Ok(r) => r,
+        Err(e) => return reject(e),
+    };
+    if changed.conid != g.req.conid
+        || changed.side != g.req.side
+        || changed.order_type != g.req.order_type
+    {
+        return reject(
+            "modify can change quantity and prices, not the contract, side or order type",
+        );
+    }
+    let changes = OrderChanges {
+        quantity: Some(changed.quantity),
+        limit_price: changed.limit_price,
+        stop_price: changed.stop_price,
+    };
+    let oid = g.id();
+    let now = st.clock.now();
+    let mut asked = HashSet::new();
+    let questions: VecDeque<Prompt> = match sh.instrument(changed.conid) {
+        Some(inst) => {
+            let last = st
+                .market
+                .quote(changed.conid, now, inst.tick_size)
+                .map(|q| q.last);
+            prompts_for(
+                &sh.cfg.prompts,
+                &st.desk.suppressed,
+                &mut asked,
+                &changed,
+                inst,
+                last,
+            )
+            .into()
+        }
+        None => VecDeque::new(),
+    };
+    if !questions.is_empty() {
+        let p = Pending {
+            id: st.desk.reply_id(),
+            action: Action::Modify(oid, changes),
+            questions,
+        };
+        let r = prompt_json(&p);
+        st.desk.pending = Some(p);
+        return r;
+    }
+    apply_modify(st, &sh, oid, changes)
+}
+
+fn apply_modify(st: &mut GwState, sh: &Shared, id: u64, changes: OrderChanges) -> Response {
+    let now = st.clock.now();
+    let staged = st
+        .desk
+        .staged
+        .iter_mut()
+        .flat_map(|s| s.batch.iter_mut())
+        .find(|r| r.id.0 == id);
+    if let Some(req) = staged {
+        changes.apply_to(req);
+        let req = req.clone();
+        if let Some(g) = st.desk.orders.get_mut(&id) {
+            g.req = req;
+            g.updated = now;
+            sh.push(Push::Order(order_json(g, sh, true)));
+        }
+    } else {
+        let mut events = std::mem::take(&mut st.desk.scratch);
+        let r = st
+            .desk
+            .exchange
+            .modify(OrderId(id), changes, now, &mut events);
+        st.desk.apply(&mut events, sh, now);
+        st.desk.scratch = events;
+        if let Err(e) = r {
+            return reject(e.to_string());
+        }
+    }
+    match st.desk.orders.get(&id) {
+        Some(g) => placed_json(&[g]),
+        None => reject(format!("OrderID {id} doesn't exist")),
+    }
+}
+
+/// Cancel one order (and, for a parent, its children) wherever it is.
+fn cancel_one(st: &mut GwState, sh: &Shared, id: u64) -> Result<(), String> {
+    let now = st.clock.now();
+    let coid = match st.desk.orders.get(&id) {
+        Some(g) if g.status.is_terminal() => {
+            return Err(format!(
+                "OrderID {id} is {} and cannot be cancelled",
+                g.status
+            ))
+        }
+        Some(g) => g.req.client_order_id.clone(),
+        None => return Err(format!("OrderID {id} doesn't exist")),
+    };
+    let mut staged_ids = Vec::new();
+    for s in &mut st.desk.staged {
+        s.batch.retain(|r| {
+            let hit = r.id.0 == id || r.parent.as_deref() == Some(coid.as_str());
+            if hit {
+                staged_ids.push(r.id.0);
+            }
+            !hit
+        });
+    }
+    if staged_ids.is_empty() {
+        let mut events = std::mem::take(&mut st.desk.scratch);
+        let r = st.desk.exchange.cancel(OrderId(id), now, &mut events);
+        st.desk.apply(&mut events, sh, now);
+        st.desk.scratch = events;
+        r.map_err(|e| e.to_string())?;
+    }
+    for sid in staged_ids {
+        if let Some(g) = st.desk.orders.get_mut(&sid) {
+            g.status = OrderStatus::Cancelled;
+            g.updated = now;
+            sh.push(Push::Order(order_json(g, sh, true)));
+        }
+    }
+    Ok(())
+}
+
+async fn cancel(
+    State(sh): State<Arc<Shared>>,
+    Path((acct, id)): Path<(String, String)>,
+) -> Response {
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    sh.pump(st);
+    if acct != sh.cfg.account {
+        return reject(format!(
+            "Account {acct} is not a brokerage account of this user"
+        ));
+    }
+    if id.trim() == "-1" {
+        let open: Vec<u64> = st
+            .desk
+            .orders
+            .values()
+            .filter(|o| !o.status.is_terminal())
+            .map(GwOrder::id)
+            .collect();
+        for oid in open {
+            // Children may already be gone with their parent.
+            let _ = cancel_one(st, &sh, oid);
+        }
+        return ok(json!({
+            "msg": "Request was submitted",
+            "order_id": -1,
+            "conid": -1,
+            "account": null,
+        }));
+    }
+    let Ok(oid) = id.trim().parse::<u64>() else {
+        return reject(format!("OrderID {id} doesn't exist"));
+    };
+    let conid = st.desk.orders.get(&oid).map(|o| o.req.conid.0);
+    match cancel_one(st, &sh, oid) {
+        Ok(()) => ok(json!({
+            "msg": "Request was submitted",
+            "order_id": oid,
+            "conid": conid.unwrap_or(-1),
+            "account": sh.cfg.account,
+        })),
+        Err(e) => reject(e),
+    }
+}
+
+async fn live_orders(
+    State(sh): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    sh.pump(st);
+    let force = truthy(q.get("force").map(String::as_str));
+    if force || !st.session.orders_ready {
+        st.session.orders_ready = true;
+        return ok(json!({ "orders": [], "snapshot": true }));
+    }
+    let filters: Vec<OrderStatus> = q
+        .get("filters")
+        .map(|f| f.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let today = st.clock.now().with_timezone(&New_York).date_naive();
+    let mut list: Vec<&GwOrder> = st
+        .desk
+        .orders
+        .values()
+        .filter(|o| {
+            !o.status.is_terminal() || o.updated.with_timezone(&New_York).date_naive() == today
+        })
+        .filter(|o| filters.is_empty() || filters.contains(&o.status))
+        .collect();
+    list.sort_by_key(|o| (o.status.is_terminal(), std::cmp::Reverse(o.updated), o.id()));
+    list.truncate(MAX_LIVE);
+    let orders: Vec<Value> = list.iter().map(|o| order_json(o, &sh, false)).collect();
+    ok(json!({ "orders": orders, "snapshot": true }))
+}
+
+async fn order_status(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    sh.pump(st);
+    let Some(o) = id
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|i| st.desk.orders.get(&i))
+    else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("OrderID {id} is not known to this session"),
+        );
+    };
+    ok(status_json(o, &sh))
+}
+
+async fn trades(
+    State(sh): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let days: i64 = q
+        .get("days")
+        .and_then(|d| d.trim().parse().ok())
+        .unwrap_or(1)
+        .clamp(1, 7);
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    sh.pump(st);
+    ok(Value::Array(recent_trades(st, &sh, days)))
+}
+
+/// Executions of the last `days` (New York) replay days: the trades list,
+/// and the websocket `str` subscription's initial message.
+pub(crate) fn recent_trades(st: &GwState, sh: &Shared, days: i64) -> Vec<Value> {
+    let today = st.clock.now().with_timezone(&New_York).date_naive();
+    let first = today - chrono::Days::new((days.clamp(1, 7) - 1) as u64);
+    st.desk
+        .trades
+        .iter()
+        .filter(|e| e.time.with_timezone(&New_York).date_naive() >= first)
+        .map(|e| trade_json(e, st.desk.user_ref(e), sh))
+        .collect()
+}
+
+async fn suppress(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(format!("body is not JSON: {e}")),
+    };
+    let Some(ids) = v.get("messageIds").and_then(Value::as_array) else {
+        return bad_request("body needs a \"messageIds\" array");
+    };
+    if ids.len() > 51 {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "at most 51 messageIds per request",
+        );
+    }
+    let mut st = sh.lock();
+    for id in ids.iter().filter_map(Value::as_str) {
+        st.desk.suppressed.insert(id.trim().to_owned());
+    }
+    ok(json!({ "status": "submitted" }))
+}
+
+async fn suppress_reset(State(sh): State<Arc<Shared>>) -> Response {
+    sh.lock().desk.suppressed.clear();
+    ok(json!({ "status": "submitted" }))
+}
+
+fn type_name(t: OrderType) -> &'static str {
+    match t {
+        OrderType::Market => "Market",
+        OrderType::Limit => "Limit",
+        OrderType::Stop => "Stop",
+        OrderType::StopLimit => "Stop Limit",
+        OrderType::Trail => "Trail",
+        OrderType::TrailLimit => "Trail Limit",
+        OrderType::MidPrice => "MidPrice",
+    }
+}
+
+fn orig_type_name(t: OrderType) -> &'static str {
+    match t {
+        OrderType::Market => "MARKET",
+        OrderType::Limit => "LIMIT",
+        OrderType::Stop => "STOP",
+        OrderType::StopLimit => "STOP_LIMIT",
+        OrderType::Trail => "TRAILING STOP",
+        OrderType::TrailLimit => "TRAILING STOP LIMIT",
+        OrderType::MidPrice => "MIDPRICE",
+    }
+}
+
+fn tif_name(t: Tif) -> &'static str {
+    match t {
+        Tif::Day => "Day",
+        Tif::Gtc => "GTC",
+        Tif::Ioc => "IOC",
+        Tif::Opg => "OPG",
+    }
+}
+
+/// "Sold 5 Market, GTC" (filled) or "Buy 10 Limit 150, Day" (working).
+fn description(o: &GwOrder, symbol: Option<&str>) -> String {
+    let done = o.status == OrderStatus::Filled;
+    let side = match (o.req.side, done) {
+        (Side::Buy, true) => "Bought",
+        (Side::Sell, true) => "Sold",
+        (Side::Buy, false) => "Buy",
+        (Side::Sell, false) => "Sell",
+    };
+    let mut s = format!("{side} {}", dstr(o.req.quantity));
+    if let Some(sym) = symbol {
+        s.push(' ');
+        s.push_str(sym);
+    }
+    s.push(' ');
+    s.push_str(type_name(o.req.order_type));
+    if let Some(p) = o.req.limit_price.or(o.req.stop_price) {
+        s.push_str(&format!(" {}", dstr(p)));
+    }
+    s.push_str(", ");
+    s.push_str(tif_name(o.req.tif));
+    s
+}
+
+/// "5" when all of 5 are filled, else "filled/total" ("0/5"), as the
+/// spec's live order and sor examples show.
+fn size_and_fills(o: &GwOrder) -> String {
+    if o.filled == o.req.quantity {
+        dstr(o.req.quantity)
+    } else {
+        format!("{}/{}", dstr(o.filled), dstr(o.req.quantity))
+    }
+}
+
+/// A live order (`/iserver/account/orders`), or a websocket `sor` object
+/// when `sor` is set (there `price` is a number, as the sor section types
+/// it; the live orders list carries it as a string).
+pub(crate) fn order_json(o: &GwOrder, sh: &Shared, sor: bool) -> Value {
+    let inst = sh.instrument(o.req.conid);
+    let symbol = inst
+        .map(|i| i.symbol.clone())
+        .unwrap_or_else(|| o.req.conid.to_string());
+    let mut v = json!({
+        "acct": sh.cfg.account,
+        "conidex": o.req.conid.to_string(),
+        "conid": o.req.conid.0,
+        "account": sh.cfg.account,
+        "orderId": o.id(),
+        "cashCcy": inst.map(|i| i.currency.as_str()).unwrap_or("USD"),
+        "sizeAndFills": size_and_fills(o),
+        "orderDesc": description(o, None),
+        "description1": symbol,
+        "ticker": symbol,
+        "secType": inst.map(|i| i.sec_type.as_str()).unwrap_or("STK"),
+        "listingExchange": inst.map(Instrument::listing_detail).unwrap_or_default(),
+        "remainingQuantity": num(o.req.quantity - o.filled),
+        "filledQuantity": num(o.filled),
+        "totalSize": num(o.req.quantity),
+        "companyName": inst.map(|i| i.company_name.as_str()).unwrap_or(""),
+        "status": o.status.as_wire(),
+        "order_ccp_status": o.status.as_wire(),
+        "origOrderType": orig_type_name(o.req.order_type),
+        "supportsTaxOpt": "1",
+        "orderType": type_name(o.req.order_type),
+        "bgColor": "#FFFFFF",
+        "fgColor": "#000000",
+        "timeInForce": o.req.tif.as_wire(),
+        "side": o.req.side.as_wire(),
+    });
+    if let Some(p) = o.avg_price {
+        v["avgPrice"] = json!(dstr(p));
+    }
+    if let Some(t) = o.last_exec {
+        v["lastExecutionTime"] = json!(yymmdd(t));
+        v["lastExecutionTime_r"] = json!(epoch_ms(t));
+    }
+    if let Some(r) = &o.user_coid {
+        v["order_ref"] = json!(r);
+    }
+    if let Some(p) = o.req.limit_price.or(o.req.stop_price) {
+        v["price"] = if sor { num(p) } else { json!(dstr(p)) };
+    }
+    if let (Some(_), Some(s)) = (o.req.limit_price, o.req.stop_price) {
+        v["auxPrice"] = json!(dstr(s));
+    }
+    if let Some(p) = &o.req.parent {
+        v["parentId"] = json!(p);
+    }
+    v
+}
+
+fn status_json(o: &GwOrder, sh: &Shared) -> Value {
+    let inst = sh.instrument(o.req.conid);
+    let symbol = inst
+        .map(|i| i.symbol.clone())
+        .unwrap_or_else(|| o.req.conid.to_string());
+    let done = o.status.is_terminal();
+    let ccp = match o.status {
+        OrderStatus::Filled => "2",
+        OrderStatus::Cancelled => "4",
+        OrderStatus::Inactive => "8",
+        OrderStatus::PreSubmitted => "0",
+        _ => "1",
+    };
+    let status_text = match o.status {
+        OrderStatus::Filled => "Order Filled",
+        OrderStatus::Cancelled => "Order Cancelled",
+        OrderStatus::Inactive => "Order Inactive",
+        OrderStatus::PreSubmitted => "Order PreSubmitted",
+        _ => "Order Submitted",
+    };
+    let exit_price = o.avg_price.or(o.req.limit_price).or(o.req.stop_price);
+    let mut v = json!({
+        "sub_type": null,
+        "request_id": o.id().to_string(),
+        "server_id": "0",
+        "order_id": o.id(),
+        "conidex": o.req.conid.to_string(),
+        "conid": o.req.conid.0,
+        "symbol": symbol,
+        "side": match o.req.side { Side::Buy => "B", Side::Sell => "S" },
+        "contract_description_1": symbol,
+        "listing_exchange": inst.map(Instrument::listing_detail).unwrap_or_default(),
+        "option_acct": "c",
+        "company_name": inst.map(|i| i.company_name.as_str()).unwrap_or(""),
+        "size": qty_str(o.req.quantity - o.filled),
+        "total_size": qty_str(o.req.quantity),
+        "currency": inst.map(|i| i.currency.as_str()).unwrap_or("USD"),
+        "account": sh.cfg.account,
+        "order_type": orig_type_name(o.req.order_type),
+        "cum_fill": qty_str(o.filled),
+        "order_status": o.status.as_wire(),
+        "order_ccp_status": ccp,
+        "order_status_description": status_text,
+        "tif": o.req.tif.as_wire(),
+    });
+    let more = json!({
+        "fg_color": "#FFFFFF",
+        "bg_color": "#000000",
+        "order_not_editable": done,
+        "editable_fields": "",
+        "cannot_cancel_order": done,
+        "deactivate_order": false,
+        "sec_type": inst.map(|i| i.sec_type.as_str()).unwrap_or("STK"),
+        "available_chart_periods": "#R|1",
+        "order_description": description(o, None),
+        "order_description_with_contract": description(o, Some(&symbol)),
+        "alert_active": 1,
+        "child_order_type": "0",
+        "order_clearing_account": sh.cfg.account,
+        "size_and_fills": size_and_fills(o),
+        "exit_strategy_display_price": exit_price.map(dstr).unwrap_or_default(),
+        "exit_strategy_chart_description": match o.avg_price {
+            Some(p) => format!("{} {} @ {}", if o.req.side == Side::Buy { "Bought" } else { "Sold" }, dstr(o.filled), dstr(p)),
+            None => description(o, None),
+        },
+        "average_price": o.avg_price.map(dstr).unwrap_or_default(),
+        "exit_strategy_tool_availability": "1",
+        "allowed_duplicate_opposite": true,
+        "order_time": yymmdd(o.created),
+    });
+    if let (Value::Object(m), Value::Object(x)) = (&mut v, more) {
+        m.extend(x);
+    }
+    v
+}
+
+/// One execution as `/iserver/account/trades` and the `str` topic show it.
+pub(crate) fn trade_json(e: &Execution, order_ref: Option<&str>, sh: &Shared) -> Value {
+    let inst = sh.instrument(e.conid);
+    let symbol = inst
+        .map(|i| i.symbol.clone())
+        .unwrap_or_else(|| e.conid.to_string());
+    let exchange = inst
+        .map(|i| i.execution_exchange.clone())
+        .unwrap_or_default();
+    let (side, verb) = match e.side {
+        ExecSide::Bought => ("B", "Bought"),
+        ExecSide::Sold => ("S", "Sold"),
+        ExecSide::Netting => ("N", "Netted"),
+    };
+    let mut v = json!({
+        "execution_id": e.execution_id,
+        "symbol": symbol,
+        "supports_tax_opt": "1",
+        "side": side,
+        "order_description": format!("{verb} {} @ {} on {exchange}", dstr(e.size), dstr(e.price)),
+        "trade_time": utc_compact(e.time),
+        "trade_time_r": epoch_ms(e.time),
+        "size": num(e.size),
+        "price": dstr(e.price),
+        "submitter": sh.cfg.username,
+        "exchange": exchange,
+        "commission": dstr(e.commission.round_dp(2)),
+        "net_amount": num(e.net_amount),
+        "account": e.account,
+        "accountCode": e.account,
+        "account_allocation_name": e.account,
+        "company_name": inst.map(|i| i.company_name.as_str()).unwrap_or(""),
+        "contract_description_1": symbol,
+        "sec_type": inst.map(|i| i.sec_type.as_str()).unwrap_or("STK"),
+        "listing_exchange": inst.map(Instrument::listing_detail).unwrap_or_default(),
+        "conid": e.conid.0,
+        "conidEx": e.conid.to_string(),
+        "clearing_id": "IB",
+        "clearing_name": "IB",
+        "liquidation_trade": "0",
+        "is_event_trading": if sh.forecast.is_event(e.conid) { "1" } else { "0" },
+    });
+    if let Some(r) = order_ref {
+        v["order_ref"] = json!(r);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn inst() -> BTreeMap<Conid, Instrument> {
+        Instrument::sample()
+            .into_iter()
+            .map(|i| (i.conid, i))
+            .collect()
+    }
+
+    #[test]
+    fn money_is_grouped() {
+        assert_eq!(grouped(dec!(1977.6), 2), "1,977.60");
+        assert_eq!(grouped(dec!(215415594.4), 0), "215,415,594");
+        assert_eq!(grouped(dec!(-1), 0), "-1");
+        assert_eq!(grouped(dec!(652), 0), "652");
+        assert_eq!(grouped(dec!(-0.2), 0), "0");
+    }
+
+    #[test]
+    fn wire_prices_map_to_engine_prices() {
+        let p = Some(dec!(185.5));
+        let a = Some(dec!(183));
+        let cases = [
+            ("LMT", (p, None)),
+            ("STP", (None, p)),
+            ("TRAIL", (None, p)),
+            ("STOP_LIMIT", (p, a)),
+            ("TRAILLMT", (p, a)),
+            ("MIDPRICE", (p, None)),
+            ("MKT", (None, None)),
+        ];
+        for (ty, want) in cases {
+            let t = ticket(&json!({"conid": 265598, "orderType": ty, "price": 185.5,
+                "auxPrice": 183, "side": "BUY", "tif": "GTC", "quantity": 1,
+                "trailingAmt": 1, "trailingType": "amt"}))
+            .unwrap();
+            let r = to_request(&t, 1, None, &inst()).unwrap();
+            assert_eq!((r.limit_price, r.stop_price), want, "{ty}");
+        }
+    }
+
+    #[test]
+    fn tickets_are_read_tolerantly() {
+        let t = ticket(&json!({
+            "conidex": "265598@SMART", "orderType": "TRAILLMT", "price": "185.50", "auxPrice": 183,
+            "side": "BUY", "tif": "GTC", "trailingAmt": 1.0, "trailingType": "amt",
+            "quantity": 100, "outsideRth": true, "unknownField": [1, 2]
+        }))
+        .unwrap();
+        assert_eq!(t.conid, Some(Conid(265598)));
+        let r = to_request(&t, 7, None, &inst()).unwrap();
+        assert!(r.outside_rth);
+        assert_eq!(r.limit_price, Some(dec!(185.5)));
+        assert_eq!(r.stop_price, Some(dec!(183)));
+        assert_eq!(r.trail.unwrap().amount, dec!(1));
+        assert_eq!(r.client_order_id, "sim-7");
+        assert!(
+            ticket(&json!({"conid": "AAPL", "orderType": "MKT", "side": "BUY", "tif": "DAY"}))
+                .is_err()
+        );
+        assert!(ticket(&json!([1])).is_err());
+        let frac = ticket(&json!({"conid": 8314, "orderType": "MKT", "side": "SELL", "tif": "DAY", "quantity": 1.5})).unwrap();
+        assert!(to_request(&frac, 1, None, &inst())
+            .unwrap_err()
+            .contains("whole share"));
+        let unknown = ticket(
+            &json!({"conid": 1, "orderType": "MKT", "side": "SELL", "tif": "DAY", "quantity": 1}),
+        )
+        .unwrap();
+        assert!(to_request(&unknown, 1, None, &inst()).is_err());
+    }
+}

@@ -1,0 +1,254 @@
+//! The simulator's shared state, the replay clock and the pump that feeds
+//! completed bars to the exchange.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::TimeDelta;
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+
+use engine::model::{Bar, Conid, Timestamp};
+
+use super::config::{GatewayConfig, Instrument};
+use super::events::EventBook;
+use super::faults::Faults;
+use super::market::Market;
+use super::orders::Desk;
+use super::pacing::Pacing;
+use super::session::Session;
+use super::GatewayError;
+use backtest::data::{self, DataOptions};
+
+/// What the websockets are told. Every socket gets every push and keeps
+/// what its subscriptions ask for.
+#[derive(Debug, Clone)]
+pub(crate) enum Push {
+    /// One `sor` order object.
+    Order(Value),
+    /// One `str` execution object.
+    Trade(Value),
+    /// Brokerage authentication changed (`sts`).
+    Sts { authenticated: bool },
+    /// The current quote fields of a contract (sockets send only changes).
+    Quote {
+        conid: Conid,
+        fields: BTreeMap<String, String>,
+        updated: i64,
+    },
+    /// The account's PnL changed: the whole `spl` message.
+    Pnl(Value),
+    /// The session ended (logout) or a test drops the sockets: they close.
+    Disconnect,
+    /// A text frame sent as is (fault injection: malformed messages).
+    Raw(String),
+}
+
+/// Replay time = `base_sim` + real time since `base_real` x `speed`.
+/// Speed changes and jumps re-base, so replay time never runs backwards.
+#[derive(Debug, Clone)]
+pub(crate) struct Clock {
+    base_sim: Timestamp,
+    base_real: Instant,
+    speed: f64,
+}
+
+impl Clock {
+    pub fn new(start: Timestamp, speed: f64) -> Self {
+        Clock {
+            base_sim: start,
+            base_real: Instant::now(),
+            speed,
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        let secs = self.base_real.elapsed().as_secs_f64() * self.speed;
+        // Clamp so an absurd speed cannot overflow the timestamp: 10^6 days
+        // is far past any data set.
+        let ms = (secs * 1000.0).clamp(0.0, 8.64e13) as i64;
+        self.base_sim + TimeDelta::milliseconds(ms)
+    }
+
+    pub fn set_speed(&mut self, speed: f64) {
+        if !speed.is_finite() || speed < 0.0 {
+            return;
+        }
+        self.base_sim = self.now();
+        self.base_real = Instant::now();
+        self.speed = speed;
+    }
+
+    pub fn advance(&mut self, by: Duration) {
+        let now = self.now();
+        let by = TimeDelta::from_std(by).unwrap_or(TimeDelta::zero());
+        self.base_sim = now + by;
+        self.base_real = Instant::now();
+    }
+}
+
+pub(crate) struct State {
+    pub session: Session,
+    pub clock: Clock,
+    pub market: Market,
+    pub desk: Desk,
+    pub pacing: Pacing,
+    pub faults: Faults,
+}
+
+pub(crate) struct Shared {
+    pub cfg: GatewayConfig,
+    pub instruments: BTreeMap<Conid, Instrument>,
+    /// ForecastEx markets and the YES/NO pairing of their contracts.
+    pub forecast: EventBook,
+    state: Mutex<State>,
+    pub events: broadcast::Sender<Push>,
+}
+
+impl Shared {
+    pub fn new(mut cfg: GatewayConfig) -> Result<Self, GatewayError> {
+        let stream = if cfg.data.is_empty() {
+            data::sample()
+        } else {
+            data::open(&cfg.data, &DataOptions::default())?
+        };
+        let contracts = stream.contracts();
+        let mut bars: Vec<Bar> = stream.collect::<Result<_, _>>()?;
+        if bars.is_empty() {
+            return Err(GatewayError::Config("the data holds no bars".to_owned()));
+        }
+        let forecast = EventBook::new(cfg.event_markets.clone()).map_err(GatewayError::Config)?;
+        let synthesized = forecast.synthesize(&bars);
+        bars.extend(synthesized);
+        let mut instruments: BTreeMap<Conid, Instrument> = BTreeMap::new();
+        for c in &contracts {
+            instruments.insert(
+                c.conid,
+                Instrument::stock(c.conid, &c.symbol, &c.symbol, "NASDAQ"),
+            );
+        }
+        for i in forecast.instruments() {
+            instruments.insert(i.conid, i);
+        }
+        for i in &cfg.instruments {
+            instruments.insert(i.conid, i.clone());
+        }
+        let market = Market::new(bars);
+        let start = cfg.start.unwrap_or_else(|| market.first_time());
+        cfg.exchange.account = cfg.account.clone();
+        let desk = Desk::new(cfg.exchange.clone(), &instruments, cfg.initial_cash);
+        let state = State {
+            session: Session::new(cfg.idle_timeout),
+            clock: Clock::new(start, cfg.speed),
+            market,
+            desk,
+            pacing: Pacing::default(),
+            faults: Faults::default(),
+        };
+        let (events, _) = broadcast::channel(4096);
+        Ok(Shared {
+            cfg,
+            instruments,
+            forecast,
+            state: Mutex::new(state),
+            events,
+        })
+    }
+
+    /// The state lock. Handlers hold it only for synchronous work, never
+    /// across an await; a panic while holding it does not wedge the server.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn instrument(&self, conid: Conid) -> Option<&Instrument> {
+        self.instruments.get(&conid)
+    }
+
+    /// Bring the exchange up to the replay clock: feed every bar that has
+    /// completed, publish the resulting order updates and executions.
+    pub fn pump(&self, st: &mut State) {
+        let now = st.clock.now();
+        let due = st.market.take_due(now);
+        for (end, bar) in due {
+            st.desk.on_bar(&bar, end, self);
+        }
+        st.desk.release_staged(now, self);
+    }
+
+    pub fn push(&self, p: Push) {
+        // No receivers is normal (no websocket open).
+        let _ = self.events.send(p);
+    }
+
+    pub fn expire_session(&self) {
+        let mut st = self.lock();
+        if st.session.expire() {
+            self.push(Push::Sts {
+                authenticated: false,
+            });
+        }
+    }
+
+    pub fn trigger_competing(&self) {
+        let mut st = self.lock();
+        st.session.compete_elsewhere();
+        self.push(Push::Sts {
+            authenticated: false,
+        });
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let mut st = self.lock();
+        st.clock.advance(by);
+        self.pump(&mut st);
+    }
+}
+
+/// Background loop: pump the replay clock, push quote changes, notice idle
+/// session timeouts.
+pub(crate) async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(shared.cfg.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last: BTreeMap<Conid, BTreeMap<String, String>> = BTreeMap::new();
+    let mut last_pnl = Value::Null;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let (quotes, pnl) = {
+            let mut guard = shared.lock();
+            let st = &mut *guard;
+            if st.session.check_idle(Instant::now()) {
+                shared.push(Push::Sts {
+                    authenticated: false,
+                });
+            }
+            super::portfolio::refresh(st, &shared);
+            let now = st.clock.now();
+            (
+                st.market.all_quote_fields(now, &shared.instruments),
+                super::portfolio::spl_message(st, &shared.cfg.account),
+            )
+        };
+        if pnl != last_pnl {
+            last_pnl = pnl.clone();
+            shared.push(Push::Pnl(pnl));
+        }
+        for (conid, fields, updated) in quotes {
+            if last.get(&conid) != Some(&fields) {
+                last.insert(conid, fields.clone());
+                shared.push(Push::Quote {
+                    conid,
+                    fields,
+                    updated,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,1446 @@
+//! Response bodies of the REST endpoints, as the gateway really sends them.
+//!
+//! Every field is optional or defaulted unless the engine cannot do without
+//! it, numbers may arrive as strings (`"192.26"`) or numbers (`192.26`), ids
+//! as either, and unknown fields are ignored. Conversions into the engine's
+//! model (`Execution`, `Position`, `OrderStatus`, ...) live beside the wire
+//! types and fail with a message naming the field instead of panicking.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::lenient::{
+    decimal, decimals, lenient_bool, opt_decimal, opt_i64, opt_string, string_map,
+};
+use engine::forecastex::{EventContractRecord, NettingError, Pairing};
+use engine::model::from_epoch_ms;
+use engine::model::{
+    Conid, Contract, ExecSide, Execution, OrderStatus, Position, SecType, Side, Timestamp,
+};
+
+/// The `session` value of `/tickle`: the websocket's `api` cookie. Never
+/// printed: `Debug` and `Display` show a placeholder.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SessionToken(String);
+
+impl SessionToken {
+    pub fn new(s: impl Into<String>) -> Self {
+        SessionToken(s.into())
+    }
+    /// The secret itself, for building the cookie. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionToken(<redacted>)")
+    }
+}
+
+impl fmt::Display for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+// ---------------------------------------------------------------- session
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ServerInfo {
+    #[serde(default, rename = "serverName")]
+    pub server_name: Option<String>,
+    #[serde(default, rename = "serverVersion")]
+    pub server_version: Option<String>,
+}
+
+/// `/iserver/auth/status`, `/iserver/auth/ssodh/init`, and the `authStatus`
+/// inside `/tickle`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct AuthStatus {
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub authenticated: bool,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub competing: bool,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub connected: bool,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub fail: Option<String>,
+    #[serde(default, rename = "serverInfo")]
+    pub server_info: Option<ServerInfo>,
+}
+
+impl AuthStatus {
+    pub fn to_session_status(&self) -> engine::event::SessionStatus {
+        let msg = [self.message.as_deref(), self.fail.as_deref()]
+            .into_iter()
+            .flatten()
+            .find(|s| !s.is_empty())
+            .map(str::to_owned);
+        engine::event::SessionStatus {
+            authenticated: self.authenticated,
+            connected: self.connected,
+            competing: self.competing,
+            message: msg,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TickleIserver {
+    #[serde(default, rename = "authStatus")]
+    pub auth_status: Option<AuthStatus>,
+}
+
+/// `/tickle`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Tickle {
+    #[serde(default)]
+    pub session: SessionToken,
+    #[serde(default, rename = "ssoExpires", deserialize_with = "opt_i64")]
+    pub sso_expires_ms: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub collission: bool,
+    #[serde(default, rename = "userId", deserialize_with = "opt_i64")]
+    pub user_id: Option<i64>,
+    #[serde(default)]
+    pub hmds: Option<serde_json::Value>,
+    #[serde(default)]
+    pub iserver: Option<TickleIserver>,
+}
+
+impl Tickle {
+    /// The brokerage status inside the tickle, or "not connected" when the
+    /// gateway left it out (it does when the session is gone).
+    pub fn auth_status(&self) -> AuthStatus {
+        self.iserver
+            .as_ref()
+            .and_then(|i| i.auth_status.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// `/sso/validate`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SsoValidate {
+    #[serde(default, rename = "USER_ID", deserialize_with = "opt_i64")]
+    pub user_id: Option<i64>,
+    #[serde(default, rename = "USER_NAME")]
+    pub user_name: Option<String>,
+    #[serde(default, rename = "RESULT", deserialize_with = "lenient_bool")]
+    pub result: bool,
+    #[serde(default, rename = "AUTH_TIME", deserialize_with = "opt_i64")]
+    pub auth_time_ms: Option<i64>,
+    #[serde(default, rename = "EXPIRES", deserialize_with = "opt_i64")]
+    pub expires_ms: Option<i64>,
+    #[serde(default, rename = "IS_MASTER", deserialize_with = "lenient_bool")]
+    pub is_master: bool,
+    /// 1 live, 2 paper.
+    #[serde(default, rename = "LOGIN_TYPE", deserialize_with = "opt_i64")]
+    pub login_type: Option<i64>,
+    #[serde(default, rename = "PAPER_USER_NAME")]
+    pub paper_user_name: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// `/logout`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct LogoutResponse {
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub status: bool,
+}
+
+// --------------------------------------------------------------- accounts
+
+/// `/iserver/accounts`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct BrokerageAccounts {
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default, deserialize_with = "string_map")]
+    pub aliases: BTreeMap<String, String>,
+    #[serde(default, rename = "selectedAccount")]
+    pub selected_account: Option<String>,
+    #[serde(default, rename = "isPaper", deserialize_with = "lenient_bool")]
+    pub is_paper: bool,
+    #[serde(default, rename = "isFT", deserialize_with = "lenient_bool")]
+    pub is_ft: bool,
+}
+
+/// One entry of `/portfolio/accounts`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct PortfolioAccount {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default, rename = "accountId")]
+    pub account_id: Option<String>,
+    #[serde(default, rename = "displayName")]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, rename = "type")]
+    pub account_type: Option<String>,
+    #[serde(default, rename = "tradingType")]
+    pub trading_type: Option<String>,
+    #[serde(default)]
+    pub desc: Option<String>,
+}
+
+/// `POST /iserver/account` (switch account).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SwitchAccount {
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub set: bool,
+    #[serde(default, rename = "acctId")]
+    pub acct_id: Option<String>,
+}
+
+// -------------------------------------------------------------- contracts
+
+/// One result of `/iserver/secdef/search`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SecdefSearchResult {
+    pub conid: Conid,
+    #[serde(default, rename = "companyHeader")]
+    pub company_header: Option<String>,
+    #[serde(default, rename = "companyName")]
+    pub company_name: Option<String>,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, rename = "secType")]
+    pub sec_type: Option<String>,
+    #[serde(default)]
+    pub sections: Vec<SecdefSection>,
+}
+
+/// A derivative section of a search result (`OPT` with its months, ...).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SecdefSection {
+    #[serde(default, rename = "secType")]
+    pub sec_type: Option<String>,
+    #[serde(default)]
+    pub months: Option<String>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+}
+
+/// One entry of `/iserver/secdef/info`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SecdefInfo {
+    pub conid: Conid,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default, rename = "secType")]
+    pub sec_type: Option<String>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default, rename = "listingExchange")]
+    pub listing_exchange: Option<String>,
+    #[serde(default)]
+    pub right: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub strike: Option<Decimal>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, rename = "maturityDate")]
+    pub maturity_date: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub multiplier: Option<Decimal>,
+    #[serde(default, rename = "tradingClass")]
+    pub trading_class: Option<String>,
+    #[serde(default)]
+    pub desc1: Option<String>,
+    #[serde(default)]
+    pub desc2: Option<String>,
+}
+
+/// `/iserver/contract/{conid}/info`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ContractInfo {
+    #[serde(rename = "con_id")]
+    pub conid: Conid,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub instrument_type: Option<String>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub company_name: Option<String>,
+    #[serde(default)]
+    pub local_symbol: Option<String>,
+    #[serde(default)]
+    pub trading_class: Option<String>,
+    #[serde(default)]
+    pub valid_exchanges: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub multiplier: Option<Decimal>,
+    #[serde(default)]
+    pub maturity_date: Option<String>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub underlying_con_id: Option<i64>,
+    #[serde(default, rename = "r_t_h", deserialize_with = "lenient_bool")]
+    pub rth: bool,
+}
+
+impl ContractInfo {
+    /// The engine's contract for this conid. The tick size is not in this
+    /// response (it is in the rules); one cent is assumed until known.
+    pub fn to_contract(&self) -> engine::model::Contract {
+        let mut c =
+            engine::model::Contract::stock(self.conid, self.symbol.clone().unwrap_or_default());
+        if let Some(t) = &self.instrument_type {
+            c.sec_type = serde_json::from_value(serde_json::Value::String(t.clone()))
+                .unwrap_or(engine::model::SecType::Other(t.clone()));
+        }
+        if let Some(e) = &self.exchange {
+            c.exchange = e.clone();
+        }
+        if let Some(cur) = &self.currency {
+            c.currency = cur.clone();
+        }
+        if let Some(m) = self.multiplier.filter(|m| !m.is_zero()) {
+            c.multiplier = m;
+        }
+        c
+    }
+}
+
+/// `POST /iserver/contract/rules`. Only the fields the engine uses are
+/// typed; the rest stays in `extra`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ContractRules {
+    #[serde(default, rename = "algoEligible", deserialize_with = "lenient_bool")]
+    pub algo_eligible: bool,
+    #[serde(
+        default,
+        rename = "overnightEligible",
+        deserialize_with = "lenient_bool"
+    )]
+    pub overnight_eligible: bool,
+    #[serde(default, rename = "canTradeAcctIds")]
+    pub can_trade_acct_ids: Vec<String>,
+    #[serde(default, rename = "orderTypes")]
+    pub order_types: Vec<String>,
+    #[serde(default, rename = "orderTypesOutside")]
+    pub order_types_outside: Vec<String>,
+    #[serde(default, rename = "defaultSize", deserialize_with = "opt_decimal")]
+    pub default_size: Option<Decimal>,
+    #[serde(default, rename = "sizeIncrement", deserialize_with = "opt_decimal")]
+    pub size_increment: Option<Decimal>,
+    #[serde(default, rename = "increment", deserialize_with = "opt_decimal")]
+    pub increment: Option<Decimal>,
+    #[serde(
+        default,
+        rename = "forceOrderPreview",
+        deserialize_with = "lenient_bool"
+    )]
+    pub force_order_preview: bool,
+    #[serde(default, rename = "tifTypes")]
+    pub tif_types: Vec<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// `/trsrv/secdef`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct TrsrvSecdefs {
+    #[serde(default)]
+    pub secdef: Vec<TrsrvSecdef>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TrsrvSecdef {
+    pub conid: Conid,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, rename = "assetClass")]
+    pub asset_class: Option<String>,
+    #[serde(default)]
+    pub ticker: Option<String>,
+    #[serde(default, rename = "listingExchange")]
+    pub listing_exchange: Option<String>,
+    #[serde(default, rename = "allExchanges")]
+    pub all_exchanges: Option<String>,
+    #[serde(default, rename = "countryCode")]
+    pub country_code: Option<String>,
+    #[serde(default)]
+    pub expiry: Option<String>,
+    #[serde(default, rename = "putOrCall")]
+    pub put_or_call: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub strike: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub multiplier: Option<Decimal>,
+    #[serde(default, rename = "undConid", deserialize_with = "opt_i64")]
+    pub und_conid: Option<i64>,
+    #[serde(default, rename = "isEventContract")]
+    pub is_event_contract: Option<bool>,
+    #[serde(default, rename = "incrementRules")]
+    pub increment_rules: Vec<IncrementRule>,
+}
+
+/// A price increment from `lowerEdge` up.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct IncrementRule {
+    #[serde(default, rename = "lowerEdge", deserialize_with = "opt_decimal")]
+    pub lower_edge: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub increment: Option<Decimal>,
+}
+
+impl TrsrvSecdef {
+    /// The engine's contract: what risk (security type, ForecastEx sell
+    /// refusal, notional with the multiplier) and the order ticket need.
+    /// Event contracts keep their listing exchange (`FORECASTX`); the rest
+    /// route through SMART. The tick is the first increment rule's.
+    pub fn contract(&self) -> Contract {
+        let symbol = self
+            .ticker
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| self.conid.to_string());
+        let mut c = Contract::stock(self.conid, symbol);
+        let asset = self.asset_class.as_deref().unwrap_or("STK");
+        c.sec_type = if self.is_event_contract == Some(true) {
+            SecType::EventContract
+        } else {
+            serde_json::from_value(serde_json::Value::String(asset.to_owned()))
+                .unwrap_or(SecType::Other(asset.to_owned()))
+        };
+        if c.sec_type == SecType::EventContract {
+            if let Some(x) = self.listing_exchange.clone().filter(|x| !x.is_empty()) {
+                c.exchange = x;
+            }
+        }
+        if let Some(ccy) = self.currency.clone().filter(|x| !x.is_empty()) {
+            c.currency = ccy;
+        }
+        if let Some(m) = self.multiplier.filter(|m| *m > Decimal::ZERO) {
+            c.multiplier = m;
+        }
+        if let Some(t) = self
+            .increment_rules
+            .first()
+            .and_then(|r| r.increment)
+            .filter(|t| *t > Decimal::ZERO)
+        {
+            c.tick_size = t;
+        }
+        c
+    }
+}
+
+/// `/trsrv/stocks`: symbol -> issuers, each with its listings.
+pub type StocksBySymbol = BTreeMap<String, Vec<StockIssuer>>;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct StockIssuer {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, rename = "assetClass")]
+    pub asset_class: Option<String>,
+    #[serde(default)]
+    pub contracts: Vec<StockListing>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StockListing {
+    pub conid: Conid,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default, rename = "isUS", deserialize_with = "lenient_bool")]
+    pub is_us: bool,
+}
+
+/// `/trsrv/futures`: symbol -> contracts.
+pub type FuturesBySymbol = BTreeMap<String, Vec<FutureContract>>;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct FutureContract {
+    pub conid: Conid,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default, rename = "underlyingConid", deserialize_with = "opt_i64")]
+    pub underlying_conid: Option<i64>,
+    #[serde(default, rename = "expirationDate", deserialize_with = "opt_string")]
+    pub expiration_date: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub ltd: Option<String>,
+}
+
+/// One entry of `/trsrv/secdef/schedule`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct TradingSchedule {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default, rename = "tradeVenueId")]
+    pub trade_venue_id: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub schedules: Vec<ScheduleDay>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ScheduleDay {
+    #[serde(default, rename = "clearingCycleEndTime")]
+    pub clearing_cycle_end_time: Option<String>,
+    #[serde(
+        default,
+        rename = "tradingScheduleDate",
+        deserialize_with = "opt_string"
+    )]
+    pub trading_schedule_date: Option<String>,
+    #[serde(default)]
+    pub sessions: Vec<ScheduleSession>,
+    #[serde(default)]
+    pub tradingtimes: Vec<ScheduleSession>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ScheduleSession {
+    #[serde(default, rename = "openingTime", deserialize_with = "opt_string")]
+    pub opening_time: Option<String>,
+    #[serde(default, rename = "closingTime", deserialize_with = "opt_string")]
+    pub closing_time: Option<String>,
+    #[serde(default)]
+    pub prop: Option<String>,
+    #[serde(default, rename = "cancelDayOrders")]
+    pub cancel_day_orders: Option<String>,
+}
+
+/// `/iserver/secdef/strikes`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct Strikes {
+    #[serde(default, deserialize_with = "decimals")]
+    pub call: Vec<Decimal>,
+    #[serde(default, deserialize_with = "decimals")]
+    pub put: Vec<Decimal>,
+}
+
+// ----------------------------------------------------------- event contracts
+
+/// One node of `/trsrv/event/category-tree` (keyed by category id).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct EventCategory {
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default, rename = "parentId")]
+    pub parent_id: Option<String>,
+    #[serde(default)]
+    pub markets: Vec<EventMarket>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EventMarket {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    pub conid: Conid,
+}
+
+/// `/trsrv/event/contracts`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct EventContracts {
+    #[serde(default)]
+    pub contracts: Vec<EventContract>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EventContract {
+    pub conid: Conid,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub market: Option<String>,
+    #[serde(default, rename = "putOrCall")]
+    pub put_or_call: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub expiration: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, rename = "lastTradeMillis", deserialize_with = "opt_i64")]
+    pub last_trade_ms: Option<i64>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default, rename = "priceIncrement", deserialize_with = "opt_decimal")]
+    pub price_increment: Option<Decimal>,
+    #[serde(default, rename = "underlyingConid", deserialize_with = "opt_i64")]
+    pub underlying_conid: Option<i64>,
+    #[serde(default, rename = "underlyingSymbol")]
+    pub underlying_symbol: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub strike: Option<Decimal>,
+    #[serde(default, rename = "strikeLabel")]
+    pub strike_label: Option<String>,
+    #[serde(default, rename = "shortDescription")]
+    pub short_description: Option<String>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// What one contract pays in the money (`"1"`).
+    #[serde(default, rename = "eventFixedPayout", deserialize_with = "opt_decimal")]
+    pub payout: Option<Decimal>,
+}
+
+impl EventContract {
+    /// The fields netting needs, checked: a record without a side,
+    /// underlying or strike cannot be paired and is an error, not a guess.
+    pub fn record(&self) -> Result<EventContractRecord, NettingError> {
+        let missing = |field| NettingError::Incomplete {
+            conid: self.conid,
+            field,
+        };
+        Ok(EventContractRecord {
+            conid: self.conid,
+            underlying_conid: Conid(
+                self.underlying_conid
+                    .ok_or_else(|| missing("underlyingConid"))?,
+            ),
+            strike: self.strike.ok_or_else(|| missing("strike"))?,
+            right: self
+                .put_or_call
+                .as_deref()
+                .ok_or_else(|| missing("putOrCall"))?
+                .parse()?,
+            strike_label: self.strike_label.clone(),
+            expiration: self.expiration.clone(),
+            payout: self.payout,
+        })
+    }
+}
+
+impl EventContracts {
+    /// The YES/NO pairing of a market's contracts: what
+    /// [`engine::strategy::Context::exit_event`] and the store's netting need.
+    pub fn pairing(&self) -> Result<Pairing, NettingError> {
+        let records = self
+            .contracts
+            .iter()
+            .map(EventContract::record)
+            .collect::<Result<Vec<_>, _>>()?;
+        Pairing::from_records(&records)
+    }
+}
+
+// ----------------------------------------------------------------- orders
+
+/// One order of `/iserver/account/orders`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct LiveOrder {
+    #[serde(default)]
+    pub acct: Option<String>,
+    pub conid: Conid,
+    #[serde(rename = "orderId", deserialize_with = "opt_string")]
+    pub order_id: Option<String>,
+    #[serde(default)]
+    pub ticker: Option<String>,
+    #[serde(default, rename = "secType")]
+    pub sec_type: Option<String>,
+    #[serde(default, rename = "orderDesc")]
+    pub order_desc: Option<String>,
+    #[serde(
+        default,
+        rename = "remainingQuantity",
+        deserialize_with = "opt_decimal"
+    )]
+    pub remaining_quantity: Option<Decimal>,
+    #[serde(default, rename = "filledQuantity", deserialize_with = "opt_decimal")]
+    pub filled_quantity: Option<Decimal>,
+    #[serde(default, rename = "totalSize", deserialize_with = "opt_decimal")]
+    pub total_size: Option<Decimal>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default, rename = "orderType")]
+    pub order_type: Option<String>,
+    #[serde(default, rename = "timeInForce")]
+    pub time_in_force: Option<String>,
+    #[serde(default)]
+    pub side: Option<String>,
+    #[serde(default, rename = "avgPrice", deserialize_with = "opt_decimal")]
+    pub avg_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub price: Option<Decimal>,
+    #[serde(default, rename = "auxPrice", deserialize_with = "opt_decimal")]
+    pub aux_price: Option<Decimal>,
+    #[serde(default)]
+    pub order_ref: Option<String>,
+    #[serde(default, rename = "lastExecutionTime_r", deserialize_with = "opt_i64")]
+    pub last_execution_ms: Option<i64>,
+}
+
+impl LiveOrder {
+    /// The status as the engine's enum, or an error naming the value.
+    pub fn order_status(&self) -> Result<OrderStatus, engine::model::UnknownValue> {
+        self.status.as_deref().unwrap_or("").parse()
+    }
+    pub fn side(&self) -> Result<Side, engine::model::UnknownValue> {
+        self.side.as_deref().unwrap_or("").parse()
+    }
+}
+
+/// `/iserver/account/orders`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct LiveOrders {
+    #[serde(default)]
+    pub orders: Vec<LiveOrder>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub snapshot: bool,
+}
+
+/// `/iserver/account/order/status/{orderId}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct OrderStatusInfo {
+    #[serde(deserialize_with = "opt_string")]
+    pub order_id: Option<String>,
+    pub conid: Conid,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub side: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub size: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub total_size: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub cum_fill: Option<Decimal>,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub order_type: Option<String>,
+    #[serde(default)]
+    pub order_status: Option<String>,
+    #[serde(default)]
+    pub tif: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub average_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub limit_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub stop_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub cannot_cancel_order: bool,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub order_not_editable: bool,
+    #[serde(default)]
+    pub order_time: Option<String>,
+}
+
+impl OrderStatusInfo {
+    pub fn status(&self) -> Result<OrderStatus, engine::model::UnknownValue> {
+        self.order_status.as_deref().unwrap_or("").parse()
+    }
+}
+
+/// One execution of `/iserver/account/trades`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Trade {
+    pub execution_id: String,
+    pub conid: Conid,
+    pub side: String,
+    #[serde(deserialize_with = "decimal")]
+    pub size: Decimal,
+    #[serde(deserialize_with = "decimal")]
+    pub price: Decimal,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub commission: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub net_amount: Option<Decimal>,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default, rename = "accountCode")]
+    pub account_code: Option<String>,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub order_ref: Option<String>,
+    #[serde(default)]
+    pub exchange: Option<String>,
+    #[serde(default)]
+    pub trade_time: Option<String>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub trade_time_r: Option<i64>,
+    #[serde(default)]
+    pub sec_type: Option<String>,
+}
+
+impl Trade {
+    /// The engine's execution. The time is `trade_time_r` (epoch ms), else
+    /// `trade_time` (`YYYYMMDD-HH:MM:SS`, UTC per the spec's examples).
+    pub fn to_execution(&self) -> Result<Execution, String> {
+        let side: ExecSide = self.side.parse().map_err(|e| format!("{e}"))?;
+        let time = self
+            .trade_time_r
+            .and_then(from_epoch_ms)
+            .or_else(|| self.trade_time.as_deref().and_then(parse_trade_time))
+            .ok_or_else(|| format!("execution {}: no usable trade time", self.execution_id))?;
+        Ok(Execution {
+            execution_id: self.execution_id.clone(),
+            order_id: None,
+            order_ref: self.order_ref.clone().filter(|s| !s.is_empty()),
+            account: self
+                .account
+                .clone()
+                .or_else(|| self.account_code.clone())
+                .unwrap_or_default(),
+            conid: self.conid,
+            side,
+            size: self.size.abs(),
+            price: self.price,
+            commission: self.commission.unwrap_or_default(),
+            net_amount: self.net_amount.unwrap_or(self.size.abs() * self.price),
+            time,
+        })
+    }
+}
+
+/// `YYYYMMDD-HH:MM:SS` as UTC.
+pub fn parse_trade_time(s: &str) -> Option<Timestamp> {
+    chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y%m%d-%H:%M:%S")
+        .ok()
+        .map(|n| n.and_utc())
+}
+
+/// An order the gateway accepted (place, reply, modify).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct OrderAck {
+    #[serde(default, alias = "orderId", deserialize_with = "opt_string")]
+    pub order_id: Option<String>,
+    #[serde(default)]
+    pub order_status: Option<String>,
+    #[serde(default)]
+    pub encrypt_message: Option<String>,
+    /// Set for bracket children: the parent's order id.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub parent_order_id: Option<String>,
+    #[serde(default)]
+    pub local_order_id: Option<String>,
+}
+
+/// A question the gateway asks before it transmits an order; answer it with
+/// `IbkrClient::reply`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ReplyPrompt {
+    pub id: String,
+    #[serde(default)]
+    pub message: Vec<String>,
+    #[serde(default, rename = "messageIds")]
+    pub message_ids: Vec<String>,
+    #[serde(default, rename = "isSuppressed", deserialize_with = "lenient_bool")]
+    pub is_suppressed: bool,
+}
+
+/// The answer to place, reply and modify: either the orders went through,
+/// or the gateway asks a question first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum PlaceOutcome {
+    Acknowledged(Vec<OrderAck>),
+    Prompt(ReplyPrompt),
+}
+
+impl PlaceOutcome {
+    /// Decode a body of place/reply/modify: an array of acks or prompts
+    /// (a single object is accepted too).
+    pub fn from_value(v: serde_json::Value) -> Result<PlaceOutcome, String> {
+        let items = match v {
+            serde_json::Value::Array(a) => a,
+            o @ serde_json::Value::Object(_) => vec![o],
+            other => return Err(format!("expected an array of orders, got {other}")),
+        };
+        let mut acks = Vec::with_capacity(items.len());
+        for item in items {
+            if item.get("id").is_some() && item.get("message").is_some() {
+                let p: ReplyPrompt = serde_json::from_value(item).map_err(|e| e.to_string())?;
+                return Ok(PlaceOutcome::Prompt(p));
+            }
+            acks.push(serde_json::from_value::<OrderAck>(item).map_err(|e| e.to_string())?);
+        }
+        Ok(PlaceOutcome::Acknowledged(acks))
+    }
+}
+
+/// `DELETE /iserver/account/{acct}/order/{id}`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct CancelResponse {
+    #[serde(default)]
+    pub msg: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub order_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub conid: Option<i64>,
+    #[serde(default)]
+    pub account: Option<String>,
+}
+
+/// One `current/change/after` triple of a whatif preview. Values are display
+/// strings with thousands separators ("215,415,594"), kept as sent.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct WhatIfTriple {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub current: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub change: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct WhatIfAmount {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub amount: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub commission: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub total: Option<String>,
+}
+
+/// `POST /iserver/account/{acct}/orders/whatif`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct WhatIf {
+    #[serde(default)]
+    pub amount: Option<WhatIfAmount>,
+    #[serde(default)]
+    pub equity: Option<WhatIfTriple>,
+    #[serde(default)]
+    pub initial: Option<WhatIfTriple>,
+    #[serde(default)]
+    pub maintenance: Option<WhatIfTriple>,
+    #[serde(default)]
+    pub position: Option<WhatIfTriple>,
+    #[serde(default)]
+    pub warn: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl WhatIf {
+    /// The commission as a number: "1 USD" -> 1, "1,234.5 USD" -> 1234.5.
+    pub fn commission(&self) -> Option<Decimal> {
+        let s = self.amount.as_ref()?.commission.as_deref()?;
+        let n: String = s
+            .split_whitespace()
+            .next()?
+            .chars()
+            .filter(|c| *c != ',')
+            .collect();
+        n.parse().ok()
+    }
+}
+
+/// `/iserver/questions/suppress` and `/suppress/reset`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct StatusResponse {
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+// -------------------------------------------------------------- portfolio
+
+/// One entry of `/portfolio/{acct}/positions/{page}` (and `/portfolio2`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PortfolioPosition {
+    #[serde(default, rename = "acctId")]
+    pub acct_id: Option<String>,
+    pub conid: Conid,
+    #[serde(default, rename = "contractDesc", alias = "description")]
+    pub contract_desc: Option<String>,
+    #[serde(deserialize_with = "decimal")]
+    pub position: Decimal,
+    #[serde(
+        default,
+        rename = "mktPrice",
+        alias = "marketPrice",
+        deserialize_with = "opt_decimal"
+    )]
+    pub mkt_price: Option<Decimal>,
+    #[serde(
+        default,
+        rename = "mktValue",
+        alias = "marketValue",
+        deserialize_with = "opt_decimal"
+    )]
+    pub mkt_value: Option<Decimal>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, rename = "avgCost", deserialize_with = "opt_decimal")]
+    pub avg_cost: Option<Decimal>,
+    #[serde(default, rename = "avgPrice", deserialize_with = "opt_decimal")]
+    pub avg_price: Option<Decimal>,
+    #[serde(default, rename = "realizedPnl", deserialize_with = "opt_decimal")]
+    pub realized_pnl: Option<Decimal>,
+    #[serde(default, rename = "unrealizedPnl", deserialize_with = "opt_decimal")]
+    pub unrealized_pnl: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub multiplier: Option<Decimal>,
+    #[serde(default, rename = "assetClass", alias = "secType")]
+    pub asset_class: Option<String>,
+}
+
+impl PortfolioPosition {
+    /// The engine's position. A missing or zero multiplier (stocks send
+    /// null) is 1.
+    pub fn to_position(&self) -> Position {
+        let multiplier = self
+            .multiplier
+            .filter(|m| !m.is_zero())
+            .unwrap_or(Decimal::ONE);
+        Position {
+            conid: self.conid,
+            quantity: self.position,
+            avg_price: self.avg_price.or(self.avg_cost).unwrap_or_default(),
+            realized_pnl: self.realized_pnl.unwrap_or_default(),
+            multiplier,
+        }
+    }
+}
+
+/// One value of `/portfolio/{acct}/summary` (keyed by name).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SummaryValue {
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub amount: Option<Decimal>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, rename = "isNull", deserialize_with = "lenient_bool")]
+    pub is_null: bool,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub timestamp: Option<i64>,
+    #[serde(default)]
+    pub value: Option<serde_json::Value>,
+}
+
+pub type PortfolioSummary = BTreeMap<String, SummaryValue>;
+
+/// One currency of `/portfolio/{acct}/ledger` (keyed by currency or BASE).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct LedgerEntry {
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub cashbalance: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub settledcash: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub netliquidationvalue: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub unrealizedpnl: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub realizedpnl: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub stockmarketvalue: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub exchangerate: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub dividends: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_decimal")]
+    pub interest: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_i64")]
+    pub timestamp: Option<i64>,
+}
+
+pub type Ledger = BTreeMap<String, LedgerEntry>;
+
+/// A snapshot row of `/iserver/marketdata/snapshot`: decoded by
+/// [`crate::smd`], the same decoder as websocket `smd` messages.
+pub type SnapshotRow = serde_json::Map<String, serde_json::Value>;
+
+/// A BookTrader price ladder: one websocket `sbd` message
+/// (`{"topic": "sbd+ACCT+CONID", "data": [{"row", "focus", "price", "bid",
+/// "ask"}, ...]}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriceLadder {
+    pub account: String,
+    pub conid: Conid,
+    /// In the order sent (the gateway sends row 0 first).
+    pub rows: Vec<LadderRow>,
+}
+
+/// One price level of a [`PriceLadder`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LadderRow {
+    pub row: i64,
+    /// The row of the last traded price.
+    pub focus: bool,
+    pub price: Option<Decimal>,
+    /// The size of the last trade at this price: the spec's `"size @ price"`
+    /// form of `price`.
+    pub last_size: Option<Decimal>,
+    pub bid_size: Option<Decimal>,
+    pub ask_size: Option<Decimal>,
+}
+
+/// Why an `sbd` message is not a price ladder. A row that cannot be read
+/// fails the whole message: a ladder with a silently missing level would
+/// misstate the book.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LadderError {
+    #[error("price ladder message is not a JSON object")]
+    NotObject,
+    #[error("price ladder topic {0:?} is not sbd+ACCOUNT+CONID")]
+    Topic(String),
+    #[error("price ladder has no data array")]
+    NoData,
+    #[error("price ladder row {index}: {message}")]
+    Row { index: usize, message: String },
+}
+
+/// Decode an `sbd` message. Numbers may be JSON numbers or strings (with
+/// thousands separators, sizes also with a `K`/`M` suffix); empty strings
+/// and nulls are absent values; unknown fields are ignored. The topic may
+/// carry the exchange of the request (`sbd+ACCT+CONID+EXCHANGE`).
+pub fn parse_price_ladder(v: &serde_json::Value) -> Result<PriceLadder, LadderError> {
+    let o = v.as_object().ok_or(LadderError::NotObject)?;
+    let topic = o
+        .get("topic")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let bad_topic = || LadderError::Topic(topic.to_owned());
+    let parts: Vec<&str> = topic.split('+').map(str::trim).collect();
+    let (account, conid) = match parts.as_slice() {
+        ["sbd", a, c] | ["sbd", a, c, _] if !a.is_empty() => (*a, c),
+        _ => return Err(bad_topic()),
+    };
+    let conid: Conid = conid.parse().map_err(|_| bad_topic())?;
+    let data = o
+        .get("data")
+        .and_then(serde_json::Value::as_array)
+        .ok_or(LadderError::NoData)?;
+    let rows = data
+        .iter()
+        .enumerate()
+        .map(|(index, r)| ladder_row(r).map_err(|message| LadderError::Row { index, message }))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PriceLadder {
+        account: account.to_owned(),
+        conid,
+        rows,
+    })
+}
+
+fn ladder_row(v: &serde_json::Value) -> Result<LadderRow, String> {
+    let o = v
+        .as_object()
+        .ok_or_else(|| format!("{v} is not an object"))?;
+    let field = |k: &str, size: bool| -> Result<Option<Decimal>, String> {
+        ladder_number(o.get(k), size).map_err(|e| format!("{k}: {e}"))
+    };
+    let row = field("row", false)?.ok_or("row is missing")?;
+    if !row.fract().is_zero() {
+        return Err(format!("row: {row} is not an integer"));
+    }
+    let row = i64::try_from(row).map_err(|_| format!("row: {row} is out of range"))?;
+    let focus = match o.get("focus") {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(_) => !field("focus", false)?.unwrap_or_default().is_zero(),
+    };
+    let (price, last_size) = match o.get("price") {
+        Some(serde_json::Value::String(s)) if s.contains('@') => {
+            let (size, price) = s.split_once('@').unwrap_or((s, ""));
+            // Both halves are required: a size without its price (or the
+            // reverse) is not a level one can place.
+            let size = ladder_text(size, true)
+                .and_then(|d| d.ok_or_else(|| "no size".to_owned()))
+                .map_err(|e| format!("price {s:?}: {e}"))?;
+            let price = ladder_text(price, false)
+                .and_then(|d| d.ok_or_else(|| "no price".to_owned()))
+                .map_err(|e| format!("price {s:?}: {e}"))?;
+            (Some(price), Some(size))
+        }
+        _ => (field("price", false)?, None),
+    };
+    Ok(LadderRow {
+        row,
+        focus,
+        price,
+        last_size,
+        bid_size: field("bid", true)?,
+        ask_size: field("ask", true)?,
+    })
+}
+
+/// A ladder number from a JSON value: absent, null and `""` are `None`.
+fn ladder_number(v: Option<&serde_json::Value>, size: bool) -> Result<Option<Decimal>, String> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => ladder_text(s, size),
+        Some(n @ serde_json::Value::Number(_)) => opt_decimal(n).map_err(|e| e.to_string()),
+        Some(other) => Err(format!("{other} is not a number")),
+    }
+}
+
+/// A ladder number from text, read like every market data number
+/// ([`crate::smd::parse_number`]: thousands separators, `K`/`M`/`B`
+/// suffixes, overflow an error). Prices carry no suffix; sizes may.
+fn ladder_text(s: &str, size: bool) -> Result<Option<Decimal>, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let suffixed = t.ends_with(|c: char| c.is_ascii_alphabetic());
+    if suffixed && !size {
+        return Err(format!("{s:?} is not a price"));
+    }
+    crate::smd::parse_number(t)
+        .map(Some)
+        .ok_or_else(|| format!("{s:?} is not a number"))
+}
+
+// ---------------------------------------------------------- trading hours
+
+use engine::hours::{ScheduleDay as HoursDay, ScheduleError, TradingHours};
+
+impl TradingSchedule {
+    /// The engine's trading hours of this `/trsrv/secdef/schedule` entry.
+    pub fn to_hours(&self) -> Result<TradingHours, ScheduleError> {
+        let s = self;
+        let tz = s.timezone.as_deref().unwrap_or("America/New_York");
+        let pairs = |v: &'_ [ScheduleSession]| -> Vec<(String, String)> {
+            v.iter()
+                .filter_map(|x| Some((x.opening_time.clone()?, x.closing_time.clone()?)))
+                .collect()
+        };
+        type OwnedDay = (String, Vec<(String, String)>, Vec<(String, String)>);
+        let owned: Vec<OwnedDay> = s
+            .schedules
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    d.trading_schedule_date.clone()?,
+                    pairs(&d.sessions),
+                    pairs(&d.tradingtimes),
+                ))
+            })
+            .collect();
+        TradingHours::new(
+            tz,
+            owned.iter().map(|(date, sessions, times)| HoursDay {
+                date,
+                sessions: sessions
+                    .iter()
+                    .map(|(a, b)| (a.as_str(), b.as_str()))
+                    .collect(),
+                trading_times: times
+                    .iter()
+                    .map(|(a, b)| (a.as_str(), b.as_str()))
+                    .collect(),
+            }),
+        )
+    }
+}
+
+#[cfg(test)]
+mod ladder_tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    fn row(row: i64, focus: bool, price: Option<Decimal>) -> LadderRow {
+        LadderRow {
+            row,
+            focus,
+            price,
+            last_size: None,
+            bid_size: None,
+            ask_size: None,
+        }
+    }
+
+    #[test]
+    fn the_spec_example() {
+        let v = json!({
+            "topic": "sbd+DU1234567+265598",
+            "data": [
+                {"row": 0, "focus": 0, "price": "192.28"},
+                {"row": 1, "focus": 0, "price": "300 @ 192.27"},
+                {"row": 2, "focus": 0, "price": "192.25", "bid": "1,200"},
+                {"row": 3, "focus": 0, "price": "192.29", "ask": "800"},
+                {"row": 4, "focus": 1, "price": "100 @ 192.30", "ask": "2.5K"}
+            ]
+        });
+        let l = parse_price_ladder(&v).unwrap();
+        assert_eq!(l.account, "DU1234567");
+        assert_eq!(l.conid, Conid(265598));
+        assert_eq!(l.rows.len(), 5);
+        assert_eq!(l.rows[0], row(0, false, Some(dec!(192.28))));
+        assert_eq!(
+            l.rows[1],
+            LadderRow {
+                last_size: Some(dec!(300)),
+                ..row(1, false, Some(dec!(192.27)))
+            }
+        );
+        assert_eq!(l.rows[2].bid_size, Some(dec!(1200)));
+        assert_eq!(l.rows[2].ask_size, None);
+        assert_eq!(l.rows[3].ask_size, Some(dec!(800)));
+        assert_eq!(
+            l.rows[4],
+            LadderRow {
+                last_size: Some(dec!(100)),
+                ask_size: Some(dec!(2500)),
+                ..row(4, true, Some(dec!(192.30)))
+            }
+        );
+    }
+
+    #[test]
+    fn numbers_unknown_fields_and_exchange() {
+        let v = json!({
+            "topic": "sbd+U1+8314+NYSE",
+            "extra": {"x": 1},
+            "data": [
+                {"row": "7", "focus": true, "price": 135.5, "bid": 300, "ask": null, "mystery": [1]},
+                {"row": 8.0, "focus": "1", "price": "", "bid": ""},
+                {"row": 9}
+            ]
+        });
+        let l = parse_price_ladder(&v).unwrap();
+        assert_eq!((l.account.as_str(), l.conid), ("U1", Conid(8314)));
+        assert_eq!(
+            l.rows[0],
+            LadderRow {
+                bid_size: Some(dec!(300)),
+                ..row(7, true, Some(dec!(135.5)))
+            }
+        );
+        assert_eq!(l.rows[1], row(8, true, None));
+        assert_eq!(l.rows[2], row(9, false, None));
+        let empty = parse_price_ladder(&json!({"topic": "sbd+U1+8314", "data": []})).unwrap();
+        assert!(empty.rows.is_empty());
+    }
+
+    #[test]
+    fn malformed_messages_are_errors() {
+        let bad_row = |r: serde_json::Value| {
+            parse_price_ladder(&json!({"topic": "sbd+U1+1", "data": [{"row": 0}, r]}))
+        };
+        for r in [
+            json!({"row": 1, "price": "abc"}),
+            json!({"row": 1, "price": "x @ 10"}),
+            json!({"row": 1, "price": "100 @ "}),
+            json!({"row": 1, "price": "100 @ 1.2.3"}),
+            json!({"row": 1, "price": {"p": 1}}),
+            json!({"row": 1, "bid": "lots"}),
+            json!({"row": 1, "ask": "99999999999999999999999999M"}),
+            json!({"row": 1, "price": " @ 10"}),
+            json!({"row": 1, "focus": "maybe"}),
+            json!({"row": 1.5}),
+            json!({"price": "10"}),
+            json!({"row": 1e300}),
+            json!("row"),
+        ] {
+            match bad_row(r.clone()) {
+                Err(LadderError::Row { index: 1, .. }) => {}
+                other => panic!("{r}: {other:?}"),
+            }
+        }
+        assert_eq!(parse_price_ladder(&json!([])), Err(LadderError::NotObject));
+        assert_eq!(
+            parse_price_ladder(&json!({"topic": "sbd+U1+1"})),
+            Err(LadderError::NoData)
+        );
+        for t in ["smd+1", "sbd+U1", "sbd++1", "sbd+U1+abc", "sbd+U1+1+X+Y"] {
+            let r = parse_price_ladder(&json!({"topic": t, "data": []}));
+            assert_eq!(r, Err(LadderError::Topic(t.to_owned())), "{t}");
+        }
+        assert!(matches!(
+            parse_price_ladder(&json!({"data": []})),
+            Err(LadderError::Topic(_))
+        ));
+    }
+}
+
+#[cfg(test)]
+mod contract_tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn secdef_of_an_event_contract_is_a_forecastex_contract() {
+        let d: TrsrvSecdef = serde_json::from_str(
+            r#"{"conid": 762089343, "ticker": "HORC", "assetClass": "OPT",
+                "listingExchange": "FORECASTX", "isEventContract": true,
+                "putOrCall": "C", "strike": "1", "undConid": 733131966,
+                "incrementRules": [{"lowerEdge": 0.0, "increment": 0.01}]}"#,
+        )
+        .unwrap();
+        let c = d.contract();
+        assert_eq!(c.sec_type, SecType::EventContract);
+        assert_eq!(c.exchange, "FORECASTX");
+        assert_eq!(c.tick_size, dec!(0.01));
+        let stock: TrsrvSecdef = serde_json::from_str(
+            r#"{"conid": 265598, "ticker": "AAPL", "assetClass": "STK",
+                "listingExchange": "NASDAQ", "multiplier": 0.0}"#,
+        )
+        .unwrap();
+        let c = stock.contract();
+        assert_eq!((c.sec_type, c.exchange.as_str()), (SecType::Stock, "SMART"));
+        assert_eq!(c.multiplier, Decimal::ONE, "0 is no multiplier");
+        let fut: TrsrvSecdef =
+            serde_json::from_str(r#"{"conid": 1, "assetClass": "FUT", "multiplier": "50"}"#)
+                .unwrap();
+        let c = fut.contract();
+        assert_eq!((c.sec_type, c.multiplier), (SecType::Future, dec!(50)));
+        assert_eq!(c.symbol, "1");
+    }
+
+    #[test]
+    fn event_contracts_pair_or_say_what_is_missing() {
+        let body: EventContracts = serde_json::from_str(
+            r#"{"contracts": [
+              {"conid": 11, "underlyingConid": 5, "strike": 1.0, "putOrCall": "C", "eventFixedPayout": "1"},
+              {"conid": 12, "underlyingConid": "5", "strike": "1", "putOrCall": "P"}]}"#,
+        )
+        .unwrap();
+        let p = body.pairing().unwrap();
+        assert_eq!(p.opposite(Conid(11)), Some(Conid(12)));
+        let broken: EventContracts = serde_json::from_str(
+            r#"{"contracts": [{"conid": 11, "strike": 1, "putOrCall": "C"}]}"#,
+        )
+        .unwrap();
+        let err = broken.pairing().unwrap_err();
+        assert!(err.to_string().contains("underlyingConid"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    /// The spec's example response (its `{...}` placeholder removed).
+    #[test]
+    fn reads_the_spec_schedule_example() {
+        let body = r#"[{"id": "p102082", "tradeVenueId": "v13133", "timezone": "America/New_York",
+          "schedules": [{"clearingCycleEndTime": "2000", "tradingScheduleDate": "20000103",
+            "sessions": [{"openingTime": "0930", "closingTime": "1600", "prop": "LIQUID"}],
+            "tradingtimes": [{"openingTime": "0400", "closingTime": "2000", "cancelDayOrders": "Y"}]}]}]"#;
+        let s: Vec<TradingSchedule> = serde_json::from_str(body).unwrap();
+        let h = s[0].to_hours().unwrap();
+        // Monday 2024-06-03 14:00 UTC = 10:00 EDT; Tuesday is not listed.
+        assert!(h.is_open(Utc.with_ymd_and_hms(2024, 6, 3, 14, 0, 0).unwrap(), false));
+        assert!(!h.is_open(Utc.with_ymd_and_hms(2024, 6, 4, 14, 0, 0).unwrap(), false));
+    }
+}

@@ -1,0 +1,309 @@
+//! The CP Web API behind the engine's [`Venue`] seam.
+//!
+//! Engine order ids map to the gateway's order ids as acknowledgements come
+//! back; everything the gateway reports is turned into engine types. Orders
+//! a strategy did not place (made in TWS, say) are reported with the
+//! strategy index `usize::MAX`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+
+use crate::executor::{LiveExecutor, SubmitError};
+use crate::IbkrError;
+use engine::model::{
+    Conid, Contract, Execution, Order, OrderId, OrderRequest, OrderStatus, Position, SecType,
+    Timestamp,
+};
+use engine::venue::{OrderChanges, Venue, VenueError};
+
+/// A live (or simulated) CP Web API account as a [`Venue`].
+pub struct IbkrBroker {
+    exec: LiveExecutor,
+    account: String,
+    contracts: BTreeMap<Conid, Contract>,
+    /// Orders this broker placed: the engine's request and the gateway id.
+    placed: BTreeMap<OrderId, (OrderRequest, usize, Option<String>)>,
+    /// Gateway order id -> engine id: every `sor` message is looked up here.
+    by_broker_id: HashMap<String, OrderId>,
+    /// Engine cOID of top-level orders -> engine id, for executions'
+    /// `order_ref` (bracket children carry no cOID on the wire).
+    by_coid: HashMap<String, OrderId>,
+}
+
+impl IbkrBroker {
+    pub fn new(exec: LiveExecutor, account: impl Into<String>) -> Self {
+        IbkrBroker {
+            exec,
+            account: account.into(),
+            contracts: BTreeMap::new(),
+            placed: BTreeMap::new(),
+            by_broker_id: HashMap::new(),
+            by_coid: HashMap::new(),
+        }
+    }
+
+    /// Reference data used for the security type of orders (futures get
+    /// the compliance fields).
+    pub fn add_contract(&mut self, c: Contract) {
+        self.contracts.insert(c.conid, c);
+    }
+
+    /// The account this broker trades.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The cOID an order carries on the wire (this run's prefix + the
+    /// engine's id): the key the store and the broker's `order_ref` share.
+    pub fn wire_coid(&self, client_order_id: &str) -> String {
+        format!("{}{client_order_id}", self.exec.coid_prefix())
+    }
+
+    /// The gateway's id of an engine order, once acknowledged.
+    pub fn broker_id(&self, id: OrderId) -> Option<&str> {
+        self.placed.get(&id).and_then(|(_, _, b)| b.as_deref())
+    }
+
+    /// The engine order a gateway order id belongs to, if we placed it.
+    pub fn engine_id(&self, broker_id: &str) -> Option<OrderId> {
+        self.by_broker_id.get(broker_id).copied()
+    }
+
+    /// The engine order an execution's `order_ref` (a cOID with this run's
+    /// prefix) belongs to. Bracket children carry no cOID on the wire, so
+    /// their executions stay unlinked here; their `sor` updates link them.
+    pub fn engine_id_by_ref(&self, order_ref: &str) -> Option<OrderId> {
+        let coid = order_ref.strip_prefix(self.exec.coid_prefix())?;
+        self.by_coid.get(coid).copied()
+    }
+
+    /// Remember an order and index it by gateway id and cOID.
+    fn remember(&mut self, req: OrderRequest, strategy: usize, broker_id: Option<String>) {
+        let id = req.id;
+        if let Some(b) = &broker_id {
+            self.by_broker_id.insert(b.clone(), id);
+        }
+        if req.parent.is_none() {
+            self.by_coid.insert(req.client_order_id.clone(), id);
+        }
+        self.placed.insert(id, (req, strategy, broker_id));
+    }
+
+    fn sec_type(&self, conid: Conid) -> SecType {
+        self.contracts
+            .get(&conid)
+            .map(|c| c.sec_type.clone())
+            .unwrap_or_default()
+    }
+
+    fn order(&self, id: OrderId, status: OrderStatus) -> Result<Order, VenueError> {
+        let (req, strategy, broker_id) =
+            self.placed.get(&id).ok_or(VenueError::UnknownOrder(id))?;
+        let now = chrono::Utc::now();
+        Ok(Order {
+            request: req.clone(),
+            broker_order_id: broker_id.clone(),
+            status,
+            filled_quantity: Decimal::ZERO,
+            avg_fill_price: None,
+            reason: None,
+            strategy: *strategy,
+            created: now,
+            updated: now,
+        })
+    }
+}
+
+fn venue(e: IbkrError) -> VenueError {
+    match e {
+        IbkrError::Api { message, .. } => VenueError::Rejected(message),
+        other => VenueError::Unavailable(other.to_string()),
+    }
+}
+
+fn submit_error(e: SubmitError) -> VenueError {
+    match e {
+        SubmitError::Venue(v) => venue(v),
+        other => VenueError::Rejected(other.to_string()),
+    }
+}
+
+fn parse_status(s: Option<&str>) -> OrderStatus {
+    s.and_then(|s| s.parse().ok())
+        .unwrap_or(OrderStatus::Submitted)
+}
+
+#[async_trait]
+impl Venue for IbkrBroker {
+    async fn place(
+        &mut self,
+        strategy: usize,
+        batch: Vec<OrderRequest>,
+    ) -> Result<Vec<Order>, VenueError> {
+        let sec: BTreeMap<Conid, SecType> = batch
+            .iter()
+            .map(|r| (r.conid, self.sec_type(r.conid)))
+            .collect();
+        let placed = self
+            .exec
+            .submit(&batch, |c| sec.get(&c).cloned().unwrap_or_default())
+            .await
+            .map_err(submit_error)?;
+        // The gateway answers one ack per order of the batch, in order.
+        if placed.acks.len() != batch.len() {
+            tracing::warn!(
+                acks = placed.acks.len(),
+                orders = batch.len(),
+                "gateway acknowledged a different number of orders than sent"
+            );
+        }
+        let mut out = Vec::with_capacity(batch.len());
+        for (i, req) in batch.into_iter().enumerate() {
+            let ack = placed.acks.get(i);
+            let id = req.id;
+            let broker_id = ack.and_then(|a| a.order_id.clone());
+            let status = parse_status(ack.and_then(|a| a.order_status.as_deref()));
+            self.remember(req, strategy, broker_id);
+            out.push(self.order(id, status)?);
+        }
+        Ok(out)
+    }
+
+    async fn cancel(&mut self, id: OrderId) -> Result<Order, VenueError> {
+        let broker_id = self
+            .broker_id(id)
+            .ok_or(VenueError::UnknownOrder(id))?
+            .to_owned();
+        let conid = self
+            .placed
+            .get(&id)
+            .map(|(req, _, _)| req.conid)
+            .ok_or(VenueError::UnknownOrder(id))?;
+        self.exec
+            .cancel(&broker_id, &self.sec_type(conid))
+            .await
+            .map_err(submit_error)?;
+        self.order(id, OrderStatus::PendingCancel)
+    }
+
+    async fn modify(&mut self, id: OrderId, changes: OrderChanges) -> Result<Order, VenueError> {
+        let (req, strategy, broker_id) = self
+            .placed
+            .get(&id)
+            .cloned()
+            .ok_or(VenueError::UnknownOrder(id))?;
+        let broker_id = broker_id.ok_or(VenueError::UnknownOrder(id))?;
+        let mut new = req.clone();
+        changes.apply_to(&mut new);
+        new.validate().map_err(VenueError::Rejected)?;
+        // The modify body is the whole order as when placing it.
+        let body = self.exec.ticket(&new, self.sec_type(new.conid));
+        self.exec
+            .modify(&broker_id, &body)
+            .await
+            .map_err(submit_error)?;
+        self.remember(new, strategy, Some(broker_id));
+        self.order(id, OrderStatus::Submitted)
+    }
+
+    async fn positions(&self) -> Result<Vec<Position>, VenueError> {
+        let p = self
+            .exec
+            .client()
+            .positions(&self.account)
+            .await
+            .map_err(venue)?;
+        Ok(p.iter()
+            .map(|p| p.to_position())
+            .filter(|p| !p.is_flat())
+            .collect())
+    }
+
+    async fn orders(&self) -> Result<Vec<Order>, VenueError> {
+        let live = self.exec.live_orders().await.map_err(venue)?;
+        let mut out = Vec::new();
+        for lo in live {
+            let status = lo.order_status().unwrap_or(OrderStatus::Submitted);
+            let known = lo
+                .order_id
+                .as_deref()
+                .and_then(|b| self.engine_id(b))
+                .and_then(|id| self.placed.get(&id));
+            let (request, strategy) = match known {
+                Some((req, s, _)) => (req.clone(), *s),
+                // Not ours: describe it as far as the listing allows.
+                None => match foreign_request(&lo) {
+                    Some(r) => (r, usize::MAX),
+                    None => continue,
+                },
+            };
+            let now: Timestamp = chrono::Utc::now();
+            out.push(Order {
+                request,
+                broker_order_id: lo.order_id.clone(),
+                status,
+                filled_quantity: lo.filled_quantity.unwrap_or_default(),
+                avg_fill_price: lo.avg_price,
+                reason: None,
+                strategy,
+                created: now,
+                updated: now,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn executions(&self) -> Result<Vec<Execution>, VenueError> {
+        let trades = self.exec.client().trades(Some(7)).await.map_err(venue)?;
+        let mut out = Vec::with_capacity(trades.len());
+        for t in &trades {
+            match t.to_execution() {
+                Ok(mut e) => {
+                    // Link our own orders by cOID (order_ref).
+                    e.order_id = e
+                        .order_ref
+                        .as_deref()
+                        .and_then(|r| self.engine_id_by_ref(r));
+                    out.push(e)
+                }
+                Err(err) => tracing::warn!(%err, "skipping an execution the gateway sent"),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An engine request describing an order we did not place, from the live
+/// orders listing.
+fn foreign_request(lo: &cpapi::messages::LiveOrder) -> Option<OrderRequest> {
+    use engine::model::{OrderType, Tif};
+    let order_type: OrderType = lo.order_type.as_deref()?.parse().ok()?;
+    let quantity = lo.total_size.or(lo.remaining_quantity)?;
+    let (limit_price, stop_price) = match order_type {
+        OrderType::Limit | OrderType::MidPrice => (lo.price, None),
+        OrderType::Stop | OrderType::Trail => (None, lo.price.or(lo.aux_price)),
+        OrderType::StopLimit | OrderType::TrailLimit => (lo.price, lo.aux_price),
+        OrderType::Market => (None, None),
+    };
+    Some(OrderRequest {
+        id: OrderId(0),
+        conid: lo.conid,
+        side: lo.side().ok()?,
+        order_type,
+        quantity,
+        limit_price,
+        stop_price,
+        trail: None,
+        tif: lo
+            .time_in_force
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(Tif::Day),
+        outside_rth: false,
+        client_order_id: lo.order_ref.clone().unwrap_or_default(),
+        parent: None,
+        oca_group: None,
+    })
+}

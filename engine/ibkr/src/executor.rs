@@ -1,0 +1,212 @@
+//! Submitting order batches to a CP Web API gateway.
+//!
+//! The spec asks that no further order is placed until the previous one is
+//! fully acknowledged, prompts included; [`LiveExecutor`] keeps exactly one
+//! submission in flight. Prompts are answered by the [`ReplyPolicy`]; a
+//! declined prompt is answered `confirmed: false` and reported. A 503 on a
+//! reply means the gateway invalidated the order. When a submission fails
+//! in transport (timeout, connection reset) the order may still have
+//! reached the venue, so the executor looks for its cOIDs among the live
+//! orders before reporting the failure: a retry never duplicates an order.
+
+use tokio::sync::Mutex;
+
+use crate::reply::{Prompt, ReplyDecision, ReplyPolicy};
+use crate::{IbkrClient, IbkrError};
+use cpapi::messages::{LiveOrder, OrderAck, PlaceOutcome, ReplyPrompt};
+use cpapi::order_ticket::OrderTicket;
+use cpapi::order_ticket::TicketBuilder;
+use engine::model::{Conid, OrderRequest, SecType};
+
+/// Why a batch was not placed.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(
+        "order prompt {id} declined by the reply policy (message ids {unexpected:?}): {messages:?}"
+    )]
+    Declined {
+        id: String,
+        unexpected: Vec<String>,
+        messages: Vec<String>,
+    },
+    #[error("the gateway invalidated the order while its prompt was answered: {0}")]
+    Invalidated(String),
+    #[error("more than {0} prompts in a row; giving up")]
+    TooManyPrompts(usize),
+    #[error(transparent)]
+    Venue(#[from] IbkrError),
+}
+
+/// What a placed batch became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub acks: Vec<OrderAck>,
+    /// Prompts confirmed on the way, by message id.
+    pub confirmed: Vec<String>,
+    /// True when the batch was found among the live orders after a
+    /// transport failure rather than acknowledged directly.
+    pub recovered: bool,
+}
+
+/// Places batches on one account, one at a time.
+pub struct LiveExecutor {
+    client: IbkrClient,
+    builder: TicketBuilder,
+    policy: ReplyPolicy,
+    max_prompts: usize,
+    in_flight: Mutex<()>,
+}
+
+impl LiveExecutor {
+    pub fn new(client: IbkrClient, builder: TicketBuilder, policy: ReplyPolicy) -> Self {
+        LiveExecutor {
+            client,
+            builder,
+            policy,
+            max_prompts: 8,
+            in_flight: Mutex::new(()),
+        }
+    }
+
+    pub fn client(&self) -> &IbkrClient {
+        &self.client
+    }
+
+    pub fn coid_prefix(&self) -> &str {
+        &self.builder.coid_prefix
+    }
+
+    /// Cancel a working order; futures and futures options carry
+    /// `manualIndicator=false` and `extOperator` as the spec requires.
+    pub async fn cancel(&self, order_id: &str, sec_type: &SecType) -> Result<(), SubmitError> {
+        let compliance = matches!(sec_type, SecType::Future | SecType::FutureOption)
+            .then_some((false, self.builder.ext_operator.as_str()));
+        self.client
+            .cancel_order_as(&self.builder.account, order_id, compliance)
+            .await?;
+        Ok(())
+    }
+
+    /// The wire form of one order exactly as [`Self::submit`] sends it
+    /// (cOID prefix, futures compliance fields): modify bodies use it too.
+    pub fn ticket(&self, req: &OrderRequest, sec_type: SecType) -> OrderTicket {
+        let mut body = self
+            .builder
+            .body(std::slice::from_ref(req), |_| sec_type.clone());
+        body.orders.pop().unwrap_or_default()
+    }
+
+    /// Place `batch` (single order, bracket or OCA group) and see it through
+    /// its prompts.
+    pub async fn submit(
+        &self,
+        batch: &[OrderRequest],
+        sec_type: impl Fn(Conid) -> SecType,
+    ) -> Result<Placed, SubmitError> {
+        let _one_at_a_time = self.in_flight.lock().await;
+        let body = self.builder.body(batch, sec_type);
+        let coids: Vec<String> = body.orders.iter().filter_map(|o| o.c_oid.clone()).collect();
+        let first = match self.client.place_orders(&self.builder.account, &body).await {
+            Ok(outcome) => outcome,
+            Err(e @ IbkrError::Transport { .. }) => {
+                // It may have arrived anyway: look before anyone retries.
+                return match self.find_live(&coids).await {
+                    Some(acks) if !acks.is_empty() => Ok(Placed {
+                        acks,
+                        confirmed: Vec::new(),
+                        recovered: true,
+                    }),
+                    _ => Err(SubmitError::Venue(e)),
+                };
+            }
+            Err(e) => return Err(SubmitError::Venue(e)),
+        };
+        self.answer_prompts(first).await
+    }
+
+    /// Modify a working order (`body` is the whole order, as when placing
+    /// it); prompts are answered by the same policy.
+    pub async fn modify(&self, order_id: &str, body: &OrderTicket) -> Result<Placed, SubmitError> {
+        let _one_at_a_time = self.in_flight.lock().await;
+        let first = self
+            .client
+            .modify_order(&self.builder.account, order_id, body)
+            .await?;
+        self.answer_prompts(first).await
+    }
+
+    async fn answer_prompts(&self, mut outcome: PlaceOutcome) -> Result<Placed, SubmitError> {
+        let mut confirmed = Vec::new();
+        for _ in 0..self.max_prompts {
+            let p: ReplyPrompt = match outcome {
+                PlaceOutcome::Acknowledged(acks) => {
+                    return Ok(Placed {
+                        acks,
+                        confirmed,
+                        recovered: false,
+                    })
+                }
+                PlaceOutcome::Prompt(p) => p,
+            };
+            let prompt = Prompt {
+                id: p.id.clone(),
+                messages: p.message.clone(),
+                message_ids: p.message_ids.clone(),
+            };
+            match self.policy.decide(&prompt) {
+                ReplyDecision::Confirm => {
+                    confirmed.extend(p.message_ids.iter().cloned());
+                    outcome = match self.client.reply(&p.id, true).await {
+                        Ok(o) => o,
+                        Err(IbkrError::Unavailable { message, .. }) => {
+                            return Err(SubmitError::Invalidated(message))
+                        }
+                        Err(e) => return Err(SubmitError::Venue(e)),
+                    };
+                }
+                ReplyDecision::Decline { unexpected } => {
+                    // Tell the gateway no, so the prompt does not linger.
+                    if let Err(e) = self.client.reply(&p.id, false).await {
+                        tracing::debug!(error = %e, "declining a prompt failed");
+                    }
+                    return Err(SubmitError::Declined {
+                        id: p.id,
+                        unexpected,
+                        messages: p.message,
+                    });
+                }
+            }
+        }
+        Err(SubmitError::TooManyPrompts(self.max_prompts))
+    }
+
+    /// The account's live orders, fresh: `force=true` clears the gateway's
+    /// cache and answers a blank list (the spec), the next call lists them.
+    pub async fn live_orders(&self) -> Result<Vec<LiveOrder>, IbkrError> {
+        self.client.live_orders(&[], true).await?;
+        let mut last = Vec::new();
+        for _ in 0..3 {
+            let live = self.client.live_orders(&[], false).await?;
+            if live.snapshot || !live.orders.is_empty() {
+                return Ok(live.orders);
+            }
+            last = live.orders;
+        }
+        Ok(last)
+    }
+
+    /// Acks for live orders whose `order_ref` (the cOID) is one of `coids`.
+    async fn find_live(&self, coids: &[String]) -> Option<Vec<OrderAck>> {
+        let live = self.live_orders().await.ok()?;
+        Some(
+            live.iter()
+                .filter(|o| o.order_ref.as_ref().is_some_and(|r| coids.contains(r)))
+                .map(|o| OrderAck {
+                    order_id: o.order_id.clone(),
+                    order_status: o.status.clone(),
+                    ..OrderAck::default()
+                })
+                .collect(),
+        )
+    }
+}

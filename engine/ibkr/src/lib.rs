@@ -1,0 +1,31 @@
+//! The client of the Interactive Brokers Client Portal Web API (a CP Gateway
+//! on `https://localhost:5000/v1/api`, or the built-in simulator): all of
+//! ibflow's network I/O toward IBKR.
+//!
+//! * [`rest`]: the typed REST client ([`IbkrClient`]), with the pacer
+//!   ([`pacing`]) in front of every request.
+//! * [`ws`]: the websocket client that publishes [`engine::event::Event`]s.
+//! * [`session`]: keeps the session alive (`/tickle`, re-init, reset times).
+//! * [`history`]: the history downloader (split, fetch, stitch, save).
+//! * [`executor`]: one order submission at a time, prompts answered by the
+//!   [`reply`] policy, lost answers recovered by cOID.
+//! * [`broker`]: [`broker::IbkrBroker`], the client behind the engine's
+//!   venue seam.
+//! * [`live_engine`]: strategies, risk and the broker fed by the websocket.
+//!
+//! The wire types are in the `cpapi` crate; nothing here parses JSON by
+//! hand.
+
+pub mod broker;
+pub mod error;
+pub mod executor;
+pub mod history;
+pub mod live_engine;
+pub mod pacing;
+pub mod reply;
+pub mod rest;
+pub mod session;
+pub mod ws;
+
+pub use error::IbkrError;
+pub use rest::{ClientConfig, IbkrClient};

@@ -1,0 +1,89 @@
+//! Answers to the precaution prompts of `/iserver/reply/{id}`: only message
+//! ids listed in the configuration are confirmed; everything else is
+//! declined and reported.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+/// A precaution prompt from place/modify or a reply: `{id, message[],
+/// messageIds[]}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub id: String,
+    pub messages: Vec<String>,
+    pub message_ids: Vec<String>,
+}
+
+/// What to answer to a prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyDecision {
+    Confirm,
+    /// Declined; the ids that were not allowed, for the report.
+    Decline {
+        unexpected: Vec<String>,
+    },
+}
+
+/// Which precaution messages may be confirmed automatically (for example
+/// `o163` price far from market, `o354` no market data, `o10331` stop
+/// order). A prompt is confirmed only if every one of its message ids is
+/// allowed; a prompt without ids is declined, since we cannot tell what it
+/// asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplyPolicy {
+    pub auto_confirm: BTreeSet<String>,
+}
+
+impl ReplyPolicy {
+    pub fn decide(&self, prompt: &Prompt) -> ReplyDecision {
+        let unexpected: Vec<String> = prompt
+            .message_ids
+            .iter()
+            .filter(|id| !self.auto_confirm.contains(*id))
+            .cloned()
+            .collect();
+        if prompt.message_ids.is_empty() || !unexpected.is_empty() {
+            let unexpected = if unexpected.is_empty() {
+                vec!["(no message id)".to_owned()]
+            } else {
+                unexpected
+            };
+            tracing::warn!(prompt = %prompt.id, ?unexpected, messages = ?prompt.messages,
+                "order prompt declined by the reply policy");
+            ReplyDecision::Decline { unexpected }
+        } else {
+            ReplyDecision::Confirm
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_policy_confirms_only_listed_ids() {
+        let policy = ReplyPolicy {
+            auto_confirm: ["o163".to_owned(), "o354".to_owned()].into(),
+        };
+        let p = |ids: &[&str]| Prompt {
+            id: "x".into(),
+            messages: vec!["msg".into()],
+            message_ids: ids.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(policy.decide(&p(&["o163"])), ReplyDecision::Confirm);
+        assert_eq!(policy.decide(&p(&["o163", "o354"])), ReplyDecision::Confirm);
+        assert_eq!(
+            policy.decide(&p(&["o163", "o10331"])),
+            ReplyDecision::Decline {
+                unexpected: vec!["o10331".into()]
+            }
+        );
+        assert!(matches!(
+            policy.decide(&p(&[])),
+            ReplyDecision::Decline { .. }
+        ));
+    }
+}

@@ -1,0 +1,265 @@
+//! Session keeping: `/tickle` about every minute (the session times out
+//! after about 5-6 minutes without requests), watching `authenticated`,
+//! `connected` and `competing`, and re-opening the brokerage session with
+//! `/iserver/auth/ssodh/init` when the gateway is connected but the
+//! brokerage session is gone.
+//!
+//! The servers reset daily at local midnight of the connecting region
+//! (spec, "Regular Server Maintenance": 00:00 US/Eastern, 00:00 CEST,
+//! 00:00 HKT). Around that time a disconnect is expected: it is logged as
+//! information, not as an error, and the keeper re-establishes the session
+//! after it.
+//!
+//! Assumptions: the spec's UTC row of the reset table (20:00/02:00/08:00)
+//! does not match its local row for US/Eastern, so the local row is used
+//! with chrono-tz (daylight saving included); "CEST" is Europe/Zurich (the
+//! spec's FAQ names Zug); a reset disconnect is expected for
+//! [`SessionConfig::reset_grace`] after midnight.
+
+use std::time::Duration;
+
+use chrono::{Datelike, NaiveTime, TimeZone};
+use chrono_tz::Tz;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::IbkrError;
+use crate::rest::IbkrClient;
+use cpapi::messages::AuthStatus;
+use engine::event::SessionStatus;
+use engine::model::Timestamp;
+
+/// The region whose server the gateway connects to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetRegion {
+    NorthAmerica,
+    Europe,
+    Asia,
+}
+
+impl ResetRegion {
+    pub fn tz(self) -> Tz {
+        match self {
+            ResetRegion::NorthAmerica => chrono_tz::US::Eastern,
+            ResetRegion::Europe => chrono_tz::Europe::Zurich,
+            ResetRegion::Asia => chrono_tz::Asia::Hong_Kong,
+        }
+    }
+
+    /// Parse `na`/`us`, `eu`, `asia`/`hk`.
+    pub fn parse(s: &str) -> Option<ResetRegion> {
+        match s.to_ascii_lowercase().as_str() {
+            "na" | "us" | "north-america" | "america" => Some(ResetRegion::NorthAmerica),
+            "eu" | "europe" => Some(ResetRegion::Europe),
+            "asia" | "hk" => Some(ResetRegion::Asia),
+            _ => None,
+        }
+    }
+
+    /// The most recent reset at or before `now`.
+    pub fn last_reset(self, now: Timestamp) -> Timestamp {
+        let tz = self.tz();
+        let local = now.with_timezone(&tz);
+        let mut date = local.date_naive();
+        loop {
+            // Midnight always exists in these zones (DST moves 02:00/03:00).
+            if let Some(t) = tz
+                .from_local_datetime(&date.and_time(NaiveTime::MIN))
+                .earliest()
+            {
+                let t = t.with_timezone(&chrono::Utc);
+                if t <= now {
+                    return t;
+                }
+            }
+            date = match date.pred_opt() {
+                Some(d) => d,
+                None => return now,
+            };
+        }
+    }
+
+    /// The next reset strictly after `now`.
+    pub fn next_reset(self, now: Timestamp) -> Timestamp {
+        let tz = self.tz();
+        let mut date = now.with_timezone(&tz).date_naive();
+        for _ in 0..4 {
+            date = match date.succ_opt() {
+                Some(d) => d,
+                None => break,
+            };
+            if let Some(t) = tz
+                .from_local_datetime(&date.and_time(NaiveTime::MIN))
+                .earliest()
+            {
+                let t = t.with_timezone(&chrono::Utc);
+                if t > now {
+                    return t;
+                }
+            }
+        }
+        now + chrono::Duration::days(1)
+    }
+
+    /// True within `grace` after a reset: a disconnect then is expected.
+    pub fn in_reset_window(self, now: Timestamp, grace: Duration) -> bool {
+        let since = now - self.last_reset(now);
+        since.num_milliseconds() >= 0 && (since.num_milliseconds() as u128) < grace.as_millis()
+    }
+}
+
+/// Settings of the keeper.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub tickle_every: Duration,
+    /// `compete` flag of `/iserver/auth/ssodh/init`: take over a competing
+    /// session. Off by default: a competing session is reported, not killed.
+    pub compete: bool,
+    pub region: ResetRegion,
+    pub reset_grace: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            tickle_every: Duration::from_secs(60),
+            compete: false,
+            region: ResetRegion::NorthAmerica,
+            reset_grace: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What one check found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCheck {
+    pub status: SessionStatus,
+    /// `/iserver/auth/ssodh/init` was called.
+    pub reinitialized: bool,
+    pub sso_expires_ms: Option<i64>,
+}
+
+/// One keeper step: tickle, evaluate, re-init when connected but not
+/// authenticated. A 401 from `/tickle` is reported as a lost session, not
+/// an error, so the keeper keeps going.
+pub async fn check_once(
+    client: &IbkrClient,
+    config: &SessionConfig,
+) -> Result<SessionCheck, IbkrError> {
+    let (mut auth, expires) = match client.tickle().await {
+        Ok(t) => (t.auth_status(), t.sso_expires_ms),
+        Err(IbkrError::Unauthorized { message, .. }) => (
+            AuthStatus {
+                message: Some(message),
+                ..AuthStatus::default()
+            },
+            None,
+        ),
+        Err(e) => return Err(e),
+    };
+    let mut reinitialized = false;
+    if auth.competing {
+        tracing::error!(
+            "COMPETING brokerage session: another login (TWS, Client Portal, mobile) holds the \
+             brokerage session for this username; trading is blocked until it logs out"
+        );
+    } else if auth.connected && !auth.authenticated {
+        tracing::warn!(
+            "brokerage session not authenticated; re-opening it with /iserver/auth/ssodh/init"
+        );
+        auth = client.ssodh_init(config.compete).await?;
+        reinitialized = true;
+        if !auth.authenticated {
+            // The init answer can lag; the status endpoint is authoritative.
+            auth = client.auth_status().await.unwrap_or(auth);
+        }
+    }
+    Ok(SessionCheck {
+        status: auth.to_session_status(),
+        reinitialized,
+        sso_expires_ms: expires,
+    })
+}
+
+/// Run the keeper in the background; every status change is sent on `tx`.
+pub fn spawn_keeper(
+    client: IbkrClient,
+    config: SessionConfig,
+    tx: mpsc::Sender<SessionStatus>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last: Option<SessionStatus> = None;
+        let mut every = tokio::time::interval(config.tickle_every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let now = chrono::Utc::now();
+            let expected = config.region.in_reset_window(now, config.reset_grace);
+            let status = match check_once(&client, &config).await {
+                Ok(c) => c.status,
+                Err(e) => {
+                    if expected {
+                        tracing::info!(error = %e, "gateway unreachable during the daily server reset (expected)");
+                    } else {
+                        tracing::error!(error = %e, "session check failed");
+                    }
+                    SessionStatus {
+                        authenticated: false,
+                        connected: false,
+                        competing: false,
+                        message: Some(e.to_string()),
+                    }
+                }
+            };
+            if last.as_ref() != Some(&status) {
+                if !status.authenticated && expected {
+                    tracing::info!(
+                        day = now.with_timezone(&config.region.tz()).day(),
+                        "session down after the daily reset; re-establishing"
+                    );
+                }
+                if tx.send(status.clone()).await.is_err() {
+                    return;
+                }
+                last = Some(status);
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    #[test]
+    fn reset_times() {
+        // Summer: 00:00 EDT = 04:00 UTC; CEST = 22:00 UTC; HKT = 16:00 UTC.
+        let now = Utc.with_ymd_and_hms(2024, 7, 1, 12, 0, 0).unwrap();
+        assert_eq!(
+            ResetRegion::NorthAmerica.last_reset(now),
+            Utc.with_ymd_and_hms(2024, 7, 1, 4, 0, 0).unwrap()
+        );
+        assert_eq!(
+            ResetRegion::NorthAmerica.next_reset(now),
+            Utc.with_ymd_and_hms(2024, 7, 2, 4, 0, 0).unwrap()
+        );
+        assert_eq!(
+            ResetRegion::Europe.next_reset(now),
+            Utc.with_ymd_and_hms(2024, 7, 1, 22, 0, 0).unwrap()
+        );
+        assert_eq!(
+            ResetRegion::Asia.next_reset(now),
+            Utc.with_ymd_and_hms(2024, 7, 1, 16, 0, 0).unwrap()
+        );
+        // Winter: 00:00 EST = 05:00 UTC.
+        let w = Utc.with_ymd_and_hms(2024, 1, 15, 5, 10, 0).unwrap();
+        assert_eq!(
+            ResetRegion::NorthAmerica.last_reset(w),
+            Utc.with_ymd_and_hms(2024, 1, 15, 5, 0, 0).unwrap()
+        );
+        assert!(ResetRegion::NorthAmerica.in_reset_window(w, Duration::from_secs(900)));
+        assert!(!ResetRegion::NorthAmerica.in_reset_window(w, Duration::from_secs(300)));
+        assert_eq!(ResetRegion::parse("hk"), Some(ResetRegion::Asia));
+    }
+}

@@ -1,0 +1,790 @@
+//! The websocket client: `/v1/api/ws` with the `api` cookie from `/tickle`.
+//!
+//! One background task owns the connection. It subscribes with the spec's
+//! `TOPIC+TARGET+{PARAMS}` messages, sends `tic` at least once a minute,
+//! watches for a dead connection (no message, heartbeat included, within
+//! [`WsConfig::dead_after`]; the gateway sends a `system` heartbeat every
+//! 10 s), reconnects with exponential backoff and jitter, and sends every
+//! active subscription again after a reconnect. Decoded messages go out on
+//! a tokio mpsc channel as [`WsMessage`]; the ones the engine's bus knows
+//! are [`engine::event::Event`]s. An execution delivered twice (a `str`
+//! replay after a reconnect) is published once, keyed by `execution_id`.
+//!
+//! Assumptions (the spec shows placeholders only): the heartbeat is
+//! `{"topic":"system","hb":<epoch ms>}`; `sor` and `str` carry an `args`
+//! array of the same objects as `/iserver/account/orders` and
+//! `/iserver/account/trades`; `spl` carries `args` keyed `"{acct}.Core"`
+//! with `dpl`, `upl`, `nl`; text and binary frames both carry JSON text.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rand::Rng;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::Connector;
+
+use crate::error::IbkrError;
+use crate::rest::{is_loopback, IbkrClient};
+use cpapi::messages::{LiveOrder, SessionToken, Trade};
+use cpapi::smd::SmdDecoder;
+use engine::event::{Event, PnlUpdate, SessionStatus};
+use engine::model::Conid;
+
+/// A subscription, as the spec's topics define them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Subscription {
+    /// `smd+CONID+{"fields":[...]}`.
+    MarketData { conid: Conid, fields: Vec<String> },
+    /// `smh+CONID+{params}` (period, bar, outsideRth, source, format).
+    History { conid: Conid, params: String },
+    /// `sbd+ACCT+CONID` (BookTrader price ladder).
+    BookTrader { account: String, conid: Conid },
+    /// `sor+{}` live order updates.
+    Orders,
+    /// `str+{"realtimeUpdatesOnly":..,"days":..}`.
+    Trades {
+        realtime_only: bool,
+        days: Option<u8>,
+    },
+    /// `spl+{}` profit and loss.
+    Pnl,
+    /// `ssd+ACCT+{params}` account summary.
+    AccountSummary { account: String, params: String },
+    /// `sld+ACCT+{params}` account ledger.
+    Ledger { account: String, params: String },
+}
+
+impl Subscription {
+    /// The subscribe message.
+    pub fn subscribe_msg(&self) -> String {
+        match self {
+            Subscription::MarketData { conid, fields } => {
+                let f = serde_json::json!({ "fields": fields });
+                format!("smd+{conid}+{f}")
+            }
+            Subscription::History { conid, params } => format!("smh+{conid}+{}", or_empty(params)),
+            Subscription::BookTrader { account, conid } => format!("sbd+{account}+{conid}"),
+            Subscription::Orders => "sor+{}".into(),
+            Subscription::Trades {
+                realtime_only,
+                days,
+            } => {
+                let mut p = serde_json::json!({ "realtimeUpdatesOnly": realtime_only });
+                if let Some(d) = days {
+                    p["days"] = serde_json::json!(d);
+                }
+                format!("str+{p}")
+            }
+            Subscription::Pnl => "spl+{}".into(),
+            Subscription::AccountSummary { account, params } => {
+                format!("ssd+{account}+{}", or_empty(params))
+            }
+            Subscription::Ledger { account, params } => {
+                format!("sld+{account}+{}", or_empty(params))
+            }
+        }
+    }
+
+    /// The unsubscribe message (topic `u..`).
+    pub fn unsubscribe_msg(&self) -> String {
+        match self {
+            Subscription::MarketData { conid, .. } => format!("umd+{conid}+{{}}"),
+            // The spec cancels history by the serverId of its first answer;
+            // the websocket task uses that once known (`State`); before the
+            // stream has answered, the conid is the best target we have.
+            Subscription::History { conid, .. } => format!("umh+{conid}"),
+            Subscription::BookTrader { account, .. } => format!("ubd+{account}"),
+            Subscription::Orders => "uor+{}".into(),
+            Subscription::Trades { .. } => "utr".into(),
+            Subscription::Pnl => "upl{}".into(),
+            Subscription::AccountSummary { account, .. } => format!("usd+{account}+{{}}"),
+            Subscription::Ledger { account, .. } => format!("uld+{account}+{{}}"),
+        }
+    }
+}
+
+fn or_empty(p: &str) -> &str {
+    if p.trim().is_empty() {
+        "{}"
+    } else {
+        p
+    }
+}
+
+/// Everything the websocket task reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsMessage {
+    /// Decoded data the bus knows: Quote, Execution, Session, Pnl.
+    Event(Event),
+    /// A `sor` order update (the execution module maps it to its orders).
+    OrderUpdate(LiveOrder),
+    /// `blt`.
+    Bulletin { id: String, message: String },
+    /// `ntf`; `raw` keeps prompt options for `/iserver/notification`.
+    Notification {
+        id: String,
+        title: String,
+        text: String,
+        raw: serde_json::Value,
+    },
+    /// `sbd`: a BookTrader price ladder.
+    PriceLadder(cpapi::messages::PriceLadder),
+    /// `act`, `ssd`, `sld`, `smh` and anything else: topic and body.
+    Other {
+        topic: String,
+        body: serde_json::Value,
+    },
+    /// The socket is open (after every reconnect too).
+    Connected { reconnects: u32 },
+    /// The socket was lost; a reconnect follows.
+    Disconnected { reason: String },
+    /// A message that could not be decoded (kept, never a panic).
+    Malformed { error: String },
+}
+
+/// Settings of the websocket task.
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// No message at all within this window means the connection is dead.
+    pub dead_after: Duration,
+    /// How often to send `tic` (the spec asks for at least once a minute).
+    pub tic_every: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            dead_after: Duration::from_secs(35),
+            tic_every: Duration::from_secs(50),
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+enum Command {
+    Subscribe(Subscription),
+    Unsubscribe(Subscription),
+    Shutdown,
+}
+
+/// Control of the background task. Dropping it stops the task.
+pub struct WsHandle {
+    cmd: mpsc::UnboundedSender<Command>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl WsHandle {
+    /// Subscribe now and after every reconnect.
+    pub fn subscribe(&self, sub: Subscription) {
+        let _ = self.cmd.send(Command::Subscribe(sub));
+    }
+
+    pub fn unsubscribe(&self, sub: Subscription) {
+        let _ = self.cmd.send(Command::Unsubscribe(sub));
+    }
+
+    /// Close the socket and wait for the task to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.cmd.send(Command::Shutdown);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for WsHandle {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+/// Start the websocket task. Messages arrive on the returned receiver.
+pub fn spawn(
+    client: IbkrClient,
+    config: WsConfig,
+    buffer: usize,
+) -> (WsHandle, mpsc::Receiver<WsMessage>) {
+    let (tx, rx) = mpsc::channel(buffer.max(16));
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(run(client, config, tx, cmd_rx));
+    (
+        WsHandle {
+            cmd: cmd_tx,
+            task: Some(task),
+        },
+        rx,
+    )
+}
+
+struct State {
+    subs: BTreeSet<Subscription>,
+    smd: SmdDecoder,
+    seen_executions: HashSet<String>,
+    /// `serverId` of each conid's historical stream (from its first
+    /// `smh` answer): the spec cancels a stream with `umh+{serverId}`.
+    history_servers: BTreeMap<Conid, String>,
+}
+
+impl State {
+    /// The message that ends `sub`: for history, by the stream's serverId
+    /// when it has answered (the spec's form), else by conid.
+    fn unsubscribe_msg(&self, sub: &Subscription) -> String {
+        match sub {
+            Subscription::History { conid, .. } => match self.history_servers.get(conid) {
+                Some(id) => format!("umh+{id}"),
+                None => sub.unsubscribe_msg(),
+            },
+            other => other.unsubscribe_msg(),
+        }
+    }
+}
+
+async fn run(
+    client: IbkrClient,
+    config: WsConfig,
+    tx: mpsc::Sender<WsMessage>,
+    mut cmd: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut st = State {
+        subs: BTreeSet::new(),
+        smd: SmdDecoder::new(),
+        seen_executions: HashSet::new(),
+        history_servers: BTreeMap::new(),
+    };
+    let mut backoff = config.backoff_initial;
+    let mut reconnects = 0u32;
+    loop {
+        let reason = match connect(&client).await {
+            Ok(socket) => {
+                backoff = config.backoff_initial;
+                if tx.send(WsMessage::Connected { reconnects }).await.is_err() {
+                    return;
+                }
+                match session(socket, &config, &tx, &mut cmd, &mut st).await {
+                    Ended::Shutdown => return,
+                    Ended::Lost(r) => r,
+                }
+            }
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(reason = %reason, retry_in_ms = backoff.as_millis() as u64, "websocket lost; reconnecting");
+        if tx
+            .send(WsMessage::Disconnected {
+                reason: reason.clone(),
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        // Full jitter in [backoff/2, backoff], so many clients do not
+        // reconnect in step after a gateway restart.
+        let jitter = rand::rng().random_range(0.5..=1.0);
+        let wait = backoff.mul_f64(jitter);
+        let sleep = tokio::time::sleep(wait);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                c = cmd.recv() => match c {
+                    None | Some(Command::Shutdown) => return,
+                    Some(Command::Subscribe(s)) => { st.subs.insert(s); }
+                    Some(Command::Unsubscribe(s)) => { st.subs.remove(&s); }
+                },
+            }
+        }
+        backoff = (backoff * 2).min(config.backoff_max);
+        reconnects += 1;
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// `/tickle` for the session value, then open the socket with the cookie.
+async fn connect(client: &IbkrClient) -> Result<Socket, IbkrError> {
+    let tickle = client.tickle().await?;
+    let token: SessionToken = tickle.session;
+    let url = client.ws_url()?;
+    let mut req = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| IbkrError::Websocket(format!("bad websocket URL: {e}")))?;
+    let cookie = HeaderValue::from_str(&format!("api={}", token.expose()))
+        .map_err(|_| IbkrError::Websocket("session token is not a valid cookie value".into()))?;
+    req.headers_mut().insert("Cookie", cookie);
+    let connector =
+        if url.scheme() == "wss" && client.config().accept_invalid_certs && is_loopback(&url) {
+            Some(insecure_loopback_connector()?)
+        } else {
+            None
+        };
+    let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector)
+        .await
+        .map_err(|e| IbkrError::Websocket(format!("connect failed: {e}")))?;
+    Ok(socket)
+}
+
+enum Ended {
+    Shutdown,
+    Lost(String),
+}
+
+async fn session(
+    socket: Socket,
+    config: &WsConfig,
+    tx: &mpsc::Sender<WsMessage>,
+    cmd: &mut mpsc::UnboundedReceiver<Command>,
+    st: &mut State,
+) -> Ended {
+    let (mut sink, mut stream) = socket.split();
+    for s in &st.subs {
+        if let Err(e) = sink.send(Message::text(s.subscribe_msg())).await {
+            return Ended::Lost(format!("resubscribe failed: {e}"));
+        }
+    }
+    let mut last_seen = Instant::now();
+    let mut tic = tokio::time::interval_at(Instant::now() + config.tic_every, config.tic_every);
+    let check_every = (config.dead_after / 4).max(Duration::from_millis(10));
+    let mut check = tokio::time::interval(check_every);
+    loop {
+        tokio::select! {
+            m = stream.next() => {
+                let m = match m {
+                    None => return Ended::Lost("socket closed by the gateway".into()),
+                    Some(Err(e)) => return Ended::Lost(format!("socket error: {e}")),
+                    Some(Ok(m)) => m,
+                };
+                last_seen = Instant::now();
+                let text: Cow<'_, str> = match &m {
+                    Message::Text(t) => Cow::Borrowed(t.as_str()),
+                    Message::Binary(b) => String::from_utf8_lossy(b),
+                    Message::Close(_) => return Ended::Lost("close frame from the gateway".into()),
+                    _ => continue,
+                };
+                for out in handle_text(&text, st) {
+                    if tx.send(out).await.is_err() {
+                        return Ended::Shutdown;
+                    }
+                }
+            }
+            c = cmd.recv() => match c {
+                None | Some(Command::Shutdown) => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    return Ended::Shutdown;
+                }
+                Some(Command::Subscribe(s)) => {
+                    let msg = s.subscribe_msg();
+                    st.subs.insert(s);
+                    if let Err(e) = sink.send(Message::text(msg)).await {
+                        return Ended::Lost(format!("send failed: {e}"));
+                    }
+                }
+                Some(Command::Unsubscribe(s)) => {
+                    let msg = st.unsubscribe_msg(&s);
+                    if let Subscription::History { conid, .. } = &s {
+                        st.history_servers.remove(conid);
+                    }
+                    st.subs.remove(&s);
+                    if let Subscription::MarketData { conid, .. } = &s {
+                        st.smd.remove(*conid);
+                    }
+                    if let Err(e) = sink.send(Message::text(msg)).await {
+                        return Ended::Lost(format!("send failed: {e}"));
+                    }
+                }
+            },
+            _ = tic.tick() => {
+                if let Err(e) = sink.send(Message::text("tic")).await {
+                    return Ended::Lost(format!("tic failed: {e}"));
+                }
+            }
+            _ = check.tick() => {
+                if last_seen.elapsed() > config.dead_after {
+                    return Ended::Lost(format!(
+                        "no message or heartbeat for {:?}: connection considered dead",
+                        config.dead_after
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    topic: Option<Cow<'a, str>>,
+}
+
+/// Decode one frame into zero or more messages.
+fn handle_text(text: &str, st: &mut State) -> Vec<WsMessage> {
+    // Market data first: an smd frame is parsed once, straight into its
+    // quote state.
+    if let Some(r) = st.smd.decode_smd(text) {
+        return match r {
+            Ok(s) => vec![WsMessage::Event(Event::Quote(s.quote.clone()))],
+            Err(e) => vec![WsMessage::Malformed {
+                error: e.to_string(),
+            }],
+        };
+    }
+    let head: Head<'_> = match serde_json::from_str(text) {
+        Ok(h) => h,
+        Err(e) => {
+            return vec![WsMessage::Malformed {
+                error: format!("not JSON ({e}): {}", crate::error::snippet(text.as_bytes())),
+            }]
+        }
+    };
+    let topic = head.topic.as_deref().unwrap_or("");
+    if topic.starts_with("smd") {
+        // Only an smd frame the pair reader could not take gets here.
+        return match st.smd.decode(text) {
+            Ok(s) => vec![WsMessage::Event(Event::Quote(s.quote.clone()))],
+            Err(e) => vec![WsMessage::Malformed {
+                error: e.to_string(),
+            }],
+        };
+    }
+    let body: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return vec![WsMessage::Malformed {
+                error: e.to_string(),
+            }]
+        }
+    };
+    if topic.starts_with("sbd+") {
+        return match cpapi::messages::parse_price_ladder(&body) {
+            Ok(l) => vec![WsMessage::PriceLadder(l)],
+            Err(e) => vec![WsMessage::Malformed {
+                error: format!("sbd: {e}"),
+            }],
+        };
+    }
+    let args = body.get("args").cloned().unwrap_or(serde_json::Value::Null);
+    match topic {
+        "system" => Vec::new(),
+        "sts" => {
+            let authenticated = args
+                .get("authenticated")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false);
+            let competing = args
+                .get("competing")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false);
+            let connected = args
+                .get("connected")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(true);
+            let message = args
+                .get("message")
+                .and_then(serde_json::Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+            if competing {
+                tracing::error!("competing brokerage session reported over the websocket");
+            }
+            vec![WsMessage::Event(Event::Session(SessionStatus {
+                authenticated,
+                connected,
+                competing,
+                message,
+            }))]
+        }
+        "sor" => items(&args)
+            .map(|v| match serde_json::from_value::<LiveOrder>(v.clone()) {
+                Ok(o) => WsMessage::OrderUpdate(o),
+                Err(e) => WsMessage::Malformed {
+                    error: format!("sor: {e}"),
+                },
+            })
+            .collect(),
+        "str" => {
+            let mut out = Vec::new();
+            for v in items(&args) {
+                match serde_json::from_value::<Trade>(v.clone())
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| t.to_execution())
+                {
+                    Ok(e) => {
+                        if st.seen_executions.insert(e.execution_id.clone()) {
+                            out.push(WsMessage::Event(Event::Execution(e)));
+                        }
+                    }
+                    Err(e) => out.push(WsMessage::Malformed {
+                        error: format!("str: {e}"),
+                    }),
+                }
+            }
+            out
+        }
+        "spl" => {
+            let mut out = Vec::new();
+            if let serde_json::Value::Object(m) = &args {
+                for (key, v) in m {
+                    let account = key.split('.').next().unwrap_or(key).to_owned();
+                    let num = |k: &str| {
+                        v.get(k)
+                            .and_then(|x| cpapi::lenient::opt_decimal(x).ok().flatten())
+                    };
+                    out.push(WsMessage::Event(Event::Pnl(PnlUpdate {
+                        account,
+                        daily_pnl: num("dpl").unwrap_or_default(),
+                        unrealized_pnl: num("upl").unwrap_or_default(),
+                        net_liquidation: num("nl"),
+                    })));
+                }
+            }
+            out
+        }
+        "blt" => vec![WsMessage::Bulletin {
+            id: str_field(&args, "id"),
+            message: str_field(&args, "message"),
+        }],
+        "ntf" => vec![WsMessage::Notification {
+            id: str_field(&args, "id"),
+            title: str_field(&args, "title"),
+            text: str_field(&args, "text"),
+            raw: args,
+        }],
+        _ => {
+            // Remember each historical stream's serverId for `umh`.
+            if let Some(conid) = topic
+                .strip_prefix("smh+")
+                .and_then(|c| c.parse::<i64>().ok())
+            {
+                if let Some(id) = body.get("serverId").and_then(serde_json::Value::as_str) {
+                    st.history_servers.insert(Conid(conid), id.to_owned());
+                }
+            }
+            vec![WsMessage::Other {
+                topic: topic.to_owned(),
+                body,
+            }]
+        }
+    }
+}
+
+fn items(args: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    let v: Vec<&serde_json::Value> = match args {
+        serde_json::Value::Array(a) => a.iter().collect(),
+        o @ serde_json::Value::Object(_) => vec![o],
+        _ => Vec::new(),
+    };
+    v.into_iter()
+}
+
+fn str_field(v: &serde_json::Value, k: &str) -> String {
+    match v.get(k) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A TLS connector that accepts any certificate: only ever built for a
+/// loopback gateway with the explicit switch on (the CP Gateway's
+/// self-signed certificate).
+fn insecure_loopback_connector() -> Result<Connector, IbkrError> {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+
+    #[derive(Debug)]
+    struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+    impl ServerCertVerifier for AcceptAny {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| IbkrError::Config(format!("TLS setup: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    Ok(Connector::Rustls(Arc::new(cfg)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_strings() {
+        let s = Subscription::MarketData {
+            conid: Conid(265598),
+            fields: vec!["31".into(), "84".into()],
+        };
+        assert_eq!(s.subscribe_msg(), r#"smd+265598+{"fields":["31","84"]}"#);
+        assert_eq!(s.unsubscribe_msg(), "umd+265598+{}");
+        let t = Subscription::Trades {
+            realtime_only: true,
+            days: Some(2),
+        };
+        assert_eq!(
+            t.subscribe_msg(),
+            r#"str+{"days":2,"realtimeUpdatesOnly":true}"#
+        );
+        assert_eq!(Subscription::Orders.subscribe_msg(), "sor+{}");
+        assert_eq!(Subscription::Pnl.unsubscribe_msg(), "upl{}");
+    }
+
+    fn state() -> State {
+        State {
+            subs: BTreeSet::new(),
+            smd: SmdDecoder::new(),
+            seen_executions: HashSet::new(),
+            history_servers: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn unsolicited_topics() {
+        let mut st = state();
+        assert!(handle_text(r#"{"topic":"system","success":"user1"}"#, &mut st).is_empty());
+        assert!(handle_text(r#"{"topic":"system","hb":1702334859712}"#, &mut st).is_empty());
+        let m = handle_text(r#"{"topic":"sts","args":{"authenticated":false}}"#, &mut st);
+        assert!(matches!(&m[0], WsMessage::Event(Event::Session(s)) if !s.authenticated));
+        let m = handle_text(
+            r#"{"topic":"blt","args":{"id":"7","message":"halt"}}"#,
+            &mut st,
+        );
+        assert_eq!(
+            m[0],
+            WsMessage::Bulletin {
+                id: "7".into(),
+                message: "halt".into()
+            }
+        );
+        let m = handle_text(
+            r#"{"topic":"ntf","args":{"id":"1","text":"t","title":"T","url":"u"}}"#,
+            &mut st,
+        );
+        assert!(matches!(&m[0], WsMessage::Notification { title, .. } if title == "T"));
+        let m = handle_text(r#"{"topic":"act","args":{"accounts":["U1"]}}"#, &mut st);
+        assert!(matches!(&m[0], WsMessage::Other { topic, .. } if topic == "act"));
+        let m = handle_text("garbage", &mut st);
+        assert!(matches!(&m[0], WsMessage::Malformed { .. }));
+        let m = handle_text(
+            r#"{"topic":"sbd+U1+265598","data":[{"row":0,"focus":1,"price":"100 @ 192.26","ask":"300"}]}"#,
+            &mut st,
+        );
+        assert!(
+            matches!(&m[0], WsMessage::PriceLadder(l) if l.conid == Conid(265598) && l.rows.len() == 1),
+            "{m:?}"
+        );
+        let m = handle_text(
+            r#"{"topic":"sbd+U1+265598","data":[{"row":0,"focus":0,"price":"abc"}]}"#,
+            &mut st,
+        );
+        assert!(matches!(&m[0], WsMessage::Malformed { error } if error.starts_with("sbd")));
+    }
+
+    #[test]
+    fn executions_once_and_pnl() {
+        let mut st = state();
+        let t = r#"{"topic":"str","args":[{"execution_id":"x1","conid":1,"side":"B","size":"2","price":"10.5","trade_time_r":1702317649000}]}"#;
+        assert_eq!(handle_text(t, &mut st).len(), 1);
+        assert!(
+            handle_text(t, &mut st).is_empty(),
+            "duplicate execution dropped"
+        );
+        let m = handle_text(
+            r#"{"topic":"spl","args":{"U1.Core":{"rowType":1,"dpl":15.7,"nl":10000.0,"upl":607.0,"el":1,"mv":0}}}"#,
+            &mut st,
+        );
+        match &m[0] {
+            WsMessage::Event(Event::Pnl(p)) => {
+                assert_eq!(p.account, "U1");
+                assert_eq!(p.daily_pnl.to_string(), "15.7");
+            }
+            other => panic!("{other:?}"),
+        }
+        let m = handle_text(r#"{"topic":"smd+5","conid":5,"31":"1.5"}"#, &mut st);
+        assert!(matches!(&m[0], WsMessage::Event(Event::Quote(q)) if q.conid == Conid(5)));
+    }
+}
+
+#[cfg(test)]
+mod history_cancel_tests {
+    use super::*;
+
+    #[test]
+    fn history_streams_are_cancelled_by_server_id() {
+        let mut st = State {
+            subs: BTreeSet::new(),
+            smd: SmdDecoder::new(),
+            seen_executions: HashSet::new(),
+            history_servers: BTreeMap::new(),
+        };
+        let sub = Subscription::History {
+            conid: Conid(265598),
+            params: String::new(),
+        };
+        // Before the stream answers: by conid.
+        assert_eq!(st.unsubscribe_msg(&sub), "umh+265598");
+        let msgs = handle_text(
+            r#"{"serverId":"20477","symbol":"AAPL","data":[],"topic":"smh+265598"}"#,
+            &mut st,
+        );
+        assert!(matches!(&msgs[..], [WsMessage::Other { topic, .. }] if topic == "smh+265598"));
+        assert_eq!(st.unsubscribe_msg(&sub), "umh+20477");
+    }
+}

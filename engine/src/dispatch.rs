@@ -1,0 +1,219 @@
+//! The dispatcher that feeds events to strategies.
+//!
+//! The [`Dispatcher`] owns the strategies and the account state they read.
+//! Every event first updates that state (an execution moves cash and
+//! position, a bar marks the position) and is then delivered to strategies in
+//! registration order, so a run is reproducible event for event. Intents the
+//! strategies emit wait in the [`Outbox`] until the driver (backtest loop or
+//! live runner) collects them.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rust_decimal::Decimal;
+
+use crate::event::Event;
+use crate::forecastex::Pairing;
+use crate::model::{Bar, Conid, Execution, Order, Quote, Timestamp};
+use crate::portfolio::Portfolio;
+use crate::strategy::{Context, Outbox, Strategy, TimerId};
+use crate::working_orders::WorkingOrders;
+
+/// Owns strategies, portfolio, order book and timers; routes events.
+pub struct Dispatcher<S: Strategy = Box<dyn Strategy>> {
+    strategies: Vec<S>,
+    portfolio: Portfolio,
+    orders: WorkingOrders,
+    outbox: Outbox,
+    timers: BinaryHeap<Reverse<(Timestamp, u64, usize)>>,
+    now: Timestamp,
+    /// ForecastEx YES/NO pairs strategies can look up (empty unless given).
+    events: Pairing,
+}
+
+impl<S: Strategy> Dispatcher<S> {
+    pub fn new(strategies: Vec<S>, portfolio: Portfolio) -> Self {
+        Dispatcher {
+            strategies,
+            portfolio,
+            orders: WorkingOrders::default(),
+            outbox: Outbox::default(),
+            timers: BinaryHeap::new(),
+            now: Timestamp::UNIX_EPOCH,
+            events: Pairing::default(),
+        }
+    }
+
+    /// The ForecastEx strikes strategies see through
+    /// [`Context::event_pair`]: from `/trsrv/event/contracts` live, from a
+    /// saved copy in a backtest.
+    pub fn set_event_pairing(&mut self, pairing: Pairing) {
+        self.events = pairing;
+    }
+
+    pub fn event_pairing(&self) -> &Pairing {
+        &self.events
+    }
+
+    pub fn portfolio(&self) -> &Portfolio {
+        &self.portfolio
+    }
+
+    pub fn portfolio_mut(&mut self) -> &mut Portfolio {
+        &mut self.portfolio
+    }
+
+    pub fn orders(&self) -> &WorkingOrders {
+        &self.orders
+    }
+
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
+    pub fn strategies(&self) -> &[S] {
+        &self.strategies
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Advance engine time. Time never goes backwards.
+    pub fn set_time(&mut self, now: Timestamp) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    #[inline]
+    fn each(&mut self, mut f: impl FnMut(&mut S, &mut Context<'_>)) {
+        for (i, s) in self.strategies.iter_mut().enumerate() {
+            let mut ctx = Context::new(
+                self.now,
+                i,
+                &self.portfolio,
+                &self.orders,
+                &self.events,
+                &mut self.outbox,
+            );
+            f(s, &mut ctx);
+        }
+        self.collect_timers();
+    }
+
+    fn one(&mut self, idx: usize, f: impl FnOnce(&mut S, &mut Context<'_>)) {
+        if let Some(s) = self.strategies.get_mut(idx) {
+            let mut ctx = Context::new(
+                self.now,
+                idx,
+                &self.portfolio,
+                &self.orders,
+                &self.events,
+                &mut self.outbox,
+            );
+            f(s, &mut ctx);
+        }
+        self.collect_timers();
+    }
+
+    #[inline]
+    fn collect_timers(&mut self) {
+        if !self.outbox.timers.is_empty() {
+            for (strategy, id, at) in self.outbox.drain_timers() {
+                self.timers.push(Reverse((at, id.0, strategy)));
+            }
+        }
+    }
+
+    pub fn start(&mut self) {
+        self.each(|s, ctx| s.on_start(ctx));
+    }
+
+    pub fn stop(&mut self) {
+        self.each(|s, ctx| s.on_stop(ctx));
+    }
+
+    /// Deliver a bar: mark the portfolio at its close, then call `on_bar`.
+    /// Takes the bar by reference; the per-bar path copies nothing.
+    #[inline]
+    pub fn on_bar(&mut self, bar: &Bar) {
+        self.set_time(bar.time);
+        self.portfolio.mark(bar.conid, bar.close);
+        self.each(|s, ctx| s.on_bar(ctx, bar));
+    }
+
+    pub fn on_quote(&mut self, quote: &Quote) {
+        if let Some(t) = quote.time {
+            self.set_time(t);
+        }
+        if let Some(p) = quote.last.or_else(|| quote.mid()) {
+            self.portfolio.mark(quote.conid, p);
+        }
+        self.each(|s, ctx| s.on_quote(ctx, quote));
+    }
+
+    /// Record an order's new state, then tell its owner.
+    pub fn on_order_update(&mut self, order: &Order) {
+        self.orders.update(order);
+        self.one(order.strategy, |s, ctx| s.on_order_update(ctx, order));
+    }
+
+    /// Book an execution, then tell the owner of the order (every strategy
+    /// when the order is not one of ours).
+    pub fn on_execution(&mut self, exec: &Execution, owner: Option<usize>) {
+        self.set_time(exec.time);
+        self.portfolio.apply(exec);
+        match owner {
+            Some(i) => self.one(i, |s, ctx| s.on_execution(ctx, exec)),
+            None => self.each(|s, ctx| s.on_execution(ctx, exec)),
+        }
+    }
+
+    /// Fire every timer due at or before `now`, earliest first.
+    pub fn fire_timers(&mut self, now: Timestamp) {
+        while let Some(Reverse((at, id, strategy))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            self.set_time(at);
+            self.one(strategy, |s, ctx| s.on_timer(ctx, TimerId(id)));
+        }
+    }
+
+    /// Earliest pending timer, if any.
+    pub fn next_timer(&self) -> Option<Timestamp> {
+        self.timers.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Route any event. Orders and executions of unknown owners go to all
+    /// strategies.
+    pub fn dispatch(&mut self, event: &Event) {
+        match event {
+            Event::Bar(b) => self.on_bar(b),
+            Event::Quote(q) => self.on_quote(q),
+            Event::OrderUpdate(o) => self.on_order_update(o),
+            Event::Execution(e) => {
+                let owner = e
+                    .order_id
+                    .and_then(|id| self.orders.get(id))
+                    .map(|o| o.strategy);
+                self.on_execution(e, owner)
+            }
+            Event::Timer { strategy, id, at } => {
+                self.set_time(*at);
+                let id = *id;
+                self.one(*strategy, |s, ctx| s.on_timer(ctx, id));
+            }
+            Event::Session(_) | Event::Pnl(_) | Event::Discrepancy(_) => {
+                self.each(|s, ctx| s.on_event(ctx, event))
+            }
+        }
+    }
+
+    /// Mark-to-market helper for drivers that know a price without a bar.
+    pub fn mark(&mut self, conid: Conid, price: Decimal) {
+        self.portfolio.mark(conid, price);
+    }
+}

@@ -1,0 +1,335 @@
+//! Orders keyed by their cOID, with every status change kept.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::codec::{dec, from_ms, ms, opt_dec};
+use super::{parse_col, Result, Store};
+use engine::model::{
+    Conid, Order, OrderId, OrderStatus, OrderType, Side, Tif, Timestamp, Trail, TrailUnit,
+};
+
+/// An order as stored: the request, what the venue said, and who owns it.
+/// Plain fields rather than [`Order`], because a restarted engine must read
+/// back orders whose strategy index and engine id belong to an earlier run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredOrder {
+    /// `cOID`: the key.
+    pub client_order_id: String,
+    pub broker_order_id: Option<String>,
+    pub engine_order_id: Option<OrderId>,
+    /// The parent's cOID (bracket children).
+    pub parent: Option<String>,
+    pub oca_group: Option<String>,
+    pub strategy: Option<String>,
+    pub account: Option<String>,
+    pub conid: Conid,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub quantity: Decimal,
+    pub limit_price: Option<Decimal>,
+    pub stop_price: Option<Decimal>,
+    pub trail: Option<Trail>,
+    pub tif: Tif,
+    pub outside_rth: bool,
+    pub status: OrderStatus,
+    pub filled_quantity: Decimal,
+    pub avg_fill_price: Option<Decimal>,
+    pub reason: Option<String>,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+}
+
+impl StoredOrder {
+    /// The engine's view of an order, with the strategy's name and the
+    /// account it was sent to.
+    pub fn from_order(order: &Order, strategy: Option<&str>, account: Option<&str>) -> Self {
+        let r = &order.request;
+        StoredOrder {
+            client_order_id: r.client_order_id.clone(),
+            broker_order_id: order.broker_order_id.clone(),
+            engine_order_id: Some(r.id),
+            parent: r.parent.clone(),
+            oca_group: r.oca_group.clone(),
+            strategy: strategy.map(str::to_owned),
+            account: account.map(str::to_owned),
+            conid: r.conid,
+            side: r.side,
+            order_type: r.order_type,
+            quantity: r.quantity,
+            limit_price: r.limit_price,
+            stop_price: r.stop_price,
+            trail: r.trail,
+            tif: r.tif,
+            outside_rth: r.outside_rth,
+            status: order.status,
+            filled_quantity: order.filled_quantity,
+            avg_fill_price: order.avg_fill_price,
+            reason: order.reason.clone(),
+            created: order.created,
+            updated: order.updated,
+        }
+    }
+}
+
+/// A status report for an order we know by cOID (a `sor` message or a row of
+/// `/iserver/account/orders`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderStatusUpdate {
+    pub client_order_id: String,
+    pub broker_order_id: Option<String>,
+    pub status: OrderStatus,
+    pub filled_quantity: Decimal,
+    pub avg_fill_price: Option<Decimal>,
+    pub reason: Option<String>,
+    pub time: Timestamp,
+}
+
+/// One row of an order's status history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusChange {
+    pub status: OrderStatus,
+    pub filled_quantity: Decimal,
+    pub reason: Option<String>,
+    pub time: Timestamp,
+}
+
+const T: &str = "orders";
+
+impl Store {
+    /// Insert or replace an order by cOID. A new order, or a change of status
+    /// or filled quantity, appends to its status history; returns whether it
+    /// did.
+    pub async fn upsert_order(&self, o: &StoredOrder) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO orders (client_order_id, broker_order_id, engine_order_id, parent, \
+             oca_group, strategy, account, conid, side, order_type, quantity, limit_price, \
+             stop_price, trail_amount, trail_unit, tif, outside_rth, status, filled_quantity, \
+             avg_fill_price, reason, created_ms, updated_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT(client_order_id) DO UPDATE SET \
+             broker_order_id = COALESCE(excluded.broker_order_id, broker_order_id), \
+             engine_order_id = excluded.engine_order_id, parent = excluded.parent, \
+             oca_group = excluded.oca_group, strategy = excluded.strategy, \
+             account = excluded.account, conid = excluded.conid, side = excluded.side, \
+             order_type = excluded.order_type, quantity = excluded.quantity, \
+             limit_price = excluded.limit_price, stop_price = excluded.stop_price, \
+             trail_amount = excluded.trail_amount, trail_unit = excluded.trail_unit, \
+             tif = excluded.tif, outside_rth = excluded.outside_rth, status = excluded.status, \
+             filled_quantity = excluded.filled_quantity, avg_fill_price = excluded.avg_fill_price, \
+             reason = excluded.reason, updated_ms = excluded.updated_ms",
+        )
+        .bind(&o.client_order_id)
+        .bind(&o.broker_order_id)
+        .bind(o.engine_order_id.map(|i| i.0 as i64))
+        .bind(&o.parent)
+        .bind(&o.oca_group)
+        .bind(&o.strategy)
+        .bind(&o.account)
+        .bind(o.conid.0)
+        .bind(o.side.as_wire())
+        .bind(o.order_type.as_wire())
+        .bind(o.quantity.to_string())
+        .bind(o.limit_price.map(|d| d.to_string()))
+        .bind(o.stop_price.map(|d| d.to_string()))
+        .bind(o.trail.map(|t| t.amount.to_string()))
+        .bind(o.trail.map(|t| t.unit.as_wire()))
+        .bind(o.tif.as_wire())
+        .bind(o.outside_rth)
+        .bind(o.status.as_wire())
+        .bind(o.filled_quantity.to_string())
+        .bind(o.avg_fill_price.map(|d| d.to_string()))
+        .bind(&o.reason)
+        .bind(ms(o.created))
+        .bind(ms(o.updated))
+        .execute(&mut *tx)
+        .await?;
+        let changed = append_history(
+            &mut tx,
+            &o.client_order_id,
+            o.status,
+            o.filled_quantity,
+            o.reason.as_deref(),
+            o.updated,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Apply a status report to a known order. Returns `false` (and writes
+    /// nothing) when no order has that cOID: reconciliation decides what an
+    /// unknown order means.
+    pub async fn update_order_status(&self, u: &OrderStatusUpdate) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE orders SET status = ?, filled_quantity = ?, \
+             avg_fill_price = COALESCE(?, avg_fill_price), reason = COALESCE(?, reason), \
+             broker_order_id = COALESCE(?, broker_order_id), updated_ms = ? \
+             WHERE client_order_id = ?",
+        )
+        .bind(u.status.as_wire())
+        .bind(u.filled_quantity.to_string())
+        .bind(u.avg_fill_price.map(|d| d.to_string()))
+        .bind(&u.reason)
+        .bind(&u.broker_order_id)
+        .bind(ms(u.time))
+        .bind(&u.client_order_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        append_history(
+            &mut tx,
+            &u.client_order_id,
+            u.status,
+            u.filled_quantity,
+            u.reason.as_deref(),
+            u.time,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Every stored order, oldest first.
+    pub async fn orders(&self) -> Result<Vec<StoredOrder>> {
+        self.orders_where("1 = 1").await
+    }
+
+    /// Orders not yet filled, cancelled or inactive: what a restarted engine
+    /// must reconcile with the broker.
+    pub async fn open_orders(&self) -> Result<Vec<StoredOrder>> {
+        self.orders_where("status NOT IN ('Filled', 'Cancelled', 'Inactive')")
+            .await
+    }
+
+    pub async fn order(&self, client_order_id: &str) -> Result<Option<StoredOrder>> {
+        let row = sqlx::query(&format!("{SELECT_ORDER} WHERE client_order_id = ?"))
+            .bind(client_order_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| order_from_row(&r)).transpose()
+    }
+
+    /// The status history of one order, oldest first.
+    pub async fn order_history(&self, client_order_id: &str) -> Result<Vec<StatusChange>> {
+        let rows = sqlx::query(
+            "SELECT status, filled_quantity, reason, time_ms FROM order_status_history \
+             WHERE client_order_id = ? ORDER BY id",
+        )
+        .bind(client_order_id)
+        .fetch_all(&self.pool)
+        .await?;
+        const H: &str = "order_status_history";
+        rows.into_iter()
+            .map(|r| {
+                Ok(StatusChange {
+                    status: parse_col(H, "status", r.try_get("status")?)?,
+                    filled_quantity: dec(H, "filled_quantity", r.try_get("filled_quantity")?)?,
+                    reason: r.try_get("reason")?,
+                    time: from_ms(H, "time_ms", r.try_get("time_ms")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn orders_where(&self, cond: &str) -> Result<Vec<StoredOrder>> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_ORDER} WHERE {cond} ORDER BY created_ms, client_order_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(order_from_row).collect()
+    }
+}
+
+const SELECT_ORDER: &str = "SELECT client_order_id, broker_order_id, engine_order_id, parent, \
+     oca_group, strategy, account, conid, side, order_type, quantity, limit_price, stop_price, \
+     trail_amount, trail_unit, tif, outside_rth, status, filled_quantity, avg_fill_price, reason, \
+     created_ms, updated_ms FROM orders";
+
+/// Append a history row unless the last one already says the same.
+async fn append_history(
+    tx: &mut Transaction<'_, Sqlite>,
+    coid: &str,
+    status: OrderStatus,
+    filled: Decimal,
+    reason: Option<&str>,
+    time: Timestamp,
+) -> Result<bool> {
+    let last = sqlx::query(
+        "SELECT status, filled_quantity FROM order_status_history \
+         WHERE client_order_id = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(coid)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(r) = last {
+        let s: String = r.try_get("status")?;
+        let f: String = r.try_get("filled_quantity")?;
+        let same_fill = f.parse::<Decimal>().is_ok_and(|f| f == filled);
+        if s == status.as_wire() && same_fill {
+            return Ok(false);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO order_status_history (client_order_id, status, filled_quantity, reason, time_ms) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(coid)
+    .bind(status.as_wire())
+    .bind(filled.to_string())
+    .bind(reason)
+    .bind(ms(time))
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+fn order_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredOrder> {
+    let engine_order_id: Option<i64> = r.try_get("engine_order_id")?;
+    let trail_amount = opt_dec(T, "trail_amount", r.try_get("trail_amount")?)?;
+    let trail_unit: Option<String> = r.try_get("trail_unit")?;
+    let trail = match (
+        trail_amount,
+        trail_unit.as_deref().map(TrailUnit::from_wire),
+    ) {
+        (Some(amount), Some(Some(unit))) => Some(Trail { amount, unit }),
+        (None, None) => None,
+        _ => {
+            return Err(super::StoreError::Corrupt {
+                table: T,
+                column: "trail_unit",
+                value: format!("{trail_unit:?}"),
+            })
+        }
+    };
+    Ok(StoredOrder {
+        client_order_id: r.try_get("client_order_id")?,
+        broker_order_id: r.try_get("broker_order_id")?,
+        engine_order_id: engine_order_id.map(|v| OrderId(v as u64)),
+        parent: r.try_get("parent")?,
+        oca_group: r.try_get("oca_group")?,
+        strategy: r.try_get("strategy")?,
+        account: r.try_get("account")?,
+        conid: Conid(r.try_get("conid")?),
+        side: parse_col(T, "side", r.try_get("side")?)?,
+        order_type: parse_col(T, "order_type", r.try_get("order_type")?)?,
+        quantity: dec(T, "quantity", r.try_get("quantity")?)?,
+        limit_price: opt_dec(T, "limit_price", r.try_get("limit_price")?)?,
+        stop_price: opt_dec(T, "stop_price", r.try_get("stop_price")?)?,
+        trail,
+        tif: parse_col(T, "tif", r.try_get("tif")?)?,
+        outside_rth: r.try_get("outside_rth")?,
+        status: parse_col(T, "status", r.try_get("status")?)?,
+        filled_quantity: dec(T, "filled_quantity", r.try_get("filled_quantity")?)?,
+        avg_fill_price: opt_dec(T, "avg_fill_price", r.try_get("avg_fill_price")?)?,
+        reason: r.try_get("reason")?,
+        created: from_ms(T, "created_ms", r.try_get("created_ms")?)?,
+        updated: from_ms(T, "updated_ms", r.try_get("updated_ms")?)?,
+    })
+}
