@@ -437,7 +437,7 @@ async fn resolve_contracts(
 /// and on Unix `SIGUSR1` as the kill switch (halt and cancel every working
 /// order; the process keeps running and refuses new orders).
 async fn run_loop<S: engine::strategy::Strategy>(
-    engine: &mut LiveEngine<S>,
+    engine: &mut LiveEngine<S, IbkrBroker>,
     mut rx: tokio::sync::mpsc::Receiver<ws::WsMessage>,
     mut session_rx: tokio::sync::mpsc::Receiver<engine::event::SessionStatus>,
     stop: impl std::future::Future<Output = ()>,

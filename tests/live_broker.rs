@@ -9,8 +9,8 @@ use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
 
 use cpapi::order_ticket::TicketBuilder;
+use engine::model::OrderChanges;
 use engine::model::{Conid, ExecSide, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif};
-use engine::venue::{OrderChanges, Venue};
 use gateway_sim::{Gateway, GatewayConfig, PacingConfig};
 use ibkr::broker::IbkrBroker;
 use ibkr::executor::LiveExecutor;
@@ -79,7 +79,7 @@ async fn bracket_through_the_broker_seam() {
     let pct = |p: i64| px * Decimal::new(100 + p, 2);
     // Wide exits: neither fills in the next two days of the sample.
     let placed = broker
-        .place(
+        .place_batch(
             0,
             vec![
                 order(1, Side::Buy, OrderType::Market, None, None),
@@ -102,13 +102,13 @@ async fn bracket_through_the_broker_seam() {
 
     // Two days of replay: the entry fills at the next bar's open.
     gw.advance(std::time::Duration::from_secs(2 * 86_400));
-    let positions = broker.positions().await.expect("positions");
+    let positions = broker.fetch_positions().await.expect("positions");
     assert_eq!(positions.len(), 1, "{positions:?}");
     assert_eq!(
         (positions[0].conid, positions[0].quantity),
         (AAPL, Decimal::from(50))
     );
-    let execs = broker.executions().await.expect("executions");
+    let execs = broker.fetch_executions().await.expect("executions");
     let entry = execs
         .iter()
         .find(|e| e.order_id == Some(OrderId(1)))
@@ -120,7 +120,7 @@ async fn bracket_through_the_broker_seam() {
 
     // Move the stop up, then cancel the take-profit.
     let m = broker
-        .modify(
+        .modify_order(
             OrderId(3),
             OrderChanges {
                 stop_price: Some(pct(-40)),
@@ -130,8 +130,8 @@ async fn bracket_through_the_broker_seam() {
         .await
         .expect("modify");
     assert_eq!(m.request.stop_price, Some(pct(-40)));
-    broker.cancel(OrderId(2)).await.expect("cancel");
-    let orders = broker.orders().await.expect("orders");
+    broker.request_cancel(OrderId(2)).await.expect("cancel");
+    let orders = broker.fetch_orders().await.expect("orders");
     let status = |id: u64| {
         orders
             .iter()
@@ -141,6 +141,6 @@ async fn bracket_through_the_broker_seam() {
     assert_eq!(status(1), Some(OrderStatus::Filled));
     assert_eq!(status(2), Some(OrderStatus::Cancelled));
     assert_eq!(status(3), Some(OrderStatus::Submitted));
-    assert!(broker.cancel(OrderId(99)).await.is_err());
+    assert!(broker.request_cancel(OrderId(99)).await.is_err());
     gw.shutdown().await;
 }

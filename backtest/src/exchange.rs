@@ -45,11 +45,12 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use engine::event::Event;
+use engine::model::OrderChanges;
 use engine::model::{
     Bar, Conid, Contract, ExecSide, Execution, Order, OrderId, OrderRequest, OrderStatus,
     OrderType, Side, Tif, Timestamp,
 };
-use engine::venue::{OrderChanges, VenueError};
+use engine::venue::VenueError;
 
 /// Which of two exits of one bracket fills when a bar reaches both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]

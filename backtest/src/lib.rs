@@ -7,5 +7,5 @@ pub mod data;
 pub mod exchange;
 pub mod report;
 pub mod runner;
-pub mod sim_broker;
+pub mod sim_venue;
 pub mod sweep;

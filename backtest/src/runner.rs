@@ -1,7 +1,9 @@
 //! The backtest loop: replay bars through strategies and the simulated
 //! exchange, account for every fill, and record the run.
 //!
-//! Per bar the loop does, in order: fire due timers; let the exchange fill
+//! The loop owns the dispatcher, the simulated venue and the report; the
+//! path from an intent to an order and back is `engine::router`, the same
+//! as live. Per bar the loop does, in order: fire due timers; let the exchange fill
 //! orders of the bar's contract (skipped outright when no order is working);
 //! book the fills; mark the portfolio at the close and call `on_bar`; hand
 //! any intents to the exchange. Equity is recorded once per distinct
@@ -17,15 +19,16 @@ use rust_decimal::Decimal;
 use engine::dispatch::Dispatcher;
 use engine::event::Event;
 use engine::forecastex::{economic_fills, Pairing};
-use engine::model::{Bar, Contract, Timestamp};
+use engine::model::{Bar, Contract, Execution, Timestamp};
 use engine::portfolio::Portfolio;
-use engine::risk::{RiskConfig, RiskEngine, TradingState};
-use engine::strategy::{Intent, Strategy};
-use engine::venue::OrderChanges;
+use engine::risk::RiskConfig;
+use engine::router::{now_or_never, RouteError, Router, Sink};
+use engine::strategy::Strategy;
 
 use crate::data::DataError;
 use crate::exchange::{ExchangeConfig, SimExchange};
 use crate::report::{Recorder, RecorderOptions, ReportError, RunMeta, Summary};
+use crate::sim_venue::SimVenue;
 
 /// How a backtest runs.
 #[derive(Debug, Clone)]
@@ -70,8 +73,8 @@ pub enum BacktestError {
     Data(#[from] DataError),
     #[error(transparent)]
     Report(#[from] ReportError),
-    #[error("strategy kept emitting intents in reaction to its own orders ({0} rounds at {1}); stopping")]
-    IntentLoop(usize, Timestamp),
+    #[error(transparent)]
+    Route(#[from] RouteError),
 }
 
 impl From<std::convert::Infallible> for BacktestError {
@@ -80,164 +83,107 @@ impl From<std::convert::Infallible> for BacktestError {
     }
 }
 
-/// Rounds of intent -> order update -> intent allowed at one instant.
-const MAX_INTENT_ROUNDS: usize = 1000;
-
 /// Progress is reported every this many bars.
 pub const PROGRESS_EVERY: u64 = 1 << 16;
 
+/// The report recorder as the router's [`Sink`]: every fill, with a netted
+/// ForecastEx exit read as one closed trade ([`economic_fills`]).
+struct RecorderSink {
+    recorder: Recorder,
+    netting: bool,
+}
+
+impl RecorderSink {
+    fn record(&mut self, e: &Execution) -> Result<(), RouteError> {
+        let signed = e.side.signed(e.size);
+        self.recorder
+            .on_fill(e.time, e.conid, signed, e.price, e.commission)
+            .map_err(|err| RouteError::Sink(err.to_string()))
+    }
+}
+
+impl Sink for RecorderSink {
+    async fn executions(&mut self, group: &[Execution]) -> Result<(), RouteError> {
+        if self.netting && group.len() > 1 {
+            for e in economic_fills(group) {
+                self.record(&e)?;
+            }
+        } else {
+            for e in group {
+                self.record(e)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The simulated venue answers at once; waiting would be a bug in it.
+fn at_once<T>(
+    fut: impl std::future::Future<Output = Result<T, RouteError>>,
+) -> Result<T, BacktestError> {
+    match now_or_never(fut) {
+        Some(r) => Ok(r?),
+        None => Err(BacktestError::Route(RouteError::Sink(
+            "the simulated venue did not answer at once".to_owned(),
+        ))),
+    }
+}
+
 struct Loop<S: Strategy> {
     dispatcher: Dispatcher<S>,
-    risk: RiskEngine,
-    /// Contracts, for the risk engine's notional and security-type checks.
-    contracts: Vec<Contract>,
-    exchange: SimExchange,
-    recorder: Recorder,
+    router: Router,
+    venue: SimVenue,
+    sink: RecorderSink,
     events: Vec<Event>,
-    intents: Vec<(usize, Intent)>,
 }
 
 impl<S: Strategy> Loop<S> {
-    /// Book and deliver what the exchange produced.
-    fn deliver(&mut self) -> Result<(), BacktestError> {
-        let netting = !self.dispatcher.event_pairing().is_empty();
-        for ev in self.events.drain(..) {
-            match ev {
-                Event::Execution(fill) if netting => {
-                    // The exchange reports the fill; the venue's netting
-                    // reports follow it, each delivered before the next.
-                    let reports = {
-                        let d = &self.dispatcher;
-                        let p = d.portfolio();
-                        d.event_pairing().venue_reports(fill, |c| p.quantity(c))
-                    };
-                    // The report reads a netted exit as one closed trade.
-                    for e in economic_fills(&reports) {
-                        self.recorder.on_fill(
-                            e.time,
-                            e.conid,
-                            e.side.signed(e.size),
-                            e.price,
-                            e.commission,
-                        )?;
-                    }
-                    for e in reports {
-                        self.dispatcher.dispatch(&Event::Execution(e));
-                    }
-                }
-                ev => {
-                    if let Event::Execution(e) = &ev {
-                        let signed = e.side.signed(e.size);
-                        self.recorder
-                            .on_fill(e.time, e.conid, signed, e.price, e.commission)?;
-                    }
-                    self.dispatcher.dispatch(&ev);
-                }
-            }
-        }
-        Ok(())
+    /// Route the strategies' intents until they are quiet.
+    fn route(&mut self) -> Result<(), BacktestError> {
+        at_once(
+            self.router
+                .route(&mut self.dispatcher, &mut self.venue, &mut self.sink),
+        )
     }
 
-    /// Hand intents to the exchange until the strategies are quiet.
-    fn route_intents(&mut self) -> Result<(), BacktestError> {
-        let mut rounds = 0;
-        while self.dispatcher.outbox().has_intents() {
-            rounds += 1;
-            if rounds > MAX_INTENT_ROUNDS {
-                return Err(BacktestError::IntentLoop(rounds, self.dispatcher.now()));
-            }
-            self.intents
-                .extend(self.dispatcher.outbox().drain_intents());
-            let now = self.dispatcher.now();
-            for (strategy, intent) in self.intents.drain(..) {
-                let intent = match self.risk.screen(
-                    strategy,
-                    intent,
-                    now,
-                    self.dispatcher.portfolio(),
-                    self.dispatcher.orders(),
-                    &self.contracts,
-                ) {
-                    Ok(i) => i,
-                    Err(refused) => {
-                        self.events
-                            .extend(refused.into_iter().map(Event::OrderUpdate));
-                        continue;
-                    }
-                };
-                let result = match intent {
-                    Intent::Place(batch) => {
-                        self.exchange.place(strategy, batch, now, &mut self.events)
-                    }
-                    Intent::Cancel(id) => self.exchange.cancel(id, now, &mut self.events),
-                    Intent::Modify {
-                        id,
-                        quantity,
-                        limit_price,
-                        stop_price,
-                    } => self.exchange.modify(
-                        id,
-                        OrderChanges {
-                            quantity,
-                            limit_price,
-                            stop_price,
-                        },
-                        now,
-                        &mut self.events,
-                    ),
-                };
-                if let Err(e) = result {
-                    tracing::debug!(strategy, error = %e, "intent refused by the simulated exchange");
-                }
-            }
-            self.deliver()?;
-        }
-        Ok(())
-    }
-
-    /// Daily loss limit: a new session resets the reference equity; a loss
-    /// beyond the limit halts trading and cancels every working order.
+    /// Daily loss limit: a loss beyond the limit halts trading and cancels
+    /// every working order; a new session resets the reference equity.
     /// Only runs when the limit is configured.
     fn check_daily_loss(
         &mut self,
         prev: Timestamp,
         next: Timestamp,
-        equity: Decimal,
         tz: chrono_tz::Tz,
     ) -> Result<(), BacktestError> {
-        if self.risk.on_equity(equity) {
-            let now = self.dispatcher.now();
-            let ids: Vec<_> = self.exchange.orders().map(|o| o.id()).collect();
-            for id in ids {
-                // Children go with their parents; an id already gone is fine.
-                let _ = self.exchange.cancel(id, now, &mut self.events);
-            }
-            self.deliver()?;
-        }
+        at_once(
+            self.router
+                .check_equity(&mut self.dispatcher, &mut self.venue, &mut self.sink),
+        )?;
         let day = |t: Timestamp| t.with_timezone(&tz).date_naive();
         if day(prev) != day(next) {
             // The next session starts from the equity it opens with.
-            self.risk.start_day(equity);
-            if self.risk.state() == TradingState::Halted {
-                tracing::warn!("trading stays halted into the next session");
-            }
+            self.router.start_day(self.dispatcher.portfolio().equity());
         }
         Ok(())
     }
 
     #[inline]
     fn on_bar(&mut self, bar: &Bar) -> Result<(), BacktestError> {
-        if self.exchange.has_orders() {
-            self.exchange.on_bar(bar, &mut self.events);
+        if self.venue.has_orders() {
+            self.venue.on_bar(bar, &mut self.events);
             if !self.events.is_empty() {
                 self.dispatcher.set_time(bar.time);
-                self.deliver()?;
-                self.route_intents()?;
+                at_once(self.router.deliver(
+                    &mut self.dispatcher,
+                    &mut self.venue,
+                    &mut self.sink,
+                    &mut self.events,
+                ))?;
             }
         }
         self.dispatcher.on_bar(bar);
         if self.dispatcher.outbox().has_intents() {
-            self.route_intents()?;
+            self.route()?;
         }
         Ok(())
     }
@@ -294,16 +240,17 @@ where
     let daily_loss = cfg.risk.global.daily_loss_limit.is_some();
     let mut lp = Loop {
         dispatcher: Dispatcher::new(strategies, portfolio),
-        risk: RiskEngine::new(cfg.risk.clone()),
-        contracts,
-        exchange,
-        recorder,
+        router: Router::new(cfg.risk.clone(), contracts),
+        venue: SimVenue::new(exchange, cfg.event_pairing.clone()),
+        sink: RecorderSink {
+            recorder,
+            netting: !cfg.event_pairing.is_empty(),
+        },
         events: Vec::new(),
-        intents: Vec::new(),
     };
     lp.dispatcher.set_event_pairing(cfg.event_pairing.clone());
     lp.dispatcher.start();
-    lp.route_intents()?;
+    lp.route()?;
 
     let mut count: u64 = 0;
     let mut current: Option<Timestamp> = None;
@@ -312,15 +259,15 @@ where
         if current != Some(bar.time) {
             if let Some(t) = current {
                 let equity = lp.dispatcher.portfolio().equity();
-                lp.recorder.on_equity(t, equity)?;
+                lp.sink.recorder.on_equity(t, equity)?;
                 if daily_loss {
-                    lp.check_daily_loss(t, bar.time, equity, cfg.exchange.session_tz)?;
+                    lp.check_daily_loss(t, bar.time, cfg.exchange.session_tz)?;
                 }
             }
             current = Some(bar.time);
             if lp.dispatcher.next_timer().is_some_and(|t| t <= bar.time) {
                 lp.dispatcher.fire_timers(bar.time);
-                lp.route_intents()?;
+                lp.route()?;
             }
         }
         lp.on_bar(&bar)?;
@@ -331,7 +278,7 @@ where
     }
     if let Some(t) = current {
         let equity = lp.dispatcher.portfolio().equity();
-        lp.recorder.on_equity(t, equity)?;
+        lp.sink.recorder.on_equity(t, equity)?;
     }
     lp.dispatcher.stop();
     // Orders placed in on_stop have no bar left to fill on; they are dropped.
@@ -346,5 +293,5 @@ where
         commission_model: cfg.exchange.commission.to_string(),
         data: label.data,
     };
-    Ok(lp.recorder.finish(meta)?)
+    Ok(lp.sink.recorder.finish(meta)?)
 }

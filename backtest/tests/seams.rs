@@ -1,4 +1,4 @@
-//! The backtest behind the async seams (`Broker`, `MarketData`), and the
+//! The simulated venue behind the venue seam, and the
 //! runner's handling of timers, rejections and several contracts.
 
 extern crate ibflow_backtest as backtest;
@@ -11,14 +11,16 @@ use rust_decimal_macros::dec;
 
 use backtest::exchange::{ExchangeConfig, SimExchange};
 use backtest::runner::{self, BacktestConfig, RunLabel};
-use backtest::sim_broker::{Replay, SimBroker};
+use backtest::sim_venue::SimVenue;
 use engine::event::Event;
+use engine::forecastex::Pairing;
+use engine::model::OrderChanges;
 use engine::model::{
     Bar, Conid, Contract, Order, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif,
     Timestamp,
 };
 use engine::strategy::{Context, OrderSpec, Strategy, TimerId};
-use engine::venue::{MarketData, OrderChanges, Venue};
+use engine::venue::{Venue, VenueState};
 
 fn t(min: i64) -> Timestamp {
     Utc.with_ymd_and_hms(2024, 5, 1, 14, 0, 0).unwrap() + Duration::minutes(min)
@@ -60,76 +62,83 @@ fn req(
     }
 }
 
-#[tokio::test]
-async fn sim_broker_speaks_the_broker_seam() {
-    let mut b = SimBroker::new(SimExchange::new(ExchangeConfig::default()));
-    let placed = b
-        .place(
-            0,
-            vec![
-                req(1, Side::Buy, OrderType::Market, None, None),
-                req(2, Side::Sell, OrderType::Limit, Some(dec!(120)), Some("c1")),
-                req(3, Side::Sell, OrderType::Stop, Some(dec!(90)), Some("c1")),
-            ],
-        )
-        .await
-        .unwrap();
-    let statuses: Vec<_> = placed.iter().map(|o| o.status).collect();
-    assert_eq!(
-        statuses,
-        [
-            OrderStatus::Submitted,
-            OrderStatus::PreSubmitted,
-            OrderStatus::PreSubmitted
-        ]
-    );
-    b.on_bar(&bar(Conid(1), 1, dec!(100), dec!(101)));
-    let pos = b.positions().await.unwrap();
-    assert_eq!(pos.len(), 1);
-    assert_eq!((pos[0].quantity, pos[0].avg_price), (dec!(10), dec!(100)));
-    assert_eq!(b.executions().await.unwrap().len(), 1);
-    assert_eq!(b.orders().await.unwrap().len(), 2);
-    let modified = b
-        .modify(
-            OrderId(2),
-            OrderChanges {
-                limit_price: Some(dec!(102)),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(modified.request.limit_price, Some(dec!(102)));
-    b.on_bar(&bar(Conid(1), 2, dec!(101), dec!(101.5)));
-    // 101.5 + 1 = 102.5 high reaches the modified take-profit.
-    assert!(b.positions().await.unwrap().is_empty());
-    let events = b.take_events();
-    let cancelled = events.iter().any(|e| matches!(e, Event::OrderUpdate(o) if o.id() == OrderId(3) && o.status == OrderStatus::Cancelled));
-    assert!(cancelled);
-    assert!(b.cancel(OrderId(3)).await.is_err());
-    let rejected = b
-        .place(0, vec![req(9, Side::Buy, OrderType::Limit, None, None)])
-        .await;
-    assert!(rejected.is_err());
+fn updates(events: &[Event]) -> Vec<(OrderId, OrderStatus)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OrderUpdate(o) => Some((o.id(), o.status)),
+            _ => None,
+        })
+        .collect()
 }
 
 #[tokio::test]
-async fn replay_delivers_bars_in_batches() {
-    let bars: Vec<Result<Bar, Infallible>> = (0..10)
-        .map(|i| Ok(bar(Conid(1), i, dec!(10), dec!(10))))
-        .collect();
-    let mut r = Replay::new(bars.into_iter(), 4);
+async fn sim_venue_speaks_the_venue_seam() {
+    let mut v = SimVenue::new(
+        SimExchange::new(ExchangeConfig::default()),
+        Pairing::default(),
+    )
+    .with_books(dec!(100000));
     let mut out = Vec::new();
-    let mut sizes = Vec::new();
-    loop {
-        let n = r.next_batch(&mut out).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        sizes.push(n);
-    }
-    assert_eq!(sizes, [4, 4, 2]);
-    assert!(matches!(&out[9], Event::Bar(b) if b.time == t(9)));
+    v.place(
+        0,
+        vec![
+            req(1, Side::Buy, OrderType::Market, None, None),
+            req(2, Side::Sell, OrderType::Limit, Some(dec!(120)), Some("c1")),
+            req(3, Side::Sell, OrderType::Stop, Some(dec!(90)), Some("c1")),
+        ],
+        t(0),
+        &mut out,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        updates(&out),
+        [
+            (OrderId(1), OrderStatus::Submitted),
+            (OrderId(2), OrderStatus::PreSubmitted),
+            (OrderId(3), OrderStatus::PreSubmitted)
+        ]
+    );
+    out.clear();
+    v.on_bar(&bar(Conid(1), 1, dec!(100), dec!(101)), &mut out);
+    let pos = v.positions().await.unwrap();
+    assert_eq!(pos.len(), 1);
+    assert_eq!((pos[0].quantity, pos[0].avg_price), (dec!(10), dec!(100)));
+    assert_eq!(v.executions().await.unwrap().len(), 1);
+    assert_eq!(v.orders().await.unwrap().len(), 2);
+    out.clear();
+    v.modify(
+        OrderId(2),
+        OrderChanges {
+            limit_price: Some(dec!(102)),
+            ..Default::default()
+        },
+        t(1),
+        &mut out,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(&out[..], [Event::OrderUpdate(o)] if o.request.limit_price == Some(dec!(102)))
+    );
+    out.clear();
+    v.on_bar(&bar(Conid(1), 2, dec!(101), dec!(101.5)), &mut out);
+    // 101.5 + 1 = 102.5 high reaches the modified take-profit.
+    assert!(v.positions().await.unwrap().is_empty());
+    assert!(updates(&out).contains(&(OrderId(3), OrderStatus::Cancelled)));
+    assert!(v.cancel(OrderId(3), t(2), &mut out).await.is_err());
+    out.clear();
+    let rejected = v
+        .place(
+            0,
+            vec![req(9, Side::Buy, OrderType::Limit, None, None)],
+            t(2),
+            &mut out,
+        )
+        .await;
+    assert!(rejected.is_err());
+    assert_eq!(updates(&out), [(OrderId(9), OrderStatus::Inactive)]);
 }
 
 /// Sets a timer, sends an invalid order, and buys each contract once.

@@ -17,7 +17,7 @@ use crate::forecastex::Pairing;
 use crate::model::{Bar, Conid, Execution, Order, Quote, Timestamp};
 use crate::portfolio::Portfolio;
 use crate::strategy::{Context, Outbox, Strategy, TimerId};
-use crate::working_orders::WorkingOrders;
+use crate::working_orders::{Applied, WorkingOrders};
 
 /// Owns strategies, portfolio, order book and timers; routes events.
 pub struct Dispatcher<S: Strategy = Box<dyn Strategy>> {
@@ -153,10 +153,17 @@ impl<S: Strategy> Dispatcher<S> {
         self.each(|s, ctx| s.on_quote(ctx, quote));
     }
 
-    /// Record an order's new state, then tell its owner.
-    pub fn on_order_update(&mut self, order: &Order) {
-        self.orders.update(order);
-        self.one(order.strategy, |s, ctx| s.on_order_update(ctx, order));
+    /// Fold a report of an order into the working orders, then tell its
+    /// owner what changed. A repeated or stale report changes nothing and
+    /// nobody hears it; the result says which it was.
+    pub fn on_order_update(&mut self, order: &Order) -> Applied {
+        let applied = self.orders.update(order);
+        match &applied {
+            Applied::Stale => {}
+            Applied::Accepted => self.one(order.strategy, |s, ctx| s.on_order_update(ctx, order)),
+            Applied::Adjusted(o) => self.one(o.strategy, |s, ctx| s.on_order_update(ctx, o)),
+        }
+        applied
     }
 
     /// Book an execution, then tell the owner of the order (every strategy
@@ -193,7 +200,9 @@ impl<S: Strategy> Dispatcher<S> {
         match event {
             Event::Bar(b) => self.on_bar(b),
             Event::Quote(q) => self.on_quote(q),
-            Event::OrderUpdate(o) => self.on_order_update(o),
+            Event::OrderUpdate(o) => {
+                self.on_order_update(o);
+            }
             Event::Execution(e) => {
                 let owner = e
                     .order_id

@@ -17,6 +17,7 @@ pub mod order_state;
 pub mod portfolio;
 pub mod registry;
 pub mod risk;
+pub mod router;
 pub mod strategy;
 pub mod venue;
 pub mod working_orders;

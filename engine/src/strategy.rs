@@ -12,8 +12,8 @@ use rust_decimal::Decimal;
 use crate::event::Event;
 use crate::forecastex::{Pairing, Right, StrikePair, StrikePosition};
 use crate::model::{
-    Bar, Conid, Execution, Order, OrderId, OrderRequest, OrderType, Quote, Side, Tif, Timestamp,
-    Trail,
+    Bar, Conid, Execution, Order, OrderChanges, OrderId, OrderRequest, OrderType, Quote, Side, Tif,
+    Timestamp, Trail,
 };
 use crate::portfolio::Portfolio;
 use crate::working_orders::WorkingOrders;
@@ -31,10 +31,10 @@ pub enum Intent {
     Cancel(OrderId),
     /// Change price or quantity of a working order.
     Modify {
+        /// The working order to change.
         id: OrderId,
-        quantity: Option<Decimal>,
-        limit_price: Option<Decimal>,
-        stop_price: Option<Decimal>,
+        /// What changes; `None` fields keep their value.
+        changes: OrderChanges,
     },
 }
 
@@ -385,9 +385,11 @@ impl<'a> Context<'a> {
     ) {
         self.push(Intent::Modify {
             id,
-            quantity,
-            limit_price,
-            stop_price,
+            changes: OrderChanges {
+                quantity,
+                limit_price,
+                stop_price,
+            },
         });
     }
 

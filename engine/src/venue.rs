@@ -1,83 +1,84 @@
-//! The async seams between the engine and a venue.
+//! The seam between the engine and a venue: where approved orders go.
 //!
-//! [`Venue`] is the only way orders leave the engine; [`MarketData`] the only
-//! way prices enter it. The backtest, the CP Gateway simulator and the live
-//! IBKR client each implement them, so execution logic is written once.
+//! The [`crate::router::Router`] is the only caller of [`Venue::place`],
+//! [`Venue::cancel`] and [`Venue::modify`]; the backtest's simulated venue,
+//! the CP Gateway simulator's desk and the live IBKR broker each implement
+//! the trait, so the path from an intent to an order is written once.
+//!
+//! A venue answers by appending events to `out`: the order updates its
+//! answer implies (accepted, rejected, cancel requested; a cancelled
+//! parent's children too), and executions when it fills at once. Later
+//! reports (fills on the next bar, websocket `sor`/`str`) reach the router
+//! through [`crate::router::Router::deliver`].
+//!
+//! The methods are `async` because a live venue is a network round trip. A
+//! simulated venue completes at once; the backtest drives it with
+//! [`crate::router::now_or_never`] and never needs an executor.
 
-use async_trait::async_trait;
-use rust_decimal::Decimal;
+use std::future::Future;
 
 use crate::event::Event;
-use crate::model::{Execution, Order, OrderId, OrderRequest, Position};
+use crate::model::{Execution, Order, OrderChanges, OrderId, OrderRequest, Position, Timestamp};
 
 /// Why a venue refused a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VenueError {
+    /// The venue refused the order (its reason).
     #[error("order rejected: {0}")]
     Rejected(String),
+    /// No such order at this venue.
     #[error("unknown order {0}")]
     UnknownOrder(OrderId),
+    /// The order is finished (filled, cancelled) and cannot change.
     #[error("order {0} can no longer be changed: it is {1}")]
     NotWorking(OrderId, String),
+    /// The venue could not be asked (network, session, pacing).
     #[error("venue unavailable: {0}")]
     Unavailable(String),
-}
-
-/// Changes to a working order; `None` keeps the current value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct OrderChanges {
-    pub quantity: Option<Decimal>,
-    pub limit_price: Option<Decimal>,
-    pub stop_price: Option<Decimal>,
-}
-
-impl OrderChanges {
-    /// Write the given values into `req`, keeping the rest.
-    pub fn apply_to(&self, req: &mut OrderRequest) {
-        if let Some(q) = self.quantity {
-            req.quantity = q;
-        }
-        if self.limit_price.is_some() {
-            req.limit_price = self.limit_price;
-        }
-        if self.stop_price.is_some() {
-            req.stop_price = self.stop_price;
-        }
-    }
+    /// The venue answered with something the engine cannot read; the text
+    /// names what.
+    #[error("unreadable venue answer: {0}")]
+    Unreadable(String),
 }
 
 /// A venue that takes orders.
-#[async_trait]
-pub trait Venue: Send {
-    /// Place one batch (single order, bracket or OCA group). Returns the
-    /// accepted orders in batch order.
-    async fn place(
+pub trait Venue {
+    /// Place one batch (a single order, a bracket, or an OCA group) for
+    /// `strategy`, as one submission. The orders' updates go to `out`.
+    fn place(
         &mut self,
         strategy: usize,
         batch: Vec<OrderRequest>,
-    ) -> Result<Vec<Order>, VenueError>;
-    async fn cancel(&mut self, id: OrderId) -> Result<Order, VenueError>;
-    async fn modify(&mut self, id: OrderId, changes: OrderChanges) -> Result<Order, VenueError>;
-    async fn positions(&self) -> Result<Vec<Position>, VenueError>;
-    /// Working orders.
-    async fn orders(&self) -> Result<Vec<Order>, VenueError>;
-    async fn executions(&self) -> Result<Vec<Execution>, VenueError>;
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> impl Future<Output = Result<(), VenueError>> + Send;
+
+    /// Ask to cancel a working order (its children go with it).
+    fn cancel(
+        &mut self,
+        id: OrderId,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> impl Future<Output = Result<(), VenueError>> + Send;
+
+    /// Change quantity or prices of a working order.
+    fn modify(
+        &mut self,
+        id: OrderId,
+        changes: OrderChanges,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> impl Future<Output = Result<(), VenueError>> + Send;
 }
 
-/// Why a market data source stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum MarketDataError {
-    #[error("market data source failed: {0}")]
-    Source(String),
-}
-
-/// A source of market events in time order.
-///
-/// Events come in batches: one await per batch keeps the async overhead off
-/// the per-bar path when a backtest replays millions of bars.
-#[async_trait]
-pub trait MarketData: Send {
-    /// Append the next events to `out`; returns how many were added, zero at
-    /// the end of the data.
-    async fn next_batch(&mut self, out: &mut Vec<Event>) -> Result<usize, MarketDataError>;
+/// What a venue holds, for reconciliation and for seeding a restarted
+/// engine.
+pub trait VenueState {
+    /// Non-flat positions.
+    fn positions(&self) -> impl Future<Output = Result<Vec<Position>, VenueError>> + Send;
+    /// Working orders. An order the venue lists but the engine cannot read
+    /// is an error naming it, never skipped.
+    fn orders(&self) -> impl Future<Output = Result<Vec<Order>, VenueError>> + Send;
+    /// Recent executions.
+    fn executions(&self) -> impl Future<Output = Result<Vec<Execution>, VenueError>> + Send;
 }

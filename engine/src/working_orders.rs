@@ -1,33 +1,132 @@
-//! The engine's view of working orders.
+//! The engine's one record of order state: what every strategy sees as its
+//! working orders, and what the router folds venue reports into.
+//!
+//! Updates come from the simulated exchange, websocket `sor` messages,
+//! broker answers and REST polls. They can repeat, arrive late or out of
+//! order; [`WorkingOrders::update`] folds each into the order's
+//! [`OrderState`] so a strategy never hears the same state twice or a
+//! state go backwards, and a final order (filled, cancelled) never comes
+//! back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::model::{Order, OrderId};
+use crate::order_state::OrderState;
 
-/// Working orders by id. Orders leave the book when they reach a terminal
-/// status, so its size is bounded by what is live, not by history.
+/// How many finished orders are remembered, to refuse their late updates.
+/// Late `sor` messages arrive within seconds; this bounds memory in a
+/// backtest of millions of orders.
+const REMEMBER_FINISHED: usize = 4096;
+
+/// What an update did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Stale or repeated: nothing changed, nobody is told.
+    Stale,
+    /// The update is the order's new state as it came.
+    Accepted,
+    /// The order's new state differs from the update (a stale status was
+    /// kept, a fill quantity never shrinks, an unknown average price keeps
+    /// the last one): this is what to tell.
+    Adjusted(Order),
+}
+
+/// Working orders by id, plus the states of recently finished ones. Orders
+/// leave the working set when they reach a terminal status, so its size is
+/// bounded by what is live, not by history.
 #[derive(Debug, Default, Clone)]
 pub struct WorkingOrders {
     open: BTreeMap<OrderId, Order>,
+    /// Final state and owning strategy of recently finished orders.
+    finished: HashMap<OrderId, (OrderState, usize)>,
+    finished_order: VecDeque<OrderId>,
 }
 
 impl WorkingOrders {
-    /// Record the latest state of an order; terminal orders are removed.
-    pub fn update(&mut self, order: &Order) {
+    /// Fold the latest report of an order into its state. Terminal orders
+    /// leave the working set.
+    pub fn update(&mut self, order: &Order) -> Applied {
+        let id = order.id();
+        if let Some(known) = self.open.get_mut(&id) {
+            let mut state = OrderState {
+                status: known.status,
+                filled: known.filled_quantity,
+            };
+            let moved = state.apply(order.status, Some(order.filled_quantity));
+            let reshaped = known.request != order.request;
+            let priced =
+                order.avg_fill_price.is_some() && order.avg_fill_price != known.avg_fill_price;
+            if !(moved || reshaped || priced) {
+                return Applied::Stale;
+            }
+            let adjusted = state.status != order.status
+                || state.filled != order.filled_quantity
+                || order.avg_fill_price.is_none() && known.avg_fill_price.is_some();
+            let result = if adjusted {
+                let mut merged = order.clone();
+                merged.status = state.status;
+                merged.filled_quantity = state.filled;
+                merged.avg_fill_price = order.avg_fill_price.or(known.avg_fill_price);
+                merged.created = known.created;
+                known.clone_from(&merged);
+                Applied::Adjusted(merged)
+            } else {
+                known.clone_from(order);
+                Applied::Accepted
+            };
+            if state.status.is_terminal() {
+                self.open.remove(&id);
+                self.finish(id, state, order.strategy);
+            }
+            return result;
+        }
+        if let Some((state, _)) = self.finished.get_mut(&id) {
+            // Only an inactive order can come back (IBKR reports `Inactive`
+            // for orders it later works); filled and cancelled never change.
+            if !state.apply(order.status, Some(order.filled_quantity)) {
+                return Applied::Stale;
+            }
+            if !state.status.is_terminal() {
+                self.finished.remove(&id);
+                self.open.insert(id, order.clone());
+            }
+            return Applied::Accepted;
+        }
         if order.is_open() {
-            match self.open.get_mut(&order.id()) {
-                Some(o) => o.clone_from(order),
-                None => {
-                    self.open.insert(order.id(), order.clone());
+            self.open.insert(id, order.clone());
+        } else {
+            let state = OrderState {
+                status: order.status,
+                filled: order.filled_quantity,
+            };
+            self.finish(id, state, order.strategy);
+        }
+        Applied::Accepted
+    }
+
+    fn finish(&mut self, id: OrderId, state: OrderState, strategy: usize) {
+        if self.finished.insert(id, (state, strategy)).is_none() {
+            self.finished_order.push_back(id);
+            if self.finished_order.len() > REMEMBER_FINISHED {
+                if let Some(old) = self.finished_order.pop_front() {
+                    self.finished.remove(&old);
                 }
             }
-        } else {
-            self.open.remove(&order.id());
         }
     }
 
+    /// A working order.
     pub fn get(&self, id: OrderId) -> Option<&Order> {
         self.open.get(&id)
+    }
+
+    /// The strategy that owns order `id`, working or recently finished (an
+    /// execution often arrives after its order's final update).
+    pub fn owner(&self, id: OrderId) -> Option<usize> {
+        self.open
+            .get(&id)
+            .map(|o| o.strategy)
+            .or_else(|| self.finished.get(&id).map(|&(_, s)| s))
     }
 
     /// Open orders in id (submission) order.
@@ -35,11 +134,82 @@ impl WorkingOrders {
         self.open.values()
     }
 
+    /// How many orders are working.
     pub fn len(&self) -> usize {
         self.open.len()
     }
 
+    /// Whether no order is working.
     pub fn is_empty(&self) -> bool {
         self.open.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Conid, OrderRequest, OrderStatus, OrderType, Side, Tif};
+    use rust_decimal::Decimal;
+
+    fn order(status: OrderStatus, filled: i64) -> Order {
+        let req = OrderRequest {
+            id: OrderId(1),
+            conid: Conid(1),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            quantity: Decimal::TEN,
+            limit_price: Some(Decimal::ONE),
+            stop_price: None,
+            trail: None,
+            tif: Tif::Day,
+            outside_rth: false,
+            client_order_id: "c1".into(),
+            parent: None,
+            oca_group: None,
+        };
+        let mut o = Order::rejected(req, 0, chrono::DateTime::UNIX_EPOCH, "x");
+        o.reason = None;
+        o.status = status;
+        o.filled_quantity = Decimal::from(filled);
+        o
+    }
+
+    #[test]
+    fn repeats_and_stale_updates_are_not_news() {
+        let mut w = WorkingOrders::default();
+        assert_eq!(
+            w.update(&order(OrderStatus::Submitted, 0)),
+            Applied::Accepted
+        );
+        assert_eq!(w.update(&order(OrderStatus::Submitted, 0)), Applied::Stale);
+        assert_eq!(
+            w.update(&order(OrderStatus::PreSubmitted, 0)),
+            Applied::Stale
+        );
+        // A late status with a new fill: the fill counts, the status stays.
+        match w.update(&order(OrderStatus::PreSubmitted, 4)) {
+            Applied::Adjusted(o) => {
+                assert_eq!(o.status, OrderStatus::Submitted);
+                assert_eq!(o.filled_quantity, Decimal::from(4));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.update(&order(OrderStatus::Filled, 10)), Applied::Accepted);
+        assert!(w.is_empty());
+        // Final never changes: a late working update is refused.
+        assert_eq!(w.update(&order(OrderStatus::Submitted, 4)), Applied::Stale);
+        assert!(w.get(OrderId(1)).is_none());
+    }
+
+    #[test]
+    fn memory_of_finished_orders_is_bounded() {
+        let mut w = WorkingOrders::default();
+        for i in 0..(REMEMBER_FINISHED as u64 * 2) {
+            let mut o = order(OrderStatus::Cancelled, 0);
+            o.request.id = OrderId(i);
+            w.update(&o);
+        }
+        assert_eq!(w.finished.len(), REMEMBER_FINISHED);
+        assert_eq!(w.finished_order.len(), REMEMBER_FINISHED);
     }
 }

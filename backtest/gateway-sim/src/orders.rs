@@ -52,11 +52,11 @@ use serde_json::{json, Value};
 
 use cpapi::order_ticket::OrderTicket;
 use engine::event::Event;
+use engine::model::OrderChanges;
 use engine::model::{
     Bar, Conid, ExecSide, Execution, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif,
     Timestamp,
 };
-use engine::venue::OrderChanges;
 
 use super::config::Instrument;
 use super::portfolio::Books;

@@ -7,16 +7,21 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use crate::executor::{LiveExecutor, SubmitError};
 use crate::IbkrError;
+use engine::event::Event;
 use engine::model::{
     Conid, Contract, Execution, Order, OrderId, OrderRequest, OrderStatus, Position, SecType,
     Timestamp,
 };
-use engine::venue::{OrderChanges, Venue, VenueError};
+use engine::venue::{Venue, VenueError, VenueState};
+use engine::working_orders::WorkingOrders;
+
+use crate::live_engine::LiveVenue;
+use crate::ws::WsMessage;
+use engine::model::OrderChanges;
 
 /// A live (or simulated) CP Web API account as a [`Venue`].
 pub struct IbkrBroker {
@@ -135,9 +140,9 @@ fn parse_status(s: Option<&str>) -> OrderStatus {
         .unwrap_or(OrderStatus::Submitted)
 }
 
-#[async_trait]
-impl Venue for IbkrBroker {
-    async fn place(
+impl IbkrBroker {
+    /// Place one batch; the orders as acknowledged, in batch order.
+    pub async fn place_batch(
         &mut self,
         strategy: usize,
         batch: Vec<OrderRequest>,
@@ -171,7 +176,8 @@ impl Venue for IbkrBroker {
         Ok(out)
     }
 
-    async fn cancel(&mut self, id: OrderId) -> Result<Order, VenueError> {
+    /// Ask the gateway to cancel; the order as `PendingCancel`.
+    pub async fn request_cancel(&mut self, id: OrderId) -> Result<Order, VenueError> {
         let broker_id = self
             .broker_id(id)
             .ok_or(VenueError::UnknownOrder(id))?
@@ -188,7 +194,12 @@ impl Venue for IbkrBroker {
         self.order(id, OrderStatus::PendingCancel)
     }
 
-    async fn modify(&mut self, id: OrderId, changes: OrderChanges) -> Result<Order, VenueError> {
+    /// Modify a working order; the order as modified.
+    pub async fn modify_order(
+        &mut self,
+        id: OrderId,
+        changes: OrderChanges,
+    ) -> Result<Order, VenueError> {
         let (req, strategy, broker_id) = self
             .placed
             .get(&id)
@@ -208,7 +219,8 @@ impl Venue for IbkrBroker {
         self.order(id, OrderStatus::Submitted)
     }
 
-    async fn positions(&self) -> Result<Vec<Position>, VenueError> {
+    /// The account's non-flat positions.
+    pub async fn fetch_positions(&self) -> Result<Vec<Position>, VenueError> {
         let p = self
             .exec
             .client()
@@ -221,7 +233,8 @@ impl Venue for IbkrBroker {
             .collect())
     }
 
-    async fn orders(&self) -> Result<Vec<Order>, VenueError> {
+    /// The gateway's live orders, ours and others'.
+    pub async fn fetch_orders(&self) -> Result<Vec<Order>, VenueError> {
         let live = self.exec.live_orders().await.map_err(venue)?;
         let mut out = Vec::new();
         for lo in live {
@@ -255,7 +268,8 @@ impl Venue for IbkrBroker {
         Ok(out)
     }
 
-    async fn executions(&self) -> Result<Vec<Execution>, VenueError> {
+    /// The account's executions of the last 7 days.
+    pub async fn fetch_executions(&self) -> Result<Vec<Execution>, VenueError> {
         let trades = self.exec.client().trades(Some(7)).await.map_err(venue)?;
         let mut out = Vec::with_capacity(trades.len());
         for t in &trades {
@@ -306,4 +320,125 @@ fn foreign_request(lo: &cpapi::messages::LiveOrder) -> Option<OrderRequest> {
         parent: None,
         oca_group: None,
     })
+}
+
+impl Venue for IbkrBroker {
+    async fn place(
+        &mut self,
+        strategy: usize,
+        batch: Vec<OrderRequest>,
+        _now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> Result<(), VenueError> {
+        let orders = self.place_batch(strategy, batch).await?;
+        out.extend(orders.into_iter().map(Event::OrderUpdate));
+        Ok(())
+    }
+
+    async fn cancel(
+        &mut self,
+        id: OrderId,
+        _now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> Result<(), VenueError> {
+        let order = self.request_cancel(id).await?;
+        out.push(Event::OrderUpdate(order));
+        Ok(())
+    }
+
+    async fn modify(
+        &mut self,
+        id: OrderId,
+        changes: OrderChanges,
+        _now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> Result<(), VenueError> {
+        let order = self.modify_order(id, changes).await?;
+        out.push(Event::OrderUpdate(order));
+        Ok(())
+    }
+}
+
+impl VenueState for IbkrBroker {
+    async fn positions(&self) -> Result<Vec<Position>, VenueError> {
+        self.fetch_positions().await
+    }
+
+    async fn orders(&self) -> Result<Vec<Order>, VenueError> {
+        self.fetch_orders().await
+    }
+
+    async fn executions(&self) -> Result<Vec<Execution>, VenueError> {
+        self.fetch_executions().await
+    }
+}
+
+impl LiveVenue for IbkrBroker {
+    type Message = WsMessage;
+
+    fn translate(&mut self, msg: WsMessage, orders: &WorkingOrders, out: &mut Vec<Event>) {
+        match msg {
+            WsMessage::OrderUpdate(lo) => {
+                if let Some(order) = self.order_update(&lo, orders) {
+                    out.push(Event::OrderUpdate(order));
+                }
+            }
+            WsMessage::Event(Event::Execution(mut e)) => {
+                if e.order_id.is_none() {
+                    e.order_id = e
+                        .order_ref
+                        .as_deref()
+                        .and_then(|r| self.engine_id_by_ref(r));
+                }
+                out.push(Event::Execution(e));
+            }
+            WsMessage::Event(ev) => out.push(ev),
+            WsMessage::Disconnected { reason } => {
+                tracing::warn!(%reason, "websocket lost; it reconnects and resubscribes")
+            }
+            WsMessage::Malformed { error } => tracing::warn!(%error, "malformed websocket message"),
+            _ => {}
+        }
+    }
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn wire_coid(&self, client_order_id: &str) -> String {
+        IbkrBroker::wire_coid(self, client_order_id)
+    }
+}
+
+impl IbkrBroker {
+    /// A `sor` update as the engine's order: our order as we know it, with
+    /// the status, fill and price the message carries. Updates of orders
+    /// this engine did not place, or no longer works, are not ours to tell.
+    fn order_update(
+        &self,
+        lo: &cpapi::messages::LiveOrder,
+        orders: &WorkingOrders,
+    ) -> Option<Order> {
+        let Some(id) = lo.order_id.as_deref().and_then(|b| self.engine_id(b)) else {
+            tracing::debug!(order = ?lo.order_id, "update for an order this engine did not place");
+            return None;
+        };
+        let status = match lo.order_status() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "order update with an unknown status");
+                return None;
+            }
+        };
+        let mut order = orders.get(id)?.clone();
+        order.status = status;
+        if let Some(f) = lo.filled_quantity {
+            order.filled_quantity = f;
+        }
+        if lo.avg_price.is_some() {
+            order.avg_fill_price = lo.avg_price;
+        }
+        order.updated = chrono::Utc::now();
+        Some(order)
+    }
 }

@@ -14,7 +14,8 @@ pub use contract::{Conid, Contract, SecType};
 pub use execution::{ExecSide, Execution};
 pub use market::{Bar, Quote};
 pub use order::{
-    Order, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif, Trail, TrailUnit, UnknownValue,
+    Order, OrderChanges, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif, Trail,
+    TrailUnit, UnknownValue,
 };
 pub use position::Position;
 

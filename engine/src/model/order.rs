@@ -326,6 +326,32 @@ impl Order {
     }
 }
 
+/// Changes to a working order; `None` keeps the current value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OrderChanges {
+    /// New total quantity.
+    pub quantity: Option<Decimal>,
+    /// New limit price.
+    pub limit_price: Option<Decimal>,
+    /// New stop (trigger) price.
+    pub stop_price: Option<Decimal>,
+}
+
+impl OrderChanges {
+    /// Write the given values into `req`, keeping the rest.
+    pub fn apply_to(&self, req: &mut OrderRequest) {
+        if let Some(q) = self.quantity {
+            req.quantity = q;
+        }
+        if self.limit_price.is_some() {
+            req.limit_price = self.limit_price;
+        }
+        if self.stop_price.is_some() {
+            req.stop_price = self.stop_price;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
