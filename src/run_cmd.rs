@@ -9,21 +9,14 @@ use anyhow::{anyhow, Context as _, Result};
 use clap::Args;
 use rust_decimal::Decimal;
 
-use cpapi::order_ticket::TicketBuilder;
-use engine::forecastex::{EventContractRecord, Pairing};
-use engine::model::{Conid, Contract};
-use engine::portfolio::Portfolio;
+use engine::model::Conid;
 use engine::registry::Params;
 use engine::risk::RiskConfig;
 use engine::strategy::{Scoped, Strategy};
 use gateway_sim::{Gateway, GatewayConfig};
-use ibkr::broker::IbkrBroker;
-use ibkr::executor::LiveExecutor;
-use ibkr::live_engine::LiveEngine;
+use ibkr::node::{LiveNode, NodeConfig};
 use ibkr::reply::ReplyPolicy;
-use ibkr::session;
-use ibkr::ws::{self, Subscription, WsConfig};
-use ibkr::{ClientConfig, IbkrClient};
+use ibkr::ClientConfig;
 
 use crate::config::ConfigFile;
 
@@ -153,113 +146,36 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         return Err(anyhow!("no contracts to trade: give --conid"));
     }
 
-    let client = IbkrClient::new(ClientConfig {
+    let mut node_cfg = NodeConfig::new(ClientConfig {
         accept_invalid_certs: args.insecure,
         ..ClientConfig::with_base_url(base_url)
-    })?;
-    let account = match &args.account {
-        Some(a) => a.clone(),
-        None => client
-            .iserver_accounts()
-            .await?
-            .accounts
-            .into_iter()
-            .next()
-            .ok_or_else(|| anyhow!("the gateway lists no account"))?,
+    });
+    node_cfg.account = args.account.clone();
+    node_cfg.conids = conids;
+    node_cfg.bar_period = Duration::from_secs(bar_seconds);
+    node_cfg.reply = ReplyPolicy {
+        auto_confirm: args.confirm.iter().cloned().collect(),
     };
-    let (contracts, event_records) = resolve_contracts(&client, &conids).await?;
-    let pairing = Pairing::from_records(&event_records)?;
-    let (wsh, mut rx) = ws::spawn(client.clone(), WsConfig::default(), 1024);
-    wsh.subscribe(Subscription::Orders);
-    wsh.subscribe(Subscription::Trades {
-        realtime_only: true,
-        days: None,
-    });
-    for c in &contracts {
-        wsh.subscribe(Subscription::MarketData {
-            conid: c.conid,
-            fields: ["31", "84", "86", "85", "88", "87", "7762"]
-                .map(str::to_owned)
-                .to_vec(),
-        });
-    }
-    // Trade only once the websocket is up, so no update is missed.
-    let connect = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(m) = rx.recv().await {
-            if matches!(m, ws::WsMessage::Connected { .. }) {
-                return true;
-            }
-        }
-        false
-    });
-    if !connect.await.unwrap_or(false) {
-        return Err(anyhow!("the websocket did not connect within 30 s"));
-    }
-
-    // Keep the session alive: /tickle every minute, re-init after resets.
-    let (session_tx, session_rx) = tokio::sync::mpsc::channel(16);
-    let keeper = session::spawn_keeper(
-        client.clone(),
-        session::SessionConfig::default(),
-        session_tx,
-    );
-    let hours_client = client.clone();
-    let contracts_for_hours = contracts.clone();
-    let exec = LiveExecutor::new(
-        client,
-        TicketBuilder {
-            account: account.clone(),
-            coid_prefix: TicketBuilder::run_prefix(chrono::Utc::now()),
-            ext_operator: format!("ibflow-{}", env!("CARGO_PKG_VERSION")),
-        },
-        ReplyPolicy {
-            auto_confirm: args.confirm.iter().cloned().collect(),
-        },
-    );
-    let mut engine = LiveEngine::new(
-        strategies,
-        Portfolio::new(Decimal::from(100_000)),
-        risk,
-        IbkrBroker::new(exec, account),
-        contracts,
-    )
-    .with_bars(Duration::from_secs(bar_seconds));
-    if !pairing.is_empty() {
-        eprintln!(
-            "ForecastEx: {} strike(s) known to strategies",
-            pairing.pairs().len()
-        );
-        engine.set_event_pairing(pairing);
-    }
-    if args.trading_hours.unwrap_or(args.gateway.is_some()) {
-        for c in &contracts_for_hours {
-            let asset = serde_json::to_value(&c.sec_type)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(|| "STK".to_owned());
-            match hours_client.trading_schedule(&asset, &c.symbol, None).await {
-                Ok(s) => match s.first().map(cpapi::messages::TradingSchedule::to_hours) {
-                    Some(Ok(h)) => engine.set_trading_hours(c.conid, h),
-                    Some(Err(e)) => eprintln!("trading hours of {}: {e}; not enforced", c.conid),
-                    None => eprintln!("no trading schedule for {}; not enforced", c.conid),
-                },
-                Err(e) => eprintln!("trading hours of {}: {e}; not enforced", c.conid),
-            }
-        }
+    node_cfg.risk = risk;
+    node_cfg.trading_hours = args.trading_hours.unwrap_or(args.gateway.is_some());
+    let mut node = LiveNode::connect(node_cfg, strategies).await?;
+    let strikes = node.engine().dispatcher().event_pairing().pairs().len();
+    if strikes > 0 {
+        eprintln!("ForecastEx: {strikes} strike(s) known to strategies");
     }
     if args.store {
         let store = store::Store::open(&db)
             .await
             .with_context(|| format!("opening the store {}", db.display()))?;
-        if !event_records.is_empty() {
+        if !node.event_records().is_empty() {
             // `positions --local` nets the strikes with these.
             store
-                .put_event_contracts(&event_records)
+                .put_event_contracts(node.event_records())
                 .await
                 .context("storing the ForecastEx contracts")?;
         }
-        engine = engine.with_journal(Box::new(store));
-        let found = engine.reconcile().await?;
+        let (with_store, found) = node.with_journal(Box::new(store)).await?;
+        node = with_store;
         eprintln!(
             "store {}: reconciled with the broker, {} discrepanc{}",
             db.display(),
@@ -270,7 +186,6 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
             eprintln!("  {d:?}");
         }
     }
-    engine.start().await;
     let stop = async {
         match args.duration {
             Some(s) => {
@@ -285,33 +200,36 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         }
     };
     #[cfg(unix)]
-    let usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
-        .context("installing the SIGUSR1 kill switch")?;
+    {
+        // SIGUSR1 is the operator's kill switch.
+        let mut usr1 =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+                .context("installing the SIGUSR1 kill switch")?;
+        let switch = node.kill_switch();
+        tokio::spawn(async move {
+            while usr1.recv().await.is_some() {
+                eprintln!("kill switch (SIGUSR1): cancelling every working order, trading halted");
+                switch.kill("kill switch (SIGUSR1)");
+            }
+        });
+    }
     eprintln!(
         "running {} live; Ctrl-C stops; kill switch: kill -USR1 {}",
         names.join(", "),
         std::process::id()
     );
-    #[cfg(unix)]
-    run_loop(&mut engine, rx, session_rx, stop, usr1).await;
-    #[cfg(not(unix))]
-    run_loop(&mut engine, rx, session_rx, stop).await;
-    keeper.abort();
-    if !args.keep_orders {
-        engine.shutdown().await;
-    }
-    let stats = engine.stats();
-    let pf = engine.dispatcher().portfolio();
-    let positions: Vec<_> = pf.positions().filter(|p| !p.is_flat()).cloned().collect();
+    node.run(stop).await;
+    let summary = node.finish(args.keep_orders).await;
+    let stats = summary.stats;
     if args.json {
         println!(
             "{}",
             serde_json::json!({
                 "stats": stats,
-                "equity": cents(pf.equity()),
-                "realized_pnl": cents(pf.realized_pnl()),
-                "positions": positions,
-                "trading_state": format!("{:?}", engine.trading_state()),
+                "equity": cents(summary.equity),
+                "realized_pnl": cents(summary.realized_pnl),
+                "positions": summary.positions,
+                "trading_state": format!("{:?}", summary.trading_state),
             })
         );
     } else {
@@ -321,14 +239,13 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         );
         println!(
             "equity {}  realized {}",
-            cents(pf.equity()),
-            cents(pf.realized_pnl())
+            cents(summary.equity),
+            cents(summary.realized_pnl)
         );
-        for p in &positions {
+        for p in &summary.positions {
             println!("position {} {} @ {}", p.conid, p.quantity, p.avg_price);
         }
     }
-    wsh.shutdown().await;
     if let Some(gw) = sim {
         gw.shutdown().await;
     }
@@ -390,81 +307,4 @@ fn build_strategies(
         names.push(e.name.clone());
     }
     Ok((out, names, scoped))
-}
-
-/// What the gateway says the contracts are (`/trsrv/secdef`: security
-/// type, exchange, multiplier, tick), so risk checks the real thing (a
-/// ForecastEx contract cannot be sold), and the YES/NO pairs of the
-/// ForecastEx markets among them (`/trsrv/event/contracts`), for
-/// `Context::event_pair`.
-async fn resolve_contracts(
-    client: &IbkrClient,
-    conids: &[Conid],
-) -> Result<(Vec<Contract>, Vec<EventContractRecord>)> {
-    let defs = client
-        .trsrv_secdef(conids)
-        .await
-        .context("GET /trsrv/secdef (contract details)")?;
-    let mut contracts = Vec::with_capacity(conids.len());
-    for conid in conids {
-        let def = defs
-            .secdef
-            .iter()
-            .find(|d| d.conid == *conid)
-            .ok_or_else(|| anyhow!("the gateway knows no contract {conid}"))?;
-        contracts.push(def.contract());
-    }
-    let markets: BTreeSet<i64> = defs
-        .secdef
-        .iter()
-        .filter(|d| d.is_event_contract == Some(true))
-        .filter_map(|d| d.und_conid)
-        .collect();
-    let mut records = Vec::new();
-    for market in markets {
-        let body = client
-            .event_contracts(Conid(market), "FORECASTX")
-            .await
-            .with_context(|| format!("GET /trsrv/event/contracts?market={market}"))?;
-        for k in &body.contracts {
-            records.push(k.record()?);
-        }
-    }
-    Ok((contracts, records))
-}
-
-/// The live loop: websocket messages, a one-second timer that closes bars,
-/// and on Unix `SIGUSR1` as the kill switch (halt and cancel every working
-/// order; the process keeps running and refuses new orders).
-async fn run_loop<S: engine::strategy::Strategy>(
-    engine: &mut LiveEngine<S, IbkrBroker>,
-    mut rx: tokio::sync::mpsc::Receiver<ws::WsMessage>,
-    mut session_rx: tokio::sync::mpsc::Receiver<engine::event::SessionStatus>,
-    stop: impl std::future::Future<Output = ()>,
-    #[cfg(unix)] mut usr1: tokio::signal::unix::Signal,
-) {
-    let mut timer = tokio::time::interval(Duration::from_secs(1));
-    tokio::pin!(stop);
-    loop {
-        #[cfg(unix)]
-        let kill = usr1.recv();
-        #[cfg(not(unix))]
-        let kill = std::future::pending::<Option<()>>();
-        tokio::select! {
-            msg = rx.recv() => match msg {
-                Some(m) => engine.handle(m).await,
-                None => break,
-            },
-            _ = timer.tick() => engine.tick().await,
-            Some(status) = session_rx.recv() => {
-                engine.handle(ws::WsMessage::Event(engine::event::Event::Session(status))).await
-            }
-            _ = kill => {
-                eprintln!("kill switch (SIGUSR1): cancelling every working order, trading halted");
-                engine.kill("kill switch (SIGUSR1)").await;
-            }
-            _ = &mut stop => break,
-        }
-    }
-    engine.stop().await;
 }

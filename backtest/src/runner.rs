@@ -28,7 +28,7 @@ use engine::strategy::Strategy;
 use crate::data::DataError;
 use crate::exchange::{ExchangeConfig, SimExchange};
 use crate::report::{Recorder, RecorderOptions, ReportError, RunMeta, Summary};
-use crate::sim_venue::SimVenue;
+use crate::sim_venue::{BarVenue, SimVenue};
 
 /// How a backtest runs.
 #[derive(Debug, Clone)]
@@ -129,15 +129,15 @@ fn at_once<T>(
     }
 }
 
-struct Loop<S: Strategy> {
+struct Loop<S: Strategy, V: BarVenue> {
     dispatcher: Dispatcher<S>,
     router: Router,
-    venue: SimVenue,
+    venue: V,
     sink: RecorderSink,
     events: Vec<Event>,
 }
 
-impl<S: Strategy> Loop<S> {
+impl<S: Strategy, V: BarVenue> Loop<S, V> {
     /// Route the strategies' intents until they are quiet.
     fn route(&mut self) -> Result<(), BacktestError> {
         at_once(
@@ -207,24 +207,51 @@ where
     I: IntoIterator<Item = Result<Bar, E>>,
     BacktestError: From<E>,
 {
-    let started = Instant::now();
-    let mut portfolio = Portfolio::new(cfg.cash);
     // The loop reads fills from events; the exchange need not keep copies.
     let mut exchange = SimExchange::new(ExchangeConfig {
         keep_executions: 0,
         ..cfg.exchange.clone()
     });
-    let contracts: Vec<Contract> = contracts
+    for c in &marked(contracts, &cfg.event_pairing) {
+        exchange.add_contract(c);
+    }
+    let venue = SimVenue::new(exchange, cfg.event_pairing.clone());
+    run_on(venue, strategies, contracts, bars, cfg, label, progress)
+}
+
+/// The contracts, with the ForecastEx ones marked as event contracts.
+fn marked(contracts: &[Contract], pairing: &Pairing) -> Vec<Contract> {
+    contracts
         .iter()
         .map(|c| {
             let mut c = c.clone();
-            cfg.event_pairing.mark_contract(&mut c);
+            pairing.mark_contract(&mut c);
             c
         })
-        .collect();
+        .collect()
+}
+
+/// [`run`] on any bar-driven venue: the same loop, the same router.
+pub fn run_on<V, S, I, E>(
+    venue: V,
+    strategies: Vec<S>,
+    contracts: &[Contract],
+    bars: I,
+    cfg: &BacktestConfig,
+    label: RunLabel,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Summary, BacktestError>
+where
+    V: BarVenue,
+    S: Strategy,
+    I: IntoIterator<Item = Result<Bar, E>>,
+    BacktestError: From<E>,
+{
+    let started = Instant::now();
+    let mut portfolio = Portfolio::new(cfg.cash);
+    let contracts = marked(contracts, &cfg.event_pairing);
     for c in &contracts {
         portfolio.set_multiplier(c.conid, c.multiplier);
-        exchange.add_contract(c);
     }
     let mut recorder = Recorder::new(
         cfg.cash,
@@ -241,7 +268,7 @@ where
     let mut lp = Loop {
         dispatcher: Dispatcher::new(strategies, portfolio),
         router: Router::new(cfg.risk.clone(), contracts),
-        venue: SimVenue::new(exchange, cfg.event_pairing.clone()),
+        venue,
         sink: RecorderSink {
             recorder,
             netting: !cfg.event_pairing.is_empty(),

@@ -78,21 +78,6 @@ impl SimVenue {
         self.books.as_mut()
     }
 
-    /// Whether any order is working or held; the replay skips the venue
-    /// on bars where nothing can fill.
-    #[inline]
-    pub fn has_orders(&self) -> bool {
-        self.exchange.has_orders()
-    }
-
-    /// Fill what `bar` reaches. Fills (each followed by its netting
-    /// reports) and order updates go to `out` in the order they happened.
-    pub fn on_bar(&mut self, bar: &Bar, out: &mut Vec<Event>) {
-        let from = out.len();
-        self.exchange.on_bar(bar, out);
-        self.settle(from, out);
-    }
-
     /// Net and book the executions appended to `out` since `from`.
     fn settle(&mut self, from: usize, out: &mut Vec<Event>) {
         let Some(books) = &mut self.books else {
@@ -122,6 +107,31 @@ impl SimVenue {
                 other => out.push(other),
             }
         }
+    }
+}
+
+/// A venue that fills on bars: what the backtest loop drives. Tests wrap
+/// [`SimVenue`] in one to watch what the router asks of it.
+pub trait BarVenue: Venue {
+    /// Whether any order is working or held; the replay skips the venue
+    /// on bars where nothing can fill.
+    fn has_orders(&self) -> bool;
+
+    /// Fill what `bar` reaches. Fills (each followed by its netting
+    /// reports) and order updates go to `out` in the order they happened.
+    fn on_bar(&mut self, bar: &Bar, out: &mut Vec<Event>);
+}
+
+impl BarVenue for SimVenue {
+    #[inline]
+    fn has_orders(&self) -> bool {
+        self.exchange.has_orders()
+    }
+
+    fn on_bar(&mut self, bar: &Bar, out: &mut Vec<Event>) {
+        let from = out.len();
+        self.exchange.on_bar(bar, out);
+        self.settle(from, out);
     }
 }
 

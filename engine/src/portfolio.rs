@@ -44,6 +44,17 @@ pub struct AccountSnapshot {
     pub commissions: Decimal,
 }
 
+/// Why an account's report cannot become a portfolio.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    /// A position's value is beyond what can be accounted for exactly.
+    #[error("position in {0}: value out of range")]
+    OutOfRange(Conid),
+    /// The same contract was reported twice.
+    #[error("position in {0} reported twice")]
+    Duplicate(Conid),
+}
+
 impl Portfolio {
     pub fn new(cash: Decimal) -> Self {
         Portfolio {
@@ -54,6 +65,43 @@ impl Portfolio {
             equity: cash,
             slots: Vec::new(),
         }
+    }
+
+    /// The account a venue reports: `cash`, and each position at its
+    /// average cost, marked at the given price (its average cost when
+    /// none). A restarted engine starts from what the account holds, not
+    /// from an invented balance. Fails on a value too large to account
+    /// for (a position's value beyond `Decimal`'s range).
+    pub fn from_account(
+        cash: Decimal,
+        positions: impl IntoIterator<Item = (Position, Option<Decimal>)>,
+    ) -> Result<Self, AccountError> {
+        let mut p = Portfolio::new(cash);
+        for (position, mark) in positions {
+            let conid = position.conid;
+            let price = mark.unwrap_or(position.avg_price);
+            let units = position
+                .quantity
+                .checked_mul(position.multiplier)
+                .ok_or(AccountError::OutOfRange(conid))?;
+            let value = units
+                .checked_mul(price)
+                .ok_or(AccountError::OutOfRange(conid))?;
+            let equity = p
+                .equity
+                .checked_add(value)
+                .ok_or(AccountError::OutOfRange(conid))?;
+            let slot = p.slot_mut(conid);
+            if !slot.position.quantity.is_zero() {
+                return Err(AccountError::Duplicate(conid));
+            }
+            slot.position = position;
+            slot.units = units;
+            slot.mark = Some(price);
+            slot.market_value = value;
+            p.equity = equity;
+        }
+        Ok(p)
     }
 
     pub fn cash(&self) -> Decimal {

@@ -11,7 +11,10 @@
 //!   [`reply`] policy, lost answers recovered by cOID.
 //! * [`broker`]: [`broker::IbkrBroker`], the client behind the engine's
 //!   venue seam.
-//! * [`live_engine`]: strategies, risk and the broker fed by the websocket.
+//! * [`live_engine`]: strategies, risk and a venue fed by its messages.
+//! * [`node`]: [`node::LiveNode`], a whole bot from a config: account,
+//!   contracts, a portfolio seeded from the account, websocket, session
+//!   keeper, executor, journal.
 //!
 //! The wire types are in the `cpapi` crate; nothing here parses JSON by
 //! hand.
@@ -21,6 +24,7 @@ pub mod error;
 pub mod executor;
 pub mod history;
 pub mod live_engine;
+pub mod node;
 pub mod pacing;
 pub mod reply;
 pub mod rest;

@@ -1,0 +1,487 @@
+//! A live trading node: everything between "here are my strategies and a
+//! gateway" and a running bot, so a bot is a few lines of any crate's
+//! `main`, and `ibflow run` is one of them.
+//!
+//! [`LiveNode::connect`] does, in order:
+//! 1. picks the account (the configured one, else the gateway's first);
+//! 2. asks `/trsrv/secdef` what each contract is (security type,
+//!    exchange, multiplier, tick), and `/trsrv/event/contracts` for the
+//!    YES/NO pairs of ForecastEx markets among them;
+//! 3. seeds the portfolio from the account: cash from
+//!    `/portfolio/{acct}/summary` (`totalcashvalue`), positions at their
+//!    average cost marked at the market price from
+//!    `/portfolio/{acct}/positions`. Strategies see what the account holds
+//!    from their first callback, not an invented balance;
+//! 4. opens the websocket (`sor`, `str`, `smd` of each contract) and waits
+//!    until it is up, so no update is missed;
+//! 5. starts the session keeper (`/tickle`, re-init after resets);
+//! 6. builds the executor (cOIDs with a per-run prefix, the reply policy)
+//!    and the [`LiveEngine`] with bars of the configured period, trading
+//!    hours from `/trsrv/secdef/schedule` when asked.
+//!
+//! Then [`LiveNode::with_journal`] (optional) reconciles a journal with the
+//! account, [`LiveNode::run`] trades until told to stop, and
+//! [`LiveNode::finish`] cancels working orders (unless asked not to),
+//! closes the connections and says what happened.
+//!
+//! Working orders at the venue are not adopted: orders this run did not
+//! place are left alone, and a journal's reconciliation reports them
+//! (`/iserver/account/orders` is paced at one call per 5 s, and the
+//! journal needs that call anyway).
+//!
+//! Assumption (spec silent on order): `/portfolio/accounts` is called
+//! before the other `/portfolio` endpoints, as IBKR's documentation asks
+//! of a new session.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use cpapi::order_ticket::TicketBuilder;
+use engine::event::{Event, SessionStatus};
+use engine::forecastex::{EventContractRecord, NettingError, Pairing};
+use engine::journal::{Discrepancy, Journal, JournalError};
+use engine::model::{Conid, Contract, Position};
+use engine::portfolio::{AccountError, Portfolio};
+use engine::risk::{RiskConfig, TradingState};
+use engine::strategy::Strategy;
+
+use crate::broker::IbkrBroker;
+use crate::executor::LiveExecutor;
+use crate::live_engine::{LiveEngine, LiveStats};
+use crate::reply::ReplyPolicy;
+use crate::session;
+use crate::ws::{self, Subscription, WsConfig, WsHandle, WsMessage};
+use crate::{ClientConfig, IbkrClient, IbkrError};
+
+/// The `smd` fields a node subscribes to: last, bid, ask, ask size, bid
+/// size, volume, and volume as a long.
+const QUOTE_FIELDS: [&str; 7] = ["31", "84", "86", "85", "88", "87", "7762"];
+
+/// How to build a node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The gateway (or `api.ibkr.com`) and how to reach it.
+    pub client: ClientConfig,
+    /// Account to trade; `None`: the gateway's first.
+    pub account: Option<String>,
+    /// Contracts to subscribe to and trade.
+    pub conids: Vec<Conid>,
+    /// Length of the bars built from quotes for `on_bar` strategies.
+    pub bar_period: Duration,
+    /// Which order prompts to confirm.
+    pub reply: ReplyPolicy,
+    /// Pre-trade risk limits.
+    pub risk: RiskConfig,
+    /// Refuse orders outside each contract's trading hours
+    /// (`/trsrv/secdef/schedule`).
+    pub trading_hours: bool,
+    /// `extOperator` of futures orders (CME Rule 536-B).
+    pub ext_operator: String,
+    /// How long to wait for the websocket before giving up.
+    pub connect_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// Defaults for `client`: one-minute bars, no prompts confirmed, no
+    /// risk limits, no trading-hours check, 30 s to connect.
+    pub fn new(client: ClientConfig) -> Self {
+        NodeConfig {
+            client,
+            account: None,
+            conids: Vec::new(),
+            bar_period: Duration::from_secs(60),
+            reply: ReplyPolicy::default(),
+            risk: RiskConfig::default(),
+            trading_hours: false,
+            ext_operator: format!("ibflow-{}", env!("CARGO_PKG_VERSION")),
+            connect_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A request to the gateway failed; `what` names the request.
+    #[error("{what}: {source}")]
+    Gateway {
+        /// The request, as `GET /path (purpose)`.
+        what: &'static str,
+        /// What went wrong.
+        source: IbkrError,
+    },
+    /// The gateway lists no brokerage account.
+    #[error("the gateway lists no account")]
+    NoAccount,
+    /// Nothing to trade.
+    #[error("no contracts to trade: name at least one conid")]
+    NoContracts,
+    /// `/trsrv/secdef` does not know a contract.
+    #[error("the gateway knows no contract {0}")]
+    UnknownContract(Conid),
+    /// The account summary has no cash value.
+    #[error("/portfolio/{0}/summary has no totalcashvalue")]
+    NoCash(String),
+    /// The account's report cannot be accounted for.
+    #[error("account {account}: {source}")]
+    Account {
+        /// The account.
+        account: String,
+        /// What is wrong with its report.
+        source: AccountError,
+    },
+    /// ForecastEx contracts that cannot be paired.
+    #[error("ForecastEx contracts: {0}")]
+    Pairing(#[from] NettingError),
+    /// The websocket did not come up.
+    #[error("the websocket did not connect within {0:?}")]
+    WebsocketTimeout(Duration),
+    /// Reconciling the journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+fn gateway(what: &'static str) -> impl FnOnce(IbkrError) -> NodeError {
+    move |source| NodeError::Gateway { what, source }
+}
+
+/// Stops trading from anywhere (a signal handler, an operator endpoint):
+/// halts and cancels every working order; the node keeps running and
+/// refuses new orders.
+#[derive(Debug, Clone)]
+pub struct KillSwitch(mpsc::UnboundedSender<String>);
+
+impl KillSwitch {
+    /// Pull the switch, with the reason logged and reported.
+    pub fn kill(&self, reason: impl Into<String>) {
+        let _ = self.0.send(reason.into());
+    }
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeSummary {
+    /// Counters.
+    pub stats: LiveStats,
+    /// Equity at the end, as the engine accounts it.
+    pub equity: Decimal,
+    /// Realized PnL of the run.
+    pub realized_pnl: Decimal,
+    /// Open positions at the end.
+    pub positions: Vec<Position>,
+    /// Active, reducing or halted.
+    pub trading_state: TradingState,
+}
+
+/// A connected live bot.
+pub struct LiveNode<S: Strategy = Box<dyn Strategy>> {
+    engine: LiveEngine<S, IbkrBroker>,
+    rx: mpsc::Receiver<WsMessage>,
+    session_rx: mpsc::Receiver<SessionStatus>,
+    keeper: JoinHandle<()>,
+    ws: WsHandle,
+    kill_tx: mpsc::UnboundedSender<String>,
+    kill_rx: mpsc::UnboundedReceiver<String>,
+    account: String,
+    contracts: Vec<Contract>,
+    event_records: Vec<EventContractRecord>,
+    started: bool,
+}
+
+impl<S: Strategy> LiveNode<S> {
+    /// Connect to the gateway and assemble the node (see the module doc).
+    /// Strategies are not called until [`LiveNode::run`].
+    pub async fn connect(cfg: NodeConfig, strategies: Vec<S>) -> Result<Self, NodeError> {
+        if cfg.conids.is_empty() {
+            return Err(NodeError::NoContracts);
+        }
+        let client = IbkrClient::new(cfg.client.clone()).map_err(gateway("building the client"))?;
+        let account = match &cfg.account {
+            Some(a) => a.clone(),
+            None => client
+                .iserver_accounts()
+                .await
+                .map_err(gateway("GET /iserver/accounts (which account)"))?
+                .accounts
+                .into_iter()
+                .next()
+                .ok_or(NodeError::NoAccount)?,
+        };
+        let (contracts, event_records) = resolve_contracts(&client, &cfg.conids).await?;
+        let pairing = Pairing::from_records(&event_records)?;
+        let portfolio = seed_portfolio(&client, &account, &contracts).await?;
+
+        let exec = LiveExecutor::new(
+            client.clone(),
+            TicketBuilder {
+                account: account.clone(),
+                coid_prefix: TicketBuilder::run_prefix(chrono::Utc::now()),
+                ext_operator: cfg.ext_operator.clone(),
+            },
+            cfg.reply.clone(),
+        );
+        let broker = IbkrBroker::new(exec, account.clone());
+        let (ws, mut rx) = ws::spawn(client.clone(), WsConfig::default(), 1024);
+        ws.subscribe(Subscription::Orders);
+        ws.subscribe(Subscription::Trades {
+            realtime_only: true,
+            days: None,
+        });
+        for c in &contracts {
+            ws.subscribe(Subscription::MarketData {
+                conid: c.conid,
+                fields: QUOTE_FIELDS.map(str::to_owned).to_vec(),
+            });
+        }
+        let connected = tokio::time::timeout(cfg.connect_timeout, async {
+            while let Some(m) = rx.recv().await {
+                if matches!(m, WsMessage::Connected { .. }) {
+                    return true;
+                }
+            }
+            false
+        });
+        if !connected.await.unwrap_or(false) {
+            ws.shutdown().await;
+            return Err(NodeError::WebsocketTimeout(cfg.connect_timeout));
+        }
+
+        let (session_tx, session_rx) = mpsc::channel(16);
+        let keeper = session::spawn_keeper(
+            client.clone(),
+            session::SessionConfig::default(),
+            session_tx,
+        );
+        let mut engine =
+            LiveEngine::new(strategies, portfolio, cfg.risk, broker, contracts.clone())
+                .with_bars(cfg.bar_period);
+        if !pairing.is_empty() {
+            tracing::info!(
+                strikes = pairing.pairs().len(),
+                "ForecastEx strikes known to strategies"
+            );
+            engine.set_event_pairing(pairing);
+        }
+        if cfg.trading_hours {
+            load_trading_hours(&client, &contracts, &mut engine).await;
+        }
+        let (kill_tx, kill_rx) = mpsc::unbounded_channel();
+        Ok(LiveNode {
+            engine,
+            rx,
+            session_rx,
+            keeper,
+            ws,
+            kill_tx,
+            kill_rx,
+            account,
+            contracts,
+            event_records,
+            started: false,
+        })
+    }
+
+    /// Record orders and executions in `journal`, and reconcile it with the
+    /// account now: the differences found (also logged, and delivered to
+    /// strategies when they start).
+    pub async fn with_journal(
+        mut self,
+        journal: Box<dyn Journal>,
+    ) -> Result<(Self, Vec<Discrepancy>), NodeError> {
+        self.engine = self.engine.with_journal(journal);
+        let found = self.engine.reconcile().await?;
+        Ok((self, found))
+    }
+
+    /// The account traded.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The contracts traded, as the gateway describes them.
+    pub fn contracts(&self) -> &[Contract] {
+        &self.contracts
+    }
+
+    /// The ForecastEx contract records among them (for a store to net
+    /// positions by strike).
+    pub fn event_records(&self) -> &[EventContractRecord] {
+        &self.event_records
+    }
+
+    /// The engine (strategies, portfolio, stats).
+    pub fn engine(&self) -> &LiveEngine<S, IbkrBroker> {
+        &self.engine
+    }
+
+    /// A handle that halts trading and cancels every working order.
+    pub fn kill_switch(&self) -> KillSwitch {
+        KillSwitch(self.kill_tx.clone())
+    }
+
+    /// Start the strategies (once) and trade until `stop` resolves or the
+    /// websocket ends: venue messages, session changes, a one-second timer
+    /// that closes bars, and the kill switch.
+    pub async fn run(&mut self, stop: impl Future<Output = ()>) {
+        if !self.started {
+            self.started = true;
+            self.engine.start().await;
+        }
+        let mut timer = tokio::time::interval(Duration::from_secs(1));
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                msg = self.rx.recv() => match msg {
+                    Some(m) => self.engine.handle(m).await,
+                    None => break,
+                },
+                _ = timer.tick() => self.engine.tick().await,
+                Some(status) = self.session_rx.recv() => {
+                    self.engine.handle(WsMessage::Event(Event::Session(status))).await
+                }
+                Some(reason) = self.kill_rx.recv() => {
+                    tracing::error!(%reason, "kill switch: cancelling every working order, trading halted");
+                    self.engine.kill(&reason).await;
+                }
+                _ = &mut stop => break,
+            }
+        }
+        self.engine.stop().await;
+    }
+
+    /// End the run: cancel every working order (unless `keep_orders`),
+    /// close the websocket and the session keeper, and say what happened.
+    pub async fn finish(mut self, keep_orders: bool) -> NodeSummary {
+        self.keeper.abort();
+        if !keep_orders {
+            self.engine.shutdown().await;
+        }
+        let pf = self.engine.dispatcher().portfolio();
+        let summary = NodeSummary {
+            stats: self.engine.stats(),
+            equity: pf.equity(),
+            realized_pnl: pf.realized_pnl(),
+            positions: pf.positions().filter(|p| !p.is_flat()).cloned().collect(),
+            trading_state: self.engine.trading_state(),
+        };
+        self.ws.shutdown().await;
+        summary
+    }
+}
+
+/// What the gateway says the contracts are (`/trsrv/secdef`), so risk
+/// checks the real thing (a ForecastEx contract cannot be sold), and the
+/// YES/NO pairs of the ForecastEx markets among them
+/// (`/trsrv/event/contracts`), for `Context::event_pair`.
+async fn resolve_contracts(
+    client: &IbkrClient,
+    conids: &[Conid],
+) -> Result<(Vec<Contract>, Vec<EventContractRecord>), NodeError> {
+    let defs = client
+        .trsrv_secdef(conids)
+        .await
+        .map_err(gateway("GET /trsrv/secdef (contract details)"))?;
+    let mut contracts = Vec::with_capacity(conids.len());
+    for conid in conids {
+        let def = defs
+            .secdef
+            .iter()
+            .find(|d| d.conid == *conid)
+            .ok_or(NodeError::UnknownContract(*conid))?;
+        contracts.push(def.contract());
+    }
+    let markets: BTreeSet<i64> = defs
+        .secdef
+        .iter()
+        .filter(|d| d.is_event_contract == Some(true))
+        .filter_map(|d| d.und_conid)
+        .collect();
+    let mut records = Vec::new();
+    for market in markets {
+        let body = client
+            .event_contracts(Conid(market), "FORECASTX")
+            .await
+            .map_err(gateway("GET /trsrv/event/contracts (ForecastEx pairs)"))?;
+        for k in &body.contracts {
+            records.push(k.record()?);
+        }
+    }
+    Ok((contracts, records))
+}
+
+/// The account's cash and positions as the engine's portfolio.
+async fn seed_portfolio(
+    client: &IbkrClient,
+    account: &str,
+    contracts: &[Contract],
+) -> Result<Portfolio, NodeError> {
+    client
+        .portfolio_accounts()
+        .await
+        .map_err(gateway("GET /portfolio/accounts"))?;
+    let summary = client
+        .portfolio_summary(account)
+        .await
+        .map_err(gateway("GET /portfolio/{acct}/summary (cash)"))?;
+    let cash = summary
+        .get("totalcashvalue")
+        .and_then(|v| v.amount)
+        .ok_or_else(|| NodeError::NoCash(account.to_owned()))?;
+    let held = client
+        .positions(account)
+        .await
+        .map_err(gateway("GET /portfolio/{acct}/positions"))?;
+    let positions = held
+        .iter()
+        .filter(|p| !p.position.is_zero())
+        .map(|p| (p.to_position(), p.mkt_price));
+    let mut portfolio =
+        Portfolio::from_account(cash, positions).map_err(|source| NodeError::Account {
+            account: account.to_owned(),
+            source,
+        })?;
+    for c in contracts {
+        // A held position carries the multiplier the account reported.
+        if portfolio.quantity(c.conid).is_zero() {
+            portfolio.set_multiplier(c.conid, c.multiplier);
+        }
+    }
+    tracing::info!(
+        %account,
+        cash = %portfolio.cash(),
+        equity = %portfolio.equity(),
+        positions = portfolio.positions().filter(|p| !p.is_flat()).count(),
+        "portfolio seeded from the account"
+    );
+    Ok(portfolio)
+}
+
+/// Trading hours of each contract; a contract whose schedule cannot be
+/// read trades unchecked, with a warning.
+async fn load_trading_hours<S: Strategy>(
+    client: &IbkrClient,
+    contracts: &[Contract],
+    engine: &mut LiveEngine<S, IbkrBroker>,
+) {
+    for c in contracts {
+        let asset = serde_json::to_value(&c.sec_type)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "STK".to_owned());
+        match client.trading_schedule(&asset, &c.symbol, None).await {
+            Ok(s) => match s.first().map(cpapi::messages::TradingSchedule::to_hours) {
+                Some(Ok(h)) => engine.set_trading_hours(c.conid, h),
+                Some(Err(e)) => {
+                    tracing::warn!(conid = %c.conid, error = %e, "trading hours not enforced")
+                }
+                None => tracing::warn!(conid = %c.conid, "no trading schedule; hours not enforced"),
+            },
+            Err(e) => tracing::warn!(conid = %c.conid, error = %e, "trading hours not enforced"),
+        }
+    }
+}
