@@ -393,4 +393,38 @@ mod tests {
         // The 11th global request goes 1 s + 100 ms after the first.
         assert_eq!(Instant::now() - t1, Duration::from_millis(1100));
     }
+
+    /// Every typed call of `IbkrClient` is documented as "`METHOD /path`";
+    /// each of those requests must have its row in the shared table (a call
+    /// added without a row would be paced as global-only on this side and
+    /// could be unknown to the simulator).
+    #[test]
+    fn every_documented_client_call_has_a_row() {
+        let mut seen = 0;
+        for line in include_str!("rest.rs").lines() {
+            let Some(doc) = line.trim().strip_prefix("/// `") else {
+                continue;
+            };
+            let Some((method, rest)) = doc.split_once(' ') else {
+                continue;
+            };
+            if !["GET", "POST", "PUT", "DELETE"].contains(&method) {
+                continue;
+            }
+            let path: String = rest
+                .split(['`', '?'])
+                .next()
+                .unwrap_or_default()
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { "7" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/");
+            assert!(
+                endpoints::lookup(method, &path).is_some(),
+                "{method} {path} (rest.rs) has no row in cpapi::endpoints"
+            );
+            seen += 1;
+        }
+        assert!(seen >= 35, "only {seen} documented calls found in rest.rs");
+    }
 }
