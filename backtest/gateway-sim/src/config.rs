@@ -110,8 +110,8 @@ impl Default for PacingConfig {
     fn default() -> Self {
         PacingConfig {
             enabled: true,
-            global_per_second: 10,
-            penalty: Duration::from_secs(15 * 60),
+            global_per_second: cpapi::endpoints::GLOBAL.count as u32,
+            penalty: cpapi::endpoints::PENALTY_BOX,
         }
     }
 }

@@ -8,10 +8,13 @@
 //! * [`order_ticket`]: the Place Order body and the per-run cOID prefix.
 //! * [`smd`]: market data fields (websocket `smd` and snapshots).
 //! * [`history`]: the two historical bar responses.
+//! * [`endpoints`]: the endpoints with their methods and pacing limits,
+//!   one table for the client's pacer and the simulator's limiter.
 //!
 //! The client (`ibkr`) and the simulator (`gateway-sim`) both speak through
 //! these types, so a spelling is written once.
 
+pub mod endpoints;
 pub mod history;
 pub mod lenient;
 pub mod messages;

@@ -1,134 +1,52 @@
-//! Client-side pacing: the spec's "Pacing Limitations" table, enforced
-//! before a request leaves, so that a 429 (and its 15-minute penalty box)
-//! never happens in normal operation.
+//! Client-side pacing: the limits of [`cpapi::endpoints`], enforced before
+//! a request leaves, so that a 429 (and its 15-minute penalty box) never
+//! happens in normal operation.
 //!
 //! * A global limit of 10 requests per rolling second.
-//! * Per-endpoint rate limits from the table, matched on path templates
-//!   (`/fyi/disclaimer/{typecode}` matches any one segment there).
-//! * At most 5 concurrent history requests (`/iserver/marketdata/history`
-//!   per the table; `/hmds/history` shares the same pool, per the issue).
+//! * Per-endpoint rate limits: the row [`endpoints::lookup`] finds for the
+//!   request's method and path, one window per row (so `GET` and
+//!   `POST /tickle` share one, `GET` and `PUT /fyi/disclaimer/{typecode}`
+//!   have one each).
+//! * At most 5 concurrent history requests: `/iserver/marketdata/history`
+//!   and `/hmds/history` draw from one pool.
+//!
+//! The table and the matching live in `cpapi` because the simulator enforces
+//! the same rows; nothing here restates a limit.
+//!
+//! Every window is lengthened by [`PacingConfig::margin`] (by default
+//! [`Margin::CLIENT`]: 5%, at least 100 ms). The pacer stamps *send* times,
+//! the gateway counts *arrival* times, and under load one request can be
+//! delayed more than the next; two `/iserver/account/orders` calls spaced
+//! exactly 5 s apart here could arrive 4.9 s apart there and cost a
+//! 15-minute penalty. Tests on a paused clock use [`Margin::NONE`] to see the
+//! exact limits.
 //!
 //! Callers queue: [`Pacer::acquire`] waits (FIFO per endpoint, FIFO on the
 //! global window) and never drops a request. A request waiting on a slow
 //! endpoint (1 per 5 s) holds only that endpoint's queue, not the global one.
-//!
-//! Assumption (the spec is silent): the table's method column is not used for
-//! matching, because the spec documents `/tickle` as POST while the table
-//! lists GET; a path template's limit applies to every method, with one
-//! bucket per method (`/fyi/disclaimer/{typecode}` GET and PUT are 1/s each).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cpapi::endpoints::{self, EndpointId, Pacing, Pool};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::error::IbkrError;
 
-/// A rate: at most `count` requests in any window of `per`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub count: usize,
-    pub per: Duration,
-}
-
-impl Rate {
-    pub const fn new(count: usize, per: Duration) -> Self {
-        Rate { count, per }
-    }
-}
-
-/// The limit one row of the table sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
-    Rate(Rate),
-    /// A shared pool of concurrent requests (history).
-    Concurrent,
-}
-
-const SEC: Duration = Duration::from_secs(1);
-const SEC5: Duration = Duration::from_secs(5);
-const MIN: Duration = Duration::from_secs(60);
-const MIN15: Duration = Duration::from_secs(15 * 60);
-
-/// The spec's table, plus `/hmds/history` in the history pool.
-pub const TABLE: &[(&str, Limit)] = &[
-    ("/fyi/unreadnumber", Limit::Rate(Rate::new(1, SEC))),
-    ("/fyi/settings", Limit::Rate(Rate::new(1, SEC))),
-    ("/fyi/settings/{typecode}", Limit::Rate(Rate::new(1, SEC))),
-    ("/fyi/disclaimer/{typecode}", Limit::Rate(Rate::new(1, SEC))),
-    ("/fyi/deliveryoptions", Limit::Rate(Rate::new(1, SEC))),
-    ("/fyi/deliveryoptions/email", Limit::Rate(Rate::new(1, SEC))),
-    (
-        "/fyi/deliveryoptions/device",
-        Limit::Rate(Rate::new(1, SEC)),
-    ),
-    (
-        "/fyi/deliveryoptions/{deviceId}",
-        Limit::Rate(Rate::new(1, SEC)),
-    ),
-    ("/fyi/notifications", Limit::Rate(Rate::new(1, SEC))),
-    ("/fyi/notifications/more", Limit::Rate(Rate::new(1, SEC))),
-    (
-        "/fyi/notifications/{notificationId}",
-        Limit::Rate(Rate::new(1, SEC)),
-    ),
-    ("/iserver/account/orders", Limit::Rate(Rate::new(1, SEC5))),
-    (
-        "/iserver/account/pnl/partitioned",
-        Limit::Rate(Rate::new(1, SEC5)),
-    ),
-    ("/iserver/account/trades", Limit::Rate(Rate::new(1, SEC5))),
-    ("/iserver/marketdata/history", Limit::Concurrent),
-    ("/hmds/history", Limit::Concurrent),
-    (
-        "/iserver/marketdata/snapshot",
-        Limit::Rate(Rate::new(10, SEC)),
-    ),
-    ("/iserver/scanner/params", Limit::Rate(Rate::new(1, MIN15))),
-    ("/iserver/scanner/run", Limit::Rate(Rate::new(1, SEC))),
-    ("/pa/performance", Limit::Rate(Rate::new(1, MIN15))),
-    ("/pa/summary", Limit::Rate(Rate::new(1, MIN15))),
-    ("/pa/transactions", Limit::Rate(Rate::new(1, MIN15))),
-    ("/portfolio/accounts", Limit::Rate(Rate::new(1, SEC5))),
-    ("/portfolio/subaccounts", Limit::Rate(Rate::new(1, SEC5))),
-    ("/sso/validate", Limit::Rate(Rate::new(1, MIN))),
-    ("/tickle", Limit::Rate(Rate::new(1, SEC))),
-];
-
-/// The table row a request path falls under. Literal rows win over rows with
-/// a `{param}` segment (`/fyi/notifications/more` is not a notification id).
-pub fn match_template(path: &str) -> Option<(&'static str, Limit)> {
-    let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
-    let segs: Vec<&str> = path.split('/').collect();
-    let mut best: Option<(&'static str, Limit, usize)> = None;
-    for (tpl, limit) in TABLE {
-        let tsegs: Vec<&str> = tpl.split('/').collect();
-        if tsegs.len() != segs.len() {
-            continue;
-        }
-        let mut params = 0;
-        let ok = tsegs.iter().zip(&segs).all(|(t, s)| {
-            if t.starts_with('{') {
-                params += 1;
-                !s.is_empty()
-            } else {
-                t == s
-            }
-        });
-        if ok && best.is_none_or(|(_, _, p)| params < p) {
-            best = Some((tpl, *limit, params));
-        }
-    }
-    best.map(|(t, l, _)| (t, l))
-}
+pub use cpapi::endpoints::{Margin, Rate};
 
 /// Settings of the limiter.
 #[derive(Debug, Clone)]
 pub struct PacingConfig {
+    /// The global limit ([`endpoints::GLOBAL`]).
     pub global: Rate,
+    /// Size of the history pool ([`Pool::History`]).
     pub max_concurrent_history: usize,
+    /// Safety margin added to every rate window (global and per endpoint);
+    /// see the module doc.
+    pub margin: Margin,
     /// How long to stop after a 429 (the spec's penalty box is 15 minutes).
     pub penalty: Duration,
     /// During the penalty: wait it out (a long-running bot) or fail at once
@@ -139,9 +57,10 @@ pub struct PacingConfig {
 impl Default for PacingConfig {
     fn default() -> Self {
         PacingConfig {
-            global: Rate::new(10, SEC),
-            max_concurrent_history: 5,
-            penalty: MIN15,
+            global: endpoints::GLOBAL,
+            max_concurrent_history: Pool::History.size(),
+            margin: Margin::CLIENT,
+            penalty: endpoints::PENALTY_BOX,
             wait_out_penalty: true,
         }
     }
@@ -183,7 +102,7 @@ pub struct Permit {
 pub struct Pacer {
     config: PacingConfig,
     global: Mutex<Window>,
-    endpoints: std::sync::Mutex<HashMap<String, Arc<Mutex<Window>>>>,
+    endpoints: std::sync::Mutex<HashMap<EndpointId, Arc<Mutex<Window>>>>,
     history: Arc<Semaphore>,
     penalty_until: std::sync::Mutex<Option<Instant>>,
 }
@@ -206,9 +125,10 @@ impl Pacer {
     /// Wait until `method path` may be sent without breaking any limit.
     pub async fn acquire(&self, method: &str, path: &str) -> Result<Permit, IbkrError> {
         self.wait_penalty(path).await?;
-        let rule = match_template(path);
-        let history = match rule {
-            Some((_, Limit::Concurrent)) => Some(
+        let row = endpoints::lookup(method, path);
+        let pacing = row.map_or(Pacing::Global, |m| m.endpoint.pacing);
+        let history = match pacing {
+            Pacing::Concurrent(Pool::History) => Some(
                 self.history
                     .clone()
                     .acquire_owned()
@@ -217,37 +137,40 @@ impl Pacer {
             ),
             _ => None,
         };
-        if let Some((tpl, Limit::Rate(rate))) = rule {
-            let bucket = self.bucket(method, tpl);
-            let mut w = bucket.lock().await;
-            let at = w.next_free(rate, Instant::now());
-            tokio::time::sleep_until(at).await;
-            // Hold the endpoint queue until the global window admits us, so
-            // the endpoint's stamp is the real send time.
-            let sent = self.global_slot().await;
-            w.sent.push_back(sent);
-        } else {
-            self.global_slot().await;
+        match (row, pacing) {
+            (Some(row), Pacing::Rate(rate)) => {
+                let rate = self.config.margin.apply(rate);
+                let bucket = self.bucket(row.id);
+                let mut w = bucket.lock().await;
+                let at = w.next_free(rate, Instant::now());
+                tokio::time::sleep_until(at).await;
+                // Hold the endpoint queue until the global window admits us,
+                // so the endpoint's stamp is the real send time.
+                let sent = self.global_slot().await;
+                w.sent.push_back(sent);
+            }
+            _ => {
+                self.global_slot().await;
+            }
         }
         Ok(Permit { _history: history })
     }
 
     async fn global_slot(&self) -> Instant {
         let mut g = self.global.lock().await;
-        let at = g.next_free(self.config.global, Instant::now());
+        let at = g.next_free(self.config.margin.apply(self.config.global), Instant::now());
         tokio::time::sleep_until(at).await;
         let now = Instant::now();
         g.sent.push_back(now);
         now
     }
 
-    fn bucket(&self, method: &str, tpl: &str) -> Arc<Mutex<Window>> {
-        let key = format!("{method} {tpl}");
+    fn bucket(&self, id: EndpointId) -> Arc<Mutex<Window>> {
         let mut map = self
             .endpoints
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.entry(key).or_default().clone()
+        map.entry(id).or_default().clone()
     }
 
     async fn wait_penalty(&self, path: &str) -> Result<(), IbkrError> {
@@ -306,30 +229,49 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    const SEC: Duration = Duration::from_secs(1);
+    const SEC5: Duration = Duration::from_secs(5);
+    const MIN15: Duration = Duration::from_secs(15 * 60);
+
+    /// The exact limits, for timing assertions on a paused clock.
+    fn exact() -> PacingConfig {
+        PacingConfig {
+            margin: Margin::NONE,
+            ..PacingConfig::default()
+        }
+    }
+
+    fn template(method: &str, path: &str) -> Option<&'static str> {
+        endpoints::lookup(method, path).map(|m| m.endpoint.path)
+    }
+
     #[test]
     fn templates_match() {
         assert_eq!(
-            match_template("/iserver/account/orders?force=true").map(|t| t.0),
+            template("GET", "/iserver/account/orders?force=true"),
             Some("/iserver/account/orders")
         );
         assert_eq!(
-            match_template("/fyi/notifications/more").map(|t| t.0),
+            template("GET", "/fyi/notifications/more"),
             Some("/fyi/notifications/more")
         );
         assert_eq!(
-            match_template("/fyi/notifications/12345").map(|t| t.0),
+            template("PUT", "/fyi/notifications/12345"),
             Some("/fyi/notifications/{notificationId}")
         );
-        assert_eq!(match_template("/iserver/accounts"), None);
         assert_eq!(
-            match_template("/hmds/history").map(|t| t.1),
-            Some(Limit::Concurrent)
+            endpoints::pacing("GET", "/iserver/accounts"),
+            Pacing::Global
+        );
+        assert_eq!(
+            endpoints::pacing("GET", "/hmds/history"),
+            Pacing::Concurrent(Pool::History)
         );
     }
 
     #[tokio::test(start_paused = true)]
     async fn global_ten_per_second() {
-        let p = Arc::new(Pacer::new(PacingConfig::default()));
+        let p = Arc::new(Pacer::new(exact()));
         let t0 = Instant::now();
         let mut times = Vec::new();
         for _ in 0..25 {
@@ -348,7 +290,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn endpoint_limit_queues_without_blocking_others() {
-        let p = Arc::new(Pacer::new(PacingConfig::default()));
+        let p = Arc::new(Pacer::new(exact()));
         let t0 = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..3 {
@@ -399,7 +341,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn penalty_box_holds_or_fails() {
-        let p = Pacer::new(PacingConfig::default());
+        let p = Pacer::new(exact());
         p.penalize("/iserver/accounts");
         let t0 = Instant::now();
         p.acquire("GET", "/iserver/accounts").await.unwrap();
@@ -417,5 +359,72 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn get_and_post_tickle_share_one_window() {
+        let p = Pacer::new(exact());
+        let t0 = Instant::now();
+        p.acquire("GET", "/tickle").await.unwrap();
+        p.acquire("POST", "/tickle").await.unwrap();
+        assert_eq!(Instant::now() - t0, SEC);
+        p.acquire("POST", "/tickle").await.unwrap();
+        assert_eq!(Instant::now() - t0, SEC * 2);
+        // GET and PUT of one path are two rows: no wait between them.
+        let t1 = Instant::now();
+        p.acquire("GET", "/fyi/disclaimer/1").await.unwrap();
+        p.acquire("PUT", "/fyi/disclaimer/1").await.unwrap();
+        assert_eq!(Instant::now() - t1, Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn default_margin_lengthens_every_window() {
+        let p = Pacer::new(PacingConfig::default());
+        let t0 = Instant::now();
+        p.acquire("GET", "/iserver/account/orders").await.unwrap();
+        p.acquire("GET", "/iserver/account/orders").await.unwrap();
+        // 5 s + 5%: a send-time spacing that survives arrival jitter.
+        assert_eq!(Instant::now() - t0, Duration::from_millis(5250));
+        let p = Pacer::new(PacingConfig::default());
+        let t1 = Instant::now();
+        for _ in 0..11 {
+            p.acquire("GET", "/iserver/accounts").await.unwrap();
+        }
+        // The 11th global request goes 1 s + 100 ms after the first.
+        assert_eq!(Instant::now() - t1, Duration::from_millis(1100));
+    }
+
+    /// Every typed call of `IbkrClient` is documented as "`METHOD /path`";
+    /// each of those requests must have its row in the shared table (a call
+    /// added without a row would be paced as global-only on this side and
+    /// could be unknown to the simulator).
+    #[test]
+    fn every_documented_client_call_has_a_row() {
+        let mut seen = 0;
+        for line in include_str!("rest.rs").lines() {
+            let Some(doc) = line.trim().strip_prefix("/// `") else {
+                continue;
+            };
+            let Some((method, rest)) = doc.split_once(' ') else {
+                continue;
+            };
+            if !["GET", "POST", "PUT", "DELETE"].contains(&method) {
+                continue;
+            }
+            let path: String = rest
+                .split(['`', '?'])
+                .next()
+                .unwrap_or_default()
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { "7" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/");
+            assert!(
+                endpoints::lookup(method, &path).is_some(),
+                "{method} {path} (rest.rs) has no row in cpapi::endpoints"
+            );
+            seen += 1;
+        }
+        assert!(seen >= 35, "only {seen} documented calls found in rest.rs");
     }
 }

@@ -1,8 +1,19 @@
 //! The real client over real HTTP and websocket on 127.0.0.1, against a
-//! small purpose-built axum server that can produce the faults the gateway
-//! produces: error bodies, HTML pages, 401/429/500/503, the first-call 404
-//! of `/hmds/history`, reply prompts in a chain, an expired brokerage
-//! session, a dropped websocket and a lost heartbeat.
+//! small purpose-built axum server, for the cases the CP Gateway simulator
+//! cannot produce:
+//!
+//! * error bodies with chosen texts, an HTML page with status 200, a
+//!   malformed JSON body, a bare-text 429/503 (`typed_errors_keep_the_message`;
+//!   the simulator's injected faults are JSON with a fixed text);
+//! * the request headers as received (`headers_and_cookies`: the simulator
+//!   does not echo them);
+//! * a websocket that drops after its first quote, re-delivers the same
+//!   execution on every connection, or goes silent on its first connection
+//!   only (the simulator's websocket knobs act on every connection).
+//!
+//! Session keeping, the reply chain, the `/hmds/history` warm-up, snapshot
+//! pre-flight and history download run against the simulator in
+//! `ibkr_gateway_sim.rs`.
 
 extern crate ibflow_ibkr as ibkr;
 
@@ -11,28 +22,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use cpapi::messages::PlaceOutcome;
 use engine::event::Event;
 use engine::model::Conid;
 use ibkr::pacing::PacingConfig;
-use ibkr::rest::HistoryRequest;
-use ibkr::session::{check_once, SessionConfig};
 use ibkr::ws::{self, Subscription, WsConfig, WsMessage};
 use ibkr::{ClientConfig, IbkrClient, IbkrError};
 use serde_json::{json, Value};
 
 #[derive(Default)]
 struct Srv {
-    hmds_calls: AtomicUsize,
-    snapshot_calls: AtomicUsize,
-    accounts_calls: AtomicUsize,
-    authenticated: AtomicBool,
-    init_calls: AtomicUsize,
     ws_connects: AtomicUsize,
     /// Messages received on the websocket, per connection index.
     ws_received: Mutex<Vec<(usize, String)>>,
@@ -48,13 +51,6 @@ type S = Arc<Srv>;
 async fn start(srv: S) -> String {
     let app = Router::new()
         .route("/v1/api/tickle", post(tickle))
-        .route("/v1/api/iserver/auth/status", post(auth_status))
-        .route("/v1/api/iserver/auth/ssodh/init", post(ssodh_init))
-        .route("/v1/api/iserver/accounts", get(accounts))
-        .route("/v1/api/iserver/marketdata/snapshot", get(snapshot))
-        .route("/v1/api/hmds/history", get(hmds))
-        .route("/v1/api/iserver/account/{acct}/orders", post(place))
-        .route("/v1/api/iserver/reply/{id}", post(reply))
         .route("/v1/api/echo", post(echo))
         .route("/v1/api/fault/{kind}", get(fault))
         .route("/v1/api/ws", any(ws_upgrade))
@@ -69,8 +65,6 @@ async fn start(srv: S) -> String {
 
 fn client(base: &str) -> IbkrClient {
     IbkrClient::new(ClientConfig {
-        hmds_warmup: Duration::from_millis(10),
-        snapshot_preflight_wait: Duration::from_millis(10),
         pacing: PacingConfig {
             wait_out_penalty: false,
             ..PacingConfig::default()
@@ -80,8 +74,9 @@ fn client(base: &str) -> IbkrClient {
     .unwrap()
 }
 
-async fn tickle(State(s): State<S>) -> Response {
-    let auth = s.authenticated.load(Ordering::SeqCst);
+/// The tickle answer the websocket needs for its session cookie, and the
+/// `x-sess-uuid` cookie the client must keep.
+async fn tickle() -> Response {
     (
         [("set-cookie", "x-sess-uuid=abc123; Path=/")],
         Json(json!({
@@ -90,98 +85,10 @@ async fn tickle(State(s): State<S>) -> Response {
             "collission": false,
             "userId": 1,
             "hmds": {"error": "no bridge"},
-            "iserver": {"authStatus": {"authenticated": auth, "competing": false, "connected": true, "message": ""}}
+            "iserver": {"authStatus": {"authenticated": true, "competing": false, "connected": true, "message": ""}}
         })),
     )
         .into_response()
-}
-
-async fn auth_status(State(s): State<S>) -> Json<Value> {
-    Json(
-        json!({"authenticated": s.authenticated.load(Ordering::SeqCst), "competing": false, "connected": true}),
-    )
-}
-
-async fn ssodh_init(State(s): State<S>, Json(body): Json<Value>) -> Json<Value> {
-    assert_eq!(body["publish"], json!(true));
-    s.init_calls.fetch_add(1, Ordering::SeqCst);
-    s.authenticated.store(true, Ordering::SeqCst);
-    Json(json!({"authenticated": true, "competing": false, "connected": true, "message": ""}))
-}
-
-async fn accounts(State(s): State<S>) -> Json<Value> {
-    s.accounts_calls.fetch_add(1, Ordering::SeqCst);
-    Json(json!({"accounts": ["U1"], "selectedAccount": "U1"}))
-}
-
-async fn snapshot(State(s): State<S>, Query(q): Query<Vec<(String, String)>>) -> Json<Value> {
-    assert!(
-        s.accounts_calls.load(Ordering::SeqCst) >= 1,
-        "pre-flight: accounts first"
-    );
-    let n = s.snapshot_calls.fetch_add(1, Ordering::SeqCst);
-    let conid: i64 = q
-        .iter()
-        .find(|(k, _)| k == "conids")
-        .unwrap()
-        .1
-        .parse()
-        .unwrap();
-    if n == 0 {
-        Json(json!([{"conid": conid, "conidEx": conid.to_string(), "_updated": 1702334859712u64}]))
-    } else {
-        Json(
-            json!([{"conid": conid, "_updated": 1702334859712u64, "31": "C193.18", "84": "193.06", "86": "193.14", "6509": "RpB"}]),
-        )
-    }
-}
-
-async fn hmds(State(s): State<S>, Query(q): Query<Vec<(String, String)>>) -> Response {
-    if s.hmds_calls.fetch_add(1, Ordering::SeqCst) == 0 {
-        return (
-            StatusCode::NOT_FOUND,
-            "<html><body><h1>Resource not found</h1></body></html>",
-        )
-            .into_response();
-    }
-    let start = q
-        .iter()
-        .find(|(k, _)| k == "startTime")
-        .map(|x| x.1.clone());
-    let end = match start {
-        Some(s) => chrono::NaiveDateTime::parse_from_str(&s, "%Y%m%d-%H:%M:%S")
-            .unwrap()
-            .and_utc()
-            .timestamp_millis(),
-        None => 1_702_335_080_000,
-    };
-    // Three daily bars before the end (period is 1y for 1d bars; enough).
-    let data: Vec<Value> = (1..=3)
-        .rev()
-        .map(|i| json!({"t": end - i * 86_400_000, "o": 10.0, "h": "11", "l": 9.5, "c": 10.5, "v": 100}))
-        .collect();
-    Json(json!({"startTime": "x", "data": data, "points": 3, "mktDataDelay": 0})).into_response()
-}
-
-async fn place(Path(acct): Path<String>, Json(body): Json<Value>) -> Json<Value> {
-    assert_eq!(acct, "U1");
-    assert!(body["orders"].is_array());
-    Json(
-        json!([{"id": "p1", "message": ["first question?"], "isSuppressed": false, "messageIds": ["o163"]}]),
-    )
-}
-
-async fn reply(Path(id): Path<String>, Json(body): Json<Value>) -> Json<Value> {
-    assert_eq!(body["confirmed"], json!(true));
-    match id.as_str() {
-        "p1" => Json(
-            json!([{"id": "p2", "message": ["second question?"], "isSuppressed": false, "messageIds": ["o354"]}]),
-        ),
-        "p2" => Json(
-            json!([{"order_id": "1234567890", "order_status": "Submitted", "encrypt_message": "1"}]),
-        ),
-        other => panic!("unexpected reply id {other}"),
-    }
 }
 
 async fn echo(State(s): State<S>, headers: HeaderMap) -> Json<Value> {
@@ -358,97 +265,6 @@ async fn headers_and_cookies() {
     );
 }
 
-#[tokio::test]
-async fn reply_chain_with_two_prompts() {
-    let base = start(Arc::new(Srv::default())).await;
-    let c = client(&base);
-    let body = json!({"orders": [{"conid": 265598, "orderType": "MKT", "side": "BUY", "quantity": 1, "tif": "DAY"}]});
-    let mut outcome = c.place_orders("U1", &body).await.unwrap();
-    let mut prompts = Vec::new();
-    while let PlaceOutcome::Prompt(p) = outcome {
-        prompts.push(p.message_ids.clone());
-        outcome = c.reply(&p.id, true).await.unwrap();
-    }
-    assert_eq!(
-        prompts,
-        vec![vec!["o163".to_string()], vec!["o354".to_string()]]
-    );
-    match outcome {
-        PlaceOutcome::Acknowledged(a) => assert_eq!(a[0].order_id.as_deref(), Some("1234567890")),
-        other => panic!("{other:?}"),
-    }
-}
-
-#[tokio::test]
-async fn hmds_first_call_404_is_retried_once_and_snapshot_preflight() {
-    let srv = Arc::new(Srv::default());
-    let base = start(srv.clone()).await;
-    let c = client(&base);
-    let h = c
-        .hmds_history(&HistoryRequest::new(Conid(265598), "1w", "1d"))
-        .await
-        .unwrap();
-    assert_eq!(h.bars.len(), 3);
-    assert_eq!(srv.hmds_calls.load(Ordering::SeqCst), 2);
-    // Snapshot: accounts called first, empty pre-flight answer repeated.
-    let rows = c
-        .snapshot(&[Conid(265598)], &["31", "84", "86"])
-        .await
-        .unwrap();
-    assert_eq!(srv.accounts_calls.load(Ordering::SeqCst), 1);
-    assert_eq!(srv.snapshot_calls.load(Ordering::SeqCst), 2);
-    let mut d = cpapi::smd::SmdDecoder::new();
-    let s = d.decode_value(&rows[0]).unwrap();
-    assert_eq!(s.quote.last.unwrap().to_string(), "193.18");
-}
-
-#[tokio::test]
-async fn history_download_splits_fetches_stitches_and_saves() {
-    let srv = Arc::new(Srv::default());
-    let base = start(srv.clone()).await;
-    let c = client(&base);
-    let dir = tempfile::tempdir().unwrap();
-    let end = chrono::DateTime::parse_from_rfc3339("2024-03-08T21:00:00Z")
-        .unwrap()
-        .to_utc();
-    let d = ibkr::history::download(&c, Conid(8314), "1d", "3y", end, false, Some(dir.path()))
-        .await
-        .unwrap();
-    // 3y of daily bars = 3 requests of 1y; the first hit the warm-up 404.
-    assert_eq!(d.requests, 3);
-    assert_eq!(srv.hmds_calls.load(Ordering::SeqCst), 4);
-    assert_eq!(d.files.len(), 3);
-    assert_eq!(d.bars.len(), 9);
-    assert!(d.bars.windows(2).all(|w| w[0].time < w[1].time));
-    for f in &d.files {
-        let name = f.file_name().unwrap().to_str().unwrap();
-        assert!(name.starts_with("hmds_8314_"), "{name}");
-        let body = std::fs::read(f).unwrap();
-        assert_eq!(
-            cpapi::history::parse_history(Conid(8314), &body)
-                .unwrap()
-                .bars
-                .len(),
-            3
-        );
-    }
-}
-
-#[tokio::test]
-async fn session_expiry_is_reinitialized() {
-    let srv = Arc::new(Srv::default());
-    let base = start(srv.clone()).await;
-    let c = client(&base);
-    // Connected, not authenticated: the keeper re-opens the session.
-    let r = check_once(&c, &SessionConfig::default()).await.unwrap();
-    assert!(r.reinitialized);
-    assert!(r.status.authenticated);
-    assert_eq!(srv.init_calls.load(Ordering::SeqCst), 1);
-    let r = check_once(&c, &SessionConfig::default()).await.unwrap();
-    assert!(!r.reinitialized);
-    assert_eq!(srv.init_calls.load(Ordering::SeqCst), 1);
-}
-
 static EXECUTIONS: AtomicUsize = AtomicUsize::new(0);
 
 async fn next_matching(
@@ -560,33 +376,4 @@ async fn websocket_heartbeat_loss_is_detected() {
     .await;
     h.shutdown().await;
     assert!(srv.ws_connects.load(Ordering::SeqCst) >= 2);
-}
-
-#[tokio::test]
-async fn keeper_task_reports_status_changes() {
-    let srv = Arc::new(Srv::default());
-    let base = start(srv.clone()).await;
-    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-    let cfg = SessionConfig {
-        tickle_every: Duration::from_millis(50),
-        ..SessionConfig::default()
-    };
-    let task = ibkr::session::spawn_keeper(client(&base), cfg, tx);
-    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    // The first tickle found the brokerage session closed and re-opened it.
-    assert!(first.authenticated && first.connected);
-    assert_eq!(srv.init_calls.load(Ordering::SeqCst), 1);
-    // Expire it again: the keeper notices on its next tickle and re-inits.
-    srv.authenticated.store(false, Ordering::SeqCst);
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while srv.init_calls.load(Ordering::SeqCst) < 2 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("re-init after expiry");
-    task.abort();
 }

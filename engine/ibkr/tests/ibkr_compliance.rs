@@ -1,6 +1,7 @@
 //! CME Rule 536-B: futures orders, cancels and modifies carry
 //! `manualIndicator: false` and `extOperator`. Checked on the wire against
-//! a small HTTP server on 127.0.0.1 that records what it received.
+//! a small HTTP server on 127.0.0.1 that records what it received (the
+//! simulator does not expose the requests it received, so a mock).
 
 extern crate ibflow_ibkr as ibkr;
 

@@ -1,6 +1,10 @@
 //! Every typed call over real HTTP on 127.0.0.1: an axum server answers
 //! each endpoint with the spec's example body and records the method, path,
 //! query and body it received, so both directions are checked.
+//!
+//! A mock, not the simulator: it answers the spec's own example bodies
+//! (the simulator answers its own state) and records the requests as
+//! received, and some endpoints here have no simulator route.
 
 extern crate ibflow_ibkr as ibkr;
 
