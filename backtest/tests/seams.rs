@@ -11,7 +11,7 @@ use rust_decimal_macros::dec;
 
 use backtest::exchange::{ExchangeConfig, SimExchange};
 use backtest::runner::{self, BacktestConfig, RunLabel};
-use backtest::sim_venue::SimVenue;
+use backtest::sim_venue::{BarVenue, SimVenue};
 use engine::event::Event;
 use engine::forecastex::Pairing;
 use engine::model::OrderChanges;
