@@ -333,6 +333,9 @@ async fn connect(client: &IbkrClient) -> Result<Socket, IbkrError> {
         } else {
             None
         };
+    // The upgrade request counts against the gateway's global limit like
+    // any other request.
+    let _permit = client.pacer().acquire("GET", "/ws").await?;
     let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector)
         .await
         .map_err(|e| IbkrError::Websocket(format!("connect failed: {e}")))?;
