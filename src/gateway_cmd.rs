@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use cpapi::smd::SmdDecoder;
-use engine::model::{Conid, OrderStatus};
+use engine::model::Conid;
 use ibkr::session::ResetRegion;
 use ibkr::{ClientConfig, IbkrClient};
 use serde_json::json;
@@ -405,10 +405,8 @@ pub fn orders(a: OrdersArgs, db: &std::path::Path) -> Result<()> {
     let c = client(&a.common)?;
     let mut filters = Vec::new();
     for f in &a.filters {
-        filters.push(
-            f.parse::<OrderStatus>()
-                .map_err(|e| anyhow::anyhow!("--filters: {e}"))?,
-        );
+        filters
+            .push(cpapi::spelling::order_status(f).map_err(|e| anyhow::anyhow!("--filters: {e}"))?);
     }
     runtime()?.block_on(async {
         let o = c
@@ -485,7 +483,7 @@ pub fn trades(a: TradesArgs) -> Result<()> {
                 e.time.to_rfc3339(),
                 e.account,
                 e.conid.0,
-                e.side.as_wire(),
+                cpapi::spelling::trade_side(e.side),
                 e.size,
                 e.price,
                 e.commission,

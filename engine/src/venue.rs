@@ -21,6 +21,10 @@ pub enum VenueError {
     NotWorking(OrderId, String),
     #[error("venue unavailable: {0}")]
     Unavailable(String),
+    /// The venue answered with something the engine cannot read (an order
+    /// of an unknown type, say). Not transient: retrying reads it again.
+    #[error("venue sent what the engine cannot read: {0}")]
+    Unreadable(String),
 }
 
 /// Changes to a working order; `None` keeps the current value.

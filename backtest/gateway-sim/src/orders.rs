@@ -51,10 +51,10 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use cpapi::order_ticket::OrderTicket;
+use cpapi::spelling;
 use engine::event::Event;
 use engine::model::{
-    Bar, Conid, ExecSide, Execution, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif,
-    Timestamp,
+    Bar, Conid, ExecSide, Execution, OrderId, OrderRequest, OrderStatus, Side, Timestamp,
 };
 use engine::venue::OrderChanges;
 
@@ -471,7 +471,7 @@ fn placed_json(orders: &[&GwOrder]) -> Response {
             .map(|o| {
                 json!({
                     "order_id": o.id().to_string(),
-                    "order_status": o.status.as_wire(),
+                    "order_status": spelling::status_name(o.status),
                     "encrypt_message": "1",
                 })
             })
@@ -907,7 +907,11 @@ async fn live_orders(
     }
     let filters: Vec<OrderStatus> = q
         .get("filters")
-        .map(|f| f.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .map(|f| {
+            f.split(',')
+                .filter_map(|s| spelling::order_status(s).ok())
+                .collect()
+        })
         .unwrap_or_default();
     let today = st.clock.now().with_timezone(&New_York).date_naive();
     let mut list: Vec<&GwOrder> = st
@@ -997,39 +1001,6 @@ async fn suppress_reset(State(sh): State<Arc<Shared>>) -> Response {
     ok(json!({ "status": "submitted" }))
 }
 
-fn type_name(t: OrderType) -> &'static str {
-    match t {
-        OrderType::Market => "Market",
-        OrderType::Limit => "Limit",
-        OrderType::Stop => "Stop",
-        OrderType::StopLimit => "Stop Limit",
-        OrderType::Trail => "Trail",
-        OrderType::TrailLimit => "Trail Limit",
-        OrderType::MidPrice => "MidPrice",
-    }
-}
-
-fn orig_type_name(t: OrderType) -> &'static str {
-    match t {
-        OrderType::Market => "MARKET",
-        OrderType::Limit => "LIMIT",
-        OrderType::Stop => "STOP",
-        OrderType::StopLimit => "STOP_LIMIT",
-        OrderType::Trail => "TRAILING STOP",
-        OrderType::TrailLimit => "TRAILING STOP LIMIT",
-        OrderType::MidPrice => "MIDPRICE",
-    }
-}
-
-fn tif_name(t: Tif) -> &'static str {
-    match t {
-        Tif::Day => "Day",
-        Tif::Gtc => "GTC",
-        Tif::Ioc => "IOC",
-        Tif::Opg => "OPG",
-    }
-}
-
 /// "Sold 5 Market, GTC" (filled) or "Buy 10 Limit 150, Day" (working).
 fn description(o: &GwOrder, symbol: Option<&str>) -> String {
     let done = o.status == OrderStatus::Filled;
@@ -1045,12 +1016,12 @@ fn description(o: &GwOrder, symbol: Option<&str>) -> String {
         s.push_str(sym);
     }
     s.push(' ');
-    s.push_str(type_name(o.req.order_type));
+    s.push_str(spelling::listed_order_type(o.req.order_type));
     if let Some(p) = o.req.limit_price.or(o.req.stop_price) {
         s.push_str(&format!(" {}", dstr(p)));
     }
     s.push_str(", ");
-    s.push_str(tif_name(o.req.tif));
+    s.push_str(spelling::described_tif(o.req.tif));
     s
 }
 
@@ -1089,15 +1060,15 @@ pub(crate) fn order_json(o: &GwOrder, sh: &Shared, sor: bool) -> Value {
         "filledQuantity": num(o.filled),
         "totalSize": num(o.req.quantity),
         "companyName": inst.map(|i| i.company_name.as_str()).unwrap_or(""),
-        "status": o.status.as_wire(),
-        "order_ccp_status": o.status.as_wire(),
-        "origOrderType": orig_type_name(o.req.order_type),
+        "status": spelling::status_name(o.status),
+        "order_ccp_status": spelling::status_name(o.status),
+        "origOrderType": spelling::orig_order_type(o.req.order_type),
         "supportsTaxOpt": "1",
-        "orderType": type_name(o.req.order_type),
+        "orderType": spelling::listed_order_type(o.req.order_type),
         "bgColor": "#FFFFFF",
         "fgColor": "#000000",
-        "timeInForce": o.req.tif.as_wire(),
-        "side": o.req.side.as_wire(),
+        "timeInForce": spelling::ticket_tif(o.req.tif),
+        "side": spelling::ticket_side(o.req.side),
     });
     if let Some(p) = o.avg_price {
         v["avgPrice"] = json!(dstr(p));
@@ -1150,7 +1121,7 @@ fn status_json(o: &GwOrder, sh: &Shared) -> Value {
         "conidex": o.req.conid.to_string(),
         "conid": o.req.conid.0,
         "symbol": symbol,
-        "side": match o.req.side { Side::Buy => "B", Side::Sell => "S" },
+        "side": spelling::short_side(o.req.side),
         "contract_description_1": symbol,
         "listing_exchange": inst.map(Instrument::listing_detail).unwrap_or_default(),
         "option_acct": "c",
@@ -1159,12 +1130,12 @@ fn status_json(o: &GwOrder, sh: &Shared) -> Value {
         "total_size": qty_str(o.req.quantity),
         "currency": inst.map(|i| i.currency.as_str()).unwrap_or("USD"),
         "account": sh.cfg.account,
-        "order_type": orig_type_name(o.req.order_type),
+        "order_type": spelling::orig_order_type(o.req.order_type),
         "cum_fill": qty_str(o.filled),
-        "order_status": o.status.as_wire(),
+        "order_status": spelling::status_name(o.status),
         "order_ccp_status": ccp,
         "order_status_description": status_text,
-        "tif": o.req.tif.as_wire(),
+        "tif": spelling::ticket_tif(o.req.tif),
     });
     let more = json!({
         "fg_color": "#FFFFFF",
@@ -1206,10 +1177,11 @@ pub(crate) fn trade_json(e: &Execution, order_ref: Option<&str>, sh: &Shared) ->
     let exchange = inst
         .map(|i| i.execution_exchange.clone())
         .unwrap_or_default();
-    let (side, verb) = match e.side {
-        ExecSide::Bought => ("B", "Bought"),
-        ExecSide::Sold => ("S", "Sold"),
-        ExecSide::Netting => ("N", "Netted"),
+    let side = spelling::trade_side(e.side);
+    let verb = match e.side {
+        ExecSide::Bought => "Bought",
+        ExecSide::Sold => "Sold",
+        ExecSide::Netting => "Netted",
     };
     let mut v = json!({
         "execution_id": e.execution_id,
