@@ -10,7 +10,7 @@ use clap::Args;
 use rust_decimal::Decimal;
 
 use cpapi::order_ticket::TicketBuilder;
-use engine::forecastex::{EventContractRecord, Pairing};
+use engine::forecastex::{Pairing, StrikeSide};
 use engine::model::{Conid, Contract};
 use engine::portfolio::Portfolio;
 use engine::registry::Params;
@@ -400,7 +400,7 @@ fn build_strategies(
 async fn resolve_contracts(
     client: &IbkrClient,
     conids: &[Conid],
-) -> Result<(Vec<Contract>, Vec<EventContractRecord>)> {
+) -> Result<(Vec<Contract>, Vec<StrikeSide>)> {
     let defs = client
         .trsrv_secdef(conids)
         .await

@@ -17,7 +17,7 @@ use crate::lenient::{
     string_map,
 };
 use crate::spelling;
-use engine::forecastex::{EventContractRecord, NettingError, Pairing};
+use engine::forecastex::{NettingError, Pairing, StrikeSide};
 use engine::model::from_epoch_ms;
 use engine::model::{
     Conid, Contract, Execution, OrderId, OrderRequest, OrderStatus, OrderType, Position, SecType,
@@ -609,14 +609,15 @@ pub struct EventContract {
 }
 
 impl EventContract {
-    /// The fields netting needs, checked: a record without a side,
-    /// underlying or strike cannot be paired and is an error, not a guess.
-    pub fn record(&self) -> Result<EventContractRecord, NettingError> {
+    /// The engine's side of a strike: the fields netting needs, checked. A
+    /// record without a side (`putOrCall`), underlying or strike cannot be
+    /// paired and is an error, not a guess.
+    pub fn record(&self) -> Result<StrikeSide, NettingError> {
         let missing = |field| NettingError::Incomplete {
             conid: self.conid,
             field,
         };
-        Ok(EventContractRecord {
+        Ok(StrikeSide {
             conid: self.conid,
             underlying_conid: Conid(
                 self.underlying_conid
@@ -639,12 +640,13 @@ impl EventContracts {
     /// The YES/NO pairing of a market's contracts: what
     /// [`engine::strategy::Context::exit_event`] and the store's netting need.
     pub fn pairing(&self) -> Result<Pairing, NettingError> {
-        let records = self
-            .contracts
-            .iter()
-            .map(EventContract::record)
-            .collect::<Result<Vec<_>, _>>()?;
-        Pairing::from_records(&records)
+        Pairing::from_records(&self.records()?)
+    }
+
+    /// Every contract as the engine's [`StrikeSide`] (what the store
+    /// keeps), or the first that cannot be read.
+    pub fn records(&self) -> Result<Vec<StrikeSide>, NettingError> {
+        self.contracts.iter().map(EventContract::record).collect()
     }
 }
 
@@ -1647,6 +1649,60 @@ mod contract_tests {
         let c = fut.contract();
         assert_eq!((c.sec_type, c.multiplier), (SecType::Future, dec!(50)));
         assert_eq!(c.symbol, "1");
+    }
+
+    /// The spec's event contract record (`/trsrv/event/contracts`).
+    const SPEC_RECORD: &str = r#"{
+      "market": "United States", "popularityRank": 1032228,
+      "name": "HORC Nov'26 Democratic",
+      "putOrCall": "C", "expiration": "20270104", "currency": "USD",
+      "eventFixedPayout": "1", "priceIncrement": 0.01,
+      "tradingHours": {"timezone": "America/Chicago", "holidays": []},
+      "conid": 762089343, "underlyingConid": 733131966, "underlyingSymbol": "HORC",
+      "shortDescription": "HORC Jan04'27 1.0 YES @FORECASTX",
+      "strike": 1.0, "strikeLabel": "Democratic"
+    }"#;
+
+    #[test]
+    fn the_spec_event_contract_is_a_strike_side() {
+        let r = serde_json::from_str::<EventContract>(SPEC_RECORD)
+            .unwrap()
+            .record()
+            .unwrap();
+        assert_eq!(r.conid, Conid(762089343));
+        assert_eq!(r.underlying_conid, Conid(733131966));
+        assert_eq!(r.right, engine::forecastex::Right::Yes);
+        assert_eq!(r.strike, Decimal::ONE);
+        assert_eq!(r.payout, Some(Decimal::ONE));
+        assert_eq!(r.strike_label.as_deref(), Some("Democratic"));
+        assert_eq!(r.expiration.as_deref(), Some("20270104"));
+        let bad = SPEC_RECORD.replace(r#""putOrCall": "C""#, r#""putOrCall": "X""#);
+        let err = serde_json::from_str::<EventContract>(&bad)
+            .unwrap()
+            .record()
+            .unwrap_err();
+        assert!(err.to_string().contains("putOrCall"), "{err}");
+    }
+
+    /// Strikes written `1.0` and `"1"` are one strike; the same strike of
+    /// another period is its own (unpaired) one.
+    #[test]
+    fn wire_strikes_pair_per_period() {
+        let body: EventContracts = serde_json::from_str(
+            r#"{"contracts": [
+              {"conid": 11, "underlyingConid": 733131966, "strike": 1.0, "putOrCall": "C",
+               "strikeLabel": "Democratic", "expiration": "20270104", "eventFixedPayout": "1"},
+              {"conid": 12, "underlyingConid": 733131966, "strike": "1", "putOrCall": "P",
+               "expiration": "20270104", "eventFixedPayout": "1"},
+              {"conid": 31, "underlyingConid": 733131966, "strike": 1.0, "putOrCall": "C",
+               "expiration": "20280104"}
+            ]}"#,
+        )
+        .unwrap();
+        let p = body.pairing().unwrap();
+        assert_eq!(p.opposite(Conid(11)), Some(Conid(12)));
+        assert_eq!(p.unpaired, vec![Conid(31)]);
+        assert_eq!(body.records().unwrap().len(), 3);
     }
 
     #[test]
