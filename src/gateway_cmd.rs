@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use cpapi::smd::field;
 use cpapi::smd::SmdDecoder;
 use engine::model::Conid;
 use ibkr::session::ResetRegion;
@@ -300,7 +301,16 @@ fn event_contracts(args: &EventContractsArgs) -> Result<()> {
 
 /// Fields asked for by `ibflow quote`.
 const QUOTE_FIELDS: &[&str] = &[
-    "31", "84", "86", "88", "85", "7059", "87", "7762", "6509", "55",
+    field::LAST,
+    field::BID,
+    field::ASK,
+    field::BID_SIZE,
+    field::ASK_SIZE,
+    field::LAST_SIZE,
+    field::VOLUME,
+    field::VOLUME_LONG,
+    field::AVAILABILITY,
+    field::SYMBOL,
 ];
 
 pub fn quote(args: QuoteArgs) -> Result<()> {
@@ -338,14 +348,14 @@ pub fn quote(args: QuoteArgs) -> Result<()> {
             println!(
                 "{:>10} {:<8} {:>10} {:>10} {:>10} {:>8} {:>8} {:>12} {:<5}",
                 q.conid.0,
-                s.raw("55").unwrap_or("-"),
+                s.raw(field::SYMBOL).unwrap_or("-"),
                 last,
                 opt(&q.bid),
                 opt(&q.ask),
                 opt(&q.bid_size),
                 opt(&q.ask_size),
                 opt(&q.volume),
-                s.raw("6509").unwrap_or("-"),
+                s.raw(field::AVAILABILITY).unwrap_or("-"),
             );
         }
         Ok(())

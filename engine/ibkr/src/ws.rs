@@ -64,6 +64,18 @@ pub enum Subscription {
 }
 
 impl Subscription {
+    /// Market data for `conid` with every field a quote is decoded from
+    /// ([`cpapi::smd::field::QUOTE`]).
+    pub fn quote(conid: Conid) -> Subscription {
+        Subscription::MarketData {
+            conid,
+            fields: cpapi::smd::field::QUOTE
+                .iter()
+                .map(|f| (*f).to_owned())
+                .collect(),
+        }
+    }
+
     /// The subscribe message.
     pub fn subscribe_msg(&self) -> String {
         match self {
