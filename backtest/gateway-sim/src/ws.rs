@@ -45,7 +45,7 @@ use super::accounts::accounts_json;
 use super::config::Instrument;
 use super::ladder::{ladder_message, LADDER_ROWS};
 use super::market::Market;
-use super::orders::recent_trades;
+use super::order_handlers::recent_trades;
 use super::state::{Push, Shared, State as GwState};
 use super::wire::{epoch_ms, error};
 
