@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use cpapi::smd::field;
 use cpapi::smd::SmdDecoder;
-use engine::model::{Conid, OrderStatus};
+use engine::model::Conid;
 use ibkr::session::ResetRegion;
 use ibkr::{ClientConfig, IbkrClient};
 use serde_json::json;
@@ -300,7 +301,16 @@ fn event_contracts(args: &EventContractsArgs) -> Result<()> {
 
 /// Fields asked for by `ibflow quote`.
 const QUOTE_FIELDS: &[&str] = &[
-    "31", "84", "86", "88", "85", "7059", "87", "7762", "6509", "55",
+    field::LAST,
+    field::BID,
+    field::ASK,
+    field::BID_SIZE,
+    field::ASK_SIZE,
+    field::LAST_SIZE,
+    field::VOLUME,
+    field::VOLUME_LONG,
+    field::AVAILABILITY,
+    field::SYMBOL,
 ];
 
 pub fn quote(args: QuoteArgs) -> Result<()> {
@@ -338,14 +348,14 @@ pub fn quote(args: QuoteArgs) -> Result<()> {
             println!(
                 "{:>10} {:<8} {:>10} {:>10} {:>10} {:>8} {:>8} {:>12} {:<5}",
                 q.conid.0,
-                s.raw("55").unwrap_or("-"),
+                s.raw(field::SYMBOL).unwrap_or("-"),
                 last,
                 opt(&q.bid),
                 opt(&q.ask),
                 opt(&q.bid_size),
                 opt(&q.ask_size),
                 opt(&q.volume),
-                s.raw("6509").unwrap_or("-"),
+                s.raw(field::AVAILABILITY).unwrap_or("-"),
             );
         }
         Ok(())
@@ -405,10 +415,8 @@ pub fn orders(a: OrdersArgs, db: &std::path::Path) -> Result<()> {
     let c = client(&a.common)?;
     let mut filters = Vec::new();
     for f in &a.filters {
-        filters.push(
-            f.parse::<OrderStatus>()
-                .map_err(|e| anyhow::anyhow!("--filters: {e}"))?,
-        );
+        filters
+            .push(cpapi::spelling::order_status(f).map_err(|e| anyhow::anyhow!("--filters: {e}"))?);
     }
     runtime()?.block_on(async {
         let o = c
@@ -485,7 +493,7 @@ pub fn trades(a: TradesArgs) -> Result<()> {
                 e.time.to_rfc3339(),
                 e.account,
                 e.conid.0,
-                e.side.as_wire(),
+                cpapi::spelling::trade_side(e.side),
                 e.size,
                 e.price,
                 e.commission,

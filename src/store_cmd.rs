@@ -275,7 +275,7 @@ fn list_executions(db: &Path, since: Option<Timestamp>, json: bool) -> Result<()
             e.execution_id,
             e.account,
             e.conid,
-            e.side.as_wire(),
+            e.side.code(),
             e.size,
             e.price,
             e.commission,

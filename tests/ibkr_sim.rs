@@ -389,7 +389,13 @@ async fn forecastex_discovery_netting_and_sell_refusal() {
     let trades = c.trades(Some(7)).await.unwrap();
     let seen: Vec<_> = trades
         .iter()
-        .map(|t| (t.side.as_str(), t.conid, t.size))
+        .map(|t| {
+            (
+                t.side.as_deref().unwrap_or(""),
+                t.conid.expect("conid"),
+                t.size.unwrap_or_default(),
+            )
+        })
         .collect();
     let twenty = Decimal::from(20);
     assert_eq!(

@@ -1,7 +1,8 @@
 //! The engine's `Broker` seam over the CP Web API client, against the
 //! simulator on 127.0.0.1: a bracket placed through the seam fills on the
 //! replay clock, and positions, executions, orders, modify and cancel come
-//! back as engine types.
+//! back as engine types; a restarted broker sees the working orders it did
+//! not place in this run.
 
 use std::collections::BTreeSet;
 
@@ -10,8 +11,10 @@ use rust_decimal::Decimal;
 
 use cpapi::order_ticket::TicketBuilder;
 use engine::model::OrderChanges;
-use engine::model::{Conid, ExecSide, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif};
-use gateway_sim::{Gateway, GatewayConfig, PacingConfig};
+use engine::model::{
+    Conid, ExecSide, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif, Trail, TrailUnit,
+};
+use gateway_sim::{Gateway, GatewayConfig, GatewayHandle, PacingConfig};
 use ibkr::broker::IbkrBroker;
 use ibkr::executor::LiveExecutor;
 use ibkr::reply::ReplyPolicy;
@@ -43,9 +46,8 @@ fn order(
     }
 }
 
-#[tokio::test]
-async fn bracket_through_the_broker_seam() {
-    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+/// A simulator paused at `start` (replay speed 0, no pacing).
+async fn gateway(start: chrono::DateTime<Utc>) -> (GatewayHandle, String) {
     let cfg = GatewayConfig {
         speed: 0.0,
         start: Some(start),
@@ -54,12 +56,17 @@ async fn bracket_through_the_broker_seam() {
     };
     let account = cfg.account.clone();
     let gw = Gateway::start(cfg).await.expect("simulator starts");
+    (gw, account)
+}
+
+/// A broker on `gw` whose run prefixes cOIDs with `prefix`.
+fn broker(gw: &GatewayHandle, account: &str, prefix: &str) -> IbkrBroker {
     let client = IbkrClient::new(ClientConfig::with_base_url(gw.base_url())).expect("client");
     let exec = LiveExecutor::new(
         client,
         TicketBuilder {
-            account: account.clone(),
-            coid_prefix: "t1-".into(),
+            account: account.to_owned(),
+            coid_prefix: prefix.into(),
             ext_operator: "test".into(),
         },
         ReplyPolicy {
@@ -69,13 +76,25 @@ async fn bracket_through_the_broker_seam() {
                 .collect::<BTreeSet<_>>(),
         },
     );
-    let mut broker = IbkrBroker::new(exec, account);
-    let px = backtest::data::sample()
+    IbkrBroker::new(exec, account)
+}
+
+/// The last AAPL close at or before `start` in the sample data.
+fn last_close(start: chrono::DateTime<Utc>) -> Decimal {
+    backtest::data::sample()
         .filter_map(Result::ok)
         .filter(|b| b.conid == AAPL && b.time <= start)
         .last()
         .expect("AAPL bars")
-        .close;
+        .close
+}
+
+#[tokio::test]
+async fn bracket_through_the_broker_seam() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    let (gw, account) = gateway(start).await;
+    let mut broker = broker(&gw, &account, "t1-");
+    let px = last_close(start);
     let pct = |p: i64| px * Decimal::new(100 + p, 2);
     // Wide exits: neither fills in the next two days of the sample.
     let placed = broker
@@ -142,5 +161,97 @@ async fn bracket_through_the_broker_seam() {
     assert_eq!(status(2), Some(OrderStatus::Cancelled));
     assert_eq!(status(3), Some(OrderStatus::Submitted));
     assert!(broker.request_cancel(OrderId(99)).await.is_err());
+    gw.shutdown().await;
+}
+
+/// The restart bug: a new broker (a restarted bot) on the same gateway
+/// must see every working order of the account, with its type, side,
+/// prices, quantity and time in force, although the gateway lists them in
+/// its own spellings (`Limit`, `Stop Limit`, `Trail Limit`...) and this
+/// broker placed none of them. Before the fix it saw none of the stop-limit
+/// and trailing orders and silently dropped them.
+#[tokio::test]
+async fn a_restarted_broker_sees_every_working_order() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    let (gw, account) = gateway(start).await;
+    let mut first = broker(&gw, &account, "run1-");
+    let px = last_close(start);
+    let pct = |p: i64| (px * Decimal::new(100 + p, 2)).round_dp(2);
+    let base = |id: u64, side: Side, ty: OrderType| OrderRequest {
+        quantity: Decimal::from(10 + id),
+        tif: if id.is_multiple_of(2) {
+            Tif::Day
+        } else {
+            Tif::Gtc
+        },
+        ..order(id, side, ty, None, None)
+    };
+    let trail = Some(Trail {
+        amount: Decimal::from(5),
+        unit: TrailUnit::Amount,
+    });
+    // Far from the market: none of them can fill while the clock stands.
+    let wanted = vec![
+        OrderRequest {
+            limit_price: Some(pct(-40)),
+            ..base(1, Side::Buy, OrderType::Limit)
+        },
+        OrderRequest {
+            stop_price: Some(pct(40)),
+            ..base(2, Side::Buy, OrderType::Stop)
+        },
+        OrderRequest {
+            stop_price: Some(pct(40)),
+            limit_price: Some(pct(41)),
+            ..base(3, Side::Buy, OrderType::StopLimit)
+        },
+        OrderRequest {
+            stop_price: Some(pct(45)),
+            trail,
+            ..base(4, Side::Buy, OrderType::Trail)
+        },
+        OrderRequest {
+            stop_price: Some(pct(45)),
+            limit_price: Some(pct(46)),
+            trail,
+            ..base(5, Side::Buy, OrderType::TrailLimit)
+        },
+    ];
+    let mut ids = Vec::new();
+    for req in &wanted {
+        let placed = first
+            .place_batch(0, vec![req.clone()])
+            .await
+            .expect("placed");
+        ids.push(placed[0].broker_order_id.clone().expect("gateway id"));
+    }
+
+    let restarted = broker(&gw, &account, "run2-");
+    let seen = restarted
+        .fetch_orders()
+        .await
+        .expect("every listed order reads");
+    assert_eq!(seen.len(), wanted.len(), "{seen:#?}");
+    for (req, id) in wanted.iter().zip(&ids) {
+        let o = seen
+            .iter()
+            .find(|o| o.broker_order_id.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("order {id} ({}) not seen", req.order_type));
+        let r = &o.request;
+        assert_eq!(o.strategy, usize::MAX, "not placed by this broker");
+        assert_eq!(o.status, OrderStatus::Submitted);
+        assert_eq!(
+            (r.order_type, r.side, r.quantity, r.tif, r.conid),
+            (req.order_type, req.side, req.quantity, req.tif, req.conid),
+            "{id}"
+        );
+        assert_eq!(
+            (r.limit_price, r.stop_price),
+            (req.limit_price, req.stop_price),
+            "{} {id}",
+            req.order_type
+        );
+        assert_eq!(r.client_order_id, format!("run1-{}", req.client_order_id));
+    }
     gw.shutdown().await;
 }

@@ -52,7 +52,7 @@ impl Strategy for BracketOnce {
     fn on_execution(&mut self, ctx: &mut Context<'_>, e: &Execution) {
         self.log.lock().unwrap().push(format!(
             "exec {} {} pos {}",
-            e.side.as_wire(),
+            e.side.code(),
             e.size,
             ctx.position(e.conid)
         ));

@@ -8,8 +8,9 @@
 //! the portfolio and the simulator all net the same way.
 //!
 //! The YES/NO pairing of conids comes from the `/trsrv/event/contracts`
-//! records: a strike has a YES (`putOrCall: "C"`) and a NO (`"P"`) contract,
-//! each with its own conid.
+//! records (read by `cpapi`, handed over as [`StrikeSide`]s): a strike has
+//! a YES (`putOrCall: "C"`) and a NO (`"P"`) contract, each with its own
+//! conid.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -106,50 +107,26 @@ pub enum NettingError {
     },
 }
 
-/// One record of the `/trsrv/event/contracts` response: only the fields
-/// netting needs; everything else is ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventContractRecord {
+/// One side (the YES or the NO contract) of one strike: what pairing
+/// needs to know of an event contract. A plain engine value: the
+/// `/trsrv/event/contracts` wire record is `cpapi::messages::EventContract`,
+/// which converts into this (`EventContract::record`), and the store keeps
+/// these in its `event_contracts` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrikeSide {
     pub conid: Conid,
-    #[serde(rename = "underlyingConid")]
+    /// The market (event) the strike belongs to.
     pub underlying_conid: Conid,
     /// Numeric even when the question is not (elections carry the candidate
-    /// in `strikeLabel`).
+    /// in `strike_label`).
     pub strike: Decimal,
-    #[serde(rename = "putOrCall")]
     pub right: Right,
-    #[serde(rename = "strikeLabel", default)]
     pub strike_label: Option<String>,
     /// Resolution date (`YYYYMMDD`). Part of the strike key: one market can
     /// list the same strike value for several measured periods.
-    #[serde(default)]
     pub expiration: Option<String>,
-    /// What one contract pays when it resolves in the money (`"1"`).
-    #[serde(rename = "eventFixedPayout", default, with = "lenient_decimal")]
+    /// What one contract pays when it resolves in the money.
     pub payout: Option<Decimal>,
-}
-
-/// The `/trsrv/event/contracts` response body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventContractsResponse {
-    pub contracts: Vec<EventContractRecord>,
-}
-
-/// `eventFixedPayout` arrives as a string; accept numbers too.
-mod lenient_decimal {
-    use rust_decimal::Decimal;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(d) => s.serialize_str(&d.to_string()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
-        Option::<Decimal>::deserialize(d)
-    }
 }
 
 /// The YES and NO conids of one strike.
@@ -199,9 +176,9 @@ impl Pairing {
     /// Pair YES and NO records that share underlying, expiration and strike.
     /// Two different conids for the same side of one strike is an error: the
     /// netting of either would be a guess.
-    pub fn from_records(records: &[EventContractRecord]) -> Result<Pairing, NettingError> {
+    pub fn from_records(records: &[StrikeSide]) -> Result<Pairing, NettingError> {
         type Key = (Conid, Option<String>, Decimal);
-        let mut sides: Vec<(Key, [Option<&EventContractRecord>; 2])> = Vec::new();
+        let mut sides: Vec<(Key, [Option<&StrikeSide>; 2])> = Vec::new();
         let mut index: HashMap<Key, usize> = HashMap::new();
         for r in records {
             let key = (
@@ -539,32 +516,11 @@ pub fn economic_fills(reports: &[Execution]) -> Vec<Execution> {
 mod tests {
     use super::*;
 
-    const SPEC_RECORD: &str = r#"{
-      "market": "United States", "popularityRank": 1032228,
-      "name": "HORC Nov'26 Democratic",
-      "putOrCall": "C", "expiration": "20270104", "currency": "USD",
-      "eventFixedPayout": "1", "priceIncrement": 0.01,
-      "tradingHours": {"timezone": "America/Chicago", "holidays": []},
-      "conid": 762089343, "underlyingConid": 733131966, "underlyingSymbol": "HORC",
-      "shortDescription": "HORC Jan04'27 1.0 YES @FORECASTX",
-      "strike": 1.0, "strikeLabel": "Democratic"
-    }"#;
-
-    #[test]
-    fn parses_the_spec_record() {
-        let r: EventContractRecord = serde_json::from_str(SPEC_RECORD).unwrap();
-        assert_eq!(r.conid, Conid(762089343));
-        assert_eq!(r.underlying_conid, Conid(733131966));
-        assert_eq!(r.right, Right::Yes);
-        assert_eq!(r.strike, Decimal::ONE);
-        assert_eq!(r.payout, Some(Decimal::ONE));
-        assert_eq!(r.strike_label.as_deref(), Some("Democratic"));
-    }
-
     #[test]
     fn bad_put_or_call_is_an_error() {
-        let bad = SPEC_RECORD.replace(r#""putOrCall": "C""#, r#""putOrCall": "X""#);
-        let err = serde_json::from_str::<EventContractRecord>(&bad).unwrap_err();
+        let err = "X".parse::<Right>().unwrap_err();
         assert!(err.to_string().contains("putOrCall"), "{err}");
+        assert_eq!("C".parse::<Right>(), Ok(Right::Yes));
+        assert_eq!("P".parse::<Right>(), Ok(Right::No));
     }
 }

@@ -35,9 +35,9 @@ pub enum VenueError {
     /// The venue could not be asked (network, session, pacing).
     #[error("venue unavailable: {0}")]
     Unavailable(String),
-    /// The venue answered with something the engine cannot read; the text
-    /// names what.
-    #[error("unreadable venue answer: {0}")]
+    /// The venue answered with something the engine cannot read (an order
+    /// of an unknown type, say). Not transient: retrying reads it again.
+    #[error("venue sent what the engine cannot read: {0}")]
     Unreadable(String),
 }
 

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 
 use chrono::{TimeZone, Utc};
 use engine::forecastex::{
-    economic_fills, venue_executions, venue_legs, EventContractsResponse, Leg, NetPosition,
-    NettingError, Pairing, Right, StrikePair, StrikePosition,
+    economic_fills, venue_executions, venue_legs, Leg, NetPosition, NettingError, Pairing, Right,
+    StrikePair, StrikePosition, StrikeSide,
 };
 use engine::model::{Conid, ExecSide, Execution};
 use proptest::prelude::*;
@@ -194,22 +194,36 @@ fn sells_and_foreign_conids_are_errors() {
     ));
 }
 
+/// One side of a strike of market 733131966.
+fn side(conid: i64, strike: Decimal, right: Right, expiration: &str) -> StrikeSide {
+    StrikeSide {
+        conid: Conid(conid),
+        underlying_conid: Conid(733131966),
+        strike,
+        right,
+        strike_label: None,
+        expiration: Some(expiration.into()),
+        payout: None,
+    }
+}
+
 #[test]
 fn pairs_yes_and_no_records_per_strike() {
-    let body = r#"{"contracts": [
-      {"conid": 11, "underlyingConid": 733131966, "strike": 1.0, "putOrCall": "C",
-       "strikeLabel": "Democratic", "expiration": "20270104", "eventFixedPayout": "1"},
-      {"conid": 12, "underlyingConid": 733131966, "strike": "1", "putOrCall": "P",
-       "expiration": "20270104", "eventFixedPayout": "1"},
-      {"conid": 21, "underlyingConid": 733131966, "strike": 2.0, "putOrCall": "P",
-       "expiration": "20270104"},
-      {"conid": 22, "underlyingConid": 733131966, "strike": 2.0, "putOrCall": "C",
-       "expiration": "20270104"},
-      {"conid": 31, "underlyingConid": 733131966, "strike": 1.0, "putOrCall": "C",
-       "expiration": "20280104"}
-    ]}"#;
-    let resp: EventContractsResponse = serde_json::from_str(body).unwrap();
-    let pairing = Pairing::from_records(&resp.contracts).unwrap();
+    let records = [
+        StrikeSide {
+            strike_label: Some("Democratic".into()),
+            payout: Some(dec!(1)),
+            ..side(11, dec!(1.0), Right::Yes, "20270104")
+        },
+        StrikeSide {
+            payout: Some(dec!(1)),
+            ..side(12, dec!(1), Right::No, "20270104")
+        },
+        side(21, dec!(2.0), Right::No, "20270104"),
+        side(22, dec!(2.0), Right::Yes, "20270104"),
+        side(31, dec!(1.0), Right::Yes, "20280104"),
+    ];
+    let pairing = Pairing::from_records(&records).unwrap();
     assert_eq!(pairing.pairs().len(), 2);
     assert_eq!(pairing.opposite(Conid(11)), Some(Conid(12)));
     assert_eq!(pairing.opposite(Conid(12)), Some(Conid(11)));
@@ -219,6 +233,7 @@ fn pairs_yes_and_no_records_per_strike() {
         (right, p.yes, p.no, p.strike),
         (Right::No, Conid(22), Conid(21), dec!(2))
     );
+    assert_eq!(p.payout, dec!(1), "1 when the records do not say");
     assert_eq!(
         pairing.lookup(Conid(11)).unwrap().0.strike_label.as_deref(),
         Some("Democratic")
@@ -230,12 +245,11 @@ fn pairs_yes_and_no_records_per_strike() {
 
 #[test]
 fn two_conids_for_one_side_is_an_error() {
-    let body = r#"{"contracts": [
-      {"conid": 11, "underlyingConid": 5, "strike": 1.0, "putOrCall": "C"},
-      {"conid": 13, "underlyingConid": 5, "strike": 1.0, "putOrCall": "C"}
-    ]}"#;
-    let resp: EventContractsResponse = serde_json::from_str(body).unwrap();
-    let err = Pairing::from_records(&resp.contracts).unwrap_err();
+    let records = [
+        side(11, dec!(1.0), Right::Yes, "20270104"),
+        side(13, dec!(1.0), Right::Yes, "20270104"),
+    ];
+    let err = Pairing::from_records(&records).unwrap_err();
     assert!(matches!(err, NettingError::DuplicateSide { .. }));
     assert!(err.to_string().contains("11") && err.to_string().contains("13"));
 }

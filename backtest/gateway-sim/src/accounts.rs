@@ -483,15 +483,23 @@ fn rules_json(sh: &Shared, i: &Instrument) -> Value {
         st.market.quote(conid, now, i.tick_size).map(|q| q.last)
     };
     let last_num = last.map(num).unwrap_or(Value::Null);
+    use engine::model::OrderType;
     let types = [
-        "limit",
-        "midprice",
-        "market",
-        "stop",
-        "stop_limit",
-        "trailing_stop",
-        "trailing_stop_limit",
-    ];
+        OrderType::Limit,
+        OrderType::MidPrice,
+        OrderType::Market,
+        OrderType::Stop,
+        OrderType::StopLimit,
+        OrderType::Trail,
+        OrderType::TrailLimit,
+    ]
+    .map(cpapi::spelling::rules_order_type);
+    let outside = [
+        OrderType::Limit,
+        OrderType::StopLimit,
+        OrderType::TrailLimit,
+    ]
+    .map(cpapi::spelling::rules_order_type);
     json!({
         "algoEligible": false,
         "overnightEligible": false,
@@ -504,7 +512,7 @@ fn rules_json(sh: &Shared, i: &Instrument) -> Value {
         "forceOrderPreview": false,
         "cqtTypes": [],
         "orderDefaults": { "LMT": { "LP": last.map(|l| format!("{l:.2}")).unwrap_or_default() } },
-        "orderTypesOutside": ["limit", "stop_limit", "trailing_stop_limit"],
+        "orderTypesOutside": outside,
         "defaultSize": 100,
         "cashSize": 0.0,
         "sizeIncrement": 1,

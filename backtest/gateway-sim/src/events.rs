@@ -42,7 +42,8 @@ use chrono::{NaiveDate, NaiveDateTime, TimeZone};
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
-use engine::forecastex::{EventContractRecord, Pairing, Right, StrikePair};
+use cpapi::messages::EventContract;
+use engine::forecastex::{Pairing, Right, StrikePair};
 use engine::model::{Bar, Conid, Timestamp};
 
 use super::config::Instrument;
@@ -340,7 +341,11 @@ impl EventBook {
                             .unwrap_or_default()
                             .to_owned(),
                     };
-                    let rec: EventContractRecord = serde_json::from_value(v)
+                    // Read back through the client's own wire type, so the
+                    // records served are the records the client can pair.
+                    let rec = serde_json::from_value::<EventContract>(v)
+                        .map_err(|e| format!("event market {}: {e}", m.conid))?
+                        .record()
                         .map_err(|e| format!("event market {}: {e}", m.conid))?;
                     if contracts.insert(rec.conid, facts).is_some() {
                         return Err(format!(

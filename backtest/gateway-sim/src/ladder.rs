@@ -31,6 +31,7 @@
 //! account, so a ladder is identified by it): the socket handler in `ws`
 //! replaces the previous ladder on a new `sbd` and drops it on `ubd`.
 
+use cpapi::smd::field;
 use std::collections::BTreeMap;
 
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -61,13 +62,13 @@ pub(crate) fn ladder_message(
         Decimal::new(1, 2)
     };
     let num = |k: &str| -> Option<Decimal> { fields.get(k)?.trim().parse::<Decimal>().ok() };
-    let last = snap(num("31")?, tick);
-    let bid = num("84").map(|b| snap(b, tick));
-    let ask = num("86").map(|a| snap(a, tick));
+    let last = snap(num(field::LAST)?, tick);
+    let bid = num(field::BID).map(|b| snap(b, tick));
+    let ask = num(field::ASK).map(|a| snap(a, tick));
     let lot = Decimal::from(LOT);
-    let bid_size = num("88").unwrap_or(lot);
-    let ask_size = num("85").unwrap_or(lot);
-    let last_size = num("7059").unwrap_or(lot);
+    let bid_size = num(field::BID_SIZE).unwrap_or(lot);
+    let ask_size = num(field::ASK_SIZE).unwrap_or(lot);
+    let last_size = num(field::LAST_SIZE).unwrap_or(lot);
 
     let rows = rows.max(1);
     let focus_row = rows / 2;

@@ -27,11 +27,13 @@
 
 mod accounts;
 pub mod config;
+mod desk;
 pub mod events;
 mod faults;
 mod ladder;
 mod market;
-mod orders;
+mod order_handlers;
+mod order_json;
 mod pacing;
 mod portfolio;
 mod prompts;
@@ -145,7 +147,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(accounts::routes())
         .merge(events::routes())
         .merge(market::routes())
-        .merge(orders::routes())
+        .merge(order_handlers::routes())
         .merge(portfolio::routes())
         .merge(ws::routes())
         .layer(axum::middleware::from_fn_with_state(

@@ -13,6 +13,7 @@
 //! the past); the simulator is meant for data sets of test size, not for the
 //! multi-gigabyte replays the backtester streams.
 
+use cpapi::smd::field;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
@@ -175,32 +176,35 @@ impl Market {
         let mut put = |k: &str, v: String| {
             m.insert(k.to_owned(), v);
         };
-        put("31", dstr(q.last));
-        put("84", dstr(q.bid));
-        put("86", dstr(q.ask));
-        put("88", dstr(q.size));
-        put("85", dstr(q.size));
-        put("7059", "100".to_owned());
-        put("70", dstr(q.high));
-        put("71", dstr(q.low));
-        put("7295", dstr(q.open));
-        put("87", volume_text(q.volume));
-        put("7762", dstr(q.volume.round()));
-        put("7635", dstr(q.last));
+        put(field::LAST, dstr(q.last));
+        put(field::BID, dstr(q.bid));
+        put(field::ASK, dstr(q.ask));
+        put(field::BID_SIZE, dstr(q.size));
+        put(field::ASK_SIZE, dstr(q.size));
+        put(field::LAST_SIZE, "100".to_owned());
+        put(field::HIGH, dstr(q.high));
+        put(field::LOW, dstr(q.low));
+        put(field::OPEN, dstr(q.open));
+        put(field::VOLUME, volume_text(q.volume));
+        put(field::VOLUME_LONG, dstr(q.volume.round()));
+        put(field::MARK, dstr(q.last));
         if let Some(pc) = q.prior_close {
-            put("7741", dstr(pc));
+            put(field::PRIOR_CLOSE, dstr(pc));
             let ch = q.last - pc;
-            put("82", dstr(ch));
+            put(field::CHANGE, dstr(ch));
             if !pc.is_zero() {
-                put("83", dstr((ch / pc * Decimal::ONE_HUNDRED).round_dp(2)));
+                put(
+                    field::CHANGE_PCT,
+                    dstr((ch / pc * Decimal::ONE_HUNDRED).round_dp(2)),
+                );
             }
         }
-        put("55", inst.symbol.clone());
-        put("7051", inst.company_name.clone());
-        put("6070", inst.sec_type.clone());
-        put("7221", inst.listing_exchange.clone());
-        put("6004", inst.listing_exchange.clone());
-        put("6509", "RpB".to_owned());
+        put(field::SYMBOL, inst.symbol.clone());
+        put(field::COMPANY_NAME, inst.company_name.clone());
+        put(field::SEC_TYPE, inst.sec_type.clone());
+        put(field::LISTING_EXCHANGE, inst.listing_exchange.clone());
+        put(field::EXCHANGE, inst.listing_exchange.clone());
+        put(field::AVAILABILITY, "RpB".to_owned());
         m
     }
 
@@ -430,7 +434,11 @@ async fn snapshot(
                 .filter(|s| !s.is_empty())
                 .collect()
         })
-        .unwrap_or_else(|| vec!["31".into(), "84".into(), "86".into()]);
+        .unwrap_or_else(|| {
+            [field::LAST, field::BID, field::ASK]
+                .map(str::to_owned)
+                .to_vec()
+        });
     let mut st = sh.lock();
     sh.pump(&mut st);
     let now = st.clock.now();
@@ -442,7 +450,7 @@ async fn snapshot(
         o.insert("conidEx".into(), json!(conid.to_string()));
         o.insert("conid".into(), json!(conid.0));
         o.insert("server_id".into(), json!(server_id));
-        o.insert("6119".into(), json!(server_id));
+        o.insert(field::DELIVERY_MARKER.into(), json!(server_id));
         let warm = !st.session.preflight.insert(conid);
         if warm {
             if let Some(inst) = sh.instrument(conid) {
@@ -453,7 +461,7 @@ async fn snapshot(
                             o.insert(f.clone(), v);
                         }
                     }
-                    o.insert("6509".into(), json!("RpB"));
+                    o.insert(field::AVAILABILITY.into(), json!("RpB"));
                 }
             }
         }

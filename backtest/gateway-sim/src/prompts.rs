@@ -21,7 +21,7 @@ pub(crate) struct Prompt {
 fn label(req: &OrderRequest, inst: &Instrument) -> String {
     format!(
         "{} {} {} {}",
-        req.side.as_wire(),
+        cpapi::spelling::ticket_side(req.side),
         dstr(req.quantity),
         inst.symbol,
         inst.listing_detail()

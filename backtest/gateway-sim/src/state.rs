@@ -12,10 +12,10 @@ use tokio::sync::{broadcast, watch};
 use engine::model::{Bar, Conid, Timestamp};
 
 use super::config::{GatewayConfig, Instrument};
+use super::desk::Desk;
 use super::events::EventBook;
 use super::faults::Faults;
 use super::market::Market;
-use super::orders::Desk;
 use super::pacing::Pacing;
 use super::session::Session;
 use super::GatewayError;

@@ -23,6 +23,7 @@
 //! Anything else, malformed or unknown, is ignored. Brokerage topics (smd,
 //! sor, str) are ignored while the brokerage session is not authenticated.
 
+use cpapi::smd::field;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -44,7 +45,7 @@ use super::accounts::accounts_json;
 use super::config::Instrument;
 use super::ladder::{ladder_message, LADDER_ROWS};
 use super::market::Market;
-use super::orders::recent_trades;
+use super::order_handlers::recent_trades;
 use super::state::{Push, Shared, State as GwState};
 use super::wire::{epoch_ms, error};
 
@@ -200,7 +201,7 @@ fn smd_delta(
     o.insert("conid".into(), json!(conid.0));
     o.insert("_updated".into(), json!(updated));
     if first {
-        o.insert("6119".into(), json!("q0"));
+        o.insert(field::DELIVERY_MARKER.into(), json!("q0"));
     }
     o.insert("topic".into(), json!(format!("smd+{conid}")));
     Some(Value::Object(o))
@@ -350,7 +351,9 @@ fn handle(msg: &str, sh: &Shared, subs: &mut Subs) -> Vec<Value> {
                         _ => None,
                     })
                     .collect(),
-                None => vec!["31".into(), "84".into(), "86".into()],
+                None => [field::LAST, field::BID, field::ASK]
+                    .map(str::to_owned)
+                    .to_vec(),
             };
             let mut sub = MdSub {
                 fields,

@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use engine::forecastex::{EventContractsResponse, Pairing};
+use engine::forecastex::Pairing;
 use engine::model::Conid;
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
@@ -64,9 +64,9 @@ async fn discovery_lists_markets_and_their_yes_no_pairs() {
             "/trsrv/event/contracts?market={HORC}&exchange=FORECASTX"
         ))
         .await;
-    let parsed: EventContractsResponse = serde_json::from_value(body.clone()).unwrap();
+    let parsed: cpapi::messages::EventContracts = serde_json::from_value(body.clone()).unwrap();
     assert_eq!(parsed.contracts.len(), 4, "two strikes, YES and NO each");
-    let pairing = Pairing::from_records(&parsed.contracts).unwrap();
+    let pairing = Pairing::from_records(&parsed.records().unwrap()).unwrap();
     assert!(pairing.unpaired.is_empty());
     assert_eq!(pairing.pairs().len(), 2);
     assert_eq!(pairing.opposite(Conid(YES)), Some(Conid(NO)));

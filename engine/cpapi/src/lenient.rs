@@ -57,6 +57,33 @@ pub fn opt_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D
     }
 }
 
+/// An optional number that may carry thousands separators (`"1,234.50"`),
+/// as amounts in executions reports do: the separators are dropped, then it
+/// is read like [`opt_decimal`] (null and `""` are `None`).
+pub fn opt_grouped_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    match Option::<Num>::deserialize(d)?.map(ungroup) {
+        None => Ok(None),
+        Some(Num::S(s)) if s.trim().is_empty() => Ok(None),
+        Some(n) => n.to_decimal().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+fn ungroup(n: Num) -> Num {
+    match n {
+        Num::S(s) => Num::S(s.replace(',', "")),
+        other => other,
+    }
+}
+
+/// A required string the gateway may send as a string or a number
+/// (`execution_id`), trimmed.
+pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match opt_string(d)? {
+        Some(s) => Ok(s.trim().to_owned()),
+        None => Err(serde::de::Error::custom("null where a string is required")),
+    }
+}
+
 pub fn timestamp_ms<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let v = Num::deserialize(d)?
         .to_decimal()

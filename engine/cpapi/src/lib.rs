@@ -6,6 +6,8 @@
 //! * [`messages`]: response bodies of the REST endpoints and their
 //!   conversions into the engine's model.
 //! * [`order_ticket`]: the Place Order body and the per-run cOID prefix.
+//! * [`spelling`]: order type, status, time in force and side spellings,
+//!   per endpoint, in both directions.
 //! * [`smd`]: market data fields (websocket `smd` and snapshots).
 //! * [`history`]: the two historical bar responses.
 //! * [`endpoints`]: the endpoints with their methods and pacing limits,
@@ -20,3 +22,4 @@ pub mod lenient;
 pub mod messages;
 pub mod order_ticket;
 pub mod smd;
+pub mod spelling;

@@ -13,12 +13,15 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::lenient::{
-    decimal, decimals, lenient_bool, opt_decimal, opt_i64, opt_string, string_map,
+    decimal, decimals, lenient_bool, opt_decimal, opt_grouped_decimal, opt_i64, opt_string, string,
+    string_map,
 };
-use engine::forecastex::{EventContractRecord, NettingError, Pairing};
+use crate::spelling;
+use engine::forecastex::{NettingError, Pairing, StrikeSide};
 use engine::model::from_epoch_ms;
 use engine::model::{
-    Conid, Contract, ExecSide, Execution, OrderStatus, Position, SecType, Side, Timestamp,
+    Conid, Contract, Execution, OrderId, OrderRequest, OrderStatus, OrderType, Position, SecType,
+    Side, Timestamp, UnknownValue,
 };
 
 /// The `session` value of `/tickle`: the websocket's `api` cookie. Never
@@ -606,14 +609,15 @@ pub struct EventContract {
 }
 
 impl EventContract {
-    /// The fields netting needs, checked: a record without a side,
-    /// underlying or strike cannot be paired and is an error, not a guess.
-    pub fn record(&self) -> Result<EventContractRecord, NettingError> {
+    /// The engine's side of a strike: the fields netting needs, checked. A
+    /// record without a side (`putOrCall`), underlying or strike cannot be
+    /// paired and is an error, not a guess.
+    pub fn record(&self) -> Result<StrikeSide, NettingError> {
         let missing = |field| NettingError::Incomplete {
             conid: self.conid,
             field,
         };
-        Ok(EventContractRecord {
+        Ok(StrikeSide {
             conid: self.conid,
             underlying_conid: Conid(
                 self.underlying_conid
@@ -636,12 +640,13 @@ impl EventContracts {
     /// The YES/NO pairing of a market's contracts: what
     /// [`engine::strategy::Context::exit_event`] and the store's netting need.
     pub fn pairing(&self) -> Result<Pairing, NettingError> {
-        let records = self
-            .contracts
-            .iter()
-            .map(EventContract::record)
-            .collect::<Result<Vec<_>, _>>()?;
-        Pairing::from_records(&records)
+        Pairing::from_records(&self.records()?)
+    }
+
+    /// Every contract as the engine's [`StrikeSide`] (what the store
+    /// keeps), or the first that cannot be read.
+    pub fn records(&self) -> Result<Vec<StrikeSide>, NettingError> {
+        self.contracts.iter().map(EventContract::record).collect()
     }
 }
 
@@ -673,8 +678,14 @@ pub struct LiveOrder {
     pub total_size: Option<Decimal>,
     #[serde(default)]
     pub status: Option<String>,
+    /// The current type, spelled `Limit`, `Stop Limit`... (see
+    /// [`crate::spelling`]).
     #[serde(default, rename = "orderType")]
     pub order_type: Option<String>,
+    /// The type as placed, spelled `LIMIT`, `STOP_LIMIT`...: read when
+    /// `orderType` is missing.
+    #[serde(default, rename = "origOrderType")]
+    pub orig_order_type: Option<String>,
     #[serde(default, rename = "timeInForce")]
     pub time_in_force: Option<String>,
     #[serde(default)]
@@ -693,12 +704,121 @@ pub struct LiveOrder {
 
 impl LiveOrder {
     /// The status as the engine's enum, or an error naming the value.
-    pub fn order_status(&self) -> Result<OrderStatus, engine::model::UnknownValue> {
-        self.status.as_deref().unwrap_or("").parse()
+    pub fn order_status(&self) -> Result<OrderStatus, UnknownValue> {
+        spelling::order_status(self.status.as_deref().unwrap_or(""))
     }
-    pub fn side(&self) -> Result<Side, engine::model::UnknownValue> {
-        self.side.as_deref().unwrap_or("").parse()
+    pub fn side(&self) -> Result<Side, UnknownValue> {
+        spelling::side(self.side.as_deref().unwrap_or(""))
     }
+
+    /// [`LiveOrder::order_status`] as a [`LiveOrderError`] naming the order.
+    pub fn status_of_order(&self) -> Result<OrderStatus, LiveOrderError> {
+        self.order_status()
+            .map_err(|e| self.error("status", e.to_string()))
+    }
+
+    /// The order type: `orderType`, else `origOrderType`.
+    pub fn order_type(&self) -> Result<OrderType, LiveOrderError> {
+        let (field, text) = match (&self.order_type, &self.orig_order_type) {
+            (Some(t), _) if !t.trim().is_empty() => ("orderType", t),
+            (_, Some(t)) => ("origOrderType", t),
+            _ => return Err(self.error("orderType", "missing".into())),
+        };
+        spelling::order_type(text).map_err(|e| self.error(field, e.to_string()))
+    }
+
+    fn error(&self, field: &'static str, reason: String) -> LiveOrderError {
+        LiveOrderError {
+            order_id: self.order_id.clone(),
+            order_ref: self.order_ref.clone(),
+            field,
+            reason,
+        }
+    }
+
+    /// The engine request this listed order describes (engine id 0): what
+    /// a broker that did not place it (a restarted bot, an order from TWS)
+    /// knows of it.
+    ///
+    /// Every field the engine needs must be readable; a field that is not
+    /// is an error naming the order and the field, never a guess and never
+    /// a silently skipped order. Choices:
+    /// * quantity is `totalSize`, else `remainingQuantity` + `filledQuantity`;
+    /// * `price`/`auxPrice` mean what they mean on the order ticket (see
+    ///   [`crate::order_ticket`]); a limit, stop or stop-limit order without
+    ///   its price(s) is an error. Trailing orders may list no price (their
+    ///   stop moves), and the listing carries no trailing amount, so
+    ///   `trail` is `None`;
+    /// * `timeInForce` is required (a DAY order read as GTC would outlive
+    ///   its day in the engine's books);
+    /// * `order_ref` (the cOID) becomes `client_order_id`; parent, OCA
+    ///   group and `outsideRTH` are not listed and stay unset.
+    pub fn to_request(&self) -> Result<OrderRequest, LiveOrderError> {
+        let order_type = self.order_type()?;
+        let side = self.side().map_err(|e| self.error("side", e.to_string()))?;
+        let quantity = match (self.total_size, self.remaining_quantity) {
+            (Some(q), _) => q,
+            (None, Some(r)) => r + self.filled_quantity.unwrap_or_default(),
+            (None, None) => return Err(self.error("totalSize", "missing".into())),
+        };
+        let tif = match self.time_in_force.as_deref() {
+            Some(t) => spelling::tif(t).map_err(|e| self.error("timeInForce", e.to_string()))?,
+            None => return Err(self.error("timeInForce", "missing".into())),
+        };
+        let need = |field: &'static str, v: Option<Decimal>| {
+            v.map(Some).ok_or_else(|| {
+                self.error(
+                    field,
+                    format!(
+                        "missing for a {} order",
+                        spelling::listed_order_type(order_type)
+                    ),
+                )
+            })
+        };
+        let (limit_price, stop_price) = match order_type {
+            OrderType::Market => (None, None),
+            OrderType::MidPrice => (self.price, None),
+            OrderType::Limit => (need("price", self.price)?, None),
+            OrderType::Stop => (None, need("price", self.price.or(self.aux_price))?),
+            OrderType::StopLimit => (
+                need("price", self.price)?,
+                need("auxPrice", self.aux_price)?,
+            ),
+            OrderType::Trail => (None, self.price.or(self.aux_price)),
+            OrderType::TrailLimit => (self.price, self.aux_price),
+        };
+        Ok(OrderRequest {
+            id: OrderId(0),
+            conid: self.conid,
+            side,
+            order_type,
+            quantity,
+            limit_price,
+            stop_price,
+            trail: None,
+            tif,
+            outside_rth: false,
+            client_order_id: self.order_ref.clone().unwrap_or_default(),
+            parent: None,
+            oca_group: None,
+        })
+    }
+}
+
+/// Why a live order (`/iserver/account/orders` or `sor`) cannot be read as
+/// an engine order: names the order (gateway id and cOID) and the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "live order {} (cOID {}): {field}: {reason}",
+    order_id.as_deref().unwrap_or("without orderId"),
+    order_ref.as_deref().unwrap_or("none")
+)]
+pub struct LiveOrderError {
+    pub order_id: Option<String>,
+    pub order_ref: Option<String>,
+    pub field: &'static str,
+    pub reason: String,
 }
 
 /// `/iserver/account/orders`.
@@ -749,36 +869,49 @@ pub struct OrderStatusInfo {
 }
 
 impl OrderStatusInfo {
-    pub fn status(&self) -> Result<OrderStatus, engine::model::UnknownValue> {
-        self.order_status.as_deref().unwrap_or("").parse()
+    pub fn status(&self) -> Result<OrderStatus, UnknownValue> {
+        spelling::order_status(self.order_status.as_deref().unwrap_or(""))
     }
 }
 
-/// One execution of `/iserver/account/trades`.
+/// One trade record: an element of `/iserver/account/trades`, of a
+/// websocket `str` message's `args`, and of an executions import file (a
+/// saved trades response or `str` capture). All three are read by this one
+/// type with one set of rules ([`Trade::to_execution`]).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Trade {
+    /// String or number, trimmed.
+    #[serde(deserialize_with = "string")]
     pub execution_id: String,
-    pub conid: Conid,
-    pub side: String,
-    #[serde(deserialize_with = "decimal")]
-    pub size: Decimal,
-    #[serde(deserialize_with = "decimal")]
-    pub price: Decimal,
-    #[serde(default, deserialize_with = "opt_decimal")]
-    pub commission: Option<Decimal>,
-    #[serde(default, deserialize_with = "opt_decimal")]
-    pub net_amount: Option<Decimal>,
+    /// Absent in some records: then `conidEx` names the contract.
     #[serde(default)]
+    pub conid: Option<Conid>,
+    #[serde(default, rename = "conidEx", deserialize_with = "opt_string")]
+    pub conid_ex: Option<String>,
+    /// Optional here so that a record's missing fields are reported by
+    /// [`Trade::to_execution`] in one order (side, conid, account, size,
+    /// price), whatever the source.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub side: Option<String>,
+    #[serde(default, deserialize_with = "opt_grouped_decimal")]
+    pub size: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_grouped_decimal")]
+    pub price: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_grouped_decimal")]
+    pub commission: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_grouped_decimal")]
+    pub net_amount: Option<Decimal>,
+    #[serde(default, deserialize_with = "opt_string")]
     pub account: Option<String>,
-    #[serde(default, rename = "accountCode")]
+    #[serde(default, rename = "accountCode", deserialize_with = "opt_string")]
     pub account_code: Option<String>,
     #[serde(default)]
     pub symbol: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_string")]
     pub order_ref: Option<String>,
     #[serde(default)]
     pub exchange: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_string")]
     pub trade_time: Option<String>,
     #[serde(default, deserialize_with = "opt_i64")]
     pub trade_time_r: Option<i64>,
@@ -786,31 +919,143 @@ pub struct Trade {
     pub sec_type: Option<String>,
 }
 
+/// Why a trade record is not an execution: the record's `execution_id`
+/// (when it has one) and the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("trade {}: {field}: {reason}", execution_id.as_deref().unwrap_or("without execution_id"))]
+pub struct TradeError {
+    pub execution_id: Option<String>,
+    pub field: String,
+    pub reason: String,
+}
+
+/// A non-empty trimmed string.
+fn text(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
 impl Trade {
-    /// The engine's execution. The time is `trade_time_r` (epoch ms), else
-    /// `trade_time` (`YYYYMMDD-HH:MM:SS`, UTC per the spec's examples).
-    pub fn to_execution(&self) -> Result<Execution, String> {
-        let side: ExecSide = self.side.parse().map_err(|e| format!("{e}"))?;
-        let time = self
-            .trade_time_r
-            .and_then(from_epoch_ms)
-            .or_else(|| self.trade_time.as_deref().and_then(parse_trade_time))
-            .ok_or_else(|| format!("execution {}: no usable trade time", self.execution_id))?;
+    /// Read one record from JSON (for records not decoded as part of a
+    /// response body): a decode failure names the field it is in.
+    pub fn from_value(v: &serde_json::Value) -> Result<Trade, TradeError> {
+        let id = v
+            .get("execution_id")
+            .and_then(|x| match x {
+                serde_json::Value::String(s) => Some(s.trim().to_owned()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .filter(|s| !s.is_empty());
+        if !v.is_object() {
+            return Err(TradeError {
+                execution_id: None,
+                field: "record".into(),
+                reason: format!("a trade record must be an object, got {v}"),
+            });
+        }
+        serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            // A missing field is reported at the record ("."): name it.
+            let field = match inner.strip_prefix("missing field `") {
+                Some(rest) => rest.trim_end_matches('`').to_owned(),
+                None => path,
+            };
+            TradeError {
+                execution_id: id,
+                field,
+                reason: inner,
+            }
+        })
+    }
+
+    /// [`Trade::from_value`] then [`Trade::to_execution`].
+    pub fn execution_from_value(v: &serde_json::Value) -> Result<Execution, TradeError> {
+        Trade::from_value(v)?.to_execution()
+    }
+
+    fn error(&self, field: &str, reason: impl Into<String>) -> TradeError {
+        TradeError {
+            execution_id: Some(self.execution_id.clone()),
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The engine's execution. One set of rules for every source:
+    ///
+    /// * `execution_id`: required, non-empty (string or number).
+    /// * `side`: any spelling of [`crate::spelling::exec_side`] (`B`, `S`,
+    ///   `N` for ForecastEx netting, `BOT`/`SLD`, `BUY`/`SELL`); anything else
+    ///   is an error, not a guess.
+    /// * `conid`, else the conid part of `conidEx` (the spec: "the conidEx
+    ///   of the order if specified. Otherwise returns conid", so it may be
+    ///   `265598@SMART`).
+    /// * account: `account`, else `accountCode` (the spec lists both on
+    ///   both endpoints); neither is an error: a fill booked to no account
+    ///   would misstate that account's positions.
+    /// * `size`: unsigned (the side carries the direction), so a signed size
+    ///   is read by its magnitude; zero is an error (no fill is of nothing).
+    /// * numbers may be JSON numbers or strings, with thousands separators.
+    /// * `net_amount`, when absent, is size * price (without a multiplier,
+    ///   which the record does not carry); an overflow is an error.
+    /// * `commission` absent is zero.
+    /// * time: `trade_time_r` (epoch ms) when present (out of range is an
+    ///   error), else `trade_time` (`YYYYMMDD-HH:mm:ss`, UTC per the spec).
+    /// * `order_ref` trimmed; empty is none.
+    pub fn to_execution(&self) -> Result<Execution, TradeError> {
+        if self.execution_id.is_empty() {
+            return Err(self.error("execution_id", "empty"));
+        }
+        let side = text(&self.side).ok_or_else(|| self.error("side", "missing"))?;
+        let side = spelling::exec_side(side).map_err(|e| self.error("side", e.to_string()))?;
+        let conid = match (self.conid, text(&self.conid_ex)) {
+            (Some(c), _) => c,
+            (None, Some(cx)) => {
+                let head = cx.split('@').next().unwrap_or_default();
+                head.trim().parse::<Conid>().map_err(|_| {
+                    self.error("conidEx", format!("{cx:?} does not start with a conid"))
+                })?
+            }
+            (None, None) => return Err(self.error("conid", "missing (and no conidEx)")),
+        };
+        let account = text(&self.account)
+            .or(text(&self.account_code))
+            .ok_or_else(|| self.error("account", "missing (and no accountCode)"))?
+            .to_owned();
+        let size = self
+            .size
+            .ok_or_else(|| self.error("size", "missing"))?
+            .abs();
+        let price = self.price.ok_or_else(|| self.error("price", "missing"))?;
+        if size.is_zero() {
+            return Err(self.error("size", "zero"));
+        }
+        let net_amount = match self.net_amount {
+            Some(n) => n,
+            None => size
+                .checked_mul(price)
+                .ok_or_else(|| self.error("net_amount", "size * price overflows"))?,
+        };
+        let time = match (self.trade_time_r, text(&self.trade_time)) {
+            (Some(ms), _) => from_epoch_ms(ms)
+                .ok_or_else(|| self.error("trade_time_r", format!("{ms} is out of range")))?,
+            (None, Some(t)) => parse_trade_time(t).ok_or_else(|| {
+                self.error("trade_time", format!("{t:?} is not YYYYMMDD-HH:mm:ss"))
+            })?,
+            (None, None) => return Err(self.error("trade_time", "missing (and no trade_time_r)")),
+        };
         Ok(Execution {
             execution_id: self.execution_id.clone(),
             order_id: None,
-            order_ref: self.order_ref.clone().filter(|s| !s.is_empty()),
-            account: self
-                .account
-                .clone()
-                .or_else(|| self.account_code.clone())
-                .unwrap_or_default(),
-            conid: self.conid,
+            order_ref: text(&self.order_ref).map(str::to_owned),
+            account,
+            conid,
             side,
-            size: self.size.abs(),
-            price: self.price,
+            size,
+            price,
             commission: self.commission.unwrap_or_default(),
-            net_amount: self.net_amount.unwrap_or(self.size.abs() * self.price),
+            net_amount,
             time,
         })
     }
@@ -1404,6 +1649,60 @@ mod contract_tests {
         let c = fut.contract();
         assert_eq!((c.sec_type, c.multiplier), (SecType::Future, dec!(50)));
         assert_eq!(c.symbol, "1");
+    }
+
+    /// The spec's event contract record (`/trsrv/event/contracts`).
+    const SPEC_RECORD: &str = r#"{
+      "market": "United States", "popularityRank": 1032228,
+      "name": "HORC Nov'26 Democratic",
+      "putOrCall": "C", "expiration": "20270104", "currency": "USD",
+      "eventFixedPayout": "1", "priceIncrement": 0.01,
+      "tradingHours": {"timezone": "America/Chicago", "holidays": []},
+      "conid": 762089343, "underlyingConid": 733131966, "underlyingSymbol": "HORC",
+      "shortDescription": "HORC Jan04'27 1.0 YES @FORECASTX",
+      "strike": 1.0, "strikeLabel": "Democratic"
+    }"#;
+
+    #[test]
+    fn the_spec_event_contract_is_a_strike_side() {
+        let r = serde_json::from_str::<EventContract>(SPEC_RECORD)
+            .unwrap()
+            .record()
+            .unwrap();
+        assert_eq!(r.conid, Conid(762089343));
+        assert_eq!(r.underlying_conid, Conid(733131966));
+        assert_eq!(r.right, engine::forecastex::Right::Yes);
+        assert_eq!(r.strike, Decimal::ONE);
+        assert_eq!(r.payout, Some(Decimal::ONE));
+        assert_eq!(r.strike_label.as_deref(), Some("Democratic"));
+        assert_eq!(r.expiration.as_deref(), Some("20270104"));
+        let bad = SPEC_RECORD.replace(r#""putOrCall": "C""#, r#""putOrCall": "X""#);
+        let err = serde_json::from_str::<EventContract>(&bad)
+            .unwrap()
+            .record()
+            .unwrap_err();
+        assert!(err.to_string().contains("putOrCall"), "{err}");
+    }
+
+    /// Strikes written `1.0` and `"1"` are one strike; the same strike of
+    /// another period is its own (unpaired) one.
+    #[test]
+    fn wire_strikes_pair_per_period() {
+        let body: EventContracts = serde_json::from_str(
+            r#"{"contracts": [
+              {"conid": 11, "underlyingConid": 733131966, "strike": 1.0, "putOrCall": "C",
+               "strikeLabel": "Democratic", "expiration": "20270104", "eventFixedPayout": "1"},
+              {"conid": 12, "underlyingConid": 733131966, "strike": "1", "putOrCall": "P",
+               "expiration": "20270104", "eventFixedPayout": "1"},
+              {"conid": 31, "underlyingConid": 733131966, "strike": 1.0, "putOrCall": "C",
+               "expiration": "20280104"}
+            ]}"#,
+        )
+        .unwrap();
+        let p = body.pairing().unwrap();
+        assert_eq!(p.opposite(Conid(11)), Some(Conid(12)));
+        assert_eq!(p.unpaired, vec![Conid(31)]);
+        assert_eq!(body.records().unwrap().len(), 3);
     }
 
     #[test]

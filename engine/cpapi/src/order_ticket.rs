@@ -21,15 +21,14 @@
 //! Prices and quantities go out as JSON numbers (integral values without a
 //! fraction, `50` not `50.0`) and are read back from numbers or strings.
 
-use std::str::FromStr;
-
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::lenient::opt_decimal;
+use crate::spelling;
 use engine::model::{
-    Conid, OrderId, OrderRequest, OrderType, SecType, Side, Tif, Trail, TrailUnit, UnknownValue,
+    Conid, OrderId, OrderRequest, OrderType, SecType, Trail, TrailUnit, UnknownValue,
 };
 
 /// One order of a place/modify/whatif body. Unknown fields are ignored when
@@ -185,14 +184,14 @@ impl OrderTicket {
             conid: Some(req.conid),
             c_oid: (!is_child).then(|| req.client_order_id.clone()),
             parent_id: req.parent.clone(),
-            order_type: req.order_type.as_wire().to_owned(),
+            order_type: spelling::ticket_order_type(req.order_type).to_owned(),
             listing_exchange: Some("SMART".to_owned()),
             is_single_group: req.oca_group.as_ref().map(|_| true),
             outside_rth: Some(req.outside_rth),
             price,
             aux_price,
-            side: req.side.as_wire().to_owned(),
-            tif: req.tif.as_wire().to_owned(),
+            side: spelling::ticket_side(req.side).to_owned(),
+            tif: spelling::ticket_tif(req.tif).to_owned(),
             trailing_amt: req.trail.map(|t| t.amount),
             trailing_type: req.trail.map(|t| t.unit.as_wire().to_owned()),
             quantity: Some(req.quantity),
@@ -210,9 +209,9 @@ impl OrderTicket {
         fallback_coid: &str,
         oca_group: Option<&str>,
     ) -> Result<OrderRequest, TicketError> {
-        let order_type = OrderType::from_str(&self.order_type)?;
-        let side = Side::from_str(&self.side)?;
-        let tif = Tif::from_str(&self.tif)?;
+        let order_type = spelling::order_type(&self.order_type)?;
+        let side = spelling::side(&self.side)?;
+        let tif = spelling::tif(&self.tif)?;
         let conid = self.conid.ok_or(TicketError::NoConid)?;
         let quantity = self.quantity.ok_or(TicketError::NoQuantity)?;
         let (limit_price, stop_price) = match order_type {
@@ -323,6 +322,7 @@ impl TicketBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use engine::model::{Side, Tif};
     use rust_decimal_macros::dec;
 
     fn req(id: u64, ty: OrderType, side: Side) -> OrderRequest {

@@ -37,6 +37,51 @@ use serde::Deserialize;
 use engine::model::from_epoch_ms;
 use engine::model::{Conid, Quote};
 
+/// Market data field ids, named after the spec's "Market Data Fields"
+/// table. The decoder, the client's subscriptions and the simulator all
+/// spell a field through these, so an id is written once.
+pub mod field {
+    /// Last price, optionally prefixed `C` (prior close) or `H` (halted).
+    pub const LAST: &str = "31";
+    pub const SYMBOL: &str = "55";
+    /// Current day high price.
+    pub const HIGH: &str = "70";
+    /// Current day low price.
+    pub const LOW: &str = "71";
+    /// Last price minus the prior close.
+    pub const CHANGE: &str = "82";
+    /// [`CHANGE`] in percent.
+    pub const CHANGE_PCT: &str = "83";
+    pub const BID: &str = "84";
+    /// Shown divided by 100 for US stocks.
+    pub const ASK_SIZE: &str = "85";
+    pub const ASK: &str = "86";
+    /// Day volume with `K`/`M` suffixes; [`VOLUME_LONG`] is exact.
+    pub const VOLUME: &str = "87";
+    /// Shown divided by 100 for US stocks.
+    pub const BID_SIZE: &str = "88";
+    pub const EXCHANGE: &str = "6004";
+    pub const CONID: &str = "6008";
+    pub const SEC_TYPE: &str = "6070";
+    /// Marker of the market data delivery method (like a request id).
+    pub const DELIVERY_MARKER: &str = "6119";
+    /// Market data availability (`RpB`, `DPB`, ...).
+    pub const AVAILABILITY: &str = "6509";
+    pub const COMPANY_NAME: &str = "7051";
+    pub const LAST_SIZE: &str = "7059";
+    pub const LISTING_EXCHANGE: &str = "7221";
+    pub const OPEN: &str = "7295";
+    pub const CLOSE: &str = "7296";
+    pub const MARK: &str = "7635";
+    pub const PRIOR_CLOSE: &str = "7741";
+    /// Day volume at full precision.
+    pub const VOLUME_LONG: &str = "7762";
+
+    /// The fields a [`super::Quote`] is decoded from: what a live quote
+    /// subscription asks for.
+    pub const QUOTE: &[&str] = &[LAST, BID, ASK, ASK_SIZE, BID_SIZE, VOLUME, VOLUME_LONG];
+}
+
 /// What the prefix of field 31 said about the last price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub enum LastKind {
@@ -403,7 +448,7 @@ impl SmdDecoder {
         for (k, v) in pairs {
             let key: &str = k;
             match key {
-                "31" => {
+                field::LAST => {
                     if let Val::Str(s) = v {
                         let t = s.trim();
                         let (kind, rest) = match t.as_bytes().first() {
@@ -420,22 +465,22 @@ impl SmdDecoder {
                         st.last_kind = LastKind::Trade;
                     }
                 }
-                "84" => st.quote.bid = num_of(key, v)?.or(st.quote.bid),
-                "86" => st.quote.ask = num_of(key, v)?.or(st.quote.ask),
-                "88" => st.quote.bid_size = num_of(key, v)?.or(st.quote.bid_size),
-                "85" => st.quote.ask_size = num_of(key, v)?.or(st.quote.ask_size),
-                "7059" => st.quote.last_size = num_of(key, v)?.or(st.quote.last_size),
-                "87" => {
+                field::BID => st.quote.bid = num_of(key, v)?.or(st.quote.bid),
+                field::ASK => st.quote.ask = num_of(key, v)?.or(st.quote.ask),
+                field::BID_SIZE => st.quote.bid_size = num_of(key, v)?.or(st.quote.bid_size),
+                field::ASK_SIZE => st.quote.ask_size = num_of(key, v)?.or(st.quote.ask_size),
+                field::LAST_SIZE => st.quote.last_size = num_of(key, v)?.or(st.quote.last_size),
+                field::VOLUME => {
                     if let Some(x) = num_of(key, v)? {
                         st.volume_formatted = Some(x);
                     }
                 }
-                "7762" => {
+                field::VOLUME_LONG => {
                     if let Some(x) = num_of(key, v)? {
                         st.volume_long = Some(x);
                     }
                 }
-                "6509" => {
+                field::AVAILABILITY => {
                     if let Val::Str(s) = v {
                         st.availability = Availability::from_code(s);
                     }

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 
 use crate::executor::{LiveExecutor, SubmitError};
 use crate::IbkrError;
+use cpapi::messages::LiveOrderError;
 use engine::event::Event;
 use engine::model::{
     Conid, Contract, Execution, Order, OrderId, OrderRequest, OrderStatus, Position, SecType,
@@ -135,8 +136,11 @@ fn submit_error(e: SubmitError) -> VenueError {
     }
 }
 
+/// The status of a place/modify acknowledgement. The ack only confirms
+/// the order was taken, so an absent or unknown status is `Submitted`; the
+/// order's real status follows on `sor`.
 fn parse_status(s: Option<&str>) -> OrderStatus {
-    s.and_then(|s| s.parse().ok())
+    s.and_then(|s| cpapi::spelling::order_status(s).ok())
         .unwrap_or(OrderStatus::Submitted)
 }
 
@@ -233,12 +237,18 @@ impl IbkrBroker {
             .collect())
     }
 
-    /// The gateway's live orders, ours and others'.
+    /// Every order of the live orders listing. Orders this broker placed
+    /// keep their engine request; the others (placed before a restart, or
+    /// in TWS) are described from the listing. An order that cannot be read
+    /// fails the call, naming the order and the field: a working order the
+    /// engine silently does not see is one it can neither cancel nor count
+    /// against risk.
     pub async fn fetch_orders(&self) -> Result<Vec<Order>, VenueError> {
         let live = self.exec.live_orders().await.map_err(venue)?;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(live.len());
         for lo in live {
-            let status = lo.order_status().unwrap_or(OrderStatus::Submitted);
+            let unreadable = |e: LiveOrderError| VenueError::Unreadable(e.to_string());
+            let status = lo.status_of_order().map_err(unreadable)?;
             let known = lo
                 .order_id
                 .as_deref()
@@ -247,10 +257,7 @@ impl IbkrBroker {
             let (request, strategy) = match known {
                 Some((req, s, _)) => (req.clone(), *s),
                 // Not ours: describe it as far as the listing allows.
-                None => match foreign_request(&lo) {
-                    Some(r) => (r, usize::MAX),
-                    None => continue,
-                },
+                None => (lo.to_request().map_err(unreadable)?, usize::MAX),
             };
             let now: Timestamp = chrono::Utc::now();
             out.push(Order {
@@ -287,39 +294,6 @@ impl IbkrBroker {
         }
         Ok(out)
     }
-}
-
-/// An engine request describing an order we did not place, from the live
-/// orders listing.
-fn foreign_request(lo: &cpapi::messages::LiveOrder) -> Option<OrderRequest> {
-    use engine::model::{OrderType, Tif};
-    let order_type: OrderType = lo.order_type.as_deref()?.parse().ok()?;
-    let quantity = lo.total_size.or(lo.remaining_quantity)?;
-    let (limit_price, stop_price) = match order_type {
-        OrderType::Limit | OrderType::MidPrice => (lo.price, None),
-        OrderType::Stop | OrderType::Trail => (None, lo.price.or(lo.aux_price)),
-        OrderType::StopLimit | OrderType::TrailLimit => (lo.price, lo.aux_price),
-        OrderType::Market => (None, None),
-    };
-    Some(OrderRequest {
-        id: OrderId(0),
-        conid: lo.conid,
-        side: lo.side().ok()?,
-        order_type,
-        quantity,
-        limit_price,
-        stop_price,
-        trail: None,
-        tif: lo
-            .time_in_force
-            .as_deref()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(Tif::Day),
-        outside_rth: false,
-        client_order_id: lo.order_ref.clone().unwrap_or_default(),
-        parent: None,
-        oca_group: None,
-    })
 }
 
 impl Venue for IbkrBroker {

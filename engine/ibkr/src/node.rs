@@ -43,7 +43,7 @@ use tokio::task::JoinHandle;
 
 use cpapi::order_ticket::TicketBuilder;
 use engine::event::{Event, SessionStatus};
-use engine::forecastex::{EventContractRecord, NettingError, Pairing};
+use engine::forecastex::{NettingError, Pairing, StrikeSide};
 use engine::journal::{Discrepancy, Journal, JournalError};
 use engine::model::{Conid, Contract, Position};
 use engine::portfolio::{AccountError, Portfolio};
@@ -57,10 +57,6 @@ use crate::reply::ReplyPolicy;
 use crate::session;
 use crate::ws::{self, Subscription, WsConfig, WsHandle, WsMessage};
 use crate::{ClientConfig, IbkrClient, IbkrError};
-
-/// The `smd` fields a node subscribes to: last, bid, ask, ask size, bid
-/// size, volume, and volume as a long.
-const QUOTE_FIELDS: [&str; 7] = ["31", "84", "86", "85", "88", "87", "7762"];
 
 /// How to build a node.
 #[derive(Debug, Clone)]
@@ -189,7 +185,7 @@ pub struct LiveNode<S: Strategy = Box<dyn Strategy>> {
     kill_rx: mpsc::UnboundedReceiver<String>,
     account: String,
     contracts: Vec<Contract>,
-    event_records: Vec<EventContractRecord>,
+    event_records: Vec<StrikeSide>,
     started: bool,
 }
 
@@ -233,10 +229,7 @@ impl<S: Strategy> LiveNode<S> {
             days: None,
         });
         for c in &contracts {
-            ws.subscribe(Subscription::MarketData {
-                conid: c.conid,
-                fields: QUOTE_FIELDS.map(str::to_owned).to_vec(),
-            });
+            ws.subscribe(Subscription::quote(c.conid));
         }
         let connected = tokio::time::timeout(cfg.connect_timeout, async {
             while let Some(m) = rx.recv().await {
@@ -310,7 +303,7 @@ impl<S: Strategy> LiveNode<S> {
 
     /// The ForecastEx contract records among them (for a store to net
     /// positions by strike).
-    pub fn event_records(&self) -> &[EventContractRecord] {
+    pub fn event_records(&self) -> &[StrikeSide] {
         &self.event_records
     }
 
@@ -381,7 +374,7 @@ impl<S: Strategy> LiveNode<S> {
 async fn resolve_contracts(
     client: &IbkrClient,
     conids: &[Conid],
-) -> Result<(Vec<Contract>, Vec<EventContractRecord>), NodeError> {
+) -> Result<(Vec<Contract>, Vec<StrikeSide>), NodeError> {
     let defs = client
         .trsrv_secdef(conids)
         .await

@@ -677,7 +677,10 @@ impl IbkrClient {
     ) -> Result<LiveOrders, IbkrError> {
         let mut q = Vec::new();
         if !filters.is_empty() {
-            let f: Vec<&str> = filters.iter().map(|s| s.filter_value()).collect();
+            let f: Vec<&str> = filters
+                .iter()
+                .map(|s| cpapi::spelling::status_filter(*s))
+                .collect();
             q.push(("filters", f.join(",")));
         }
         if force {

@@ -64,6 +64,18 @@ pub enum Subscription {
 }
 
 impl Subscription {
+    /// Market data for `conid` with every field a quote is decoded from
+    /// ([`cpapi::smd::field::QUOTE`]).
+    pub fn quote(conid: Conid) -> Subscription {
+        Subscription::MarketData {
+            conid,
+            fields: cpapi::smd::field::QUOTE
+                .iter()
+                .map(|f| (*f).to_owned())
+                .collect(),
+        }
+    }
+
     /// The subscribe message.
     pub fn subscribe_msg(&self) -> String {
         match self {
@@ -522,10 +534,7 @@ fn handle_text(text: &str, st: &mut State) -> Vec<WsMessage> {
         "str" => {
             let mut out = Vec::new();
             for v in items(&args) {
-                match serde_json::from_value::<Trade>(v.clone())
-                    .map_err(|e| e.to_string())
-                    .and_then(|t| t.to_execution())
-                {
+                match Trade::execution_from_value(v) {
                     Ok(e) => {
                         if st.seen_executions.insert(e.execution_id.clone()) {
                             out.push(WsMessage::Event(Event::Execution(e)));
@@ -689,7 +698,7 @@ mod tests {
         assert_eq!(Subscription::Pnl.unsubscribe_msg(), "upl{}");
     }
 
-    fn state() -> State {
+    pub(super) fn state() -> State {
         State {
             subs: BTreeSet::new(),
             smd: SmdDecoder::new(),
@@ -743,7 +752,7 @@ mod tests {
     #[test]
     fn executions_once_and_pnl() {
         let mut st = state();
-        let t = r#"{"topic":"str","args":[{"execution_id":"x1","conid":1,"side":"B","size":"2","price":"10.5","trade_time_r":1702317649000}]}"#;
+        let t = r#"{"topic":"str","args":[{"execution_id":"x1","conid":1,"account":"U1","side":"B","size":"2","price":"10.5","trade_time_r":1702317649000}]}"#;
         assert_eq!(handle_text(t, &mut st).len(), 1);
         assert!(
             handle_text(t, &mut st).is_empty(),
@@ -789,5 +798,81 @@ mod history_cancel_tests {
         );
         assert!(matches!(&msgs[..], [WsMessage::Other { topic, .. }] if topic == "smh+265598"));
         assert_eq!(st.unsubscribe_msg(&sub), "umh+20477");
+    }
+}
+
+#[cfg(test)]
+mod trade_source_tests {
+    use super::tests::state;
+    use super::*;
+
+    /// One trade, three sources, one execution: the same record as a
+    /// websocket `str` message, as a `/iserver/account/trades` row (decoded
+    /// as the REST client decodes it) and as a row of an executions import
+    /// file (a saved trades response, and a `str` capture line) gives the
+    /// identical `Execution`. The record uses the loose forms each source
+    /// may send (size as a string and signed, commission with a thousands
+    /// separator, conid only in `conidEx`, account only in `accountCode`).
+    #[test]
+    fn one_trade_from_str_rest_and_import_is_one_execution() {
+        let record = serde_json::json!({
+            "execution_id": "0000e0d5.6576fd38.01.01", "symbol": "AAPL", "side": "S",
+            "order_description": "Sold 5 @ 192.26 on ISLAND", "trade_time": "20231211-18:00:49",
+            "trade_time_r": 1702317649000i64, "size": "-5", "price": "192.26",
+            "order_ref": " Order123 ", "exchange": "ISLAND", "commission": "1,001.01",
+            "net_amount": 961.3, "accountCode": "U1234567", "sec_type": "STK",
+            "conidEx": "265598@SMART", "open_close": "???", "is_event_trading": "0"
+        });
+        let str_line = serde_json::json!({"topic": "str", "args": [record]}).to_string();
+        let rest_body = serde_json::json!([record]).to_string();
+
+        let from_ws = match handle_text(&str_line, &mut state()).as_slice() {
+            [WsMessage::Event(Event::Execution(e))] => e.clone(),
+            other => panic!("{other:?}"),
+        };
+        let rows: Vec<Trade> =
+            crate::rest::decode("/iserver/account/trades", rest_body.as_bytes()).unwrap();
+        let from_rest = rows[0].to_execution().unwrap();
+        let file: Vec<serde_json::Value> = serde_json::from_str(&rest_body).unwrap();
+        let from_file = store::import::records(&file).remove(0).unwrap().0;
+        let store::import::Message::Trades(args) = store::import::parse_message(&str_line).unwrap()
+        else {
+            panic!("a str line holds trades");
+        };
+        let from_capture = store::import::execution_from_record(&args[0]).unwrap();
+
+        assert_eq!(from_ws, from_rest);
+        assert_eq!(from_ws, from_file);
+        assert_eq!(from_ws, from_capture);
+        assert_eq!(from_ws.conid, Conid(265598));
+        assert_eq!(from_ws.account, "U1234567");
+        assert_eq!(from_ws.side, engine::model::ExecSide::Sold);
+        assert_eq!(from_ws.size, rust_decimal::Decimal::from(5));
+        assert_eq!(from_ws.commission.to_string(), "1001.01");
+        assert_eq!(from_ws.order_ref.as_deref(), Some("Order123"));
+        assert_eq!(from_ws.time.timestamp_millis(), 1702317649000);
+
+        // And one refusal: a record without any account fails every source
+        // with the same message.
+        let mut bad = record.clone();
+        bad.as_object_mut().unwrap().remove("accountCode");
+        let ws_err = match handle_text(
+            &serde_json::json!({"topic": "str", "args": [bad]}).to_string(),
+            &mut state(),
+        )
+        .as_slice()
+        {
+            [WsMessage::Malformed { error }] => error.clone(),
+            other => panic!("{other:?}"),
+        };
+        let rows: Vec<Trade> =
+            crate::rest::decode("x", serde_json::json!([bad]).to_string().as_bytes()).unwrap();
+        let rest_err = rows[0].to_execution().unwrap_err().to_string();
+        let file_err = store::import::execution_from_record(&bad)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(ws_err, format!("str: {rest_err}"));
+        assert_eq!(rest_err, file_err);
+        assert!(rest_err.contains("account"), "{rest_err}");
     }
 }

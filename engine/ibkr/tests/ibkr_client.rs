@@ -166,7 +166,7 @@ async fn ws_session(s: S, mut socket: WebSocket, idx: usize) {
                         sent_quote = true;
                     }
                     if t.starts_with("str+") {
-                        let tr = json!({"topic": "str", "args": [{"execution_id": "e-1", "conid": 1, "side": "B", "size": "1", "price": "10", "trade_time_r": 1702317649000u64}]});
+                        let tr = json!({"topic": "str", "args": [{"execution_id": "e-1", "conid": 1, "account": "U1", "side": "B", "size": "1", "price": "10", "trade_time_r": 1702317649000u64}]});
                         // Delivered on every connection: must reach the bus once.
                         let _ = socket.send(Message::Text(tr.to_string().into())).await;
                     }

@@ -312,7 +312,7 @@ fn order_examples() {
     // Netting executions (ForecastEx) and a trade with only trade_time.
     let t: Vec<Trade> = decode(
         "x",
-        br#"[{"execution_id":"e1","conid":"1","side":"N","size":"3","price":"0.4","trade_time":"20231211-18:00:49"}]"#,
+        br#"[{"execution_id":"e1","conid":"1","accountCode":"U1","side":"N","size":"3","price":"0.4","trade_time":"20231211-18:00:49"}]"#,
     )
     .unwrap();
     let e = t[0].to_execution().unwrap();

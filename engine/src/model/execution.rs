@@ -3,15 +3,19 @@ use serde::{Deserialize, Serialize};
 
 use super::order::UnknownValue;
 use super::{Conid, OrderId, Timestamp};
+use std::fmt;
 
-/// Execution side as reported in trades: bought, sold, or a ForecastEx
-/// netting report (`N`) that reduces a position without a trade of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ExecSide {
-    Bought,
-    Sold,
-    Netting,
-}
+super::order::code_enum!(
+    /// Execution side as reported in trades: bought, sold, or a ForecastEx
+    /// netting report (`N`) that reduces a position without a trade of its
+    /// own. Codes are the trades' `B`/`S`/`N`; other spellings are
+    /// `cpapi::spelling::exec_side`'s.
+    ExecSide, "execution side" {
+        Bought => "B",
+        Sold => "S",
+        Netting => "N",
+    }
+);
 
 impl ExecSide {
     /// How an execution of `size` changes the quantity of its own conid:
@@ -23,43 +27,6 @@ impl ExecSide {
             ExecSide::Bought => size,
             ExecSide::Sold | ExecSide::Netting => -size,
         }
-    }
-
-    pub fn as_wire(self) -> &'static str {
-        match self {
-            ExecSide::Bought => "B",
-            ExecSide::Sold => "S",
-            ExecSide::Netting => "N",
-        }
-    }
-}
-
-impl std::str::FromStr for ExecSide {
-    type Err = UnknownValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "B" | "BOT" | "Buy" | "BUY" => Ok(ExecSide::Bought),
-            "S" | "SLD" | "Sell" | "SELL" => Ok(ExecSide::Sold),
-            "N" => Ok(ExecSide::Netting),
-            _ => Err(UnknownValue {
-                kind: "execution side",
-                value: s.to_owned(),
-            }),
-        }
-    }
-}
-
-impl Serialize for ExecSide {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_wire())
-    }
-}
-
-impl<'de> Deserialize<'de> for ExecSide {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,5 +1,4 @@
 use std::fmt;
-use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -15,8 +14,19 @@ pub struct UnknownValue {
     pub value: String,
 }
 
-macro_rules! wire_enum {
-    ($(#[$m:meta])* $name:ident, $kind:literal { $($(#[$vm:meta])* $variant:ident => $wire:literal $(| $alias:literal)*),+ $(,)? }) => {
+/// Enums with one engine code per variant.
+///
+/// The code is the engine's own spelling: `Display`, serde (journal, golden
+/// files) and the store's TEXT columns use it, and [`from_code`] reads back
+/// exactly what [`code`] wrote. It is deliberately not a wire parser: the
+/// gateway spells these values differently per endpoint (`LMT`, `Limit`,
+/// `LIMIT`...), and every such spelling, in both directions, lives in
+/// `cpapi::spelling`.
+///
+/// [`code`]: OrderType::code
+/// [`from_code`]: OrderType::from_code
+macro_rules! code_enum {
+    ($(#[$m:meta])* $name:ident, $kind:literal { $($(#[$vm:meta])* $variant:ident => $code:literal),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $($(#[$vm])* $variant),+ }
@@ -25,52 +35,48 @@ macro_rules! wire_enum {
             /// Every variant, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
-            /// The spelling the CP Web API uses on the wire.
-            pub fn as_wire(self) -> &'static str {
-                match self { $($name::$variant => $wire),+ }
+            /// The engine's code of this value (see the module docs).
+            pub fn code(self) -> &'static str {
+                match self { $($name::$variant => $code),+ }
             }
-        }
 
-        impl FromStr for $name {
-            type Err = UnknownValue;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                let t = s.trim();
-                $(
-                    if t.eq_ignore_ascii_case($wire) $(|| t.eq_ignore_ascii_case($alias))* {
-                        return Ok($name::$variant);
-                    }
-                )+
-                Err(UnknownValue { kind: $kind, value: s.to_owned() })
+            /// The value whose [`code`](Self::code) is exactly `s`.
+            pub fn from_code(s: &str) -> Result<Self, UnknownValue> {
+                match s {
+                    $($code => Ok($name::$variant),)+
+                    _ => Err(UnknownValue { kind: $kind, value: s.to_owned() }),
+                }
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_wire())
+                f.write_str(self.code())
             }
         }
 
         impl Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_wire())
+                s.serialize_str(self.code())
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
+                $name::from_code(&s).map_err(serde::de::Error::custom)
             }
         }
     };
 }
 
-wire_enum!(
-    /// Order side. The gateway accepts `BUY`/`SELL` and reports `Buy`/`Sell` or
-    /// `B`/`S`; all parse.
+pub(crate) use code_enum;
+
+code_enum!(
+    /// Order side.
     Side, "side" {
-        Buy => "BUY" | "B" | "BOT",
-        Sell => "SELL" | "S" | "SLD",
+        Buy => "BUY",
+        Sell => "SELL",
     }
 );
 
@@ -91,20 +97,21 @@ impl Side {
     }
 }
 
-wire_enum!(
-    /// The order types the CP Web API accepts on `/iserver/account/{acct}/orders`.
+code_enum!(
+    /// The order types the engine trades (the CP Web API's order ticket
+    /// types).
     OrderType, "order type" {
         Market => "MKT",
         Limit => "LMT",
         Stop => "STP",
-        StopLimit => "STOP_LIMIT" | "STPLMT",
+        StopLimit => "STOP_LIMIT",
         Trail => "TRAIL",
         TrailLimit => "TRAILLMT",
         MidPrice => "MIDPRICE",
     }
 );
 
-wire_enum!(
+code_enum!(
     /// Time in force.
     Tif, "time in force" {
         Day => "DAY",
@@ -114,36 +121,21 @@ wire_enum!(
     }
 );
 
-wire_enum!(
-    /// Every value of the spec's "Order Status Value" table. `from_str` also
-    /// accepts the snake_case filter spelling (`pre_submitted`, ...).
+code_enum!(
+    /// Every value of the spec's "Order Status Value" table.
     OrderStatus, "order status" {
         Inactive => "Inactive",
-        PendingSubmit => "PendingSubmit" | "pending_submit",
-        PreSubmitted => "PreSubmitted" | "pre_submitted",
+        PendingSubmit => "PendingSubmit",
+        PreSubmitted => "PreSubmitted",
         Submitted => "Submitted",
         Filled => "Filled",
-        PendingCancel => "PendingCancel" | "pending_cancel",
-        Cancelled => "Cancelled" | "Canceled",
-        WarnState => "WarnState" | "warn_state",
+        PendingCancel => "PendingCancel",
+        Cancelled => "Cancelled",
+        WarnState => "WarnState",
     }
 );
 
 impl OrderStatus {
-    /// The value used with the `filters` query parameter of live orders.
-    pub fn filter_value(self) -> &'static str {
-        match self {
-            OrderStatus::Inactive => "inactive",
-            OrderStatus::PendingSubmit => "pending_submit",
-            OrderStatus::PreSubmitted => "pre_submitted",
-            OrderStatus::Submitted => "submitted",
-            OrderStatus::Filled => "filled",
-            OrderStatus::PendingCancel => "pending_cancel",
-            OrderStatus::Cancelled => "cancelled",
-            OrderStatus::WarnState => "warn_state",
-        }
-    }
-
     /// Filled, cancelled and inactive (rejected) orders never change again.
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -163,7 +155,8 @@ pub enum TrailUnit {
 }
 
 impl TrailUnit {
-    /// `trailingType` on the wire (and in the store): `amt` or `%`.
+    /// `trailingType` on the wire (and in the store): `amt` or `%`. The
+    /// one spelling both directions use, so it stays with the type.
     pub fn as_wire(self) -> &'static str {
         match self {
             TrailUnit::Amount => "amt",
@@ -357,29 +350,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_table_round_trips() {
+    fn codes_round_trip_exactly() {
         for s in OrderStatus::ALL {
-            assert_eq!(s.as_wire().parse::<OrderStatus>().unwrap(), *s);
-            assert_eq!(s.filter_value().parse::<OrderStatus>().unwrap(), *s);
+            assert_eq!(OrderStatus::from_code(s.code()), Ok(*s));
         }
         assert_eq!(OrderStatus::ALL.len(), 8);
-        assert!("Bogus".parse::<OrderStatus>().is_err());
-    }
-
-    #[test]
-    fn wire_spellings() {
-        assert_eq!("Buy".parse::<Side>().unwrap(), Side::Buy);
-        assert_eq!("S".parse::<Side>().unwrap(), Side::Sell);
-        assert_eq!(
-            "STOP_LIMIT".parse::<OrderType>().unwrap(),
-            OrderType::StopLimit
-        );
-        assert_eq!(OrderType::TrailLimit.as_wire(), "TRAILLMT");
+        assert!(OrderStatus::from_code("Bogus").is_err());
+        // Codes are not a wire parser: other spellings are cpapi's.
+        assert!(OrderType::from_code("Limit").is_err());
+        assert_eq!(OrderType::TrailLimit.code(), "TRAILLMT");
         assert_eq!(OrderType::ALL.len(), 7);
         assert_eq!(Tif::ALL.len(), 4);
         let json = serde_json::to_string(&OrderType::MidPrice).unwrap();
         assert_eq!(json, "\"MIDPRICE\"");
         let err = serde_json::from_str::<Tif>("\"FOK\"").unwrap_err();
         assert!(err.to_string().contains("FOK"));
+        assert_eq!(
+            serde_json::from_str::<Side>("\"SELL\"").unwrap(),
+            Side::Sell
+        );
     }
 }

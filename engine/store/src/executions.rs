@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::codec::{dec, from_ms, ms, now_ms};
-use super::{parse_col, Result, Store, StoreError};
+use super::{parse_code, Result, Store, StoreError};
 use engine::model::{Conid, ExecSide, Execution, OrderId, Position, Timestamp};
 
 /// Rows per multi-row INSERT: 14 parameters each stays far below SQLite's
@@ -160,7 +160,7 @@ impl Store {
                     .push_bind(e.order_id.map(|o| o.0 as i64))
                     .push_bind(e.account.clone())
                     .push_bind(e.conid.0)
-                    .push_bind(e.side.as_wire())
+                    .push_bind(e.side.code())
                     .push_bind(e.size.to_string())
                     .push_bind(e.price.to_string())
                     .push_bind(e.commission.to_string())
@@ -347,7 +347,7 @@ fn execution_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredExecution> {
             order_ref: r.try_get("order_ref")?,
             account: r.try_get("account")?,
             conid: Conid(r.try_get("conid")?),
-            side: parse_col::<ExecSide>(T, "side", side)?,
+            side: parse_code(T, "side", side, ExecSide::from_code)?,
             size: dec(T, "size", r.try_get("size")?)?,
             price: dec(T, "price", r.try_get("price")?)?,
             commission: dec(T, "commission", r.try_get("commission")?)?,

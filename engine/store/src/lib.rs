@@ -161,6 +161,21 @@ impl Store {
     }
 }
 
+/// Read an engine code column (`Side::from_code`, ...) back, naming the
+/// column when it fails.
+fn parse_code<T, E>(
+    table: &'static str,
+    column: &'static str,
+    value: String,
+    from_code: impl FnOnce(&str) -> std::result::Result<T, E>,
+) -> Result<T> {
+    from_code(&value).map_err(|_| StoreError::Corrupt {
+        table,
+        column,
+        value,
+    })
+}
+
 /// Parse a TEXT column back into its type, naming the column when it fails.
 fn parse_col<T: FromStr>(table: &'static str, column: &'static str, value: String) -> Result<T> {
     value.parse().map_err(|_| StoreError::Corrupt {

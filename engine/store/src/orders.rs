@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::codec::{dec, from_ms, ms, opt_dec};
-use super::{parse_col, Result, Store};
+use super::{parse_code, Result, Store};
 use engine::model::{
     Conid, Order, OrderId, OrderStatus, OrderType, Side, Tif, Timestamp, Trail, TrailUnit,
 };
@@ -129,16 +129,16 @@ impl Store {
         .bind(&o.strategy)
         .bind(&o.account)
         .bind(o.conid.0)
-        .bind(o.side.as_wire())
-        .bind(o.order_type.as_wire())
+        .bind(o.side.code())
+        .bind(o.order_type.code())
         .bind(o.quantity.to_string())
         .bind(o.limit_price.map(|d| d.to_string()))
         .bind(o.stop_price.map(|d| d.to_string()))
         .bind(o.trail.map(|t| t.amount.to_string()))
         .bind(o.trail.map(|t| t.unit.as_wire()))
-        .bind(o.tif.as_wire())
+        .bind(o.tif.code())
         .bind(o.outside_rth)
-        .bind(o.status.as_wire())
+        .bind(o.status.code())
         .bind(o.filled_quantity.to_string())
         .bind(o.avg_fill_price.map(|d| d.to_string()))
         .bind(&o.reason)
@@ -170,7 +170,7 @@ impl Store {
              broker_order_id = COALESCE(?, broker_order_id), updated_ms = ? \
              WHERE client_order_id = ?",
         )
-        .bind(u.status.as_wire())
+        .bind(u.status.code())
         .bind(u.filled_quantity.to_string())
         .bind(u.avg_fill_price.map(|d| d.to_string()))
         .bind(&u.reason)
@@ -228,7 +228,7 @@ impl Store {
         rows.into_iter()
             .map(|r| {
                 Ok(StatusChange {
-                    status: parse_col(H, "status", r.try_get("status")?)?,
+                    status: parse_code(H, "status", r.try_get("status")?, OrderStatus::from_code)?,
                     filled_quantity: dec(H, "filled_quantity", r.try_get("filled_quantity")?)?,
                     reason: r.try_get("reason")?,
                     time: from_ms(H, "time_ms", r.try_get("time_ms")?)?,
@@ -272,7 +272,7 @@ async fn append_history(
         let s: String = r.try_get("status")?;
         let f: String = r.try_get("filled_quantity")?;
         let same_fill = f.parse::<Decimal>().is_ok_and(|f| f == filled);
-        if s == status.as_wire() && same_fill {
+        if s == status.code() && same_fill {
             return Ok(false);
         }
     }
@@ -281,7 +281,7 @@ async fn append_history(
          VALUES (?, ?, ?, ?, ?)",
     )
     .bind(coid)
-    .bind(status.as_wire())
+    .bind(status.code())
     .bind(filled.to_string())
     .bind(reason)
     .bind(ms(time))
@@ -317,15 +317,20 @@ fn order_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredOrder> {
         strategy: r.try_get("strategy")?,
         account: r.try_get("account")?,
         conid: Conid(r.try_get("conid")?),
-        side: parse_col(T, "side", r.try_get("side")?)?,
-        order_type: parse_col(T, "order_type", r.try_get("order_type")?)?,
+        side: parse_code(T, "side", r.try_get("side")?, Side::from_code)?,
+        order_type: parse_code(
+            T,
+            "order_type",
+            r.try_get("order_type")?,
+            OrderType::from_code,
+        )?,
         quantity: dec(T, "quantity", r.try_get("quantity")?)?,
         limit_price: opt_dec(T, "limit_price", r.try_get("limit_price")?)?,
         stop_price: opt_dec(T, "stop_price", r.try_get("stop_price")?)?,
         trail,
-        tif: parse_col(T, "tif", r.try_get("tif")?)?,
+        tif: parse_code(T, "tif", r.try_get("tif")?, Tif::from_code)?,
         outside_rth: r.try_get("outside_rth")?,
-        status: parse_col(T, "status", r.try_get("status")?)?,
+        status: parse_code(T, "status", r.try_get("status")?, OrderStatus::from_code)?,
         filled_quantity: dec(T, "filled_quantity", r.try_get("filled_quantity")?)?,
         avg_fill_price: opt_dec(T, "avg_fill_price", r.try_get("avg_fill_price")?)?,
         reason: r.try_get("reason")?,

@@ -84,7 +84,18 @@ impl Store {
     /// broker reports that we hold as finished are not discrepancies; an
     /// order we stored as finished but the broker still works is, as an
     /// unknown order only when we never stored its cOID.
+    ///
+    /// A finished broker order without a cOID (a bracket child: children
+    /// carry no cOID on the wire) cannot be matched by cOID and changes
+    /// nothing any more; its fills are reconciled through executions and
+    /// positions, so it is left out. A working one is still reported.
     pub async fn order_discrepancies(&self, broker: &[BrokerOrder]) -> Result<Vec<Discrepancy>> {
+        let broker: Vec<BrokerOrder> = broker
+            .iter()
+            .filter(|b| !(b.client_order_id.is_empty() && b.status.is_terminal()))
+            .cloned()
+            .collect();
+        let broker = broker.as_slice();
         let open = self.open_orders().await?;
         let all = self.orders().await?;
         let known: std::collections::HashSet<&str> =

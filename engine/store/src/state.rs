@@ -7,7 +7,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::codec::{dec, from_ms, ms, now_ms, opt_dec};
 use super::{Result, Store, StoreError};
-use engine::forecastex::{EventContractRecord, Pairing, Right, StrikePair, StrikePosition};
+use engine::forecastex::{Pairing, Right, StrikePair, StrikePosition, StrikeSide};
 use engine::model::{Bar, Conid, Timestamp};
 
 /// A finished backtest: what ran, on what, and its summary document.
@@ -197,9 +197,10 @@ impl Store {
             .collect()
     }
 
-    /// Remember `/trsrv/event/contracts` records so positions can be netted
-    /// per strike. Records are validated by pairing them first.
-    pub async fn put_event_contracts(&self, records: &[EventContractRecord]) -> Result<()> {
+    /// Remember the event contracts (`/trsrv/event/contracts` records, read
+    /// by `cpapi::messages::EventContracts::records`) so positions can be
+    /// netted per strike. Records are validated by pairing them first.
+    pub async fn put_event_contracts(&self, records: &[StrikeSide]) -> Result<()> {
         Pairing::from_records(records)?;
         let mut tx = self.pool.begin().await?;
         for r in records {
@@ -233,7 +234,7 @@ impl Store {
         let mut records = Vec::with_capacity(rows.len());
         for r in rows {
             let right: String = r.try_get("put_or_call")?;
-            records.push(EventContractRecord {
+            records.push(StrikeSide {
                 conid: Conid(r.try_get("conid")?),
                 underlying_conid: Conid(r.try_get("underlying_conid")?),
                 expiration: r.try_get("expiration")?,

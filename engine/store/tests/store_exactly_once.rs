@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
-use engine::forecastex::{venue_executions, EventContractsResponse, NetPosition, StrikePosition};
+use engine::forecastex::{venue_executions, NetPosition, StrikePosition};
 use engine::model::{
     Conid, ExecSide, Execution, Order, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif,
     Trail, TrailUnit,
@@ -348,8 +348,11 @@ fn forecastex_examples_through_the_store() {
     let dir = tempfile::tempdir().unwrap();
     rt().block_on(async {
         let store = open(dir.path()).await;
-        let resp: EventContractsResponse = serde_json::from_str(EVENT_CONTRACTS).unwrap();
-        store.put_event_contracts(&resp.contracts).await.unwrap();
+        let resp: cpapi::messages::EventContracts = serde_json::from_str(EVENT_CONTRACTS).unwrap();
+        store
+            .put_event_contracts(&resp.records().unwrap())
+            .await
+            .unwrap();
         let pairing = store.pairing().await.unwrap();
         let (pair, _) = pairing.lookup(Conid(762089343)).unwrap();
         let pair = pair.clone();
@@ -396,8 +399,11 @@ fn store_case(buys: &[(bool, u32)], order: &[usize], dups: &[usize], batch: usiz
     let dir = tempfile::tempdir().unwrap();
     rt().block_on(async {
         let store = open(dir.path()).await;
-        let resp: EventContractsResponse = serde_json::from_str(EVENT_CONTRACTS).unwrap();
-        store.put_event_contracts(&resp.contracts).await.unwrap();
+        let resp: cpapi::messages::EventContracts = serde_json::from_str(EVENT_CONTRACTS).unwrap();
+        store
+            .put_event_contracts(&resp.records().unwrap())
+            .await
+            .unwrap();
         let pairing = store.pairing().await.unwrap();
         let pair = pairing.lookup(Conid(762089343)).unwrap().0.clone();
         let mut venue = StrikePosition::default();

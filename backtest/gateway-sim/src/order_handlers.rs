@@ -1,4 +1,5 @@
-//! The order desk: order endpoints on the simulated exchange.
+//! The order endpoints of the simulated gateway (axum handlers); the desk
+//! they work on is [`super::desk`], the JSON they answer [`super::order_json`].
 //!
 //! * Place (`POST /iserver/account/{acct}/orders`): one request is one batch
 //!   (single order, bracket, OCA group). Children name their parent's cOID
@@ -37,7 +38,6 @@
 //!   current (New York) replay day, active first, then newest first.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -51,241 +51,19 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use cpapi::order_ticket::OrderTicket;
-use engine::event::Event;
+use cpapi::spelling;
 use engine::model::OrderChanges;
-use engine::model::{
-    Bar, Conid, ExecSide, Execution, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif,
-    Timestamp,
-};
+use engine::model::{Conid, OrderId, OrderRequest, OrderStatus, Side};
 
 use super::config::Instrument;
-use super::portfolio::Books;
+use super::desk::{Action, GwOrder, Pending, Staged};
+use super::order_json::{grouped, order_json, placed_json, prompt_json, status_json, trade_json};
 use super::prompts::{prompts_for, Prompt};
 use super::state::{Push, Shared, State as GwState};
-use super::wire::{
-    bad_request, dstr, epoch_ms, error, num, ok, qty_str, truthy, utc_compact, yymmdd,
-};
-use backtest::exchange::{ExchangeConfig, SimExchange};
+use super::wire::{bad_request, dstr, error, ok, truthy};
 
-/// How many executions the desk remembers (trades covers 7 days at most).
-const KEEP_TRADES: usize = 10_000;
 /// Live orders lists at most this many (the spec's limit).
 const MAX_LIVE: usize = 1000;
-
-/// One order as the gateway reports it.
-#[derive(Debug, Clone)]
-pub(crate) struct GwOrder {
-    pub req: OrderRequest,
-    /// The cOID the client gave, if it gave one (`order_ref`).
-    pub user_coid: Option<String>,
-    pub status: OrderStatus,
-    pub filled: Decimal,
-    pub avg_price: Option<Decimal>,
-    pub created: Timestamp,
-    pub updated: Timestamp,
-    pub last_exec: Option<Timestamp>,
-}
-
-impl GwOrder {
-    fn id(&self) -> u64 {
-        self.req.id.0
-    }
-}
-
-#[derive(Debug)]
-struct Staged {
-    release_at: Timestamp,
-    batch: Vec<OrderRequest>,
-}
-
-#[derive(Debug)]
-enum Action {
-    Place(Vec<(OrderRequest, Option<String>)>),
-    Modify(u64, OrderChanges),
-}
-
-#[derive(Debug)]
-struct Pending {
-    id: String,
-    action: Action,
-    questions: VecDeque<Prompt>,
-}
-
-pub(crate) struct Desk {
-    exchange: SimExchange,
-    orders: BTreeMap<u64, GwOrder>,
-    staged: Vec<Staged>,
-    trades: VecDeque<Execution>,
-    next_id: u64,
-    scratch: Vec<Event>,
-    pending: Option<Pending>,
-    suppressed: HashSet<String>,
-    reply_seq: u64,
-    /// The account the executions book (positions, cash, PnL).
-    pub books: Books,
-}
-
-impl Desk {
-    pub fn new(
-        cfg: ExchangeConfig,
-        instruments: &BTreeMap<Conid, Instrument>,
-        initial_cash: Decimal,
-    ) -> Self {
-        let mut exchange = SimExchange::new(ExchangeConfig {
-            keep_executions: 0,
-            ..cfg
-        });
-        for i in instruments.values() {
-            let mut c = engine::model::Contract::stock(i.conid, i.symbol.clone());
-            c.tick_size = i.tick_size;
-            c.currency = i.currency.clone();
-            exchange.add_contract(&c);
-        }
-        Desk {
-            exchange,
-            orders: BTreeMap::new(),
-            staged: Vec::new(),
-            trades: VecDeque::new(),
-            next_id: 1_000_000_000,
-            scratch: Vec::new(),
-            pending: None,
-            suppressed: HashSet::new(),
-            reply_seq: 0,
-            books: Books::new(initial_cash),
-        }
-    }
-
-    /// Feed one completed bar (ending at `end`). Batches staged behind
-    /// bars that ended earlier go to the exchange first; those behind bars
-    /// ending at `end` wait until every such bar has been fed.
-    pub fn on_bar(&mut self, bar: &Bar, end: Timestamp, sh: &Shared) {
-        self.release(|at| at < end, sh);
-        let mut events = std::mem::take(&mut self.scratch);
-        if self.exchange.has_orders() {
-            self.exchange.on_bar(bar, &mut events);
-        }
-        self.apply(&mut events, sh, end);
-        self.scratch = events;
-    }
-
-    /// After the bars due by `now` were fed: release what waited for them.
-    pub fn release_staged(&mut self, now: Timestamp, sh: &Shared) {
-        self.release(|at| at <= now, sh);
-    }
-
-    fn release(&mut self, due: impl Fn(Timestamp) -> bool, sh: &Shared) {
-        if self.staged.is_empty() {
-            return;
-        }
-        let (due, keep): (Vec<Staged>, Vec<Staged>) = std::mem::take(&mut self.staged)
-            .into_iter()
-            .partition(|s| due(s.release_at));
-        self.staged = keep;
-        for s in due {
-            if s.batch.is_empty() {
-                continue;
-            }
-            let mut events = std::mem::take(&mut self.scratch);
-            let _ = self.exchange.place(0, s.batch, s.release_at, &mut events);
-            self.apply(&mut events, sh, s.release_at);
-            self.scratch = events;
-        }
-    }
-
-    /// Record what the exchange reported and tell the websockets. `at` is
-    /// the replay time the gateway learnt it: executions and order updates
-    /// are stamped with it (the exchange stamps fills with the bar's start,
-    /// which for daily bars is a day before anyone could have seen them).
-    fn apply(&mut self, events: &mut Vec<Event>, sh: &Shared, at: Timestamp) {
-        for ev in events.drain(..) {
-            match ev {
-                Event::OrderUpdate(o) => {
-                    let id = o.request.id.0;
-                    if let Some(g) = self.orders.get_mut(&id) {
-                        g.status = o.status;
-                        g.filled = o.filled_quantity;
-                        g.avg_price = o.avg_fill_price;
-                        g.updated = at;
-                        g.req = o.request;
-                        sh.push(Push::Order(order_json(g, sh, true)));
-                    }
-                }
-                Event::Execution(mut e) => {
-                    e.time = at;
-                    if let Some(g) = e.order_id.and_then(|id| self.orders.get_mut(&id.0)) {
-                        g.last_exec = Some(e.time);
-                    }
-                    let user_ref = self.user_ref(&e).map(str::to_owned);
-                    for e in sh
-                        .forecast
-                        .pairing()
-                        .venue_reports(e, |c| self.books.quantity(c))
-                    {
-                        // The str topic documents two keys the REST list lacks.
-                        let mut t = trade_json(&e, user_ref.as_deref(), sh);
-                        t["contract_description_2"] = json!("");
-                        t["open_close"] = json!("???");
-                        sh.push(Push::Trade(t));
-                        self.books.apply(&e);
-                        if self.trades.len() >= KEEP_TRADES {
-                            self.trades.pop_front();
-                        }
-                        self.trades.push_back(e);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// The cOID the client gave the order of `e`, if it gave one.
-    fn user_ref(&self, e: &Execution) -> Option<&str> {
-        e.order_id
-            .and_then(|id| self.orders.get(&id.0))
-            .and_then(|g| g.user_coid.as_deref())
-    }
-
-    fn reply_id(&mut self) -> String {
-        self.reply_seq += 1;
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(self.reply_seq);
-        let a = h.finish();
-        h.write_u64(a);
-        let b = h.finish();
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xffff,
-            b >> 48,
-            b & 0xffff_ffff_ffff
-        )
-    }
-
-    fn user_coid_taken(&self, coid: &str) -> bool {
-        self.orders
-            .values()
-            .any(|o| o.user_coid.as_deref() == Some(coid))
-    }
-
-    /// The cOID a `parentId` refers to: a cOID, or the order id of an
-    /// existing order (the spec allows brackets "submitted sequentially
-    /// using the default order_id").
-    fn resolve_parent(&self, parent: &str) -> String {
-        if let Ok(id) = parent.parse::<u64>() {
-            if let Some(o) = self.orders.get(&id) {
-                return o.req.client_order_id.clone();
-            }
-        }
-        parent.to_owned()
-    }
-
-    fn open_by_coid(&self, coid: &str) -> bool {
-        self.orders
-            .values()
-            .any(|o| !o.status.is_terminal() && o.req.client_order_id == coid)
-    }
-}
 
 /// Read one order object with the engine's own wire type
 /// ([`OrderTicket`]): numbers may be JSON numbers or strings, unknown fields
@@ -343,28 +121,6 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/iserver/questions/suppress", post(suppress))
         .route("/iserver/questions/suppress/reset", post(suppress_reset))
         .route("/iserver/account/{acct}/orders/whatif", post(whatif))
-}
-
-/// `1977.6` -> `"1,977.60"` (`dp` decimals, thousands grouped), as the
-/// whatif example formats money.
-fn grouped(d: Decimal, dp: u32) -> String {
-    let text = format!("{:.*}", dp as usize, d.round_dp(dp).abs());
-    let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
-    let mut out = String::new();
-    for (i, ch) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if !frac.is_empty() {
-        out.push('.');
-        out.push_str(frac);
-    }
-    if d.is_sign_negative() && !d.round_dp(dp).is_zero() {
-        out.insert(0, '-');
-    }
-    out
 }
 
 /// `POST .../orders/whatif`: the cost and account impact of the batch's
@@ -450,33 +206,6 @@ async fn whatif(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: B
 
 fn reject(msg: impl Into<String>) -> Response {
     ok(json!({ "error": msg.into() }))
-}
-
-fn prompt_json(p: &Pending) -> Response {
-    match p.questions.front() {
-        Some(q) => ok(json!([{
-            "id": p.id,
-            "message": [q.text],
-            "isSuppressed": false,
-            "messageIds": [q.message_id],
-        }])),
-        None => error(StatusCode::INTERNAL_SERVER_ERROR, "no question pending"),
-    }
-}
-
-fn placed_json(orders: &[&GwOrder]) -> Response {
-    ok(Value::Array(
-        orders
-            .iter()
-            .map(|o| {
-                json!({
-                    "order_id": o.id().to_string(),
-                    "order_status": o.status.as_wire(),
-                    "encrypt_message": "1",
-                })
-            })
-            .collect(),
-    ))
 }
 
 /// The `orders` of a place or whatif body, read with [`OrderTicket`].
@@ -907,7 +636,11 @@ async fn live_orders(
     }
     let filters: Vec<OrderStatus> = q
         .get("filters")
-        .map(|f| f.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .map(|f| {
+            f.split(',')
+                .filter_map(|s| spelling::order_status(s).ok())
+                .collect()
+        })
         .unwrap_or_default();
     let today = st.clock.now().with_timezone(&New_York).date_naive();
     let mut list: Vec<&GwOrder> = st
@@ -997,254 +730,6 @@ async fn suppress_reset(State(sh): State<Arc<Shared>>) -> Response {
     ok(json!({ "status": "submitted" }))
 }
 
-fn type_name(t: OrderType) -> &'static str {
-    match t {
-        OrderType::Market => "Market",
-        OrderType::Limit => "Limit",
-        OrderType::Stop => "Stop",
-        OrderType::StopLimit => "Stop Limit",
-        OrderType::Trail => "Trail",
-        OrderType::TrailLimit => "Trail Limit",
-        OrderType::MidPrice => "MidPrice",
-    }
-}
-
-fn orig_type_name(t: OrderType) -> &'static str {
-    match t {
-        OrderType::Market => "MARKET",
-        OrderType::Limit => "LIMIT",
-        OrderType::Stop => "STOP",
-        OrderType::StopLimit => "STOP_LIMIT",
-        OrderType::Trail => "TRAILING STOP",
-        OrderType::TrailLimit => "TRAILING STOP LIMIT",
-        OrderType::MidPrice => "MIDPRICE",
-    }
-}
-
-fn tif_name(t: Tif) -> &'static str {
-    match t {
-        Tif::Day => "Day",
-        Tif::Gtc => "GTC",
-        Tif::Ioc => "IOC",
-        Tif::Opg => "OPG",
-    }
-}
-
-/// "Sold 5 Market, GTC" (filled) or "Buy 10 Limit 150, Day" (working).
-fn description(o: &GwOrder, symbol: Option<&str>) -> String {
-    let done = o.status == OrderStatus::Filled;
-    let side = match (o.req.side, done) {
-        (Side::Buy, true) => "Bought",
-        (Side::Sell, true) => "Sold",
-        (Side::Buy, false) => "Buy",
-        (Side::Sell, false) => "Sell",
-    };
-    let mut s = format!("{side} {}", dstr(o.req.quantity));
-    if let Some(sym) = symbol {
-        s.push(' ');
-        s.push_str(sym);
-    }
-    s.push(' ');
-    s.push_str(type_name(o.req.order_type));
-    if let Some(p) = o.req.limit_price.or(o.req.stop_price) {
-        s.push_str(&format!(" {}", dstr(p)));
-    }
-    s.push_str(", ");
-    s.push_str(tif_name(o.req.tif));
-    s
-}
-
-/// "5" when all of 5 are filled, else "filled/total" ("0/5"), as the
-/// spec's live order and sor examples show.
-fn size_and_fills(o: &GwOrder) -> String {
-    if o.filled == o.req.quantity {
-        dstr(o.req.quantity)
-    } else {
-        format!("{}/{}", dstr(o.filled), dstr(o.req.quantity))
-    }
-}
-
-/// A live order (`/iserver/account/orders`), or a websocket `sor` object
-/// when `sor` is set (there `price` is a number, as the sor section types
-/// it; the live orders list carries it as a string).
-pub(crate) fn order_json(o: &GwOrder, sh: &Shared, sor: bool) -> Value {
-    let inst = sh.instrument(o.req.conid);
-    let symbol = inst
-        .map(|i| i.symbol.clone())
-        .unwrap_or_else(|| o.req.conid.to_string());
-    let mut v = json!({
-        "acct": sh.cfg.account,
-        "conidex": o.req.conid.to_string(),
-        "conid": o.req.conid.0,
-        "account": sh.cfg.account,
-        "orderId": o.id(),
-        "cashCcy": inst.map(|i| i.currency.as_str()).unwrap_or("USD"),
-        "sizeAndFills": size_and_fills(o),
-        "orderDesc": description(o, None),
-        "description1": symbol,
-        "ticker": symbol,
-        "secType": inst.map(|i| i.sec_type.as_str()).unwrap_or("STK"),
-        "listingExchange": inst.map(Instrument::listing_detail).unwrap_or_default(),
-        "remainingQuantity": num(o.req.quantity - o.filled),
-        "filledQuantity": num(o.filled),
-        "totalSize": num(o.req.quantity),
-        "companyName": inst.map(|i| i.company_name.as_str()).unwrap_or(""),
-        "status": o.status.as_wire(),
-        "order_ccp_status": o.status.as_wire(),
-        "origOrderType": orig_type_name(o.req.order_type),
-        "supportsTaxOpt": "1",
-        "orderType": type_name(o.req.order_type),
-        "bgColor": "#FFFFFF",
-        "fgColor": "#000000",
-        "timeInForce": o.req.tif.as_wire(),
-        "side": o.req.side.as_wire(),
-    });
-    if let Some(p) = o.avg_price {
-        v["avgPrice"] = json!(dstr(p));
-    }
-    if let Some(t) = o.last_exec {
-        v["lastExecutionTime"] = json!(yymmdd(t));
-        v["lastExecutionTime_r"] = json!(epoch_ms(t));
-    }
-    if let Some(r) = &o.user_coid {
-        v["order_ref"] = json!(r);
-    }
-    if let Some(p) = o.req.limit_price.or(o.req.stop_price) {
-        v["price"] = if sor { num(p) } else { json!(dstr(p)) };
-    }
-    if let (Some(_), Some(s)) = (o.req.limit_price, o.req.stop_price) {
-        v["auxPrice"] = json!(dstr(s));
-    }
-    if let Some(p) = &o.req.parent {
-        v["parentId"] = json!(p);
-    }
-    v
-}
-
-fn status_json(o: &GwOrder, sh: &Shared) -> Value {
-    let inst = sh.instrument(o.req.conid);
-    let symbol = inst
-        .map(|i| i.symbol.clone())
-        .unwrap_or_else(|| o.req.conid.to_string());
-    let done = o.status.is_terminal();
-    let ccp = match o.status {
-        OrderStatus::Filled => "2",
-        OrderStatus::Cancelled => "4",
-        OrderStatus::Inactive => "8",
-        OrderStatus::PreSubmitted => "0",
-        _ => "1",
-    };
-    let status_text = match o.status {
-        OrderStatus::Filled => "Order Filled",
-        OrderStatus::Cancelled => "Order Cancelled",
-        OrderStatus::Inactive => "Order Inactive",
-        OrderStatus::PreSubmitted => "Order PreSubmitted",
-        _ => "Order Submitted",
-    };
-    let exit_price = o.avg_price.or(o.req.limit_price).or(o.req.stop_price);
-    let mut v = json!({
-        "sub_type": null,
-        "request_id": o.id().to_string(),
-        "server_id": "0",
-        "order_id": o.id(),
-        "conidex": o.req.conid.to_string(),
-        "conid": o.req.conid.0,
-        "symbol": symbol,
-        "side": match o.req.side { Side::Buy => "B", Side::Sell => "S" },
-        "contract_description_1": symbol,
-        "listing_exchange": inst.map(Instrument::listing_detail).unwrap_or_default(),
-        "option_acct": "c",
-        "company_name": inst.map(|i| i.company_name.as_str()).unwrap_or(""),
-        "size": qty_str(o.req.quantity - o.filled),
-        "total_size": qty_str(o.req.quantity),
-        "currency": inst.map(|i| i.currency.as_str()).unwrap_or("USD"),
-        "account": sh.cfg.account,
-        "order_type": orig_type_name(o.req.order_type),
-        "cum_fill": qty_str(o.filled),
-        "order_status": o.status.as_wire(),
-        "order_ccp_status": ccp,
-        "order_status_description": status_text,
-        "tif": o.req.tif.as_wire(),
-    });
-    let more = json!({
-        "fg_color": "#FFFFFF",
-        "bg_color": "#000000",
-        "order_not_editable": done,
-        "editable_fields": "",
-        "cannot_cancel_order": done,
-        "deactivate_order": false,
-        "sec_type": inst.map(|i| i.sec_type.as_str()).unwrap_or("STK"),
-        "available_chart_periods": "#R|1",
-        "order_description": description(o, None),
-        "order_description_with_contract": description(o, Some(&symbol)),
-        "alert_active": 1,
-        "child_order_type": "0",
-        "order_clearing_account": sh.cfg.account,
-        "size_and_fills": size_and_fills(o),
-        "exit_strategy_display_price": exit_price.map(dstr).unwrap_or_default(),
-        "exit_strategy_chart_description": match o.avg_price {
-            Some(p) => format!("{} {} @ {}", if o.req.side == Side::Buy { "Bought" } else { "Sold" }, dstr(o.filled), dstr(p)),
-            None => description(o, None),
-        },
-        "average_price": o.avg_price.map(dstr).unwrap_or_default(),
-        "exit_strategy_tool_availability": "1",
-        "allowed_duplicate_opposite": true,
-        "order_time": yymmdd(o.created),
-    });
-    if let (Value::Object(m), Value::Object(x)) = (&mut v, more) {
-        m.extend(x);
-    }
-    v
-}
-
-/// One execution as `/iserver/account/trades` and the `str` topic show it.
-pub(crate) fn trade_json(e: &Execution, order_ref: Option<&str>, sh: &Shared) -> Value {
-    let inst = sh.instrument(e.conid);
-    let symbol = inst
-        .map(|i| i.symbol.clone())
-        .unwrap_or_else(|| e.conid.to_string());
-    let exchange = inst
-        .map(|i| i.execution_exchange.clone())
-        .unwrap_or_default();
-    let (side, verb) = match e.side {
-        ExecSide::Bought => ("B", "Bought"),
-        ExecSide::Sold => ("S", "Sold"),
-        ExecSide::Netting => ("N", "Netted"),
-    };
-    let mut v = json!({
-        "execution_id": e.execution_id,
-        "symbol": symbol,
-        "supports_tax_opt": "1",
-        "side": side,
-        "order_description": format!("{verb} {} @ {} on {exchange}", dstr(e.size), dstr(e.price)),
-        "trade_time": utc_compact(e.time),
-        "trade_time_r": epoch_ms(e.time),
-        "size": num(e.size),
-        "price": dstr(e.price),
-        "submitter": sh.cfg.username,
-        "exchange": exchange,
-        "commission": dstr(e.commission.round_dp(2)),
-        "net_amount": num(e.net_amount),
-        "account": e.account,
-        "accountCode": e.account,
-        "account_allocation_name": e.account,
-        "company_name": inst.map(|i| i.company_name.as_str()).unwrap_or(""),
-        "contract_description_1": symbol,
-        "sec_type": inst.map(|i| i.sec_type.as_str()).unwrap_or("STK"),
-        "listing_exchange": inst.map(Instrument::listing_detail).unwrap_or_default(),
-        "conid": e.conid.0,
-        "conidEx": e.conid.to_string(),
-        "clearing_id": "IB",
-        "clearing_name": "IB",
-        "liquidation_trade": "0",
-        "is_event_trading": if sh.forecast.is_event(e.conid) { "1" } else { "0" },
-    });
-    if let Some(r) = order_ref {
-        v["order_ref"] = json!(r);
-    }
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1255,15 +740,6 @@ mod tests {
             .into_iter()
             .map(|i| (i.conid, i))
             .collect()
-    }
-
-    #[test]
-    fn money_is_grouped() {
-        assert_eq!(grouped(dec!(1977.6), 2), "1,977.60");
-        assert_eq!(grouped(dec!(215415594.4), 0), "215,415,594");
-        assert_eq!(grouped(dec!(-1), 0), "-1");
-        assert_eq!(grouped(dec!(652), 0), "652");
-        assert_eq!(grouped(dec!(-0.2), 0), "0");
     }
 
     #[test]
