@@ -1,0 +1,121 @@
+//! A `LiveNode` started on an account that already holds a position and
+//! has spent cash shows strategies that position and that cash from their
+//! first callback: the portfolio is seeded from `/portfolio/{acct}/summary`
+//! and `/portfolio/{acct}/positions`, not invented.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use rust_decimal::Decimal;
+
+use cpapi::order_ticket::TicketBuilder;
+use engine::model::{Conid, OrderId, OrderRequest, OrderType, Side, Tif};
+use engine::strategy::{Context, Strategy};
+use gateway_sim::{Gateway, GatewayConfig, PacingConfig};
+use ibkr::broker::IbkrBroker;
+use ibkr::executor::LiveExecutor;
+use ibkr::node::{LiveNode, NodeConfig};
+use ibkr::reply::ReplyPolicy;
+use ibkr::{ClientConfig, IbkrClient};
+
+const AAPL: Conid = Conid(265598);
+
+/// What a strategy saw at `on_start`: (position in AAPL, cash, equity).
+type Seen = Arc<Mutex<Option<(Decimal, Decimal, Decimal)>>>;
+
+struct Probe(Seen);
+
+impl Strategy for Probe {
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        *self.0.lock().expect("probe") = Some((ctx.position(AAPL), ctx.cash(), ctx.equity()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_starts_from_what_the_account_holds() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    let cfg = GatewayConfig {
+        speed: 0.0,
+        start: Some(start),
+        pacing: PacingConfig::off(),
+        ..GatewayConfig::default()
+    };
+    let account = cfg.account.clone();
+    let initial_cash = cfg.initial_cash;
+    let gw = Gateway::start(cfg).await.expect("simulator starts");
+
+    // An earlier run bought 25 AAPL: the account holds them now.
+    let client = IbkrClient::new(ClientConfig::with_base_url(gw.base_url())).expect("client");
+    let exec = LiveExecutor::new(
+        client.clone(),
+        TicketBuilder {
+            account: account.clone(),
+            coid_prefix: "earlier-".into(),
+            ext_operator: "test".into(),
+        },
+        ReplyPolicy {
+            auto_confirm: ["o163"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<BTreeSet<_>>(),
+        },
+    );
+    let mut earlier = IbkrBroker::new(exec, account.clone());
+    earlier
+        .place_batch(
+            0,
+            vec![OrderRequest {
+                id: OrderId(1),
+                conid: AAPL,
+                side: Side::Buy,
+                order_type: OrderType::Market,
+                quantity: Decimal::from(25),
+                limit_price: None,
+                stop_price: None,
+                trail: None,
+                tif: Tif::Day,
+                outside_rth: false,
+                client_order_id: "buy-1".into(),
+                parent: None,
+                oca_group: None,
+            }],
+        )
+        .await
+        .expect("placed");
+    gw.advance(Duration::from_secs(2 * 86_400));
+    let held = earlier.fetch_positions().await.expect("positions");
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].quantity, Decimal::from(25));
+    let summary = client.portfolio_summary(&account).await.expect("summary");
+    let cash = summary
+        .get("totalcashvalue")
+        .and_then(|v| v.amount)
+        .expect("cash");
+    assert!(cash < initial_cash, "the purchase spent cash: {cash}");
+
+    // A new bot on the same account.
+    let seen = Seen::default();
+    let mut node_cfg = NodeConfig::new(ClientConfig::with_base_url(gw.base_url()));
+    node_cfg.conids = vec![AAPL];
+    let mut node = LiveNode::connect(node_cfg, vec![Probe(seen.clone())])
+        .await
+        .expect("node connects");
+    assert_eq!(node.account(), account);
+    node.run(std::future::ready(())).await;
+    let (position, seen_cash, equity) = seen.lock().expect("probe").expect("on_start ran");
+    assert_eq!(position, Decimal::from(25), "the held position");
+    assert_eq!(
+        seen_cash, cash,
+        "the account's cash, not an invented balance"
+    );
+    assert!(
+        equity > seen_cash,
+        "equity counts the position's value: {equity} vs cash {seen_cash}"
+    );
+    let summary = node.finish(true).await;
+    assert_eq!(summary.positions.len(), 1);
+    assert_eq!(summary.positions[0].quantity, Decimal::from(25));
+    gw.shutdown().await;
+}
