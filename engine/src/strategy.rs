@@ -28,6 +28,8 @@ pub enum Intent {
     /// One batch as the CP Web API takes it: a single order, a bracket (parent
     /// plus children naming its cOID), or an OCA group.
     Place(Vec<OrderRequest>),
+    /// Cancel a working order. Cancelling an order that already finished
+    /// is harmless: the venue reports it as it is.
     Cancel(OrderId),
     /// Change price or quantity of a working order.
     Modify {
@@ -55,10 +57,15 @@ impl Outbox {
         self.intents.drain(..)
     }
 
+    /// True when a strategy emitted something the driver has not yet
+    /// collected; lets the hot path skip routing.
     pub fn has_intents(&self) -> bool {
         !self.intents.is_empty()
     }
 
+    /// Take every timer requested since the last drain as (strategy index,
+    /// id, due time); the dispatcher moves them into its queue after each
+    /// callback.
     pub fn drain_timers(&mut self) -> std::vec::Drain<'_, (usize, TimerId, Timestamp)> {
         self.timers.drain(..)
     }
@@ -74,14 +81,24 @@ impl Outbox {
 /// to [`Context::submit`], [`Context::bracket`] or [`Context::oca`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderSpec {
+    /// Contract to trade.
     pub conid: Conid,
+    /// Buy or sell.
     pub side: Side,
+    /// Units, unsigned; must be positive or the order is rejected.
     pub quantity: Decimal,
+    /// Set by the constructor used.
     pub order_type: OrderType,
+    /// Limit price, or the cap of a MidPrice order.
     pub limit_price: Option<Decimal>,
+    /// Trigger price of stops; the initial stop of trailing orders.
     pub stop_price: Option<Decimal>,
+    /// Trailing distance of `TRAIL` and `TRAILLMT` orders.
     pub trail: Option<Trail>,
+    /// Time in force; GTC unless [`Self::tif`] changes it.
     pub tif: Tif,
+    /// Work in extended hours too; false unless [`Self::outside_rth`]
+    /// sets it.
     pub outside_rth: bool,
 }
 
@@ -100,22 +117,28 @@ impl OrderSpec {
         }
     }
 
+    /// Market order, GTC, regular hours only.
     pub fn market(conid: Conid, side: Side, quantity: Decimal) -> Self {
         Self::new(conid, side, quantity, OrderType::Market)
     }
 
+    /// Limit order at `price` or better, GTC.
     pub fn limit(conid: Conid, side: Side, quantity: Decimal, price: Decimal) -> Self {
         let mut s = Self::new(conid, side, quantity, OrderType::Limit);
         s.limit_price = Some(price);
         s
     }
 
+    /// Stop order: a market order once the market trades through `stop`.
+    /// A sell stop sits below the market, a buy stop above.
     pub fn stop(conid: Conid, side: Side, quantity: Decimal, stop: Decimal) -> Self {
         let mut s = Self::new(conid, side, quantity, OrderType::Stop);
         s.stop_price = Some(stop);
         s
     }
 
+    /// Stop-limit: once the market trades through `stop`, a limit order at
+    /// `limit`; it may then never fill if the market gaps past the limit.
     pub fn stop_limit(
         conid: Conid,
         side: Side,
@@ -161,17 +184,22 @@ impl OrderSpec {
         s
     }
 
+    /// IBKR MidPrice order: fills at the midpoint, never worse than `cap`
+    /// when one is given (`None` means uncapped).
     pub fn midprice(conid: Conid, side: Side, quantity: Decimal, cap: Option<Decimal>) -> Self {
         let mut s = Self::new(conid, side, quantity, OrderType::MidPrice);
         s.limit_price = cap;
         s
     }
 
+    /// Replace the time in force (GTC by default).
     pub fn tif(mut self, tif: Tif) -> Self {
         self.tif = tif;
         self
     }
 
+    /// Let the order work outside regular trading hours (`outsideRTH`).
+    /// Risk then checks the contract's all-sessions schedule.
     pub fn outside_rth(mut self, yes: bool) -> Self {
         self.outside_rth = yes;
         self
@@ -208,15 +236,21 @@ fn client_order_id(id: OrderId) -> String {
 /// Exit prices attached to an entry: a take-profit limit and/or a stop-loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Exits {
+    /// Limit price of the profit-taking exit; `None` places none.
     pub take_profit: Option<Decimal>,
+    /// Trigger price of the stop-loss exit (a stop order); `None` places
+    /// none.
     pub stop_loss: Option<Decimal>,
 }
 
 /// Ids of the orders a bracket placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BracketIds {
+    /// The entry (parent) order.
     pub entry: OrderId,
+    /// The take-profit child, when [`Exits::take_profit`] was set.
     pub take_profit: Option<OrderId>,
+    /// The stop-loss child, when [`Exits::stop_loss`] was set.
     pub stop_loss: Option<OrderId>,
 }
 
@@ -231,6 +265,9 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
+    /// A context for strategy number `strategy` (its index in the
+    /// dispatcher) at engine time `now`. The dispatcher builds one per
+    /// callback; tests build their own to call a strategy directly.
     pub fn new(
         now: Timestamp,
         strategy: usize,
@@ -269,14 +306,19 @@ impl<'a> Context<'a> {
         self.now
     }
 
+    /// Account cash after every booked fill and commission, in the account
+    /// currency.
     pub fn cash(&self) -> Decimal {
         self.portfolio.cash()
     }
 
+    /// Cash plus every position marked at its latest bar close or quote.
     pub fn equity(&self) -> Decimal {
         self.portfolio.equity()
     }
 
+    /// The whole account: positions, PnL and commissions, shared by every
+    /// strategy of the engine.
     pub fn portfolio(&self) -> &Portfolio {
         self.portfolio
     }
@@ -292,6 +334,9 @@ impl<'a> Context<'a> {
         self.orders.open().filter(move |o| o.strategy == me)
     }
 
+    /// A working order by id, whichever strategy owns it; `None` once it
+    /// is filled, cancelled or rejected (its last state came through
+    /// [`Strategy::on_order_update`]).
     pub fn order(&self, id: OrderId) -> Option<&Order> {
         self.orders.get(id)
     }
@@ -307,10 +352,13 @@ impl<'a> Context<'a> {
         id
     }
 
+    /// Market buy of `quantity` (GTC, regular hours).
     pub fn buy(&mut self, conid: Conid, quantity: Decimal) -> OrderId {
         self.submit(OrderSpec::market(conid, Side::Buy, quantity))
     }
 
+    /// Market sell of `quantity` (GTC, regular hours). Selling more than
+    /// is held goes short.
     pub fn sell(&mut self, conid: Conid, quantity: Decimal) -> OrderId {
         self.submit(OrderSpec::market(conid, Side::Sell, quantity))
     }
@@ -372,10 +420,14 @@ impl<'a> Context<'a> {
         ids
     }
 
+    /// Ask the venue to cancel order `id`. The order stays working until
+    /// the venue confirms, and may still fill meanwhile.
     pub fn cancel(&mut self, id: OrderId) {
         self.push(Intent::Cancel(id));
     }
 
+    /// Change a working order: `None` keeps the current quantity, limit or
+    /// stop price. The quantity is the new total, filled part included.
     pub fn modify(
         &mut self,
         id: OrderId,
@@ -466,16 +518,29 @@ impl<'a> Context<'a> {
 /// A trading strategy. Every callback has a default that does nothing, so a
 /// strategy implements only what it reacts to.
 pub trait Strategy: Send {
+    /// Once, before any market data: set timers or place opening orders
+    /// here.
     fn on_start(&mut self, _ctx: &mut Context<'_>) {}
+    /// Each bar of any contract the engine feeds (see [`Scoped`] to narrow
+    /// it), after the portfolio was marked at its close.
     fn on_bar(&mut self, _ctx: &mut Context<'_>, _bar: &Bar) {}
+    /// Each quote update, after the portfolio was marked at its last (or
+    /// mid) price.
     fn on_quote(&mut self, _ctx: &mut Context<'_>, _quote: &Quote) {}
     /// Every status change of one of this strategy's orders, including
     /// rejections (status `Inactive` with a reason).
     fn on_order_update(&mut self, _ctx: &mut Context<'_>, _order: &Order) {}
+    /// Each fill of this strategy's orders, after the portfolio booked it.
+    /// Fills of orders the engine did not place reach every strategy.
     fn on_execution(&mut self, _ctx: &mut Context<'_>, _exec: &Execution) {}
+    /// A timer set with [`Context::set_timer`] fell due; engine time is
+    /// the time it was set for.
     fn on_timer(&mut self, _ctx: &mut Context<'_>, _timer: TimerId) {}
     /// Session, PnL and other events with no dedicated callback.
     fn on_event(&mut self, _ctx: &mut Context<'_>, _event: &Event) {}
+    /// Once at the end of a backtest or when a live engine shuts down.
+    /// Live, orders emitted here are still routed (e.g. a flatten); a
+    /// backtest has no bar left to fill them and drops them.
     fn on_stop(&mut self, _ctx: &mut Context<'_>) {}
 }
 
@@ -518,6 +583,7 @@ pub struct Scoped<S> {
 }
 
 impl<S: Strategy> Scoped<S> {
+    /// Feed `inner` the market data of `conids` only (duplicates ignored).
     pub fn new(inner: S, conids: impl IntoIterator<Item = Conid>) -> Self {
         let mut conids: Vec<Conid> = conids.into_iter().collect();
         conids.sort_unstable();
@@ -525,10 +591,12 @@ impl<S: Strategy> Scoped<S> {
         Scoped { inner, conids }
     }
 
+    /// The contracts in scope, sorted and without duplicates.
     pub fn conids(&self) -> &[Conid] {
         &self.conids
     }
 
+    /// The wrapped strategy, e.g. to read its state after a backtest.
     pub fn inner(&self) -> &S {
         &self.inner
     }

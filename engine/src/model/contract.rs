@@ -45,23 +45,34 @@ impl<'de> Deserialize<'de> for Conid {
 /// event contracts (ForecastEx / CME event options).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub enum SecType {
+    /// Stocks and ETFs (`STK`); the default when a contract file omits the type.
     #[default]
     #[serde(rename = "STK")]
     Stock,
+    /// Futures (`FUT`); usually traded with a multiplier above 1.
     #[serde(rename = "FUT")]
     Future,
+    /// Equity and index options (`OPT`).
     #[serde(rename = "OPT")]
     Option,
+    /// Options on futures (`FOP`).
     #[serde(rename = "FOP")]
     FutureOption,
+    /// Currency pairs (`CASH`), as IDEALPRO quotes them.
     #[serde(rename = "CASH")]
     Forex,
+    /// Crypto currencies (`CRYPTO`), as Paxos/ZEROHASH quotes them.
     #[serde(rename = "CRYPTO")]
     Crypto,
+    /// ForecastEx and CME event contracts (`EC`): YES/NO contracts that
+    /// settle at 0 or 1 and are netted pairwise (see [`crate::forecastex`]).
     #[serde(rename = "EC")]
     EventContract,
+    /// Indices (`IND`): market data only, never an order.
     #[serde(rename = "IND")]
     Index,
+    /// Any other gateway code, kept verbatim so that a new type the
+    /// gateway starts sending does not fail the whole payload.
     #[serde(untagged)]
     Other(String),
 }
@@ -69,12 +80,19 @@ pub enum SecType {
 /// What the engine needs to know about an instrument to trade and account for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contract {
+    /// IBKR's contract id: the key every order, quote and position uses.
     pub conid: Conid,
+    /// Ticker or local symbol, for people and logs; the engine keys on
+    /// `conid`, never on this.
     pub symbol: String,
+    /// Security type; `STK` when omitted.
     #[serde(default)]
     pub sec_type: SecType,
+    /// Routing destination; `SMART` (IBKR smart routing) when omitted.
     #[serde(default = "default_exchange")]
     pub exchange: String,
+    /// Currency of prices and PnL; `USD` when omitted. The engine does not
+    /// convert currencies: one portfolio is assumed to be one currency.
     #[serde(default = "default_currency")]
     pub currency: String,
     /// Contract multiplier: 1 for stocks, 50 for ES, 1 for event contracts.

@@ -6,12 +6,20 @@ use super::{Conid, Timestamp};
 /// One OHLCV bar. `time` is the bar's start, as IBKR stamps history bars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bar {
+    /// Contract the bar describes.
     pub conid: Conid,
+    /// Start of the bar's interval, UTC; the bar covers `[time, time + period)`.
     pub time: Timestamp,
+    /// First trade price of the interval.
     pub open: Decimal,
+    /// Highest price of the interval; never below `low`.
     pub high: Decimal,
+    /// Lowest price of the interval.
     pub low: Decimal,
+    /// Last price of the interval: what strategies usually mark to.
     pub close: Decimal,
+    /// Units traded in the interval (shares or contracts); zero when the
+    /// source reports none. Never negative in a consistent bar.
     pub volume: Decimal,
 }
 
@@ -33,14 +41,25 @@ impl Bar {
 /// yet are `None`; a websocket `smd` delta updates only what changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quote {
+    /// Contract quoted.
     pub conid: Conid,
+    /// When the venue stamped the update, UTC; `None` when it did not, and
+    /// the receiver's clock is used instead.
     pub time: Option<Timestamp>,
+    /// Best bid price.
     pub bid: Option<Decimal>,
+    /// Best ask (offer) price.
     pub ask: Option<Decimal>,
+    /// Last trade price; bars prefer it over the mid.
     pub last: Option<Decimal>,
+    /// Units shown at the best bid.
     pub bid_size: Option<Decimal>,
+    /// Units shown at the best ask.
     pub ask_size: Option<Decimal>,
+    /// Units of the last trade.
     pub last_size: Option<Decimal>,
+    /// Cumulative day volume (not per update): bars take the difference
+    /// between the first and last value of their interval.
     pub volume: Option<Decimal>,
 }
 

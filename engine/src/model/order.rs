@@ -10,7 +10,9 @@ use super::{Conid, Timestamp};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} value {value:?}")]
 pub struct UnknownValue {
+    /// Which enum refused it, e.g. `order status`.
     pub kind: &'static str,
+    /// The text that arrived, verbatim.
     pub value: String,
 }
 
@@ -75,7 +77,9 @@ pub(crate) use code_enum;
 code_enum!(
     /// Order side.
     Side, "side" {
+        /// Buy: opens or adds to a long, reduces a short.
         Buy => "BUY",
+        /// Sell: reduces a long, opens or adds to a short.
         Sell => "SELL",
     }
 );
@@ -89,6 +93,8 @@ impl Side {
         }
     }
 
+    /// The side that closes a position opened on this side: what exits
+    /// and bracket children use.
     pub fn opposite(self) -> Side {
         match self {
             Side::Buy => Side::Sell,
@@ -101,12 +107,24 @@ code_enum!(
     /// The order types the engine trades (the CP Web API's order ticket
     /// types).
     OrderType, "order type" {
+        /// Fill now at whatever the market pays; no price fields.
         Market => "MKT",
+        /// Fill at `limit_price` or better.
         Limit => "LMT",
+        /// Becomes a market order once the market trades through `stop_price`.
         Stop => "STP",
+        /// Becomes a limit order at `limit_price` once the market trades
+        /// through `stop_price`.
         StopLimit => "STOP_LIMIT",
+        /// A stop that follows the market by `trail`, only ever in the
+        /// trader's favour.
         Trail => "TRAIL",
+        /// A trailing stop that becomes a limit order when triggered; the
+        /// limit keeps the initial distance between `stop_price` and
+        /// `limit_price`.
         TrailLimit => "TRAILLMT",
+        /// IBKR's MidPrice order: pegged to the midpoint, capped by
+        /// `limit_price` when one is given.
         MidPrice => "MIDPRICE",
     }
 );
@@ -114,9 +132,16 @@ code_enum!(
 code_enum!(
     /// Time in force.
     Tif, "time in force" {
+        /// Expires at the end of the trading day if not filled.
         Day => "DAY",
+        /// Good till cancelled: works across sessions until filled or
+        /// cancelled.
         Gtc => "GTC",
+        /// Immediate or cancel: what cannot fill at once is cancelled (the
+        /// backtest gives it one bar).
         Ioc => "IOC",
+        /// At the opening: takes part in the open auction only, and is
+        /// cancelled if it does not fill there.
         Opg => "OPG",
     }
 );
@@ -124,13 +149,24 @@ code_enum!(
 code_enum!(
     /// Every value of the spec's "Order Status Value" table.
     OrderStatus, "order status" {
+        /// Refused or deactivated by IBKR or the engine (risk, validation,
+        /// outside hours); `reason` says why. Terminal.
         Inactive => "Inactive",
+        /// Sent, not yet acknowledged by the venue.
         PendingSubmit => "PendingSubmit",
+        /// Accepted but held by IBKR: a bracket child waiting for its
+        /// parent, or a simulated order not yet triggered.
         PreSubmitted => "PreSubmitted",
+        /// Working at the exchange; may be partly filled.
         Submitted => "Submitted",
+        /// Completely filled. Terminal.
         Filled => "Filled",
+        /// Cancel requested, not yet confirmed; the order can still fill.
         PendingCancel => "PendingCancel",
+        /// Cancelled, with any fills before that kept. Terminal.
         Cancelled => "Cancelled",
+        /// Working, but IBKR attached a warning to it (e.g. a price far from
+        /// the market); treated as live.
         WarnState => "WarnState",
     }
 );
@@ -148,8 +184,10 @@ impl OrderStatus {
 /// Unit of a trailing amount (`trailingType`: `amt` or `%`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TrailUnit {
+    /// `amount` is a price distance in the contract currency.
     #[serde(rename = "amt")]
     Amount,
+    /// `amount` is a percentage of the reference price (`1` means 1%).
     #[serde(rename = "%")]
     Percent,
 }
@@ -164,6 +202,8 @@ impl TrailUnit {
         }
     }
 
+    /// The unit spelled `s` (`amt` or `%`, exactly); `None` for anything
+    /// else.
     pub fn from_wire(s: &str) -> Option<TrailUnit> {
         match s {
             "amt" => Some(TrailUnit::Amount),
@@ -176,7 +216,10 @@ impl TrailUnit {
 /// Trailing distance of a TRAIL / TRAILLMT order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trail {
+    /// Distance from the best price seen; positive. Its meaning depends on
+    /// `unit`.
     pub amount: Decimal,
+    /// Whether `amount` is a price distance or a percentage.
     pub unit: TrailUnit,
 }
 
@@ -209,15 +252,30 @@ impl fmt::Display for OrderId {
 /// always the trigger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRequest {
+    /// Engine id, assigned when the strategy submits.
     pub id: OrderId,
+    /// Contract to trade.
     pub conid: Conid,
+    /// Buy or sell.
     pub side: Side,
+    /// Order type; it decides which price fields are required
+    /// (see [`Self::validate`]).
     pub order_type: OrderType,
+    /// Total units to trade, unsigned and positive; `side` gives the
+    /// direction.
     pub quantity: Decimal,
+    /// Limit price for `LMT`, `STOP_LIMIT` and `TRAILLMT`, and the
+    /// optional cap of a `MIDPRICE` order; `None` otherwise.
     pub limit_price: Option<Decimal>,
+    /// Trigger price for `STP` and `STOP_LIMIT`. For `TRAIL` the
+    /// optional initial stop; for `TRAILLMT` the required initial stop.
     pub stop_price: Option<Decimal>,
+    /// Trailing distance, required by `TRAIL` and `TRAILLMT` only.
     pub trail: Option<Trail>,
+    /// Time in force.
     pub tif: Tif,
+    /// `outsideRTH`: allow the order to work in extended hours. Risk then
+    /// checks the all-sessions schedule instead of the liquid hours.
     pub outside_rth: bool,
     /// Customer order id (`cOID`). Children of a bracket name their parent's.
     pub client_order_id: String,
@@ -270,17 +328,23 @@ impl OrderRequest {
 /// An order as the engine tracks it: the request plus what the venue said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
+    /// What the strategy asked for; modifies change it in place.
     pub request: OrderRequest,
     /// The venue's order id once acknowledged.
     pub broker_order_id: Option<String>,
+    /// Last status the venue (or the engine, on a rejection) reported.
     pub status: OrderStatus,
+    /// Cumulative units filled so far, unsigned; never shrinks.
     pub filled_quantity: Decimal,
+    /// Average price of the fills so far; `None` until the first fill.
     pub avg_fill_price: Option<Decimal>,
     /// Why the venue refused or cancelled it, when it did.
     pub reason: Option<String>,
     /// Index of the strategy that owns the order in its engine.
     pub strategy: usize,
+    /// When the engine first tracked the order, UTC; updates keep it.
     pub created: Timestamp,
+    /// When the last status or fill arrived, UTC.
     pub updated: Timestamp,
 }
 
@@ -306,14 +370,18 @@ impl Order {
         }
     }
 
+    /// The engine id, from the request.
     pub fn id(&self) -> OrderId {
         self.request.id
     }
 
+    /// Units still to fill: requested minus filled. Zero once filled;
+    /// still positive for a cancelled, partly filled order.
     pub fn remaining(&self) -> Decimal {
         self.request.quantity - self.filled_quantity
     }
 
+    /// True until the status is terminal (filled, cancelled, inactive).
     pub fn is_open(&self) -> bool {
         !self.status.is_terminal()
     }

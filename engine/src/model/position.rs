@@ -7,16 +7,23 @@ use super::Conid;
 /// realized so far. Quantities are signed: negative is short.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
+    /// Contract held.
     pub conid: Conid,
+    /// Units held: positive long, negative short, zero flat.
     pub quantity: Decimal,
     /// Average price paid per unit of the open quantity (per share, not per
     /// contract multiplier).
     pub avg_price: Decimal,
+    /// PnL realized by closing fills so far, in the contract currency,
+    /// multiplier included and commission excluded.
     pub realized_pnl: Decimal,
+    /// The contract's multiplier, copied here so PnL needs no contract
+    /// lookup; 1 for stocks.
     pub multiplier: Decimal,
 }
 
 impl Position {
+    /// An empty position: zero quantity, average price and realized PnL.
     pub fn flat(conid: Conid, multiplier: Decimal) -> Self {
         Position {
             conid,
@@ -27,6 +34,8 @@ impl Position {
         }
     }
 
+    /// True when nothing is held (quantity exactly zero), whatever PnL it
+    /// realized before.
     pub fn is_flat(&self) -> bool {
         self.quantity.is_zero()
     }
