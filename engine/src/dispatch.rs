@@ -32,6 +32,9 @@ pub struct Dispatcher<S: Strategy = Box<dyn Strategy>> {
 }
 
 impl<S: Strategy> Dispatcher<S> {
+    /// Strategies in the order they hear every event (index = position),
+    /// over a portfolio that may already hold positions and cash. Engine
+    /// time starts at the Unix epoch until the first event sets it.
     pub fn new(strategies: Vec<S>, portfolio: Portfolio) -> Self {
         Dispatcher {
             strategies,
@@ -51,30 +54,41 @@ impl<S: Strategy> Dispatcher<S> {
         self.events = pairing;
     }
 
+    /// The ForecastEx strikes given with [`Self::set_event_pairing`]; empty
+    /// by default.
     pub fn event_pairing(&self) -> &Pairing {
         &self.events
     }
 
+    /// The account state every strategy reads.
     pub fn portfolio(&self) -> &Portfolio {
         &self.portfolio
     }
 
+    /// For drivers that seed or reconcile the account (a live start from
+    /// the broker's positions and cash); strategies never get this.
     pub fn portfolio_mut(&mut self) -> &mut Portfolio {
         &mut self.portfolio
     }
 
+    /// Working orders of every strategy, as folded from venue reports.
     pub fn orders(&self) -> &WorkingOrders {
         &self.orders
     }
 
+    /// Intents and timers the strategies emitted; the driver drains the
+    /// intents after each event and hands them to the router.
     pub fn outbox(&mut self) -> &mut Outbox {
         &mut self.outbox
     }
 
+    /// The strategies, in registration (dispatch) order.
     pub fn strategies(&self) -> &[S] {
         &self.strategies
     }
 
+    /// Engine time: the latest bar, quote, fill or timer time seen; never
+    /// goes backwards.
     pub fn now(&self) -> Timestamp {
         self.now
     }
@@ -126,10 +140,12 @@ impl<S: Strategy> Dispatcher<S> {
         }
     }
 
+    /// Call every strategy's `on_start`, once, before the first event.
     pub fn start(&mut self) {
         self.each(|s, ctx| s.on_start(ctx));
     }
 
+    /// Call every strategy's `on_stop`, once, after the last event.
     pub fn stop(&mut self) {
         self.each(|s, ctx| s.on_stop(ctx));
     }
@@ -143,6 +159,8 @@ impl<S: Strategy> Dispatcher<S> {
         self.each(|s, ctx| s.on_bar(ctx, bar));
     }
 
+    /// Deliver a quote: advance time to its stamp (if any), mark the
+    /// portfolio at its last price (or mid), then call `on_quote`.
     pub fn on_quote(&mut self, quote: &Quote) {
         if let Some(t) = quote.time {
             self.set_time(t);

@@ -23,11 +23,16 @@ use crate::model::{Conid, Contract, ExecSide, Execution, SecType};
 /// Side of a strike. YES is modelled as a call, NO as a put.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Right {
+    /// The event happens (`putOrCall` `C`); pays the payout if it does.
     Yes,
+    /// The event does not happen (`putOrCall` `P`); pays the payout if it
+    /// does not.
     No,
 }
 
 impl Right {
+    /// The other side of the strike: the contract a position in this side
+    /// is exited by buying.
     pub fn opposite(self) -> Right {
         match self {
             Right::Yes => Right::No,
@@ -82,27 +87,62 @@ impl<'de> Deserialize<'de> for Right {
 /// data: a malformed record or an impossible execution is one of these.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NettingError {
+    /// A `putOrCall` that is neither `C`/`CALL`/`YES` nor `P`/`PUT`/`NO`;
+    /// the text as it arrived.
     #[error("unknown putOrCall value {0:?} (expected C for YES or P for NO)")]
     UnknownRight(String),
+    /// An event contract record lacks a field pairing needs.
     #[error("event contract {conid} has no {field}: it cannot be paired")]
-    Incomplete { conid: Conid, field: &'static str },
+    Incomplete {
+        /// The record's conid.
+        conid: Conid,
+        /// The missing field, as the wire names it.
+        field: &'static str,
+    },
+    /// An execution's conid is neither side of the strike it was netted
+    /// against.
     #[error("conid {conid} is not a YES or NO contract of a known strike")]
-    UnknownConid { conid: Conid },
+    UnknownConid {
+        /// The execution's conid.
+        conid: Conid,
+    },
+    /// Two different conids claim the same side of one strike; netting
+    /// either would be a guess, so the whole pairing is refused.
     #[error("strike {strike} of underlying {underlying} lists two {right} contracts: {a} and {b}")]
     DuplicateSide {
+        /// The market (event) conid.
         underlying: Conid,
+        /// The strike value.
         strike: Decimal,
+        /// The side listed twice.
         right: Right,
+        /// The conid seen first.
         a: Conid,
+        /// The conid seen second.
         b: Conid,
     },
+    /// An `S` execution of a ForecastEx contract: the venue has no sells,
+    /// so the report is corrupt or not ForecastEx.
     #[error("execution {execution_id}: ForecastEx contracts cannot be sold (side S)")]
-    SellNotAllowed { execution_id: String },
+    SellNotAllowed {
+        /// The execution's id.
+        execution_id: String,
+    },
+    /// An execution of zero or negative size.
     #[error("execution {execution_id}: size must be positive, got {size}")]
-    BadSize { execution_id: String, size: Decimal },
+    BadSize {
+        /// The execution's id.
+        execution_id: String,
+        /// The size it carried.
+        size: Decimal,
+    },
+    /// Netting reports were asked for a fill that is not a buy; the venue
+    /// only nets after a `B`.
     #[error("execution {execution_id}: the venue's netting sequence starts with a buy (B), got {side:?}")]
     NotABuy {
+        /// The fill's id.
         execution_id: String,
+        /// The side it had instead.
         side: ExecSide,
     },
 }
@@ -114,13 +154,17 @@ pub enum NettingError {
 /// these in its `event_contracts` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StrikeSide {
+    /// This contract's own conid: what orders and executions carry.
     pub conid: Conid,
     /// The market (event) the strike belongs to.
     pub underlying_conid: Conid,
     /// Numeric even when the question is not (elections carry the candidate
     /// in `strike_label`).
     pub strike: Decimal,
+    /// Whether this is the YES or the NO contract.
     pub right: Right,
+    /// The strike as people read it (e.g. a candidate or a range), when
+    /// the record has one.
     pub strike_label: Option<String>,
     /// Resolution date (`YYYYMMDD`). Part of the strike key: one market can
     /// list the same strike value for several measured periods.
@@ -132,17 +176,24 @@ pub struct StrikeSide {
 /// The YES and NO conids of one strike.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StrikePair {
+    /// The market (event) the strike belongs to.
     pub underlying: Conid,
+    /// Resolution date (`YYYYMMDD`), when the records give one.
     pub expiration: Option<String>,
+    /// Numeric strike value; see `strike_label` for the readable one.
     pub strike: Decimal,
+    /// Readable strike, from either side's record.
     pub strike_label: Option<String>,
+    /// Conid of the YES contract.
     pub yes: Conid,
+    /// Conid of the NO contract.
     pub no: Conid,
     /// Payout per contract at resolution; 1 when the record does not say.
     pub payout: Decimal,
 }
 
 impl StrikePair {
+    /// Conid of the `right` side: what to buy to trade that side.
     pub fn conid(&self, right: Right) -> Conid {
         match right {
             Right::Yes => self.yes,
@@ -231,10 +282,13 @@ impl Pairing {
         self.pairs.push(pair);
     }
 
+    /// Every paired strike, in the order added.
     pub fn pairs(&self) -> &[StrikePair] {
         &self.pairs
     }
 
+    /// True when no strike is known: the engine then treats no contract
+    /// as ForecastEx.
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }
@@ -297,19 +351,25 @@ impl Pairing {
 /// nets; it comes back when the `B` arrives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StrikePosition {
+    /// YES contracts held.
     pub yes: Decimal,
+    /// NO contracts held.
     pub no: Decimal,
 }
 
 /// Net holding of a strike: the venue's view once netting is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetPosition {
+    /// Nothing held, or YES and NO equal (they net to nothing).
     Flat,
+    /// Net long YES by this many contracts (positive).
     Yes(Decimal),
+    /// Net long NO by this many contracts (positive).
     No(Decimal),
 }
 
 impl StrikePosition {
+    /// Contracts held on the `right` side.
     pub fn get(&self, right: Right) -> Decimal {
         match right {
             Right::Yes => self.yes,
@@ -373,6 +433,8 @@ impl StrikePosition {
         self.yes - self.no
     }
 
+    /// [`Self::net_yes`] as the side held and its size: what the venue
+    /// shows once netting is done.
     pub fn net(&self) -> NetPosition {
         let n = self.net_yes();
         if n.is_zero() {
@@ -389,8 +451,11 @@ impl StrikePosition {
 /// prices are attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Leg {
+    /// The side of the strike the report is for.
     pub right: Right,
+    /// `B` for the buy itself, `N` for a netting report.
     pub side: ExecSide,
+    /// Contracts, positive.
     pub size: Decimal,
 }
 

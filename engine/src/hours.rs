@@ -18,10 +18,13 @@ use crate::model::Timestamp;
 /// Why a schedule could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
+    /// The schedule named a time zone chrono-tz does not know.
     #[error("unknown time zone {0:?}")]
     TimeZone(String),
+    /// A day code that is not a `YYYYMMDD` date.
     #[error("bad schedule date {0:?}")]
     Date(String),
+    /// A time that is not `HHMM`.
     #[error("bad schedule time {0:?} (expected HHMM)")]
     Time(String),
 }

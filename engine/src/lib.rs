@@ -5,6 +5,8 @@
 //! the CP Gateway simulator and the live client all drive the same
 //! [`dispatch::Dispatcher`] with the same strategies.
 
+#![warn(missing_docs)]
+
 pub mod bars;
 pub mod dispatch;
 pub mod event;

@@ -28,11 +28,14 @@ pub fn is_final(s: OrderStatus) -> bool {
 /// The status and fill progress of one order as updates arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderState {
+    /// Latest status that was not stale.
     pub status: OrderStatus,
+    /// Cumulative filled quantity, unsigned; only grows.
     pub filled: Decimal,
 }
 
 impl OrderState {
+    /// A fresh order in `status` with nothing filled.
     pub fn new(status: OrderStatus) -> Self {
         OrderState {
             status,

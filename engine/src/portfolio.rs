@@ -37,10 +37,16 @@ pub struct Portfolio {
 /// A point-in-time copy of the account totals, for reports and the bus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct AccountSnapshot {
+    /// Cash after every fill and commission.
     pub cash: Decimal,
+    /// Cash plus positions at their latest marks.
     pub equity: Decimal,
+    /// PnL realized by closing fills since the start, before commission.
     pub realized_pnl: Decimal,
+    /// Open positions at their latest marks against their average cost;
+    /// positions never marked count zero.
     pub unrealized_pnl: Decimal,
+    /// Total commission paid since the start, as a positive cost.
     pub commissions: Decimal,
 }
 
@@ -56,6 +62,8 @@ pub enum AccountError {
 }
 
 impl Portfolio {
+    /// A flat account holding `cash` (the backtest's starting balance):
+    /// no positions, equity equal to cash.
     pub fn new(cash: Decimal) -> Self {
         Portfolio {
             cash,
@@ -104,10 +112,14 @@ impl Portfolio {
         Ok(p)
     }
 
+    /// Cash in the account currency: the starting cash, less what fills
+    /// bought, plus what they sold, less commissions. May go negative
+    /// (margin); risk limits, not the portfolio, stop that.
     pub fn cash(&self) -> Decimal {
         self.cash
     }
 
+    /// The cash the portfolio started with, for returns and reports.
     pub fn initial_cash(&self) -> Decimal {
         self.initial_cash
     }
@@ -117,14 +129,19 @@ impl Portfolio {
         self.equity
     }
 
+    /// Realized PnL of every contract since the start, multiplier
+    /// included, commissions excluded (see [`Self::commissions`]).
     pub fn realized_pnl(&self) -> Decimal {
         self.realized
     }
 
+    /// Total commission paid since the start, as a positive number.
     pub fn commissions(&self) -> Decimal {
         self.commissions
     }
 
+    /// The position in `conid`, possibly flat; `None` when the contract
+    /// has never traded or been marked.
     pub fn position(&self, conid: Conid) -> Option<&Position> {
         self.slots
             .iter()
@@ -139,10 +156,15 @@ impl Portfolio {
             .unwrap_or(Decimal::ZERO)
     }
 
+    /// Every contract the portfolio knows, flat ones included (a contract
+    /// that was only marked, or was closed): filter with
+    /// [`Position::is_flat`] for holdings.
     pub fn positions(&self) -> impl Iterator<Item = &Position> {
         self.slots.iter().map(|s| &s.position)
     }
 
+    /// Latest price of `conid` (bar close, quote, fill or account report);
+    /// `None` before the first one. Risk uses it to value new orders.
     pub fn mark_price(&self, conid: Conid) -> Option<Decimal> {
         self.slots
             .iter()
@@ -223,6 +245,7 @@ impl Portfolio {
         realized
     }
 
+    /// The account totals now, unrealized PnL computed at the latest marks.
     pub fn snapshot(&self) -> AccountSnapshot {
         let unrealized = self
             .slots

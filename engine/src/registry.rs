@@ -14,10 +14,27 @@ use crate::strategy::Strategy;
 /// Why a strategy could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
+    /// No strategy is registered under `name` (names are case-sensitive).
     #[error("unknown strategy {name:?}; known: {known}")]
-    Unknown { name: String, known: String },
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// Every registered name, comma-separated, so the error says what
+        /// to type instead.
+        known: String,
+    },
+    /// The parameters do not fit the strategy's parameter struct: an
+    /// unknown or misspelt key (when the struct denies them), a wrong type,
+    /// or a required key missing.
     #[error("bad parameters for {strategy}: {message}")]
-    BadParams { strategy: String, message: String },
+    BadParams {
+        /// The strategy being built.
+        strategy: String,
+        /// What was wrong, prefixed with the offending key when there is one
+        /// (`fast: invalid type`).
+        message: String,
+    },
+    /// A command-line `--param` without `=`, or with an empty key.
     #[error("parameter {0:?} is not of the form key=value")]
     BadPair(String),
 }
@@ -27,14 +44,19 @@ pub enum RegistryError {
 pub struct Params(toml::Table);
 
 impl Params {
+    /// No parameters: the strategy's own defaults apply, and a field
+    /// without one is reported missing.
     pub fn new() -> Self {
         Params(toml::Table::new())
     }
 
+    /// Parameters from a TOML table, e.g. a strategy's section of the
+    /// config file. Values keep their TOML types.
     pub fn from_table(table: toml::Table) -> Self {
         Params(table)
     }
 
+    /// The raw table, e.g. to record the parameters a run used.
     pub fn table(&self) -> &toml::Table {
         &self.0
     }
@@ -53,6 +75,7 @@ impl Params {
         Ok(())
     }
 
+    /// Set `key` to `value`, replacing any earlier value.
     pub fn set(&mut self, key: &str, value: toml::Value) {
         self.0.insert(key.to_owned(), value);
     }
@@ -109,7 +132,10 @@ type Factory = fn(&Params) -> Result<Box<dyn Strategy>, RegistryError>;
 /// What the registry knows about one strategy.
 #[derive(Clone)]
 pub struct Entry {
+    /// The name the strategy is built by, from the command line or a config
+    /// file.
     pub name: &'static str,
+    /// One line, as `ibflow strategies` lists it.
     pub description: &'static str,
     factory: Factory,
 }
@@ -121,10 +147,13 @@ pub struct StrategyRegistry {
 }
 
 impl StrategyRegistry {
+    /// An empty registry; the `strategies` crate fills the shipped one.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Add a strategy under `name`. Registering a name again replaces the
+    /// earlier entry.
     pub fn register(&mut self, name: &'static str, description: &'static str, factory: Factory) {
         self.entries.insert(
             name,
@@ -136,6 +165,9 @@ impl StrategyRegistry {
         );
     }
 
+    /// Build the strategy `name` with `params`. Fails with
+    /// [`RegistryError::Unknown`] (listing the known names) or whatever the
+    /// factory reports, usually [`RegistryError::BadParams`].
     pub fn build(&self, name: &str, params: &Params) -> Result<Box<dyn Strategy>, RegistryError> {
         let entry = self
             .entries
@@ -147,10 +179,12 @@ impl StrategyRegistry {
         (entry.factory)(params)
     }
 
+    /// Every registered strategy, sorted by name.
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
     }
 
+    /// True when a strategy is registered under exactly `name`.
     pub fn contains(&self, name: &str) -> bool {
         self.entries.contains_key(name)
     }

@@ -29,10 +29,14 @@ pub struct RiskLimits {
     /// Largest absolute position per conid, counting working orders that
     /// would add to it.
     pub max_position: Option<Decimal>,
+    /// Largest quantity of one order, in units (shares, contracts).
     pub max_order_quantity: Option<Decimal>,
     /// quantity * price * multiplier of one order (price: its limit or stop,
     /// else the last price).
     pub max_order_notional: Option<Decimal>,
+    /// Most working orders a strategy may have, counting the new batch
+    /// (a bracket counts each child). A global value applies to each
+    /// strategy on its own.
     pub max_open_orders: Option<usize>,
     /// Orders per rolling minute.
     pub max_orders_per_minute: Option<u32>,
@@ -54,6 +58,9 @@ pub struct RiskLimits {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RiskConfig {
+    /// Limits every strategy's intents must pass. The rate limit here
+    /// counts all strategies together, and only the global
+    /// `daily_loss_limit` is enforced.
     pub global: RiskLimits,
     /// By strategy index as the engine numbers them (registration order).
     pub per_strategy: BTreeMap<usize, RiskLimits>,
@@ -62,6 +69,7 @@ pub struct RiskConfig {
 /// What may trade right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TradingState {
+    /// Normal trading: every order that passes the limits goes out.
     Active,
     /// Only orders that shrink a position.
     Reducing,
@@ -72,52 +80,106 @@ pub enum TradingState {
 /// Why an intent was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RiskReject {
+    /// Trading is halted (kill switch, daily loss limit, shutdown); the
+    /// text is the halt's reason. Modifies are refused too, cancels pass.
     #[error("trading is halted: {0}")]
     Halted(String),
+    /// Reducing-only, and an entry of the batch would open, grow or flip
+    /// the position in this conid.
     #[error("trading is reducing-only and this order would not reduce the position in {0}")]
     NotReducing(Conid),
+    /// The conid is not in `allowed_conids`.
     #[error("conid {0} is not in the allowed list")]
     ConidNotAllowed(Conid),
+    /// The security type (gateway code, e.g. `FUT`) is not in
+    /// `allowed_sec_types`.
     #[error("security type {0} is not allowed")]
     SecTypeNotAllowed(String),
+    /// One order is larger than `max_order_quantity`.
     #[error("order quantity {quantity} exceeds the limit {limit}")]
-    OrderQuantity { quantity: Decimal, limit: Decimal },
-    #[error("order notional {notional} exceeds the limit {limit}")]
-    OrderNotional { notional: Decimal, limit: Decimal },
-    #[error("position in {conid} could reach {position}, beyond the limit {limit}")]
-    Position {
-        conid: Conid,
-        position: Decimal,
+    OrderQuantity {
+        /// The order's quantity.
+        quantity: Decimal,
+        /// The configured maximum.
         limit: Decimal,
     },
+    /// One order is worth more than `max_order_notional`.
+    #[error("order notional {notional} exceeds the limit {limit}")]
+    OrderNotional {
+        /// quantity * price * multiplier, in the contract currency.
+        notional: Decimal,
+        /// The configured maximum.
+        limit: Decimal,
+    },
+    /// The position could grow beyond `max_position` if this entry and
+    /// the working orders on the same side all filled.
+    #[error("position in {conid} could reach {position}, beyond the limit {limit}")]
+    Position {
+        /// The contract.
+        conid: Conid,
+        /// The signed worst-case position.
+        position: Decimal,
+        /// The configured maximum (absolute).
+        limit: Decimal,
+    },
+    /// The strategy would have more working orders than
+    /// `max_open_orders`.
     #[error("{open} open orders plus {new} new exceed the limit {limit}")]
     OpenOrders {
+        /// The strategy's working orders now.
         open: usize,
+        /// Orders in the refused batch.
         new: usize,
+        /// The configured maximum.
         limit: usize,
     },
+    /// `max_orders_per_minute` (the value given) was reached in the last
+    /// rolling minute.
     #[error("order rate limit of {0} per minute reached")]
     Rate(u32),
+    /// A limit or stop price is further from the last price than
+    /// `price_collar_pct`: usually a fat finger or a stale price.
     #[error("price {price} is more than {pct}% away from the last price {last}")]
     Collar {
+        /// The offending limit or stop price.
         price: Decimal,
+        /// The last known price of the contract.
         last: Decimal,
+        /// The configured collar, in percent.
         pct: Decimal,
     },
+    /// `no_short` is set and the sell is larger than the long position.
     #[error("short selling {0} is not allowed")]
     Short(Conid),
+    /// A notional or collar limit needs a price and the contract has not
+    /// been priced yet (no bar, quote or fill); refused rather than waved
+    /// through.
     #[error("no price known for {0} to check the order's notional or collar")]
     NoPrice(Conid),
+    /// The contract's schedule says the market is closed (regular hours,
+    /// or all sessions for `outside_rth` orders).
     #[error("{conid} is outside its trading hours at {at}")]
-    MarketClosed { conid: Conid, at: Timestamp },
+    MarketClosed {
+        /// The contract.
+        conid: Conid,
+        /// Engine time of the check, UTC.
+        at: Timestamp,
+    },
+    /// A sell of a ForecastEx contract: the venue only takes buys, so an
+    /// exit buys the opposite contract instead. Checked whatever the
+    /// limits.
     #[error("ForecastEx contracts cannot be sold ({0}); exit by buying the opposite contract")]
     ForecastExSell(Conid),
 }
 
 /// What the risk engine needs to know about the account and instruments.
 pub struct RiskView<'a> {
+    /// Engine time: the rate limit's window and the trading hours use it.
     pub now: Timestamp,
+    /// Positions (account-wide) and last prices.
     pub portfolio: &'a Portfolio,
+    /// Working orders of every strategy, for open-order and position
+    /// limits.
     pub orders: &'a WorkingOrders,
     /// What is known of a conid's contract (security type, multiplier,
     /// exchange).
@@ -143,6 +205,8 @@ pub struct RiskEngine {
 }
 
 impl RiskEngine {
+    /// An `Active` engine with these limits. The default (empty) config
+    /// checks only the trading state, hours and venue rules.
     pub fn new(cfg: RiskConfig) -> Self {
         let unlimited = cfg == RiskConfig::default();
         RiskEngine {
@@ -157,10 +221,13 @@ impl RiskEngine {
         }
     }
 
+    /// The trading state now; `Active` until halted or set.
     pub fn state(&self) -> TradingState {
         self.state
     }
 
+    /// Set the trading state by hand (operator). Leaving `Halted` clears
+    /// the halt's reason; the daily loss limit can halt again.
     pub fn set_state(&mut self, state: TradingState) {
         self.state = state;
         if state != TradingState::Halted {

@@ -15,8 +15,8 @@ super::order::code_enum!(
         Bought => "B",
         /// A sell fill: reduces the position.
         Sold => "S",
-        /// A ForecastEx netting report: IBKR closed a YES against a NO of
-        /// the same event; it reduces this leg like a sale.
+        /// A ForecastEx netting report: the venue closed a YES against a NO
+        /// of the same strike; it reduces this leg like a sale.
         Netting => "N",
     }
 );
