@@ -1,6 +1,9 @@
 //! The `ibflow` command line as a library: everything the stock binary
 //! does, callable from another crate's `main`.
 
+// The terminal front end: printing is its job (libraries log instead).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod backtest_cmd;
 pub mod bench;
 pub mod cli;

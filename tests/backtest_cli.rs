@@ -1,6 +1,7 @@
 //! End-to-end tests of the `ibflow` binary: the README's backtest command,
 //! the peer cross-check golden file, determinism, sweeps, config files and
 //! error handling.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,5 +1,6 @@
 //! The real `ibkr` client against the CP Gateway simulator
 //! (`gateway_sim`) over HTTP and websocket on 127.0.0.1.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! The client against the simulator over HTTPS and WSS with a self-signed
 //! certificate, as the real CP Gateway ships: refused by default, accepted
 //! with the explicit switch on a loopback host.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 use std::time::Duration;
 

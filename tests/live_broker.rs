@@ -3,6 +3,7 @@
 //! replay clock, and positions, executions, orders, modify and cancel come
 //! back as engine types; a restarted broker sees the working orders it did
 //! not place in this run.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 use std::collections::BTreeSet;
 

@@ -2,6 +2,7 @@
 //! live orders, the entry fills, the take-profit fills, the stop-loss is
 //! cancelled, and the strategy saw every update, all over real HTTP and a
 //! real websocket on 127.0.0.1.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

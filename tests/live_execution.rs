@@ -2,6 +2,7 @@
 //! 127.0.0.1: a bracket becomes three live orders through its prompts, a
 //! two-prompt chain is confirmed by policy, an unlisted prompt is declined
 //! and nothing is placed.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 use std::collections::BTreeSet;
 

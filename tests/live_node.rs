@@ -2,6 +2,7 @@
 //! has spent cash shows strategies that position and that cash from their
 //! first callback: the portfolio is seeded from `/portfolio/{acct}/summary`
 //! and `/portfolio/{acct}/positions`, not invented.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

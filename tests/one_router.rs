@@ -3,6 +3,7 @@
 //! in the same order, and hears the same order updates and fills, whichever
 //! driver runs it. The venue here is the simulated one wrapped in a
 //! recorder of every call the router makes.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 use std::sync::{Arc, Mutex};
 

@@ -1,6 +1,7 @@
 //! `ibflow run` end to end: the real binary starts the built-in simulator,
 //! connects the client and websocket to it over 127.0.0.1, builds bars from
 //! the quotes, and sma_cross trades on them.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 use std::process::Command;
 

@@ -1,4 +1,5 @@
 //! The store commands of the `ibflow` binary on real database files.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,6 +1,7 @@
 //! Property tests of the exchange and the accounting it feeds: for random
 //! bars and random orders, no fill is outside its bar's range, positions are
 //! the sum of fills, and equity is cash plus positions marked at the close.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_backtest as backtest;
 

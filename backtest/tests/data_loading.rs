@@ -1,5 +1,6 @@
 //! Loading bars from files: both history formats, CSV, merging, errors and
 //! the bundled sample.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_backtest as backtest;
 

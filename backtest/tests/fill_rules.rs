@@ -1,4 +1,5 @@
 //! Golden tests for every fill rule of the simulated exchange.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_backtest as backtest;
 

@@ -2,6 +2,7 @@
 //! other side held is netted as the venue does (B, then N on the held side
 //! and N on the bought side), `forecast_band` makes the round trip through
 //! `Context::buy_event` / `exit_event`, and sells are refused by risk.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_backtest as backtest;
 

@@ -1,6 +1,7 @@
 //! End-to-end checks of `backtest::report`: the exact CSV contents, the
 //! metrics on a hand-computed equity series, byte-stable outputs, the PNG,
 //! the HTML and the bounded plot series.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_backtest as backtest;
 

@@ -1,6 +1,7 @@
 //! Risk in the backtest loop: refused intents never reach the exchange and
 //! come back to the strategy as `Inactive` with the reason; the daily loss
 //! limit halts trading and cancels working orders.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_backtest as backtest;
 

@@ -1,5 +1,6 @@
 //! The simulated venue behind the venue seam, and the
 //! runner's handling of timers, rejections and several contracts.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_backtest as backtest;
 

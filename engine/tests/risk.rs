@@ -1,6 +1,7 @@
 //! One test per risk rule, on both sides of its limit, plus trading states
 //! and a property: no sequence of approved intents takes a position past its
 //! limit.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_engine as engine;
 

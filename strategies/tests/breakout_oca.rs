@@ -1,4 +1,5 @@
 //! `breakout_oca` driven through a real `Dispatcher`.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_strategies as strategies;
 

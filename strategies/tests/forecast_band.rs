@@ -1,6 +1,7 @@
 //! `forecast_band` parameters: defaults build, nonsense is refused with the
 //! reason. (Its trading is tested where the netting happens:
 //! `backtest/tests/forecastex_backtest.rs` and the `ibflow run` e2e.)
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_strategies as strategies;
 

@@ -1,4 +1,5 @@
 //! The registry built by `strategies::registry()`.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_strategies as strategies;
 

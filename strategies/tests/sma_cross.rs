@@ -3,6 +3,7 @@
 //! Most tests use fast = 2, slow = 4 so the averages can be checked by hand;
 //! comments give `fast_sum * 4` against `slow_sum * 2`, the comparison the
 //! strategy makes.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_strategies as strategies;
 

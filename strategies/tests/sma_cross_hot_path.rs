@@ -1,9 +1,11 @@
+#![allow(unsafe_code)] // a counting global allocator: the test of "no allocation per bar"
 //! The per-bar cost of `sma_cross`: no heap allocation once a contract is
 //! known, and (ignored by default, run with `--release -- --ignored`) the
 //! throughput through a real `Dispatcher`.
 //!
 //! This binary installs a counting global allocator; the count is per thread
 //! so the test harness's own threads do not disturb it.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_strategies as strategies;
 

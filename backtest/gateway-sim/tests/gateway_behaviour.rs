@@ -1,6 +1,7 @@
 //! Behaviour of the CP Gateway simulator over real HTTP on 127.0.0.1:
 //! session rules, contracts, market data on the replay clock, orders on the
 //! simulated exchange, pacing.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_gateway_sim as gateway_sim;
 

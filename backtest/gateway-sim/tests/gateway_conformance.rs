@@ -4,6 +4,7 @@
 //! a float accepts any number. `null` in an example accepts anything (the
 //! spec shows null for fields that are typed elsewhere); `{}` accepts any
 //! object (maps keyed by account). Extra keys in responses are allowed.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_gateway_sim as gateway_sim;
 

@@ -2,6 +2,7 @@
 //! websocket: discovery (category tree, contracts with YES/NO conids per
 //! strike), sells refused, and the spec's "Executions and Netting" worked
 //! examples reproduced execution by execution.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_gateway_sim as gateway_sim;
 

@@ -6,6 +6,7 @@
 //! the limit it tests, and the penalty box is long, so the outcome is a count
 //! of 200s and 429s that does not depend on how loaded the machine is: the
 //! first violation boxes the address and everything after it is refused.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_gateway_sim as gateway_sim;
 

@@ -1,5 +1,6 @@
 //! The simulator's BookTrader price ladder (`sbd` / `ubd`) over a real
 //! websocket on 127.0.0.1, decoded with the engine's client parser.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_gateway_sim as gateway_sim;
 

@@ -1,4 +1,5 @@
 //! The simulator's websocket over a real connection on 127.0.0.1.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_gateway_sim as gateway_sim;
 

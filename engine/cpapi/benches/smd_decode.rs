@@ -4,6 +4,8 @@
 //! (optional argument: message count, default 2,000,000). Prints messages/s
 //! on one core. Target: at least 1,000,000 messages/s.
 
+#![allow(clippy::print_stdout)] // a bench command reports on stdout
+
 extern crate ibflow_cpapi as cpapi;
 
 use std::hint::black_box;

@@ -184,7 +184,7 @@ impl<'de> Deserialize<'de> for Val<'de> {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Val<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a market data value")
             }
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Val<'de>, E> {
@@ -236,7 +236,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a key")
             }
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
@@ -262,7 +262,7 @@ impl<'de> DeserializeSeed<'de> for Pairs<'_, 'de> {
 
 impl<'de> Visitor<'de> for Pairs<'_, 'de> {
     type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a market data object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {

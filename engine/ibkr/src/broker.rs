@@ -38,6 +38,15 @@ pub struct IbkrBroker {
     by_coid: HashMap<String, OrderId>,
 }
 
+impl std::fmt::Debug for IbkrBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IbkrBroker")
+            .field("account", &self.account)
+            .field("placed", &self.placed.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl IbkrBroker {
     pub fn new(exec: LiveExecutor, account: impl Into<String>) -> Self {
         IbkrBroker {

@@ -49,6 +49,7 @@ pub struct Placed {
 }
 
 /// Places batches on one account, one at a time.
+#[derive(Debug)]
 pub struct LiveExecutor {
     client: IbkrClient,
     builder: TicketBuilder,

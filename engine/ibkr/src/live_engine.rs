@@ -120,6 +120,16 @@ pub struct LiveEngine<S: Strategy, V: LiveVenue> {
     pending: Vec<Event>,
 }
 
+impl<S: Strategy, V: LiveVenue> std::fmt::Debug for LiveEngine<S, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveEngine")
+            .field("dispatcher", &self.dispatcher)
+            .field("trading_state", &self.router.risk().state())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
     /// An engine trading `strategies` on `venue`, screened by `risk`.
     /// `portfolio` is what strategies see at their first callback.

@@ -189,6 +189,15 @@ pub struct LiveNode<S: Strategy = Box<dyn Strategy>> {
     started: bool,
 }
 
+impl<S: Strategy> std::fmt::Debug for LiveNode<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveNode")
+            .field("account", &self.account)
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S: Strategy> LiveNode<S> {
     /// Connect to the gateway and assemble the node (see the module doc).
     /// Strategies are not called until [`LiveNode::run`].

@@ -192,6 +192,7 @@ enum Command {
 }
 
 /// Control of the background task. Dropping it stops the task.
+#[derive(Debug)]
 pub struct WsHandle {
     cmd: mpsc::UnboundedSender<Command>,
     task: Option<JoinHandle<()>>,

@@ -14,6 +14,7 @@
 //! Session keeping, the reply chain, the `/hmds/history` warm-up, snapshot
 //! pre-flight and history download run against the simulator in
 //! `ibkr_gateway_sim.rs`.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_ibkr as ibkr;
 

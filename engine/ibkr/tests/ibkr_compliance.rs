@@ -2,6 +2,7 @@
 //! `manualIndicator: false` and `extOperator`. Checked on the wire against
 //! a small HTTP server on 127.0.0.1 that records what it received (the
 //! simulator does not expose the requests it received, so a mock).
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_ibkr as ibkr;
 

@@ -5,6 +5,7 @@
 //! A mock, not the simulator: it answers the spec's own example bodies
 //! (the simulator answers its own state) and records the requests as
 //! received, and some endpoints here have no simulator route.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_ibkr as ibkr;
 

@@ -7,6 +7,7 @@
 //! The cases the simulator can produce live here; `ibkr_client.rs` keeps a
 //! hand-written mock only for what it cannot (malformed or HTML bodies,
 //! chosen error texts, header echo, websocket faults it has no knob for).
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_ibkr as ibkr;
 

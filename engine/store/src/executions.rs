@@ -150,7 +150,7 @@ impl Store {
         out.duplicates = batch.len() - fresh.len();
         let mut inserted = 0u64;
         for chunk in fresh.chunks(CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
                 "INSERT INTO executions (execution_id, order_ref, engine_order_id, account, conid, \
                  side, size, price, commission, net_amount, trade_time_ms, raw_json, recorded_ms) ",
             );
@@ -200,7 +200,7 @@ impl Store {
         }
         let rows: Vec<_> = positions.into_iter().collect();
         for chunk in rows.chunks(CHUNK) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
                 "INSERT INTO positions (account, conid, quantity, avg_cost, realized_pnl, updated_ms) ",
             );
             qb.push_values(chunk, |mut b, ((account, conid), p)| {

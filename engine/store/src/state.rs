@@ -142,7 +142,7 @@ impl Store {
     pub async fn put_bars(&self, bar_size: &str, bars: &[Bar]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for chunk in bars.chunks(512) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
                 "INSERT OR REPLACE INTO bar_cache (conid, bar_size, time_ms, open, high, low, \
                  close, volume) ",
             );

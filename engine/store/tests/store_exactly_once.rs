@@ -1,5 +1,6 @@
 //! The store on real SQLite files: exactly-once executions, positions in the
 //! same transaction, orders with history, state, runs, bars, ForecastEx.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_store as store;
 

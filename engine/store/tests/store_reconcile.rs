@@ -1,5 +1,6 @@
 //! Differences between the store and the broker are reported, never
 //! overwritten.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_store as store;
 

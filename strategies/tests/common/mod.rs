@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: hand-built bars, fills and order
 //! updates fed through a real `Dispatcher`.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 use chrono::Duration;
 use engine::dispatch::Dispatcher;
@@ -12,20 +13,20 @@ use engine::strategy::{Intent, Strategy};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
-pub const A: Conid = Conid(265598);
-pub const B: Conid = Conid(8314);
+pub(crate) const A: Conid = Conid(265598);
+pub(crate) const B: Conid = Conid(8314);
 
 /// Minute `i` after the epoch.
-pub fn t(i: i64) -> Timestamp {
+pub(crate) fn t(i: i64) -> Timestamp {
     Timestamp::UNIX_EPOCH + Duration::minutes(i)
 }
 
 /// A bar whose open, high, low and close are all `close`.
-pub fn bar(conid: Conid, i: i64, close: Decimal) -> Bar {
+pub(crate) fn bar(conid: Conid, i: i64, close: Decimal) -> Bar {
     ohlc(conid, i, close, close, close)
 }
 
-pub fn ohlc(conid: Conid, i: i64, high: Decimal, low: Decimal, close: Decimal) -> Bar {
+pub(crate) fn ohlc(conid: Conid, i: i64, high: Decimal, low: Decimal, close: Decimal) -> Bar {
     Bar {
         conid,
         time: t(i),
@@ -37,7 +38,7 @@ pub fn ohlc(conid: Conid, i: i64, high: Decimal, low: Decimal, close: Decimal) -
     }
 }
 
-pub fn dispatcher<S: Strategy>(strategy: S) -> Dispatcher<S> {
+pub(crate) fn dispatcher<S: Strategy>(strategy: S) -> Dispatcher<S> {
     let mut d = Dispatcher::new(vec![strategy], Portfolio::new(dec!(1000000)));
     d.start();
     d
@@ -45,7 +46,7 @@ pub fn dispatcher<S: Strategy>(strategy: S) -> Dispatcher<S> {
 
 /// Every intent emitted since the last call, without the strategy index
 /// (always 0: one strategy per dispatcher).
-pub fn drain<S: Strategy>(d: &mut Dispatcher<S>) -> Vec<Intent> {
+pub(crate) fn drain<S: Strategy>(d: &mut Dispatcher<S>) -> Vec<Intent> {
     d.outbox()
         .drain_intents()
         .map(|(i, intent)| {
@@ -56,13 +57,13 @@ pub fn drain<S: Strategy>(d: &mut Dispatcher<S>) -> Vec<Intent> {
 }
 
 /// Feed one bar; return what it made the strategy emit.
-pub fn step<S: Strategy>(d: &mut Dispatcher<S>, b: &Bar) -> Vec<Intent> {
+pub(crate) fn step<S: Strategy>(d: &mut Dispatcher<S>, b: &Bar) -> Vec<Intent> {
     d.on_bar(b);
     drain(d)
 }
 
 /// The only Place batch in `intents`.
-pub fn single_batch(intents: Vec<Intent>) -> Vec<OrderRequest> {
+pub(crate) fn single_batch(intents: Vec<Intent>) -> Vec<OrderRequest> {
     assert_eq!(intents.len(), 1, "expected one intent, got {intents:?}");
     match intents.into_iter().next() {
         Some(Intent::Place(batch)) => batch,
@@ -71,7 +72,7 @@ pub fn single_batch(intents: Vec<Intent>) -> Vec<OrderRequest> {
 }
 
 /// Book a fill of `size` at `price` for order `id` of strategy 0.
-pub fn fill<S: Strategy>(
+pub(crate) fn fill<S: Strategy>(
     d: &mut Dispatcher<S>,
     conid: Conid,
     side: ExecSide,
@@ -96,7 +97,7 @@ pub fn fill<S: Strategy>(
 }
 
 /// The engine's view of `req` with the given status and filled quantity.
-pub fn order(req: &OrderRequest, status: OrderStatus, filled: Decimal) -> Order {
+pub(crate) fn order(req: &OrderRequest, status: OrderStatus, filled: Decimal) -> Order {
     Order {
         request: req.clone(),
         broker_order_id: Some(format!("b{}", req.id)),
@@ -110,7 +111,7 @@ pub fn order(req: &OrderRequest, status: OrderStatus, filled: Decimal) -> Order 
     }
 }
 
-pub fn update<S: Strategy>(
+pub(crate) fn update<S: Strategy>(
     d: &mut Dispatcher<S>,
     req: &OrderRequest,
     status: OrderStatus,

@@ -1,6 +1,7 @@
 //! Shared helpers of the gateway tests: start a simulator on 127.0.0.1 and
 //! talk to it with a real HTTP client and a real websocket.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 use std::time::Duration;
 
