@@ -1,22 +1,31 @@
 //! The simulated gateway's order desk: the orders it has accepted, the
 //! batches staged behind a bar in progress, the executions it remembers,
-//! the question (precaution prompt) awaiting a reply, and the bookkeeping
-//! of what the exchange reports ([`Desk::apply`]). The HTTP side is
+//! the question (precaution prompt) awaiting a reply, and what it tells the
+//! websockets of the venue's reports ([`Desk::apply`]). The HTTP side is
 //! [`super::order_handlers`]; the JSON it renders is [`super::order_json`].
 //!
+//! The desk trades on the backtest's [`SimVenue`]: the exchange, the
+//! ForecastEx netting and the account's books (positions and cash) are the
+//! venue's, written once for the backtest and the simulator.
+//!
 //! Timing: an order placed while a bar of its contract is in progress is
-//! handed to the exchange when that bar completes ([`Desk::on_bar`],
+//! handed to the venue when that bar completes ([`Desk::on_bar`],
 //! [`Desk::release_staged`]), so its first chance to fill is the next bar.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 
 use rust_decimal::Decimal;
 use serde_json::json;
 
 use engine::event::Event;
-use engine::model::OrderChanges;
-use engine::model::{Bar, Conid, Execution, OrderRequest, OrderStatus, Timestamp};
+use engine::forecastex::Pairing;
+use engine::model::{
+    Bar, Conid, Execution, OrderChanges, OrderId, OrderRequest, OrderStatus, Timestamp,
+};
+use engine::router::now_or_never;
+use engine::venue::{Venue, VenueError};
 
 use super::config::Instrument;
 use super::order_json::{order_json, trade_json};
@@ -24,6 +33,7 @@ use super::portfolio::Books;
 use super::prompts::Prompt;
 use super::state::{Push, Shared};
 use backtest::exchange::{ExchangeConfig, SimExchange};
+use backtest::sim_venue::{BarVenue, SimVenue};
 
 /// How many executions the desk remembers (trades covers 7 days at most).
 const KEEP_TRADES: usize = 10_000;
@@ -68,7 +78,11 @@ pub(crate) struct Pending {
 }
 
 pub(crate) struct Desk {
-    pub(crate) exchange: SimExchange,
+    /// The exchange, the ForecastEx netting and the account's books. The
+    /// books are kept from the start ([`SimVenue::with_books`]), so
+    /// [`SimVenue::books`] is never `None` here; readers that meet `None`
+    /// answer as for an empty account rather than panic.
+    pub(crate) venue: SimVenue,
     pub(crate) orders: BTreeMap<u64, GwOrder>,
     pub(crate) staged: Vec<Staged>,
     pub(crate) trades: VecDeque<Execution>,
@@ -77,14 +91,17 @@ pub(crate) struct Desk {
     pub(crate) pending: Option<Pending>,
     pub(crate) suppressed: HashSet<String>,
     pub(crate) reply_seq: u64,
-    /// The account the executions book (positions, cash, PnL).
+    /// The daily PnL base (positions and cash are the venue's books).
     pub books: Books,
 }
 
 impl Desk {
+    /// A desk over a venue holding `instruments`, netting the `pairing`'s
+    /// ForecastEx strikes, whose account starts with `initial_cash`.
     pub fn new(
         cfg: ExchangeConfig,
         instruments: &BTreeMap<Conid, Instrument>,
+        pairing: Pairing,
         initial_cash: Decimal,
     ) -> Self {
         let mut exchange = SimExchange::new(ExchangeConfig {
@@ -98,7 +115,7 @@ impl Desk {
             exchange.add_contract(&c);
         }
         Desk {
-            exchange,
+            venue: SimVenue::new(exchange, pairing).with_books(initial_cash),
             orders: BTreeMap::new(),
             staged: Vec::new(),
             trades: VecDeque::new(),
@@ -107,7 +124,7 @@ impl Desk {
             pending: None,
             suppressed: HashSet::new(),
             reply_seq: 0,
-            books: Books::new(initial_cash),
+            books: Books::default(),
         }
     }
 
@@ -117,8 +134,8 @@ impl Desk {
     pub fn on_bar(&mut self, bar: &Bar, end: Timestamp, sh: &Shared) {
         self.release(|at| at < end, sh);
         let mut events = std::mem::take(&mut self.scratch);
-        if self.exchange.has_orders() {
-            self.exchange.on_bar(bar, &mut events);
+        if self.venue.has_orders() {
+            self.venue.on_bar(bar, &mut events);
         }
         self.apply(&mut events, sh, end);
         self.scratch = events;
@@ -141,18 +158,62 @@ impl Desk {
             if s.batch.is_empty() {
                 continue;
             }
-            let mut events = std::mem::take(&mut self.scratch);
-            let _ = self.exchange.place(0, s.batch, s.release_at, &mut events);
-            self.apply(&mut events, sh, s.release_at);
-            self.scratch = events;
+            // A refused batch is reported by its orders' updates.
+            let _ = self.place(s.batch, s.release_at, sh);
         }
     }
 
-    /// Record what the exchange reported and tell the websockets. `at` is
+    /// Hand `batch` to the venue at `now` and report what it answered.
+    pub(crate) fn place(
+        &mut self,
+        batch: Vec<OrderRequest>,
+        now: Timestamp,
+        sh: &Shared,
+    ) -> Result<(), VenueError> {
+        let mut events = std::mem::take(&mut self.scratch);
+        let r = at_once(self.venue.place(0, batch, now, &mut events));
+        self.apply(&mut events, sh, now);
+        self.scratch = events;
+        r
+    }
+
+    /// Ask the venue to cancel order `id` at `now`; report what it answered.
+    pub(crate) fn cancel(
+        &mut self,
+        id: u64,
+        now: Timestamp,
+        sh: &Shared,
+    ) -> Result<(), VenueError> {
+        let mut events = std::mem::take(&mut self.scratch);
+        let r = at_once(self.venue.cancel(OrderId(id), now, &mut events));
+        self.apply(&mut events, sh, now);
+        self.scratch = events;
+        r
+    }
+
+    /// Ask the venue to change order `id` at `now`; report what it answered.
+    pub(crate) fn modify(
+        &mut self,
+        id: u64,
+        changes: OrderChanges,
+        now: Timestamp,
+        sh: &Shared,
+    ) -> Result<(), VenueError> {
+        let mut events = std::mem::take(&mut self.scratch);
+        let r = at_once(self.venue.modify(OrderId(id), changes, now, &mut events));
+        self.apply(&mut events, sh, now);
+        self.scratch = events;
+        r
+    }
+
+    /// Record what the venue reported and tell the websockets. `at` is
     /// the replay time the gateway learnt it: executions and order updates
     /// are stamped with it (the exchange stamps fills with the bar's start,
     /// which for daily bars is a day before anyone could have seen them).
-    pub(crate) fn apply(&mut self, events: &mut Vec<Event>, sh: &Shared, at: Timestamp) {
+    /// The venue has already netted and booked the executions; stamping
+    /// after netting is as stamping before, since a netting report copies
+    /// its fill's time and order.
+    fn apply(&mut self, events: &mut Vec<Event>, sh: &Shared, at: Timestamp) {
         for ev in events.drain(..) {
             match ev {
                 Event::OrderUpdate(o) => {
@@ -171,23 +232,15 @@ impl Desk {
                     if let Some(g) = e.order_id.and_then(|id| self.orders.get_mut(&id.0)) {
                         g.last_exec = Some(e.time);
                     }
-                    let user_ref = self.user_ref(&e).map(str::to_owned);
-                    for e in sh
-                        .forecast
-                        .pairing()
-                        .venue_reports(e, |c| self.books.quantity(c))
-                    {
-                        // The str topic documents two keys the REST list lacks.
-                        let mut t = trade_json(&e, user_ref.as_deref(), sh);
-                        t["contract_description_2"] = json!("");
-                        t["open_close"] = json!("???");
-                        sh.push(Push::Trade(t));
-                        self.books.apply(&e);
-                        if self.trades.len() >= KEEP_TRADES {
-                            self.trades.pop_front();
-                        }
-                        self.trades.push_back(e);
+                    // The str topic documents two keys the REST list lacks.
+                    let mut t = trade_json(&e, self.user_ref(&e), sh);
+                    t["contract_description_2"] = json!("");
+                    t["open_close"] = json!("???");
+                    sh.push(Push::Trade(t));
+                    if self.trades.len() >= KEEP_TRADES {
+                        self.trades.pop_front();
                     }
+                    self.trades.push_back(e);
                 }
                 _ => {}
             }
@@ -241,4 +294,13 @@ impl Desk {
             .values()
             .any(|o| !o.status.is_terminal() && o.req.client_order_id == coid)
     }
+}
+
+/// Await a request to the simulated venue, which answers at once.
+fn at_once(fut: impl Future<Output = Result<(), VenueError>>) -> Result<(), VenueError> {
+    now_or_never(fut).unwrap_or_else(|| {
+        Err(VenueError::Unavailable(
+            "the simulated venue did not answer at once".to_owned(),
+        ))
+    })
 }

@@ -159,15 +159,10 @@ async fn whatif(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: B
         return reject("no price to estimate the order with: no market data yet");
     };
     let value = req.quantity * price;
-    let commission = st
-        .desk
-        .exchange
-        .config()
-        .commission
-        .charge(req.quantity, price, Decimal::ONE);
+    let fees = &st.desk.venue.exchange().config().commission;
+    let commission = fees.charge(req.quantity, price, Decimal::ONE);
     let signed = req.quantity * req.side.sign();
-    let pos_now = st.desk.books.quantity(req.conid);
-    let (gross_now, nl) = st.desk.books.gross_and_equity();
+    let (pos_now, gross_now, nl) = super::portfolio::exposure(st, req.conid);
     let gross_after = gross_now - (pos_now * price).abs() + ((pos_now + signed) * price).abs();
     let impact = |rate: Decimal| {
         let (cur, after) = (gross_now * rate, gross_after * rate);
@@ -359,10 +354,8 @@ fn submit(st: &mut GwState, sh: &Shared, batch: Vec<(OrderRequest, Option<String
             batch: reqs,
         }),
         None => {
-            let mut events = std::mem::take(&mut st.desk.scratch);
-            let _ = st.desk.exchange.place(0, reqs, now, &mut events);
-            st.desk.apply(&mut events, sh, now);
-            st.desk.scratch = events;
+            // A refused batch shows as its orders' Inactive status below.
+            let _ = st.desk.place(reqs, now, sh);
         }
     }
     let placed: Vec<&GwOrder> = ids.iter().filter_map(|id| st.desk.orders.get(id)).collect();
@@ -519,14 +512,7 @@ fn apply_modify(st: &mut GwState, sh: &Shared, id: u64, changes: OrderChanges) -
             sh.push(Push::Order(order_json(g, sh, true)));
         }
     } else {
-        let mut events = std::mem::take(&mut st.desk.scratch);
-        let r = st
-            .desk
-            .exchange
-            .modify(OrderId(id), changes, now, &mut events);
-        st.desk.apply(&mut events, sh, now);
-        st.desk.scratch = events;
-        if let Err(e) = r {
+        if let Err(e) = st.desk.modify(id, changes, now, sh) {
             return reject(e.to_string());
         }
     }
@@ -560,11 +546,7 @@ fn cancel_one(st: &mut GwState, sh: &Shared, id: u64) -> Result<(), String> {
         });
     }
     if staged_ids.is_empty() {
-        let mut events = std::mem::take(&mut st.desk.scratch);
-        let r = st.desk.exchange.cancel(OrderId(id), now, &mut events);
-        st.desk.apply(&mut events, sh, now);
-        st.desk.scratch = events;
-        r.map_err(|e| e.to_string())?;
+        st.desk.cancel(id, now, sh).map_err(|e| e.to_string())?;
     }
     for sid in staged_ids {
         if let Some(g) = st.desk.orders.get_mut(&sid) {

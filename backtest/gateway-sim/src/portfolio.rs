@@ -1,5 +1,6 @@
 //! Portfolio endpoints: positions (paged), summary, ledger, and the
-//! partitioned PnL, from the account the exchange's executions book.
+//! partitioned PnL, from the account the venue books
+//! ([`backtest::sim_venue::SimVenue::books`]).
 //!
 //! The account starts with [`super::GatewayConfig::initial_cash`] in USD and
 //! no positions; positions are marked at the current synthesized last
@@ -22,47 +23,33 @@ use chrono_tz::America::New_York;
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
-use engine::model::Execution;
+use engine::model::Conid;
 use engine::portfolio::Portfolio;
 
 use super::state::{Shared, State as GwState};
 use super::wire::{bad_request, epoch_ms, num, ok};
 
-/// The simulated account's books.
-#[derive(Debug)]
+/// What the simulator keeps beside the venue's books (positions, cash and
+/// marks are the venue's: [`backtest::sim_venue::SimVenue::books`]).
+#[derive(Debug, Default)]
 pub(crate) struct Books {
-    portfolio: Portfolio,
+    /// The New York replay day and the equity at its first request: the
+    /// base of the daily PnL.
     day: Option<(NaiveDate, Decimal)>,
 }
 
-impl Books {
-    pub fn new(cash: Decimal) -> Self {
-        Books {
-            portfolio: Portfolio::new(cash),
-            day: None,
-        }
-    }
-
-    pub fn apply(&mut self, e: &Execution) {
-        self.portfolio.apply(e);
-    }
-
-    pub fn quantity(&self, conid: engine::model::Conid) -> Decimal {
-        self.portfolio.quantity(conid)
-    }
-
-    /// Gross position value at the marks, and equity.
-    pub fn gross_and_equity(&self) -> (Decimal, Decimal) {
-        let p = &self.portfolio;
-        let gross = p
-            .positions()
-            .filter(|x| !x.is_flat())
-            .map(|x| {
-                (x.quantity * p.mark_price(x.conid).unwrap_or(x.avg_price) * x.multiplier).abs()
-            })
-            .sum();
-        (gross, p.equity())
-    }
+/// The position in `conid`, the gross position value at the marks, and
+/// the equity: what an order's what-if preview starts from.
+pub(crate) fn exposure(st: &GwState, conid: Conid) -> (Decimal, Decimal, Decimal) {
+    let Some(p) = st.desk.venue.books() else {
+        return (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    };
+    let gross = p
+        .positions()
+        .filter(|x| !x.is_flat())
+        .map(|x| (x.quantity * p.mark_price(x.conid).unwrap_or(x.avg_price) * x.multiplier).abs())
+        .sum();
+    (p.quantity(conid), gross, p.equity())
 }
 
 /// Mark positions to the current quotes and roll the daily PnL base.
@@ -71,9 +58,10 @@ pub(crate) fn refresh(st: &mut GwState, sh: &Shared) {
     let now = st.clock.now();
     let held: Vec<_> = st
         .desk
-        .books
-        .portfolio
-        .positions()
+        .venue
+        .books()
+        .into_iter()
+        .flat_map(Portfolio::positions)
         .filter(|p| !p.is_flat())
         .map(|p| p.conid)
         .collect();
@@ -82,17 +70,20 @@ pub(crate) fn refresh(st: &mut GwState, sh: &Shared) {
             .instrument(conid)
             .map(|i| i.tick_size)
             .unwrap_or(Decimal::new(1, 2));
-        if let Some(q) = st.market.quote(conid, now, tick) {
-            st.desk.books.portfolio.mark(conid, q.last);
+        if let (Some(q), Some(p)) = (st.market.quote(conid, now, tick), st.desk.venue.books_mut()) {
+            p.mark(conid, q.last);
         }
     }
     let today = now.with_timezone(&New_York).date_naive();
-    let equity = st.desk.books.portfolio.equity();
+    let Some(equity) = st.desk.venue.books().map(Portfolio::equity) else {
+        return;
+    };
     if st.desk.books.day.is_none_or(|(d, _)| d != today) {
         st.desk.books.day = Some((today, equity));
     }
 }
 
+#[derive(Default)]
 struct Figures {
     nl: Decimal,
     cash: Decimal,
@@ -105,7 +96,10 @@ struct Figures {
 fn figures(st: &GwState) -> Figures {
     // Every booked position is marked (a fill marks at its price), so the
     // portfolio's own totals are the account's figures.
-    let snap = st.desk.books.portfolio.snapshot();
+    let Some(p) = st.desk.venue.books() else {
+        return Figures::default();
+    };
+    let snap = p.snapshot();
     let nl = snap.equity;
     Figures {
         nl,
@@ -186,7 +180,9 @@ async fn positions(
     let mut guard = sh.lock();
     let st = &mut *guard;
     refresh(st, &sh);
-    let p = &st.desk.books.portfolio;
+    let Some(p) = st.desk.venue.books() else {
+        return ok(Value::Array(Vec::new()));
+    };
     let list: Vec<Value> = p
         .positions()
         .filter(|p| !p.is_flat())
@@ -254,7 +250,9 @@ async fn position_of(
     // The spec: the first request answers the position only; later ones
     // add the contract's information and rules.
     let first = st.session.position_seen.insert(conid);
-    let p = &st.desk.books.portfolio;
+    let Some(p) = st.desk.venue.books() else {
+        return ok(Value::Array(Vec::new()));
+    };
     let list: Vec<Value> = p
         .positions()
         .filter(|x| x.conid == conid && !x.is_flat())

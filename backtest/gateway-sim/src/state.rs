@@ -137,7 +137,12 @@ impl Shared {
         let market = Market::new(bars);
         let start = cfg.start.unwrap_or_else(|| market.first_time());
         cfg.exchange.account = cfg.account.clone();
-        let desk = Desk::new(cfg.exchange.clone(), &instruments, cfg.initial_cash);
+        let desk = Desk::new(
+            cfg.exchange.clone(),
+            &instruments,
+            forecast.pairing().clone(),
+            cfg.initial_cash,
+        );
         let state = State {
             session: Session::new(cfg.idle_timeout),
             clock: Clock::new(start, cfg.speed),
