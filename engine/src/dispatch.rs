@@ -31,6 +31,16 @@ pub struct Dispatcher<S: Strategy = Box<dyn Strategy>> {
     events: Pairing,
 }
 
+impl<S: Strategy> std::fmt::Debug for Dispatcher<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("strategies", &self.strategies.len())
+            .field("now", &self.now)
+            .field("working_orders", &self.orders.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S: Strategy> Dispatcher<S> {
     /// Strategies in the order they hear every event (index = position),
     /// over a portfolio that may already hold positions and cash. Engine

@@ -130,7 +130,7 @@ fn parse_value(v: &str) -> toml::Value {
 type Factory = fn(&Params) -> Result<Box<dyn Strategy>, RegistryError>;
 
 /// What the registry knows about one strategy.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Entry {
     /// The name the strategy is built by, from the command line or a config
     /// file.
@@ -141,7 +141,7 @@ pub struct Entry {
 }
 
 /// Strategies by name.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct StrategyRegistry {
     entries: BTreeMap<&'static str, Entry>,
 }

@@ -186,6 +186,15 @@ pub struct RiskView<'a> {
     pub contract: &'a dyn Fn(Conid) -> Option<Contract>,
 }
 
+impl std::fmt::Debug for RiskView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RiskView")
+            .field("now", &self.now)
+            .field("working_orders", &self.orders.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Pre-trade checks and the trading state.
 #[derive(Debug, Clone)]
 pub struct RiskEngine {

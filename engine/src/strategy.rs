@@ -255,6 +255,7 @@ pub struct BracketIds {
 }
 
 /// The strategy's window on the engine during one callback.
+#[derive(Debug)]
 pub struct Context<'a> {
     now: Timestamp,
     strategy: usize,

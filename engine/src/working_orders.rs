@@ -28,7 +28,7 @@ pub enum Applied {
     /// The order's new state differs from the update (a stale status was
     /// kept, a fill quantity never shrinks, an unknown average price keeps
     /// the last one): this is what to tell.
-    Adjusted(Order),
+    Adjusted(Box<Order>),
 }
 
 /// Working orders by id, plus the states of recently finished ones. Orders
@@ -69,7 +69,7 @@ impl WorkingOrders {
                 merged.avg_fill_price = order.avg_fill_price.or(known.avg_fill_price);
                 merged.created = known.created;
                 known.clone_from(&merged);
-                Applied::Adjusted(merged)
+                Applied::Adjusted(Box::new(merged))
             } else {
                 known.clone_from(order);
                 Applied::Accepted
