@@ -98,7 +98,7 @@ pub(crate) struct Desk {
 impl Desk {
     /// A desk over a venue holding `instruments`, netting the `pairing`'s
     /// ForecastEx strikes, whose account starts with `initial_cash`.
-    pub fn new(
+    pub(crate) fn new(
         cfg: ExchangeConfig,
         instruments: &BTreeMap<Conid, Instrument>,
         pairing: Pairing,
@@ -131,7 +131,7 @@ impl Desk {
     /// Feed one completed bar (ending at `end`). Batches staged behind
     /// bars that ended earlier go to the exchange first; those behind bars
     /// ending at `end` wait until every such bar has been fed.
-    pub fn on_bar(&mut self, bar: &Bar, end: Timestamp, sh: &Shared) {
+    pub(crate) fn on_bar(&mut self, bar: &Bar, end: Timestamp, sh: &Shared) {
         self.release(|at| at < end, sh);
         let mut events = std::mem::take(&mut self.scratch);
         if self.venue.has_orders() {
@@ -142,7 +142,7 @@ impl Desk {
     }
 
     /// After the bars due by `now` were fed: release what waited for them.
-    pub fn release_staged(&mut self, now: Timestamp, sh: &Shared) {
+    pub(crate) fn release_staged(&mut self, now: Timestamp, sh: &Shared) {
         self.release(|at| at <= now, sh);
     }
 

@@ -321,7 +321,7 @@ struct ContractFacts {
 }
 
 impl EventBook {
-    pub fn new(markets: Vec<EventMarket>) -> Result<EventBook, String> {
+    pub(crate) fn new(markets: Vec<EventMarket>) -> Result<EventBook, String> {
         let mut records = Vec::new();
         let mut contracts = HashMap::new();
         let mut seen_markets = HashMap::new();
@@ -365,30 +365,30 @@ impl EventBook {
         })
     }
 
-    pub fn markets(&self) -> &[EventMarket] {
+    pub(crate) fn markets(&self) -> &[EventMarket] {
         &self.markets
     }
 
-    pub fn pairing(&self) -> &Pairing {
+    pub(crate) fn pairing(&self) -> &Pairing {
         &self.pairing
     }
 
     /// The strike `conid` trades on, if it is an event contract.
-    pub fn pair(&self, conid: Conid) -> Option<&StrikePair> {
+    pub(crate) fn pair(&self, conid: Conid) -> Option<&StrikePair> {
         self.pairing.lookup(conid).map(|(p, _)| p)
     }
 
     /// The options-style description of an event contract.
-    pub fn short_description(&self, conid: Conid) -> Option<&str> {
+    pub(crate) fn short_description(&self, conid: Conid) -> Option<&str> {
         self.contracts.get(&conid).map(|c| c.description.as_str())
     }
 
-    pub fn is_event(&self, conid: Conid) -> bool {
+    pub(crate) fn is_event(&self, conid: Conid) -> bool {
         self.contracts.contains_key(&conid)
     }
 
     /// Why an order on `conid` cannot be accepted at `now`, if it cannot.
-    pub fn refuse(&self, conid: Conid, sell: bool, now: Timestamp) -> Option<String> {
+    pub(crate) fn refuse(&self, conid: Conid, sell: bool, now: Timestamp) -> Option<String> {
         let last_trade = self.contracts.get(&conid)?.last_trade_ms;
         if sell {
             return Some(format!(
@@ -405,7 +405,7 @@ impl EventBook {
     }
 
     /// Reference data for the contract endpoints, orders and trades.
-    pub fn instruments(&self) -> Vec<Instrument> {
+    pub(crate) fn instruments(&self) -> Vec<Instrument> {
         let mut out = Vec::new();
         for m in &self.markets {
             for s in &m.strikes {
@@ -427,7 +427,7 @@ impl EventBook {
 
     /// Bars for every event contract `have` lacks: the YES walk and its
     /// mirror, on the times of the longest series of `bars`.
-    pub fn synthesize(&self, bars: &[Bar]) -> Vec<Bar> {
+    pub(crate) fn synthesize(&self, bars: &[Bar]) -> Vec<Bar> {
         let mut by: BTreeMap<Conid, Vec<Timestamp>> = BTreeMap::new();
         for b in bars {
             by.entry(b.conid).or_default().push(b.time);

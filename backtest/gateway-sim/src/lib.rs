@@ -75,6 +75,7 @@ pub enum GatewayError {
 }
 
 /// Entry point: [`Gateway::start`].
+#[derive(Debug)]
 pub struct Gateway;
 
 impl Gateway {
@@ -207,6 +208,14 @@ pub struct GatewayHandle {
     ticker: JoinHandle<()>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     cert_der: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for GatewayHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GatewayHandle {

@@ -69,7 +69,7 @@ pub(crate) struct Market {
 
 impl Market {
     /// `bars` must be non-empty (checked by the caller).
-    pub fn new(bars: Vec<Bar>) -> Self {
+    pub(crate) fn new(bars: Vec<Bar>) -> Self {
         let mut by: BTreeMap<Conid, Vec<Bar>> = BTreeMap::new();
         for b in bars {
             by.entry(b.conid).or_default().push(b);
@@ -106,7 +106,7 @@ impl Market {
         }
     }
 
-    pub fn first_time(&self) -> Timestamp {
+    pub(crate) fn first_time(&self) -> Timestamp {
         self.series
             .values()
             .filter_map(|s| s.bars.first().map(|b| b.time))
@@ -115,7 +115,7 @@ impl Market {
     }
 
     /// Bars completed by `now` and not handed out before, in order.
-    pub fn take_due(&mut self, now: Timestamp) -> Vec<(Timestamp, Bar)> {
+    pub(crate) fn take_due(&mut self, now: Timestamp) -> Vec<(Timestamp, Bar)> {
         let start = self.next;
         while self.next < self.feed.len() && self.feed[self.next].0 <= now {
             self.next += 1;
@@ -124,7 +124,7 @@ impl Market {
     }
 
     /// End of the bar of `conid` in progress at `t`, if one is.
-    pub fn in_progress_end(&self, conid: Conid, t: Timestamp) -> Option<Timestamp> {
+    pub(crate) fn in_progress_end(&self, conid: Conid, t: Timestamp) -> Option<Timestamp> {
         let s = self.series.get(&conid)?;
         let i = s.bars.partition_point(|b| b.time <= t);
         let b = s.bars.get(i.checked_sub(1)?)?;
@@ -132,7 +132,7 @@ impl Market {
         (t < end).then_some(end)
     }
 
-    pub fn quote(&self, conid: Conid, t: Timestamp, tick: Decimal) -> Option<QuoteView> {
+    pub(crate) fn quote(&self, conid: Conid, t: Timestamp, tick: Decimal) -> Option<QuoteView> {
         let s = self.series.get(&conid)?;
         let i = s.bars.partition_point(|b| b.time <= t);
         let b = *s.bars.get(i.checked_sub(1)?)?;
@@ -171,7 +171,7 @@ impl Market {
     }
 
     /// The string fields of a quote, by market data field id.
-    pub fn quote_fields(inst: &Instrument, q: &QuoteView) -> BTreeMap<String, String> {
+    pub(crate) fn quote_fields(inst: &Instrument, q: &QuoteView) -> BTreeMap<String, String> {
         let mut m = BTreeMap::new();
         let mut put = |k: &str, v: String| {
             m.insert(k.to_owned(), v);
@@ -208,7 +208,7 @@ impl Market {
         m
     }
 
-    pub fn all_quote_fields(
+    pub(crate) fn all_quote_fields(
         &self,
         now: Timestamp,
         instruments: &BTreeMap<Conid, Instrument>,

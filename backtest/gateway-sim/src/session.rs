@@ -82,7 +82,7 @@ fn new_token() -> String {
 }
 
 impl Session {
-    pub fn new(idle: Duration) -> Self {
+    pub(crate) fn new(idle: Duration) -> Self {
         let now = wall_ms();
         Session {
             token: new_token(),
@@ -100,21 +100,21 @@ impl Session {
         }
     }
 
-    pub fn token(&self) -> &str {
+    pub(crate) fn token(&self) -> &str {
         &self.token
     }
 
-    pub fn authenticated(&self) -> bool {
+    pub(crate) fn authenticated(&self) -> bool {
         self.authenticated
     }
 
-    pub fn connected(&self) -> bool {
+    pub(crate) fn connected(&self) -> bool {
         self.connected
     }
 
     /// Time out the brokerage session if it has been idle too long. True
     /// when this call timed it out.
-    pub fn check_idle(&mut self, now: Instant) -> bool {
+    pub(crate) fn check_idle(&mut self, now: Instant) -> bool {
         if self.authenticated && now.duration_since(self.last_activity) >= self.idle {
             self.authenticated = false;
             return true;
@@ -124,7 +124,7 @@ impl Session {
 
     /// A request arrived: check the timeout first, then reset the timer.
     /// True when the session timed out just now.
-    pub fn touch(&mut self) -> bool {
+    pub(crate) fn touch(&mut self) -> bool {
         let now = Instant::now();
         let timed_out = self.check_idle(now);
         self.last_activity = now;
@@ -133,12 +133,12 @@ impl Session {
     }
 
     /// Admin: time out now. True if it was authenticated.
-    pub fn expire(&mut self) -> bool {
+    pub(crate) fn expire(&mut self) -> bool {
         std::mem::replace(&mut self.authenticated, false)
     }
 
     /// Admin: another login took the brokerage session.
-    pub fn compete_elsewhere(&mut self) {
+    pub(crate) fn compete_elsewhere(&mut self) {
         self.authenticated = false;
         self.competing = true;
     }
@@ -177,7 +177,7 @@ impl Session {
     /// The `/iserver/auth/status` object. Unauthenticated sessions answer
     /// the spec's "Alternate Response Object" shape, plus `message` when
     /// there is something to say (a competing session).
-    pub fn auth_status(&self, full: bool) -> Value {
+    pub(crate) fn auth_status(&self, full: bool) -> Value {
         if self.authenticated {
             let mut v = json!({
                 "authenticated": true,

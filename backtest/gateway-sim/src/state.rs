@@ -55,7 +55,7 @@ pub(crate) struct Clock {
 }
 
 impl Clock {
-    pub fn new(start: Timestamp, speed: f64) -> Self {
+    pub(crate) fn new(start: Timestamp, speed: f64) -> Self {
         Clock {
             base_sim: start,
             base_real: Instant::now(),
@@ -63,7 +63,7 @@ impl Clock {
         }
     }
 
-    pub fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         let secs = self.base_real.elapsed().as_secs_f64() * self.speed;
         // Clamp so an absurd speed cannot overflow the timestamp: 10^6 days
         // is far past any data set.
@@ -71,7 +71,7 @@ impl Clock {
         self.base_sim + TimeDelta::milliseconds(ms)
     }
 
-    pub fn set_speed(&mut self, speed: f64) {
+    pub(crate) fn set_speed(&mut self, speed: f64) {
         if !speed.is_finite() || speed < 0.0 {
             return;
         }
@@ -80,7 +80,7 @@ impl Clock {
         self.speed = speed;
     }
 
-    pub fn advance(&mut self, by: Duration) {
+    pub(crate) fn advance(&mut self, by: Duration) {
         let now = self.now();
         let by = TimeDelta::from_std(by).unwrap_or(TimeDelta::zero());
         self.base_sim = now + by;
@@ -107,7 +107,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(mut cfg: GatewayConfig) -> Result<Self, GatewayError> {
+    pub(crate) fn new(mut cfg: GatewayConfig) -> Result<Self, GatewayError> {
         let stream = if cfg.data.is_empty() {
             data::sample()
         } else {
@@ -163,17 +163,17 @@ impl Shared {
 
     /// The state lock. Handlers hold it only for synchronous work, never
     /// across an await; a panic while holding it does not wedge the server.
-    pub fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn instrument(&self, conid: Conid) -> Option<&Instrument> {
+    pub(crate) fn instrument(&self, conid: Conid) -> Option<&Instrument> {
         self.instruments.get(&conid)
     }
 
     /// Bring the exchange up to the replay clock: feed every bar that has
     /// completed, publish the resulting order updates and executions.
-    pub fn pump(&self, st: &mut State) {
+    pub(crate) fn pump(&self, st: &mut State) {
         let now = st.clock.now();
         let due = st.market.take_due(now);
         for (end, bar) in due {
@@ -182,12 +182,12 @@ impl Shared {
         st.desk.release_staged(now, self);
     }
 
-    pub fn push(&self, p: Push) {
+    pub(crate) fn push(&self, p: Push) {
         // No receivers is normal (no websocket open).
         let _ = self.events.send(p);
     }
 
-    pub fn expire_session(&self) {
+    pub(crate) fn expire_session(&self) {
         let mut st = self.lock();
         if st.session.expire() {
             self.push(Push::Sts {
@@ -196,7 +196,7 @@ impl Shared {
         }
     }
 
-    pub fn trigger_competing(&self) {
+    pub(crate) fn trigger_competing(&self) {
         let mut st = self.lock();
         st.session.compete_elsewhere();
         self.push(Push::Sts {
@@ -204,7 +204,7 @@ impl Shared {
         });
     }
 
-    pub fn advance(&self, by: Duration) {
+    pub(crate) fn advance(&self, by: Duration) {
         let mut st = self.lock();
         st.clock.advance(by);
         self.pump(&mut st);

@@ -13,18 +13,18 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-pub type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// 2023-06-01 14:00 UTC: a third into the daily bar of both sample
 /// contracts, with years of history behind it.
-pub fn start_time() -> chrono::DateTime<Utc> {
+pub(crate) fn start_time() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap()
 }
 
 /// A paused simulator (speed 0, time moves only through `advance`) without
 /// pacing, on a free port.
-pub async fn start(tweak: impl FnOnce(&mut GatewayConfig)) -> GatewayHandle {
+pub(crate) async fn start(tweak: impl FnOnce(&mut GatewayConfig)) -> GatewayHandle {
     let mut cfg = GatewayConfig {
         speed: 0.0,
         start: Some(start_time()),
@@ -35,13 +35,13 @@ pub async fn start(tweak: impl FnOnce(&mut GatewayConfig)) -> GatewayHandle {
     Gateway::start(cfg).await.expect("simulator starts")
 }
 
-pub struct Client {
+pub(crate) struct Client {
     pub http: reqwest::Client,
     pub base: String,
 }
 
 impl Client {
-    pub fn new(gw: &GatewayHandle) -> Self {
+    pub(crate) fn new(gw: &GatewayHandle) -> Self {
         Client {
             http: reqwest::Client::builder()
                 .cookie_store(true)
@@ -58,7 +58,7 @@ impl Client {
         (status, v)
     }
 
-    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
         Self::read(
             self.http
                 .get(format!("{}{path}", self.base))
@@ -69,7 +69,7 @@ impl Client {
         .await
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         Self::read(
             self.http
                 .post(format!("{}{path}", self.base))
@@ -81,7 +81,7 @@ impl Client {
         .await
     }
 
-    pub async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
+    pub(crate) async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
         Self::read(
             self.http
                 .post(format!("{}{path}", self.base))
@@ -94,7 +94,7 @@ impl Client {
         .await
     }
 
-    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn delete(&self, path: &str) -> (StatusCode, Value) {
         Self::read(
             self.http
                 .delete(format!("{}{path}", self.base))
@@ -106,21 +106,21 @@ impl Client {
     }
 
     /// GET that must answer 200.
-    pub async fn ok(&self, path: &str) -> Value {
+    pub(crate) async fn ok(&self, path: &str) -> Value {
         let (s, v) = self.get(path).await;
         assert_eq!(s, StatusCode::OK, "GET {path}: {v}");
         v
     }
 
     /// POST that must answer 200.
-    pub async fn ok_post(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn ok_post(&self, path: &str, body: Value) -> Value {
         let (s, v) = self.post(path, body).await;
         assert_eq!(s, StatusCode::OK, "POST {path}: {v}");
         v
     }
 
     /// Snapshot after the pre-flight: the second request's answer.
-    pub async fn snapshot(&self, conid: i64, fields: &str) -> Value {
+    pub(crate) async fn snapshot(&self, conid: i64, fields: &str) -> Value {
         let path = format!("/iserver/marketdata/snapshot?conids={conid}&fields={fields}");
         self.ok(&path).await;
         self.ok(&path).await[0].clone()
@@ -128,7 +128,7 @@ impl Client {
 }
 
 /// Open the websocket with the session's `api` cookie.
-pub async fn connect_ws(gw: &GatewayHandle) -> Ws {
+pub(crate) async fn connect_ws(gw: &GatewayHandle) -> Ws {
     let mut req = gw.ws_url().into_client_request().unwrap();
     req.headers_mut().insert(
         "cookie",
@@ -141,7 +141,7 @@ pub async fn connect_ws(gw: &GatewayHandle) -> Ws {
 }
 
 /// The next JSON text message, within `within`.
-pub async fn next_json(ws: &mut Ws, within: Duration) -> Option<Value> {
+pub(crate) async fn next_json(ws: &mut Ws, within: Duration) -> Option<Value> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -154,7 +154,7 @@ pub async fn next_json(ws: &mut Ws, within: Duration) -> Option<Value> {
 }
 
 /// Wait for a message whose `topic` satisfies `pred`, skipping others.
-pub async fn wait_topic(
+pub(crate) async fn wait_topic(
     ws: &mut Ws,
     pred: impl Fn(&str) -> bool,
     within: Duration,
@@ -169,13 +169,13 @@ pub async fn wait_topic(
     }
 }
 
-pub async fn send(ws: &mut Ws, text: &str) {
+pub(crate) async fn send(ws: &mut Ws, text: &str) {
     ws.send(Message::Text(text.to_owned().into()))
         .await
         .unwrap();
 }
 
 /// The account the simulator runs by default.
-pub const ACCT: &str = "DU1234567";
-pub const AAPL: i64 = 265598;
-pub const IBM: i64 = 8314;
+pub(crate) const ACCT: &str = "DU1234567";
+pub(crate) const AAPL: i64 = 265598;
+pub(crate) const IBM: i64 = 8314;
