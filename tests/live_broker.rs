@@ -21,7 +21,9 @@ use ibkr::executor::LiveExecutor;
 use ibkr::reply::ReplyPolicy;
 use ibkr::{ClientConfig, IbkrClient};
 
-const AAPL: Conid = Conid(265598);
+mod support;
+
+use support::{broker, gateway, last_close, AAPL};
 
 fn order(
     id: u64,
@@ -45,49 +47,6 @@ fn order(
         parent: parent.map(|p| format!("ibf-{p}")),
         oca_group: None,
     }
-}
-
-/// A simulator paused at `start` (replay speed 0, no pacing).
-async fn gateway(start: chrono::DateTime<Utc>) -> (GatewayHandle, String) {
-    let cfg = GatewayConfig {
-        speed: 0.0,
-        start: Some(start),
-        pacing: PacingConfig::off(),
-        ..GatewayConfig::default()
-    };
-    let account = cfg.account.clone();
-    let gw = Gateway::start(cfg).await.expect("simulator starts");
-    (gw, account)
-}
-
-/// A broker on `gw` whose run prefixes cOIDs with `prefix`.
-fn broker(gw: &GatewayHandle, account: &str, prefix: &str) -> IbkrBroker {
-    let client = IbkrClient::new(ClientConfig::with_base_url(gw.base_url())).expect("client");
-    let exec = LiveExecutor::new(
-        client,
-        TicketBuilder {
-            account: account.to_owned(),
-            coid_prefix: prefix.into(),
-            ext_operator: "test".into(),
-        },
-        ReplyPolicy {
-            auto_confirm: ["o163", "o10331"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<BTreeSet<_>>(),
-        },
-    );
-    IbkrBroker::new(exec, account)
-}
-
-/// The last AAPL close at or before `start` in the sample data.
-fn last_close(start: chrono::DateTime<Utc>) -> Decimal {
-    backtest::data::sample()
-        .filter_map(Result::ok)
-        .filter(|b| b.conid == AAPL && b.time <= start)
-        .last()
-        .expect("AAPL bars")
-        .close
 }
 
 #[tokio::test]

@@ -16,7 +16,9 @@ use ibkr::executor::{LiveExecutor, SubmitError};
 use ibkr::reply::ReplyPolicy;
 use ibkr::{ClientConfig, IbkrClient};
 
-const AAPL: Conid = Conid(265598);
+mod support;
+
+use support::{last_close, paused, policy, AAPL};
 
 fn order(
     id: u64,
@@ -42,25 +44,12 @@ fn order(
     }
 }
 
-/// The last AAPL close before the simulator's start time.
-fn last_close(at: chrono::DateTime<Utc>) -> Decimal {
-    backtest::data::sample()
-        .filter_map(Result::ok)
-        .filter(|b| b.conid == AAPL && b.time <= at)
-        .last()
-        .map(|b| b.close)
-        .expect("sample has AAPL bars")
-}
-
 /// A paused simulator without pacing or prompts and an executor whose
 /// client gives up after 300 ms, its cOIDs prefixed with `prefix`.
 async fn impatient(prefix: &str) -> (gateway_sim::GatewayHandle, LiveExecutor, String) {
     let cfg = GatewayConfig {
-        speed: 0.0,
-        start: Some(Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap()),
-        pacing: PacingConfig::off(),
         prompts: Vec::new(),
-        ..GatewayConfig::default()
+        ..paused(Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap())
     };
     let account = cfg.account.clone();
     let gw = Gateway::start(cfg).await.expect("simulator starts");
@@ -86,21 +75,10 @@ async fn copies(exec: &LiveExecutor, order_ref: &str) -> usize {
         .count()
 }
 
-fn policy(ids: &[&str]) -> ReplyPolicy {
-    ReplyPolicy {
-        auto_confirm: ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>(),
-    }
-}
-
 #[tokio::test]
 async fn bracket_through_prompts_and_declines() {
     let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
-    let cfg = GatewayConfig {
-        speed: 0.0,
-        start: Some(start),
-        pacing: PacingConfig::off(),
-        ..GatewayConfig::default()
-    };
+    let cfg = paused(start);
     let account = cfg.account.clone();
     let gw = Gateway::start(cfg).await.expect("simulator starts");
     let client = || IbkrClient::new(ClientConfig::with_base_url(gw.base_url())).expect("client");

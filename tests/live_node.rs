@@ -21,7 +21,9 @@ use ibkr::node::{LiveNode, NodeConfig};
 use ibkr::reply::ReplyPolicy;
 use ibkr::{ClientConfig, IbkrClient};
 
-const AAPL: Conid = Conid(265598);
+mod support;
+
+use support::{broker, paused, AAPL};
 
 /// What a strategy saw at `on_start`: (position in AAPL, cash, equity).
 type Seen = Arc<Mutex<Option<(Decimal, Decimal, Decimal)>>>;
@@ -37,33 +39,14 @@ impl Strategy for Probe {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_starts_from_what_the_account_holds() {
     let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
-    let cfg = GatewayConfig {
-        speed: 0.0,
-        start: Some(start),
-        pacing: PacingConfig::off(),
-        ..GatewayConfig::default()
-    };
+    let cfg = paused(start);
     let account = cfg.account.clone();
     let initial_cash = cfg.initial_cash;
     let gw = Gateway::start(cfg).await.expect("simulator starts");
 
     // An earlier run bought 25 AAPL: the account holds them now.
-    let client = IbkrClient::new(ClientConfig::with_base_url(gw.base_url())).expect("client");
-    let exec = LiveExecutor::new(
-        client.clone(),
-        TicketBuilder {
-            account: account.clone(),
-            coid_prefix: "earlier-".into(),
-            ext_operator: "test".into(),
-        },
-        ReplyPolicy {
-            auto_confirm: ["o163"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<BTreeSet<_>>(),
-        },
-    );
-    let mut earlier = IbkrBroker::new(exec, account.clone());
+    let client = support::client(&gw);
+    let mut earlier = broker(&gw, &account, "earlier-");
     earlier
         .place_batch(
             0,

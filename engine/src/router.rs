@@ -15,7 +15,8 @@
 //! * Every intent passes [`RiskEngine::screen`]; a refused placement
 //!   reaches its strategy as an `Inactive` update with the reason, and
 //!   never reaches the venue.
-//! * A venue's refusal of a placement reaches the strategy the same way.
+//! * A venue's refusal of a placement reaches the strategy the same way
+//!   (the venue reports each refused order as `Inactive`).
 //! * Reports are folded into the dispatcher's [`crate::working_orders`]
 //!   (one order state machine): a repeated or stale update reaches nobody.
 //! * Executions are handed to the [`Sink`] in venue groups (a fill and the
@@ -323,18 +324,13 @@ impl Router {
     ) {
         match intent {
             Intent::Place(batch) => {
-                let requests = batch.clone();
+                // A venue that refuses a batch reports each of its orders as
+                // `Inactive` with the reason (the `Venue::place` contract).
                 match venue.place(strategy, batch, now, &mut self.events).await {
                     Ok(()) => self.stats.placed += 1,
                     Err(e) => {
                         self.stats.venue_refused += 1;
                         tracing::warn!(strategy, error = %e, "order refused by the venue");
-                        // The venue may have reported them already; the
-                        // working orders then see these as repeats.
-                        let reason = e.to_string();
-                        self.events.extend(requests.into_iter().map(|req| {
-                            Event::OrderUpdate(Order::rejected(req, strategy, now, reason.clone()))
-                        }));
                     }
                 }
             }
@@ -371,22 +367,24 @@ impl Router {
         let mut events = std::mem::take(&mut self.events);
         let mut i = 0;
         while i < events.len() {
-            match &events[i] {
+            // Taken out by value (the placeholder allocates nothing), so the
+            // future keeps an index, not a copy of an event.
+            let event = std::mem::replace(&mut events[i], Event::Discrepancy(String::new()));
+            i += 1;
+            match event {
                 Event::Execution(first) => {
                     // A fill and the netting reports that follow it.
-                    let mut end = i + 1;
-                    while let Some(Event::Execution(e)) = events.get(end) {
+                    self.executions.push(first);
+                    while let Some(Event::Execution(e)) = events.get(i) {
                         if e.side != ExecSide::Netting {
                             break;
                         }
-                        end += 1;
-                    }
-                    self.executions.clear();
-                    self.executions.push(first.clone());
-                    for ev in &events[i + 1..end] {
-                        if let Event::Execution(e) = ev {
-                            self.executions.push(e.clone());
+                        if let Event::Execution(e) =
+                            std::mem::replace(&mut events[i], Event::Discrepancy(String::new()))
+                        {
+                            self.executions.push(e);
                         }
+                        i += 1;
                     }
                     sink.executions(&self.executions).await?;
                     for e in self.executions.drain(..) {
@@ -394,30 +392,21 @@ impl Router {
                         let owner = e.order_id.and_then(|id| d.orders().owner(id));
                         d.on_execution(&e, owner);
                     }
-                    i = end;
                 }
                 Event::OrderUpdate(o) => {
-                    match d.on_order_update(o) {
-                        Applied::Stale => {}
-                        Applied::Accepted => {
-                            self.stats.order_updates += 1;
-                            if sink.wants_orders() {
-                                sink.order(o).await?;
-                            }
-                        }
-                        Applied::Adjusted(merged) => {
-                            self.stats.order_updates += 1;
-                            if sink.wants_orders() {
-                                sink.order(&merged).await?;
-                            }
+                    let applied = d.on_order_update(&o);
+                    if !matches!(applied, Applied::Stale) {
+                        self.stats.order_updates += 1;
+                        if sink.wants_orders() {
+                            let changed = match &applied {
+                                Applied::Adjusted(merged) => merged.as_ref(),
+                                _ => &o,
+                            };
+                            sink.order(changed).await?;
                         }
                     }
-                    i += 1;
                 }
-                other => {
-                    d.dispatch(other);
-                    i += 1;
-                }
+                other => d.dispatch(&other),
             }
         }
         events.clear();

@@ -44,7 +44,9 @@ pub enum VenueError {
 /// A venue that takes orders.
 pub trait Venue {
     /// Place one batch (a single order, a bracket, or an OCA group) for
-    /// `strategy`, as one submission. The orders' updates go to `out`.
+    /// `strategy`, as one submission. The orders' updates go to `out`; a
+    /// refused batch is reported there too, each order `Inactive` with the
+    /// reason, before the error returns.
     fn place(
         &mut self,
         strategy: usize,

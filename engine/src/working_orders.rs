@@ -9,6 +9,7 @@
 //! back.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::model::{Order, OrderId};
 use crate::order_state::OrderState;
@@ -17,6 +18,29 @@ use crate::order_state::OrderState;
 /// Late `sor` messages arrive within seconds; this bounds memory in a
 /// backtest of millions of orders.
 const REMEMBER_FINISHED: usize = 4096;
+
+/// Hashes an order id with one multiplication: the ids are the engine's
+/// own small integers, and a backtest looks them up on every fill.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<OrderId, V, BuildHasherDefault<IdHasher>>;
 
 /// What an update did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +62,7 @@ pub enum Applied {
 pub struct WorkingOrders {
     open: BTreeMap<OrderId, Order>,
     /// Final state and owning strategy of recently finished orders.
-    finished: HashMap<OrderId, (OrderState, usize)>,
+    finished: IdMap<(OrderState, usize)>,
     finished_order: VecDeque<OrderId>,
 }
 
@@ -62,19 +86,25 @@ impl WorkingOrders {
             let adjusted = state.status != order.status
                 || state.filled != order.filled_quantity
                 || order.avg_fill_price.is_none() && known.avg_fill_price.is_some();
+            let finished = state.status.is_terminal();
             let result = if adjusted {
                 let mut merged = order.clone();
                 merged.status = state.status;
                 merged.filled_quantity = state.filled;
                 merged.avg_fill_price = order.avg_fill_price.or(known.avg_fill_price);
                 merged.created = known.created;
-                known.clone_from(&merged);
+                if !finished {
+                    known.clone_from(&merged);
+                }
                 Applied::Adjusted(Box::new(merged))
             } else {
-                known.clone_from(order);
+                if !finished {
+                    known.clone_from(order);
+                }
                 Applied::Accepted
             };
-            if state.status.is_terminal() {
+            if finished {
+                // Leaves the working set: no copy of its last state is kept.
                 self.open.remove(&id);
                 self.finish(id, state, order.strategy);
             }

@@ -310,12 +310,23 @@ impl Venue for IbkrBroker {
         &mut self,
         strategy: usize,
         batch: Vec<OrderRequest>,
-        _now: Timestamp,
+        now: Timestamp,
         out: &mut Vec<Event>,
     ) -> Result<(), VenueError> {
-        let orders = self.place_batch(strategy, batch).await?;
-        out.extend(orders.into_iter().map(Event::OrderUpdate));
-        Ok(())
+        let requests = batch.clone();
+        match self.place_batch(strategy, batch).await {
+            Ok(orders) => {
+                out.extend(orders.into_iter().map(Event::OrderUpdate));
+                Ok(())
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                out.extend(requests.into_iter().map(|req| {
+                    Event::OrderUpdate(Order::rejected(req, strategy, now, reason.clone()))
+                }));
+                Err(e)
+            }
+        }
     }
 
     async fn cancel(
