@@ -5,21 +5,13 @@
 //! not place in this run.
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use std::collections::BTreeSet;
-
 use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
 
-use cpapi::order_ticket::TicketBuilder;
 use engine::model::OrderChanges;
 use engine::model::{
-    Conid, ExecSide, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif, Trail, TrailUnit,
+    ExecSide, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif, Trail, TrailUnit,
 };
-use gateway_sim::{Gateway, GatewayConfig, GatewayHandle, PacingConfig};
-use ibkr::broker::IbkrBroker;
-use ibkr::executor::LiveExecutor;
-use ibkr::reply::ReplyPolicy;
-use ibkr::{ClientConfig, IbkrClient};
 
 mod support;
 

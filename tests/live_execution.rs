@@ -4,14 +4,12 @@
 //! and nothing is placed.
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use std::collections::BTreeSet;
-
 use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
 
 use cpapi::order_ticket::TicketBuilder;
-use engine::model::{Conid, OrderId, OrderRequest, OrderType, SecType, Side, Tif};
-use gateway_sim::{Gateway, GatewayConfig, PacingConfig};
+use engine::model::{OrderId, OrderRequest, OrderType, SecType, Side, Tif};
+use gateway_sim::{Gateway, GatewayConfig};
 use ibkr::executor::{LiveExecutor, SubmitError};
 use ibkr::reply::ReplyPolicy;
 use ibkr::{ClientConfig, IbkrClient};

@@ -4,22 +4,17 @@
 //! and `/portfolio/{acct}/positions`, not invented.
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
 
-use cpapi::order_ticket::TicketBuilder;
-use engine::model::{Conid, OrderId, OrderRequest, OrderType, Side, Tif};
+use engine::model::{OrderId, OrderRequest, OrderType, Side, Tif};
 use engine::strategy::{Context, Strategy};
-use gateway_sim::{Gateway, GatewayConfig, PacingConfig};
-use ibkr::broker::IbkrBroker;
-use ibkr::executor::LiveExecutor;
+use gateway_sim::Gateway;
 use ibkr::node::{LiveNode, NodeConfig};
-use ibkr::reply::ReplyPolicy;
-use ibkr::{ClientConfig, IbkrClient};
+use ibkr::ClientConfig;
 
 mod support;
 

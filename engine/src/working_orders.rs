@@ -77,10 +77,11 @@ impl WorkingOrders {
                 filled: known.filled_quantity,
             };
             let moved = state.apply(order.status, Some(order.filled_quantity));
-            let reshaped = known.request != order.request;
-            let priced =
-                order.avg_fill_price.is_some() && order.avg_fill_price != known.avg_fill_price;
-            if !(moved || reshaped || priced) {
+            // Cheapest tests first: most reports move the status.
+            let changed = moved
+                || order.avg_fill_price.is_some() && order.avg_fill_price != known.avg_fill_price
+                || known.request != order.request;
+            if !changed {
                 return Applied::Stale;
             }
             let adjusted = state.status != order.status
