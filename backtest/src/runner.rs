@@ -276,6 +276,8 @@ where
         events: Vec::new(),
     };
     lp.dispatcher.set_event_pairing(cfg.event_pairing.clone());
+    // The simulated venue reports in order: no late report to refuse.
+    lp.dispatcher.set_finished_memory(0);
     lp.dispatcher.start();
     lp.route()?;
 

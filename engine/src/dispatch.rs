@@ -86,6 +86,12 @@ impl<S: Strategy> Dispatcher<S> {
         &self.orders
     }
 
+    /// How many finished orders to remember against late reports (see
+    /// [`WorkingOrders::set_finished_memory`]).
+    pub fn set_finished_memory(&mut self, n: usize) {
+        self.orders.set_finished_memory(n);
+    }
+
     /// Intents and timers the strategies emitted; the driver drains the
     /// intents after each event and hands them to the router.
     pub fn outbox(&mut self) -> &mut Outbox {

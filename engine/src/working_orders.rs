@@ -58,12 +58,25 @@ pub enum Applied {
 /// Working orders by id, plus the states of recently finished ones. Orders
 /// leave the working set when they reach a terminal status, so its size is
 /// bounded by what is live, not by history.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct WorkingOrders {
     open: BTreeMap<OrderId, Order>,
     /// Final state and owning strategy of recently finished orders.
     finished: IdMap<(OrderState, usize)>,
     finished_order: VecDeque<OrderId>,
+    /// How many finished orders to remember.
+    remember: usize,
+}
+
+impl Default for WorkingOrders {
+    fn default() -> Self {
+        WorkingOrders {
+            open: BTreeMap::new(),
+            finished: IdMap::default(),
+            finished_order: VecDeque::new(),
+            remember: REMEMBER_FINISHED,
+        }
+    }
 }
 
 impl WorkingOrders {
@@ -135,10 +148,26 @@ impl WorkingOrders {
         Applied::Accepted
     }
 
+    /// Remember at most `n` finished orders. A venue that reports in order
+    /// (the simulated exchange: a fill before the update that closes its
+    /// order, never a late status) needs none; a live venue's late reports
+    /// need the default.
+    pub fn set_finished_memory(&mut self, n: usize) {
+        self.remember = n;
+        while self.finished_order.len() > n {
+            if let Some(old) = self.finished_order.pop_front() {
+                self.finished.remove(&old);
+            }
+        }
+    }
+
     fn finish(&mut self, id: OrderId, state: OrderState, strategy: usize) {
+        if self.remember == 0 {
+            return;
+        }
         if self.finished.insert(id, (state, strategy)).is_none() {
             self.finished_order.push_back(id);
-            if self.finished_order.len() > REMEMBER_FINISHED {
+            if self.finished_order.len() > self.remember {
                 if let Some(old) = self.finished_order.pop_front() {
                     self.finished.remove(&old);
                 }
