@@ -139,8 +139,8 @@ impl LiveVenue for Recording {
         "DU1"
     }
 
-    fn wire_coid(&self, client_order_id: &str) -> String {
-        client_order_id.to_owned()
+    fn coid_prefix(&self) -> &str {
+        ""
     }
 }
 

@@ -22,13 +22,13 @@ use engine::forecastex::{economic_fills, Pairing};
 use engine::model::{Bar, Contract, Execution, Timestamp};
 use engine::portfolio::Portfolio;
 use engine::risk::RiskConfig;
-use engine::router::{now_or_never, RouteError, Router, Sink};
+use engine::router::{RouteError, Router, Sink};
 use engine::strategy::Strategy;
 
 use crate::data::DataError;
 use crate::exchange::{ExchangeConfig, SimExchange};
 use crate::report::{Recorder, RecorderOptions, ReportError, RunMeta, Summary};
-use crate::sim_venue::{BarVenue, SimVenue};
+use crate::sim_venue::{at_once, BarVenue, SimVenue, Waited};
 
 /// How a backtest runs.
 #[derive(Debug, Clone)]
@@ -75,6 +75,8 @@ pub enum BacktestError {
     Report(#[from] ReportError),
     #[error(transparent)]
     Route(#[from] RouteError),
+    #[error(transparent)]
+    Waited(#[from] Waited),
 }
 
 impl From<std::convert::Infallible> for BacktestError {
@@ -117,18 +119,6 @@ impl Sink for RecorderSink {
     }
 }
 
-/// The simulated venue answers at once; waiting would be a bug in it.
-fn at_once<T>(
-    fut: impl std::future::Future<Output = Result<T, RouteError>>,
-) -> Result<T, BacktestError> {
-    match now_or_never(fut) {
-        Some(r) => Ok(r?),
-        None => Err(BacktestError::Route(RouteError::Sink(
-            "the simulated venue did not answer at once".to_owned(),
-        ))),
-    }
-}
-
 struct Loop<S: Strategy, V: BarVenue> {
     dispatcher: Dispatcher<S>,
     router: Router,
@@ -140,10 +130,11 @@ struct Loop<S: Strategy, V: BarVenue> {
 impl<S: Strategy, V: BarVenue> Loop<S, V> {
     /// Route the strategies' intents until they are quiet.
     fn route(&mut self) -> Result<(), BacktestError> {
-        at_once(
-            self.router
-                .route(&mut self.dispatcher, &mut self.venue, &mut self.sink),
-        )
+        Ok(at_once(self.router.route(
+            &mut self.dispatcher,
+            &mut self.venue,
+            &mut self.sink,
+        ))??)
     }
 
     /// Daily loss limit: a loss beyond the limit halts trading and cancels
@@ -158,7 +149,7 @@ impl<S: Strategy, V: BarVenue> Loop<S, V> {
         at_once(
             self.router
                 .check_equity(&mut self.dispatcher, &mut self.venue, &mut self.sink),
-        )?;
+        )??;
         let day = |t: Timestamp| t.with_timezone(&tz).date_naive();
         if day(prev) != day(next) {
             // The next session starts from the equity it opens with.
@@ -178,7 +169,7 @@ impl<S: Strategy, V: BarVenue> Loop<S, V> {
                     &mut self.venue,
                     &mut self.sink,
                     &mut self.events,
-                ))?;
+                ))??;
             }
         }
         self.dispatcher.on_bar(bar);

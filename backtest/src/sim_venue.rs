@@ -9,6 +9,8 @@
 //! side: [`Pairing::venue_reports`]), computed from the books as they
 //! stood before the fill.
 
+use std::future::Future;
+
 use rust_decimal::Decimal;
 
 use engine::event::Event;
@@ -17,9 +19,22 @@ use engine::model::{
     Bar, Execution, Order, OrderChanges, OrderId, OrderRequest, Position, Timestamp,
 };
 use engine::portfolio::Portfolio;
+use engine::router::now_or_never;
 use engine::venue::{Venue, VenueError, VenueState};
 
 use crate::exchange::SimExchange;
+
+/// A request to the simulated venue that did not complete at once: a bug
+/// in the venue, since nothing in it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the simulated venue did not answer at once")]
+pub struct Waited;
+
+/// Run a request to the simulated venue (or the router over it) to its
+/// end: it completes on its first poll, with no executor.
+pub fn at_once<F: Future>(fut: F) -> Result<F::Output, Waited> {
+    now_or_never(fut).ok_or(Waited)
+}
 
 /// [`SimExchange`] plus netting and books.
 #[derive(Debug)]
@@ -53,19 +68,6 @@ impl SimVenue {
     /// The matching engine.
     pub fn exchange(&self) -> &SimExchange {
         &self.exchange
-    }
-
-    /// The ForecastEx strikes this venue nets.
-    pub fn pairing(&self) -> &Pairing {
-        &self.pairing
-    }
-
-    /// Replace the strikes this venue nets (and keep books for them).
-    pub fn set_pairing(&mut self, pairing: Pairing) {
-        if !pairing.is_empty() && self.books.is_none() {
-            self.books = Some(Portfolio::new(Decimal::ZERO));
-        }
-        self.pairing = pairing;
     }
 
     /// The account's books, when kept.

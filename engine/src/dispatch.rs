@@ -238,10 +238,9 @@ impl<S: Strategy> Dispatcher<S> {
                 self.on_order_update(o);
             }
             Event::Execution(e) => {
-                let owner = e
-                    .order_id
-                    .and_then(|id| self.orders.get(id))
-                    .map(|o| o.strategy);
+                // Working or recently finished: a fill often arrives after
+                // the update that closed its order.
+                let owner = e.order_id.and_then(|id| self.orders.owner(id));
                 self.on_execution(e, owner)
             }
             Event::Timer { strategy, id, at } => {

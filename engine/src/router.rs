@@ -79,19 +79,6 @@ pub trait Sink {
     ) -> impl Future<Output = Result<(), RouteError>> + Send;
 }
 
-/// A sink that records nothing.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoSink;
-
-impl Sink for NoSink {
-    fn executions(
-        &mut self,
-        _: &[Execution],
-    ) -> impl Future<Output = Result<(), RouteError>> + Send {
-        std::future::ready(Ok(()))
-    }
-}
-
 /// Counters of what the router did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RouteStats {
@@ -112,7 +99,6 @@ pub struct RouteStats {
 pub struct Router {
     risk: RiskEngine,
     contracts: Vec<Contract>,
-    max_rounds: usize,
     intents: Vec<(usize, Intent)>,
     events: Vec<Event>,
     executions: Vec<Execution>,
@@ -129,7 +115,6 @@ impl Router {
         Router {
             risk: RiskEngine::new(risk),
             contracts,
-            max_rounds: Self::MAX_ROUNDS,
             intents: Vec::new(),
             events: Vec::new(),
             executions: Vec::new(),
@@ -145,11 +130,6 @@ impl Router {
     /// The risk engine, to set trading hours or halt.
     pub fn risk_mut(&mut self) -> &mut RiskEngine {
         &mut self.risk
-    }
-
-    /// The contracts risk knows.
-    pub fn contracts(&self) -> &[Contract] {
-        &self.contracts
     }
 
     /// What the router did so far.
@@ -172,7 +152,7 @@ impl Router {
         let mut rounds = 0;
         while d.outbox().has_intents() {
             rounds += 1;
-            if rounds > self.max_rounds {
+            if rounds > Self::MAX_ROUNDS {
                 return Err(RouteError::IntentLoop {
                     rounds,
                     at: d.now(),
@@ -389,8 +369,7 @@ impl Router {
                     sink.executions(&self.executions).await?;
                     for e in self.executions.drain(..) {
                         self.stats.executions += 1;
-                        let owner = e.order_id.and_then(|id| d.orders().owner(id));
-                        d.on_execution(&e, owner);
+                        d.dispatch(&Event::Execution(e));
                     }
                 }
                 Event::OrderUpdate(o) => {
@@ -409,9 +388,8 @@ impl Router {
                 other => d.dispatch(&other),
             }
         }
+        // Keep the allocation for the next round.
         events.clear();
-        // Keep the allocation; anything queued meanwhile goes after.
-        events.append(&mut self.events);
         self.events = events;
         Ok(())
     }

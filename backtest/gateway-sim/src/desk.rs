@@ -13,7 +13,6 @@
 //! [`Desk::release_staged`]), so its first chance to fill is the next bar.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 
 use rust_decimal::Decimal;
@@ -24,7 +23,6 @@ use engine::forecastex::Pairing;
 use engine::model::{
     Bar, Conid, Execution, OrderChanges, OrderId, OrderRequest, OrderStatus, Timestamp,
 };
-use engine::router::now_or_never;
 use engine::venue::{Venue, VenueError};
 
 use super::config::Instrument;
@@ -33,7 +31,7 @@ use super::portfolio::Books;
 use super::prompts::Prompt;
 use super::state::{Push, Shared};
 use backtest::exchange::{ExchangeConfig, SimExchange};
-use backtest::sim_venue::{BarVenue, SimVenue};
+use backtest::sim_venue::{at_once, BarVenue, SimVenue};
 
 /// How many executions the desk remembers (trades covers 7 days at most).
 const KEEP_TRADES: usize = 10_000;
@@ -171,7 +169,8 @@ impl Desk {
         sh: &Shared,
     ) -> Result<(), VenueError> {
         let mut events = std::mem::take(&mut self.scratch);
-        let r = at_once(self.venue.place(0, batch, now, &mut events));
+        let r = at_once(self.venue.place(0, batch, now, &mut events))
+            .unwrap_or_else(|w| Err(VenueError::Unavailable(w.to_string())));
         self.apply(&mut events, sh, now);
         self.scratch = events;
         r
@@ -185,7 +184,8 @@ impl Desk {
         sh: &Shared,
     ) -> Result<(), VenueError> {
         let mut events = std::mem::take(&mut self.scratch);
-        let r = at_once(self.venue.cancel(OrderId(id), now, &mut events));
+        let r = at_once(self.venue.cancel(OrderId(id), now, &mut events))
+            .unwrap_or_else(|w| Err(VenueError::Unavailable(w.to_string())));
         self.apply(&mut events, sh, now);
         self.scratch = events;
         r
@@ -200,7 +200,8 @@ impl Desk {
         sh: &Shared,
     ) -> Result<(), VenueError> {
         let mut events = std::mem::take(&mut self.scratch);
-        let r = at_once(self.venue.modify(OrderId(id), changes, now, &mut events));
+        let r = at_once(self.venue.modify(OrderId(id), changes, now, &mut events))
+            .unwrap_or_else(|w| Err(VenueError::Unavailable(w.to_string())));
         self.apply(&mut events, sh, now);
         self.scratch = events;
         r
@@ -294,13 +295,4 @@ impl Desk {
             .values()
             .any(|o| !o.status.is_terminal() && o.req.client_order_id == coid)
     }
-}
-
-/// Await a request to the simulated venue, which answers at once.
-fn at_once(fut: impl Future<Output = Result<(), VenueError>>) -> Result<(), VenueError> {
-    now_or_never(fut).unwrap_or_else(|| {
-        Err(VenueError::Unavailable(
-            "the simulated venue did not answer at once".to_owned(),
-        ))
-    })
 }

@@ -70,12 +70,6 @@ impl IbkrBroker {
         &self.account
     }
 
-    /// The cOID an order carries on the wire (this run's prefix + the
-    /// engine's id): the key the store and the broker's `order_ref` share.
-    pub fn wire_coid(&self, client_order_id: &str) -> String {
-        format!("{}{client_order_id}", self.exec.coid_prefix())
-    }
-
     /// The gateway's id of an engine order, once acknowledged.
     pub fn broker_id(&self, id: OrderId) -> Option<&str> {
         self.placed.get(&id).and_then(|(_, _, b)| b.as_deref())
@@ -399,8 +393,8 @@ impl LiveVenue for IbkrBroker {
         &self.account
     }
 
-    fn wire_coid(&self, client_order_id: &str) -> String {
-        IbkrBroker::wire_coid(self, client_order_id)
+    fn coid_prefix(&self) -> &str {
+        self.exec.coid_prefix()
     }
 }
 

@@ -8,8 +8,6 @@
 //! venue's messages into engine events ([`LiveVenue::translate`]),
 //! building bars from quotes, the one-second timer, and the journal.
 
-use tokio::sync::mpsc;
-
 use engine::bars::BarBuilder;
 use engine::dispatch::Dispatcher;
 use engine::event::Event;
@@ -39,8 +37,9 @@ pub trait LiveVenue: Venue + VenueState + Send {
     /// The account traded.
     fn account(&self) -> &str;
 
-    /// The cOID an engine order carries at the venue (the journal's key).
-    fn wire_coid(&self, client_order_id: &str) -> String;
+    /// What the venue's cOIDs add in front of the engine's (this run's
+    /// prefix): the journal keys orders by the cOID the venue knows.
+    fn coid_prefix(&self) -> &str;
 }
 
 /// Counters of what a live run handled.
@@ -65,7 +64,12 @@ struct JournalSink {
     journal: Option<Box<dyn Journal>>,
     account: String,
     /// The venue's cOID of an engine cOID is `prefix + coid`.
-    names: Box<dyn Fn(&str) -> String + Send>,
+    prefix: String,
+}
+
+/// The cOID the venue knows an engine order by.
+fn wire_coid(prefix: &str, client_order_id: &str) -> String {
+    format!("{prefix}{client_order_id}")
 }
 
 impl Sink for JournalSink {
@@ -77,8 +81,12 @@ impl Sink for JournalSink {
         let Some(journal) = &mut self.journal else {
             return Ok(());
         };
-        let coid = (self.names)(&order.request.client_order_id);
-        let parent = order.request.parent.as_deref().map(|p| (self.names)(p));
+        let coid = wire_coid(&self.prefix, &order.request.client_order_id);
+        let parent = order
+            .request
+            .parent
+            .as_deref()
+            .map(|p| wire_coid(&self.prefix, p));
         let row = JournalOrder {
             order,
             account: &self.account,
@@ -141,7 +149,7 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
         contracts: Vec<Contract>,
     ) -> Self {
         let account = venue.account().to_owned();
-        let prefix = venue.wire_coid("");
+        let prefix = venue.coid_prefix().to_owned();
         LiveEngine {
             dispatcher: Dispatcher::new(strategies, portfolio),
             router: Router::new(risk, contracts),
@@ -149,7 +157,7 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
             sink: JournalSink {
                 journal: None,
                 account,
-                names: Box::new(move |c: &str| format!("{prefix}{c}")),
+                prefix,
             },
             bars: None,
             feed_time: None,
@@ -235,28 +243,6 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
             }
         }
         self.route().await;
-    }
-
-    /// Handle the venue's messages until the channel closes or `stop`
-    /// resolves, closing bars on a one-second timer.
-    pub async fn run(
-        &mut self,
-        mut rx: mpsc::Receiver<V::Message>,
-        stop: impl std::future::Future<Output = ()>,
-    ) {
-        let mut timer = tokio::time::interval(std::time::Duration::from_secs(1));
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                msg = rx.recv() => match msg {
-                    Some(m) => self.handle(m).await,
-                    None => break,
-                },
-                _ = timer.tick() => self.tick().await,
-                _ = &mut stop => break,
-            }
-        }
-        self.stop().await;
     }
 
     /// `on_stop`, and whatever the strategies asked for in it.
@@ -395,7 +381,7 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
                             client_order_id: if o.strategy == usize::MAX {
                                 o.request.client_order_id.clone()
                             } else {
-                                self.venue.wire_coid(&o.request.client_order_id)
+                                wire_coid(&self.sink.prefix, &o.request.client_order_id)
                             },
                             status: o.status,
                             filled_quantity: o.filled_quantity,
