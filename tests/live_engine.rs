@@ -11,6 +11,7 @@ use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
 
 use cpapi::order_ticket::TicketBuilder;
+use engine::contracts::Contracts;
 use engine::model::{Conid, Contract, Execution, Order, OrderStatus, Side};
 use engine::portfolio::Portfolio;
 use engine::risk::RiskConfig;
@@ -123,7 +124,7 @@ async fn bracket_entry_then_take_profit_cancels_the_stop() {
         Portfolio::new(Decimal::from(100_000)),
         RiskConfig::default(),
         IbkrBroker::new(exec, account),
-        vec![Contract::stock(AAPL, "AAPL")],
+        Contracts::new([Contract::stock(AAPL, "AAPL")]),
     );
     engine.start().await;
 
@@ -228,7 +229,7 @@ async fn kill_switch_cancels_and_halts() {
         Portfolio::new(Decimal::from(100_000)),
         RiskConfig::default(),
         IbkrBroker::new(exec, account),
-        vec![Contract::stock(AAPL, "AAPL")],
+        Contracts::new([Contract::stock(AAPL, "AAPL")]),
     );
     engine.start().await;
     engine.kill("operator test").await;
@@ -311,7 +312,7 @@ async fn live_orders_and_executions_are_persisted_and_reconciled() {
         Portfolio::new(Decimal::from(100_000)),
         RiskConfig::default(),
         make(client.clone(), account.clone()),
-        vec![Contract::stock(AAPL, "AAPL")],
+        Contracts::new([Contract::stock(AAPL, "AAPL")]),
     )
     .with_journal(Box::new(store));
     engine.start().await;
@@ -401,7 +402,7 @@ async fn live_orders_and_executions_are_persisted_and_reconciled() {
         Portfolio::new(Decimal::from(100_000)),
         RiskConfig::default(),
         make(client, account),
-        vec![Contract::stock(AAPL, "AAPL")],
+        Contracts::new([Contract::stock(AAPL, "AAPL")]),
     )
     .with_journal(Box::new(store));
     let discrepancies = again.reconcile().await.expect("reconcile");

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use backtest::exchange::{ExchangeConfig, SimExchange};
 use backtest::runner::{self, BacktestConfig, RunLabel};
 use backtest::sim_venue::{BarVenue, SimVenue};
+use engine::contracts::Contracts;
 use engine::event::Event;
 use engine::forecastex::Pairing;
 use engine::model::{
@@ -223,7 +224,7 @@ fn backtest_and_live_drivers_route_alike() {
     runner::run_on(
         Recording::new(bt_calls.clone()),
         vec![script],
-        &contracts,
+        &Contracts::new(contracts.clone()),
         bars().into_iter().map(Ok::<_, std::convert::Infallible>),
         &BacktestConfig::default(),
         RunLabel::default(),
@@ -247,7 +248,7 @@ fn backtest_and_live_drivers_route_alike() {
             Portfolio::new(Decimal::from(100_000)),
             RiskConfig::default(),
             Recording::new(live_calls.clone()),
-            contracts.to_vec(),
+            Contracts::new(contracts.clone()),
         );
         live.start().await;
         for bar in bars() {

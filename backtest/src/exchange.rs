@@ -44,6 +44,7 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use engine::contracts::Contracts;
 use engine::event::Event;
 use engine::model::OrderChanges;
 use engine::model::{
@@ -194,6 +195,8 @@ struct Working {
 /// open, then submission order.
 type Triggered = (usize, Decimal, (u8, u8, Decimal, u64));
 
+/// What a fill needs of its contract, read from the contract table once
+/// per bar.
 #[derive(Debug, Clone, Copy)]
 struct Instrument {
     conid: Conid,
@@ -205,7 +208,7 @@ struct Instrument {
 #[derive(Debug)]
 pub struct SimExchange {
     cfg: ExchangeConfig,
-    instruments: Vec<Instrument>,
+    contracts: Contracts,
     working: Vec<Working>,
     recent: VecDeque<Execution>,
     exec_seq: u64,
@@ -218,7 +221,7 @@ impl SimExchange {
     pub fn new(cfg: ExchangeConfig) -> Self {
         SimExchange {
             cfg,
-            instruments: Vec::new(),
+            contracts: Contracts::default(),
             working: Vec::new(),
             recent: VecDeque::new(),
             exec_seq: 0,
@@ -231,29 +234,36 @@ impl SimExchange {
         &self.cfg
     }
 
-    /// Tell the exchange a contract's multiplier and tick (default 1 and 0.01).
+    /// Trade on `contracts` (multipliers and ticks; a contract the table
+    /// does not know has multiplier 1 and a one-cent tick).
+    pub fn with_contracts(mut self, contracts: Contracts) -> Self {
+        self.contracts = contracts;
+        self
+    }
+
+    /// Tell the exchange one more contract (or a new description of one).
     pub fn add_contract(&mut self, c: &Contract) {
-        let inst = Instrument {
-            conid: c.conid,
-            multiplier: c.multiplier,
-            tick: c.tick_size,
-        };
-        match self.instruments.iter_mut().find(|i| i.conid == c.conid) {
-            Some(i) => *i = inst,
-            None => self.instruments.push(inst),
-        }
+        self.contracts.insert(c.clone());
+    }
+
+    /// The contracts the exchange knows.
+    pub fn contracts(&self) -> &Contracts {
+        &self.contracts
     }
 
     fn instrument(&self, conid: Conid) -> Instrument {
-        self.instruments
-            .iter()
-            .find(|i| i.conid == conid)
-            .copied()
-            .unwrap_or(Instrument {
+        match self.contracts.get(conid) {
+            Some(c) => Instrument {
+                conid,
+                multiplier: c.multiplier,
+                tick: c.tick_size,
+            },
+            None => Instrument {
                 conid,
                 multiplier: Decimal::ONE,
                 tick: Decimal::new(1, 2),
-            })
+            },
+        }
     }
 
     /// True when any order is working or held: lets the replay skip the

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use rust_decimal::Decimal;
 
+use engine::contracts::Contracts;
 use engine::dispatch::Dispatcher;
 use engine::event::Event;
 use engine::forecastex::{economic_fills, Pairing};
@@ -128,7 +129,9 @@ struct Loop<S: Strategy, V: BarVenue> {
 }
 
 impl<S: Strategy, V: BarVenue> Loop<S, V> {
-    /// Route the strategies' intents until they are quiet.
+    /// Route the strategies' intents until they are quiet. Kept out of
+    /// line: most bars route nothing, and the per-bar loop stays small.
+    #[inline(never)]
     fn route(&mut self) -> Result<(), BacktestError> {
         Ok(at_once(self.router.route(
             &mut self.dispatcher,
@@ -158,19 +161,27 @@ impl<S: Strategy, V: BarVenue> Loop<S, V> {
         Ok(())
     }
 
+    /// Let the venue fill what `bar` reaches and deliver the reports. Out
+    /// of line, like [`Loop::route`].
+    #[inline(never)]
+    fn fill(&mut self, bar: &Bar) -> Result<(), BacktestError> {
+        self.venue.on_bar(bar, &mut self.events);
+        if !self.events.is_empty() {
+            self.dispatcher.set_time(bar.time);
+            at_once(self.router.deliver(
+                &mut self.dispatcher,
+                &mut self.venue,
+                &mut self.sink,
+                &mut self.events,
+            ))??;
+        }
+        Ok(())
+    }
+
     #[inline]
     fn on_bar(&mut self, bar: &Bar) -> Result<(), BacktestError> {
         if self.venue.has_orders() {
-            self.venue.on_bar(bar, &mut self.events);
-            if !self.events.is_empty() {
-                self.dispatcher.set_time(bar.time);
-                at_once(self.router.deliver(
-                    &mut self.dispatcher,
-                    &mut self.venue,
-                    &mut self.sink,
-                    &mut self.events,
-                ))??;
-            }
+            self.fill(bar)?;
         }
         self.dispatcher.on_bar(bar);
         if self.dispatcher.outbox().has_intents() {
@@ -198,35 +209,25 @@ where
     I: IntoIterator<Item = Result<Bar, E>>,
     BacktestError: From<E>,
 {
+    let mut contracts = Contracts::new(contracts.iter().cloned());
+    contracts.mark_events(&cfg.event_pairing);
     // The loop reads fills from events; the exchange need not keep copies.
-    let mut exchange = SimExchange::new(ExchangeConfig {
+    let exchange = SimExchange::new(ExchangeConfig {
         keep_executions: 0,
         ..cfg.exchange.clone()
-    });
-    for c in &marked(contracts, &cfg.event_pairing) {
-        exchange.add_contract(c);
-    }
+    })
+    .with_contracts(contracts.clone());
     let venue = SimVenue::new(exchange, cfg.event_pairing.clone());
-    run_on(venue, strategies, contracts, bars, cfg, label, progress)
-}
-
-/// The contracts, with the ForecastEx ones marked as event contracts.
-fn marked(contracts: &[Contract], pairing: &Pairing) -> Vec<Contract> {
-    contracts
-        .iter()
-        .map(|c| {
-            let mut c = c.clone();
-            pairing.mark_contract(&mut c);
-            c
-        })
-        .collect()
+    run_on(venue, strategies, &contracts, bars, cfg, label, progress)
 }
 
 /// [`run`] on any bar-driven venue: the same loop, the same router.
+/// `contracts` is the run's one table, ForecastEx pairs marked
+/// ([`Contracts::mark_events`]).
 pub fn run_on<V, S, I, E>(
     venue: V,
     strategies: Vec<S>,
-    contracts: &[Contract],
+    contracts: &Contracts,
     bars: I,
     cfg: &BacktestConfig,
     label: RunLabel,
@@ -240,8 +241,7 @@ where
 {
     let started = Instant::now();
     let mut portfolio = Portfolio::new(cfg.cash);
-    let contracts = marked(contracts, &cfg.event_pairing);
-    for c in &contracts {
+    for c in contracts.iter() {
         portfolio.set_multiplier(c.conid, c.multiplier);
     }
     let mut recorder = Recorder::new(
@@ -252,13 +252,13 @@ where
             ..RecorderOptions::default()
         },
     )?;
-    for c in &contracts {
+    for c in contracts.iter() {
         recorder.set_multiplier(c.conid, c.multiplier);
     }
     let daily_loss = cfg.risk.global.daily_loss_limit.is_some();
     let mut lp = Loop {
         dispatcher: Dispatcher::new(strategies, portfolio),
-        router: Router::new(cfg.risk.clone(), contracts),
+        router: Router::new(cfg.risk.clone(), contracts.clone()),
         venue,
         sink: RecorderSink {
             recorder,

@@ -32,6 +32,7 @@ pub struct Waited;
 
 /// Run a request to the simulated venue (or the router over it) to its
 /// end: it completes on its first poll, with no executor.
+#[inline(always)]
 pub fn at_once<F: Future>(fut: F) -> Result<F::Output, Waited> {
     now_or_never(fut).ok_or(Waited)
 }

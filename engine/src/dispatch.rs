@@ -189,20 +189,45 @@ impl<S: Strategy> Dispatcher<S> {
 
     /// Fold a report of an order into the working orders, then tell its
     /// owner what changed. A repeated or stale report changes nothing and
-    /// nobody hears it; the result says which it was.
-    pub fn on_order_update(&mut self, order: &Order) -> Applied {
-        let applied = self.orders.update(order);
-        match &applied {
-            Applied::Stale => {}
-            Applied::Accepted => self.one(order.strategy, |s, ctx| s.on_order_update(ctx, order)),
-            Applied::Adjusted(o) => self.one(o.strategy, |s, ctx| s.on_order_update(ctx, o)),
-        }
-        applied
+    /// nobody hears it; returns whether the order changed.
+    pub fn on_order_update(&mut self, order: Order) -> bool {
+        let applied = self.fold_order(order);
+        self.tell_order(&applied);
+        !matches!(applied, Applied::Stale)
     }
 
-    /// Book an execution, then tell the owner of the order (every strategy
-    /// when the order is not one of ours).
-    pub fn on_execution(&mut self, exec: &Execution, owner: Option<usize>) {
+    /// Fold a report into the working orders without telling anyone yet:
+    /// the router records a change before strategies hear it.
+    pub(crate) fn fold_order(&mut self, order: Order) -> Applied {
+        self.orders.update(order)
+    }
+
+    /// Tell the owning strategy what [`Dispatcher::fold_order`] changed.
+    pub(crate) fn tell_order(&mut self, applied: &Applied) {
+        let Some(order) = applied.order(&self.orders) else {
+            return;
+        };
+        let idx = order.strategy;
+        if let Some(s) = self.strategies.get_mut(idx) {
+            let mut ctx = Context::new(
+                self.now,
+                idx,
+                &self.portfolio,
+                &self.orders,
+                &self.events,
+                &mut self.outbox,
+            );
+            s.on_order_update(&mut ctx, order);
+        }
+        self.collect_timers();
+    }
+
+    /// Book an execution, then tell the owner of its order (working or
+    /// recently finished: a fill often arrives after the update that
+    /// closed its order), or every strategy when the order is not one of
+    /// ours.
+    pub fn on_execution(&mut self, exec: &Execution) {
+        let owner = exec.order_id.and_then(|id| self.orders.owner(id));
         self.set_time(exec.time);
         self.portfolio.apply(exec);
         match owner {
@@ -230,26 +255,20 @@ impl<S: Strategy> Dispatcher<S> {
 
     /// Route any event. Orders and executions of unknown owners go to all
     /// strategies.
-    pub fn dispatch(&mut self, event: &Event) {
+    pub fn dispatch(&mut self, event: Event) {
         match event {
-            Event::Bar(b) => self.on_bar(b),
-            Event::Quote(q) => self.on_quote(q),
+            Event::Bar(b) => self.on_bar(&b),
+            Event::Quote(q) => self.on_quote(&q),
             Event::OrderUpdate(o) => {
                 self.on_order_update(o);
             }
-            Event::Execution(e) => {
-                // Working or recently finished: a fill often arrives after
-                // the update that closed its order.
-                let owner = e.order_id.and_then(|id| self.orders.owner(id));
-                self.on_execution(e, owner)
-            }
+            Event::Execution(e) => self.on_execution(&e),
             Event::Timer { strategy, id, at } => {
-                self.set_time(*at);
-                let id = *id;
-                self.one(*strategy, |s, ctx| s.on_timer(ctx, id));
+                self.set_time(at);
+                self.one(strategy, |s, ctx| s.on_timer(ctx, id));
             }
             Event::Session(_) | Event::Pnl(_) | Event::Discrepancy(_) => {
-                self.each(|s, ctx| s.on_event(ctx, event))
+                self.each(|s, ctx| s.on_event(ctx, &event))
             }
         }
     }

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod bars;
+pub mod contracts;
 pub mod dispatch;
 pub mod event;
 pub mod forecastex;

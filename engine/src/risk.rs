@@ -16,6 +16,7 @@ use chrono::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::contracts::Contracts;
 use crate::hours::TradingHours;
 use crate::model::{Conid, Contract, OrderRequest, SecType, Side, Timestamp};
 use crate::portfolio::Portfolio;
@@ -181,9 +182,8 @@ pub struct RiskView<'a> {
     /// Working orders of every strategy, for open-order and position
     /// limits.
     pub orders: &'a WorkingOrders,
-    /// What is known of a conid's contract (security type, multiplier,
-    /// exchange).
-    pub contract: &'a dyn Fn(Conid) -> Option<Contract>,
+    /// What the contracts are (security type, multiplier, exchange).
+    pub contracts: &'a Contracts,
 }
 
 impl std::fmt::Debug for RiskView<'_> {
@@ -311,7 +311,7 @@ impl RiskEngine {
         // A venue rule, whatever the limits: ForecastEx contracts are never
         // sold.
         for o in batch.iter().filter(|o| o.side == Side::Sell) {
-            if (view.contract)(o.conid).as_ref().is_some_and(is_forecastex) {
+            if view.contracts.get(o.conid).is_some_and(is_forecastex) {
                 return Err(RiskReject::ForecastExSell(o.conid));
             }
         }
@@ -359,14 +359,13 @@ impl RiskEngine {
         now: Timestamp,
         portfolio: &Portfolio,
         orders: &WorkingOrders,
-        contracts: &[Contract],
+        contracts: &Contracts,
     ) -> Result<Intent, Vec<crate::model::Order>> {
-        let lookup = |c: Conid| contracts.iter().find(|k| k.conid == c).cloned();
         let view = RiskView {
             now,
             portfolio,
             orders,
-            contract: &lookup,
+            contracts,
         };
         match self.check(strategy, &intent, &view) {
             Ok(()) => Ok(intent),
@@ -463,15 +462,13 @@ fn check_limits(
                 return Err(RiskReject::ConidNotAllowed(o.conid));
             }
         }
-        let contract = (view.contract)(o.conid);
-        let (sec_type, multiplier) = contract
-            .as_ref()
-            .map_or((SecType::Stock, Decimal::ONE), |c| {
-                (c.sec_type.clone(), c.multiplier)
-            });
+        let contract = view.contracts.get(o.conid);
+        let (sec_type, multiplier) = contract.map_or((&SecType::Stock, Decimal::ONE), |c| {
+            (&c.sec_type, c.multiplier)
+        });
 
         if let Some(allowed) = &l.allowed_sec_types {
-            let name = sec_type_name(&sec_type);
+            let name = sec_type_name(sec_type);
             if !allowed.contains(&name) {
                 return Err(RiskReject::SecTypeNotAllowed(name));
             }

@@ -33,13 +33,13 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context as TaskContext, Poll, Waker};
 
+use crate::contracts::Contracts;
 use crate::dispatch::Dispatcher;
 use crate::event::Event;
-use crate::model::{Contract, ExecSide, Execution, Order, OrderId, Timestamp};
+use crate::model::{ExecSide, Execution, Order, OrderId, Timestamp};
 use crate::risk::{RiskConfig, RiskEngine, TradingState};
 use crate::strategy::{Intent, Strategy};
 use crate::venue::{Venue, VenueError};
-use crate::working_orders::Applied;
 
 /// Why routing stopped.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +98,7 @@ pub struct RouteStats {
 #[derive(Debug)]
 pub struct Router {
     risk: RiskEngine,
-    contracts: Vec<Contract>,
+    contracts: Contracts,
     intents: Vec<(usize, Intent)>,
     events: Vec<Event>,
     executions: Vec<Execution>,
@@ -111,7 +111,7 @@ impl Router {
 
     /// A router screening with `risk`; `contracts` tell risk security types
     /// and multipliers.
-    pub fn new(risk: RiskConfig, contracts: Vec<Contract>) -> Self {
+    pub fn new(risk: RiskConfig, contracts: Contracts) -> Self {
         Router {
             risk: RiskEngine::new(risk),
             contracts,
@@ -345,49 +345,41 @@ impl Router {
         sink: &mut K,
     ) -> Result<(), RouteError> {
         let mut events = std::mem::take(&mut self.events);
-        let mut i = 0;
-        while i < events.len() {
-            // Taken out by value (the placeholder allocates nothing), so the
-            // future keeps an index, not a copy of an event.
-            let event = std::mem::replace(&mut events[i], Event::Discrepancy(String::new()));
-            i += 1;
+        let mut pending = events.drain(..);
+        while let Some(event) = pending.next() {
             match event {
                 Event::Execution(first) => {
                     // A fill and the netting reports that follow it.
                     self.executions.push(first);
-                    while let Some(Event::Execution(e)) = events.get(i) {
+                    while let Some(Event::Execution(e)) = pending.as_slice().first() {
                         if e.side != ExecSide::Netting {
                             break;
                         }
-                        if let Event::Execution(e) =
-                            std::mem::replace(&mut events[i], Event::Discrepancy(String::new()))
-                        {
+                        if let Some(Event::Execution(e)) = pending.next() {
                             self.executions.push(e);
                         }
-                        i += 1;
                     }
                     sink.executions(&self.executions).await?;
                     for e in self.executions.drain(..) {
                         self.stats.executions += 1;
-                        d.dispatch(&Event::Execution(e));
+                        d.on_execution(&e);
                     }
                 }
                 Event::OrderUpdate(o) => {
-                    let applied = d.on_order_update(&o);
-                    if !matches!(applied, Applied::Stale) {
+                    // Recorded before the strategy hears it.
+                    let applied = d.fold_order(o);
+                    if let Some(changed) = applied.order(d.orders()) {
                         self.stats.order_updates += 1;
                         if sink.wants_orders() {
-                            let changed = match &applied {
-                                Applied::Adjusted(merged) => merged.as_ref(),
-                                _ => &o,
-                            };
                             sink.order(changed).await?;
                         }
+                        d.tell_order(&applied);
                     }
                 }
-                other => d.dispatch(&other),
+                other => d.dispatch(other),
             }
         }
+        drop(pending);
         // Keep the allocation for the next round.
         events.clear();
         self.events = events;
@@ -398,6 +390,7 @@ impl Router {
 /// Poll `fut` once: its output when it completes at once, `None` when it
 /// would wait. Simulated venues complete at once, so the backtest runs the
 /// router's async code without an executor or a boxed future.
+#[inline(always)]
 pub fn now_or_never<F: Future>(fut: F) -> Option<F::Output> {
     let mut fut = pin!(fut);
     let mut cx = TaskContext::from_waker(Waker::noop());

@@ -44,15 +44,31 @@ type IdMap<V> = HashMap<OrderId, V, BuildHasherDefault<IdHasher>>;
 
 /// What an update did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned, never stored: a box would allocate for every finished order on the backtest's hot path"
+)]
 pub enum Applied {
     /// Stale or repeated: nothing changed, nobody is told.
     Stale,
-    /// The update is the order's new state as it came.
-    Accepted,
-    /// The order's new state differs from the update (a stale status was
-    /// kept, a fill quantity never shrinks, an unknown average price keeps
-    /// the last one): this is what to tell.
-    Adjusted(Box<Order>),
+    /// The order changed and is working: [`WorkingOrders::get`] has its
+    /// new state.
+    Working(OrderId),
+    /// The order changed and left the working set (filled, cancelled,
+    /// inactive): this is its final state.
+    Finished(Order),
+}
+
+impl Applied {
+    /// The order's new state, when it changed: a working order's is in
+    /// `orders`, a finished order's is here.
+    pub fn order<'a>(&'a self, orders: &'a WorkingOrders) -> Option<&'a Order> {
+        match self {
+            Applied::Stale => None,
+            Applied::Working(id) => orders.get(*id),
+            Applied::Finished(o) => Some(o),
+        }
+    }
 }
 
 /// Working orders by id, plus the states of recently finished ones. Orders
@@ -81,8 +97,11 @@ impl Default for WorkingOrders {
 
 impl WorkingOrders {
     /// Fold the latest report of an order into its state. Terminal orders
-    /// leave the working set.
-    pub fn update(&mut self, order: &Order) -> Applied {
+    /// leave the working set. The report is taken by value: it becomes the
+    /// order's state (after the fold keeps a status from going backwards,
+    /// a fill quantity from shrinking, a known average price from being
+    /// forgotten), so nothing is copied.
+    pub fn update(&mut self, mut order: Order) -> Applied {
         let id = order.id();
         if let Some(known) = self.open.get_mut(&id) {
             let mut state = OrderState {
@@ -97,32 +116,19 @@ impl WorkingOrders {
             if !changed {
                 return Applied::Stale;
             }
-            let adjusted = state.status != order.status
-                || state.filled != order.filled_quantity
-                || order.avg_fill_price.is_none() && known.avg_fill_price.is_some();
-            let finished = state.status.is_terminal();
-            let result = if adjusted {
-                let mut merged = order.clone();
-                merged.status = state.status;
-                merged.filled_quantity = state.filled;
-                merged.avg_fill_price = order.avg_fill_price.or(known.avg_fill_price);
-                merged.created = known.created;
-                if !finished {
-                    known.clone_from(&merged);
-                }
-                Applied::Adjusted(Box::new(merged))
-            } else {
-                if !finished {
-                    known.clone_from(order);
-                }
-                Applied::Accepted
-            };
-            if finished {
-                // Leaves the working set: no copy of its last state is kept.
-                self.open.remove(&id);
-                self.finish(id, state, order.strategy);
+            order.status = state.status;
+            order.filled_quantity = state.filled;
+            if order.avg_fill_price.is_none() {
+                order.avg_fill_price = known.avg_fill_price;
             }
-            return result;
+            order.created = known.created;
+            if !state.status.is_terminal() {
+                *known = order;
+                return Applied::Working(id);
+            }
+            self.open.remove(&id);
+            self.finish(id, state, order.strategy);
+            return Applied::Finished(order);
         }
         if let Some((state, _)) = self.finished.get_mut(&id) {
             // Only an inactive order can come back (IBKR reports `Inactive`
@@ -130,22 +136,25 @@ impl WorkingOrders {
             if !state.apply(order.status, Some(order.filled_quantity)) {
                 return Applied::Stale;
             }
-            if !state.status.is_terminal() {
-                self.finished.remove(&id);
-                self.open.insert(id, order.clone());
+            order.status = state.status;
+            order.filled_quantity = state.filled;
+            if state.status.is_terminal() {
+                return Applied::Finished(order);
             }
-            return Applied::Accepted;
+            self.finished.remove(&id);
+            self.open.insert(id, order);
+            return Applied::Working(id);
         }
         if order.is_open() {
-            self.open.insert(id, order.clone());
-        } else {
-            let state = OrderState {
-                status: order.status,
-                filled: order.filled_quantity,
-            };
-            self.finish(id, state, order.strategy);
+            self.open.insert(id, order);
+            return Applied::Working(id);
         }
-        Applied::Accepted
+        let state = OrderState {
+            status: order.status,
+            filled: order.filled_quantity,
+        };
+        self.finish(id, state, order.strategy);
+        Applied::Finished(order)
     }
 
     /// Remember at most `n` finished orders. A venue that reports in order
@@ -237,28 +246,60 @@ mod tests {
     #[test]
     fn repeats_and_stale_updates_are_not_news() {
         let mut w = WorkingOrders::default();
+        let id = OrderId(1);
         assert_eq!(
-            w.update(&order(OrderStatus::Submitted, 0)),
-            Applied::Accepted
+            w.update(order(OrderStatus::Submitted, 0)),
+            Applied::Working(id)
         );
-        assert_eq!(w.update(&order(OrderStatus::Submitted, 0)), Applied::Stale);
+        assert_eq!(w.update(order(OrderStatus::Submitted, 0)), Applied::Stale);
         assert_eq!(
-            w.update(&order(OrderStatus::PreSubmitted, 0)),
+            w.update(order(OrderStatus::PreSubmitted, 0)),
             Applied::Stale
         );
         // A late status with a new fill: the fill counts, the status stays.
-        match w.update(&order(OrderStatus::PreSubmitted, 4)) {
-            Applied::Adjusted(o) => {
-                assert_eq!(o.status, OrderStatus::Submitted);
-                assert_eq!(o.filled_quantity, Decimal::from(4));
+        assert_eq!(
+            w.update(order(OrderStatus::PreSubmitted, 4)),
+            Applied::Working(id)
+        );
+        let kept = w.get(id).unwrap();
+        assert_eq!(kept.status, OrderStatus::Submitted);
+        assert_eq!(kept.filled_quantity, Decimal::from(4));
+        // A known average price is not forgotten by a report without one.
+        let mut priced = order(OrderStatus::Submitted, 5);
+        priced.avg_fill_price = Some(Decimal::TWO);
+        assert_eq!(w.update(priced), Applied::Working(id));
+        assert_eq!(
+            w.update(order(OrderStatus::Submitted, 6)),
+            Applied::Working(id)
+        );
+        assert_eq!(w.get(id).unwrap().avg_fill_price, Some(Decimal::TWO));
+        match w.update(order(OrderStatus::Filled, 10)) {
+            Applied::Finished(o) => {
+                assert_eq!(o.status, OrderStatus::Filled);
+                assert_eq!(o.avg_fill_price, Some(Decimal::TWO));
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(w.update(&order(OrderStatus::Filled, 10)), Applied::Accepted);
         assert!(w.is_empty());
         // Final never changes: a late working update is refused.
-        assert_eq!(w.update(&order(OrderStatus::Submitted, 4)), Applied::Stale);
-        assert!(w.get(OrderId(1)).is_none());
+        assert_eq!(w.update(order(OrderStatus::Submitted, 4)), Applied::Stale);
+        assert!(w.get(id).is_none());
+        assert_eq!(w.owner(id), Some(0));
+    }
+
+    #[test]
+    fn an_inactive_order_can_come_back_to_work() {
+        let mut w = WorkingOrders::default();
+        let id = OrderId(1);
+        assert!(matches!(
+            w.update(order(OrderStatus::Inactive, 0)),
+            Applied::Finished(_)
+        ));
+        assert_eq!(
+            w.update(order(OrderStatus::Submitted, 0)),
+            Applied::Working(id)
+        );
+        assert_eq!(w.len(), 1);
     }
 
     #[test]
@@ -267,7 +308,7 @@ mod tests {
         for i in 0..(REMEMBER_FINISHED as u64 * 2) {
             let mut o = order(OrderStatus::Cancelled, 0);
             o.request.id = OrderId(i);
-            w.update(&o);
+            w.update(o);
         }
         assert_eq!(w.finished.len(), REMEMBER_FINISHED);
         assert_eq!(w.finished_order.len(), REMEMBER_FINISHED);

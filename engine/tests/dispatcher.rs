@@ -129,8 +129,8 @@ fn events_reach_strategies_in_registration_order_and_orders_their_owner() {
     let mut d = Dispatcher::new(vec![a, b], Portfolio::new(dec!(1000)));
     d.start();
     d.on_bar(&bar(1, dec!(10)));
-    d.dispatch(&Event::OrderUpdate(order(1, 1, OrderStatus::Submitted)));
-    d.dispatch(&Event::Execution(Execution {
+    d.dispatch(Event::OrderUpdate(order(1, 1, OrderStatus::Submitted)));
+    d.dispatch(Event::Execution(Execution {
         execution_id: "x1".into(),
         order_id: Some(OrderId(1)),
         order_ref: Some("ibf-1".into()),
@@ -143,9 +143,9 @@ fn events_reach_strategies_in_registration_order_and_orders_their_owner() {
         net_amount: dec!(100),
         time: t(2),
     }));
-    d.dispatch(&Event::OrderUpdate(order(1, 1, OrderStatus::Filled)));
+    d.dispatch(Event::OrderUpdate(order(1, 1, OrderStatus::Filled)));
     d.on_bar(&bar(3, dec!(12)));
-    d.dispatch(&Event::Session(SessionStatus {
+    d.dispatch(Event::Session(SessionStatus {
         authenticated: true,
         connected: true,
         competing: false,
@@ -259,7 +259,7 @@ fn context_helpers_emit_ibkr_shaped_batches() {
     });
     let mut d = Dispatcher::new(vec![Emitter], pf);
     // One of this strategy's orders is working, so flatten cancels it too.
-    d.on_order_update(&order(99, 0, OrderStatus::Submitted));
+    d.on_order_update(order(99, 0, OrderStatus::Submitted));
     d.on_bar(&bar(1, dec!(10)));
     let intents: Vec<_> = d
         .outbox()

@@ -12,6 +12,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
+use engine::contracts::Contracts;
 use engine::model::{
     Conid, Contract, ExecSide, Execution, Order, OrderId, OrderRequest, OrderStatus, OrderType,
     SecType, Side, Tif, Timestamp,
@@ -93,32 +94,29 @@ impl World {
         intent: &Intent,
         now: Timestamp,
     ) -> Result<(), RiskReject> {
-        let contract = |c: Conid| -> Option<Contract> {
-            match c.0 {
-                2 => Some(Contract {
-                    sec_type: SecType::Future,
-                    multiplier: dec!(50),
-                    ..Contract::stock(c, "ES")
-                }),
-                4 => Some(Contract {
-                    sec_type: SecType::EventContract,
-                    exchange: "FORECASTX".into(),
-                    ..Contract::stock(c, "FF")
-                }),
-                _ => None,
-            }
-        };
+        let contracts = Contracts::new([
+            Contract {
+                sec_type: SecType::Future,
+                multiplier: dec!(50),
+                ..Contract::stock(Conid(2), "ES")
+            },
+            Contract {
+                sec_type: SecType::EventContract,
+                exchange: "FORECASTX".into(),
+                ..Contract::stock(Conid(4), "FF")
+            },
+        ]);
         let view = RiskView {
             now,
             portfolio: &self.pf,
             orders: &self.book,
-            contract: &contract,
+            contracts: &contracts,
         };
         risk.check(0, intent, &view)
     }
 
     fn working(&mut self, id: u64, side: Side, qty: Decimal) {
-        self.book.update(&Order {
+        self.book.update(Order {
             request: order(id, side, qty, OrderType::Limit, Some(dec!(1))),
             broker_order_id: None,
             status: OrderStatus::Submitted,

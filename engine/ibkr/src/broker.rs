@@ -12,10 +12,10 @@ use rust_decimal::Decimal;
 use crate::executor::{LiveExecutor, SubmitError};
 use crate::IbkrError;
 use cpapi::messages::LiveOrderError;
+use engine::contracts::Contracts;
 use engine::event::Event;
 use engine::model::{
-    Conid, Contract, Execution, Order, OrderId, OrderRequest, OrderStatus, Position, SecType,
-    Timestamp,
+    Conid, Execution, Order, OrderId, OrderRequest, OrderStatus, Position, SecType, Timestamp,
 };
 use engine::venue::{Venue, VenueError, VenueState};
 use engine::working_orders::WorkingOrders;
@@ -28,7 +28,7 @@ use engine::model::OrderChanges;
 pub struct IbkrBroker {
     exec: LiveExecutor,
     account: String,
-    contracts: BTreeMap<Conid, Contract>,
+    contracts: Contracts,
     /// Orders this broker placed: the engine's request and the gateway id.
     placed: BTreeMap<OrderId, (OrderRequest, usize, Option<String>)>,
     /// Gateway order id -> engine id: every `sor` message is looked up here.
@@ -52,17 +52,18 @@ impl IbkrBroker {
         IbkrBroker {
             exec,
             account: account.into(),
-            contracts: BTreeMap::new(),
+            contracts: Contracts::default(),
             placed: BTreeMap::new(),
             by_broker_id: HashMap::new(),
             by_coid: HashMap::new(),
         }
     }
 
-    /// Reference data used for the security type of orders (futures get
-    /// the compliance fields).
-    pub fn add_contract(&mut self, c: Contract) {
-        self.contracts.insert(c.conid, c);
+    /// Trade `contracts`: the order ticket needs a contract's security
+    /// type (futures get the compliance fields).
+    pub fn with_contracts(mut self, contracts: Contracts) -> Self {
+        self.contracts = contracts;
+        self
     }
 
     /// The account this broker trades.
@@ -102,7 +103,7 @@ impl IbkrBroker {
 
     fn sec_type(&self, conid: Conid) -> SecType {
         self.contracts
-            .get(&conid)
+            .get(conid)
             .map(|c| c.sec_type.clone())
             .unwrap_or_default()
     }

@@ -9,12 +9,13 @@
 //! building bars from quotes, the one-second timer, and the journal.
 
 use engine::bars::BarBuilder;
+use engine::contracts::Contracts;
 use engine::dispatch::Dispatcher;
 use engine::event::Event;
 use engine::journal::{
     BrokerOrder, BrokerPosition, Discrepancy, Journal, JournalError, JournalOrder, VenueReport,
 };
-use engine::model::{Conid, Contract, Execution, Order, Timestamp};
+use engine::model::{Conid, Execution, Order, Timestamp};
 use engine::portfolio::Portfolio;
 use engine::risk::{RiskConfig, TradingState};
 use engine::router::{RouteError, Router, Sink};
@@ -146,7 +147,7 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
         portfolio: Portfolio,
         risk: RiskConfig,
         venue: V,
-        contracts: Vec<Contract>,
+        contracts: Contracts,
     ) -> Self {
         let account = venue.account().to_owned();
         let prefix = venue.coid_prefix().to_owned();
@@ -404,7 +405,7 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
         for d in &found.discrepancies {
             tracing::warn!(discrepancy = ?d, "reconcile: venue and journal disagree");
             self.dispatcher
-                .dispatch(&Event::Discrepancy(format!("{d:?}")));
+                .dispatch(Event::Discrepancy(format!("{d:?}")));
         }
         Ok(found.discrepancies)
     }

@@ -42,6 +42,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use cpapi::order_ticket::TicketBuilder;
+use engine::contracts::Contracts;
 use engine::event::{Event, SessionStatus};
 use engine::forecastex::{NettingError, Pairing, StrikeSide};
 use engine::journal::{Discrepancy, Journal, JournalError};
@@ -184,7 +185,7 @@ pub struct LiveNode<S: Strategy = Box<dyn Strategy>> {
     kill_tx: mpsc::UnboundedSender<String>,
     kill_rx: mpsc::UnboundedReceiver<String>,
     account: String,
-    contracts: Vec<Contract>,
+    contracts: Contracts,
     event_records: Vec<StrikeSide>,
     started: bool,
 }
@@ -217,8 +218,11 @@ impl<S: Strategy> LiveNode<S> {
                 .next()
                 .ok_or(NodeError::NoAccount)?,
         };
-        let (contracts, event_records) = resolve_contracts(&client, &cfg.conids).await?;
+        let (resolved, event_records) = resolve_contracts(&client, &cfg.conids).await?;
         let pairing = Pairing::from_records(&event_records)?;
+        // The one table risk, the broker and the portfolio read.
+        let mut contracts = Contracts::new(resolved);
+        contracts.mark_events(&pairing);
         let portfolio = seed_portfolio(&client, &account, &contracts).await?;
 
         let exec = LiveExecutor::new(
@@ -230,14 +234,14 @@ impl<S: Strategy> LiveNode<S> {
             },
             cfg.reply.clone(),
         );
-        let broker = IbkrBroker::new(exec, account.clone());
+        let broker = IbkrBroker::new(exec, account.clone()).with_contracts(contracts.clone());
         let (ws, mut rx) = ws::spawn(client.clone(), WsConfig::default(), 1024);
         ws.subscribe(Subscription::Orders);
         ws.subscribe(Subscription::Trades {
             realtime_only: true,
             days: None,
         });
-        for c in &contracts {
+        for c in contracts.iter() {
             ws.subscribe(Subscription::quote(c.conid));
         }
         let connected = tokio::time::timeout(cfg.connect_timeout, async {
@@ -306,7 +310,7 @@ impl<S: Strategy> LiveNode<S> {
     }
 
     /// The contracts traded, as the gateway describes them.
-    pub fn contracts(&self) -> &[Contract] {
+    pub fn contracts(&self) -> &Contracts {
         &self.contracts
     }
 
@@ -420,7 +424,7 @@ async fn resolve_contracts(
 async fn seed_portfolio(
     client: &IbkrClient,
     account: &str,
-    contracts: &[Contract],
+    contracts: &Contracts,
 ) -> Result<Portfolio, NodeError> {
     client
         .portfolio_accounts()
@@ -447,7 +451,7 @@ async fn seed_portfolio(
             account: account.to_owned(),
             source,
         })?;
-    for c in contracts {
+    for c in contracts.iter() {
         // A held position carries the multiplier the account reported.
         if portfolio.quantity(c.conid).is_zero() {
             portfolio.set_multiplier(c.conid, c.multiplier);
@@ -467,10 +471,10 @@ async fn seed_portfolio(
 /// read trades unchecked, with a warning.
 async fn load_trading_hours<S: Strategy>(
     client: &IbkrClient,
-    contracts: &[Contract],
+    contracts: &Contracts,
     engine: &mut LiveEngine<S, IbkrBroker>,
 ) {
-    for c in contracts {
+    for c in contracts.iter() {
         let asset = serde_json::to_value(&c.sec_type)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))

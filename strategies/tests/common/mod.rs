@@ -93,7 +93,7 @@ pub(crate) fn fill<S: Strategy>(
         net_amount: size * price,
         time: d.now(),
     };
-    d.on_execution(&exec, Some(0));
+    d.on_execution(&exec);
 }
 
 /// The engine's view of `req` with the given status and filled quantity.
@@ -117,5 +117,5 @@ pub(crate) fn update<S: Strategy>(
     status: OrderStatus,
     filled: Decimal,
 ) {
-    d.on_order_update(&order(req, status, filled));
+    d.on_order_update(order(req, status, filled));
 }
