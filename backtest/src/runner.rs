@@ -106,7 +106,7 @@ impl RecorderSink {
 }
 
 impl Sink for RecorderSink {
-    async fn executions(&mut self, group: &[Execution]) -> Result<(), RouteError> {
+    fn executions(&mut self, group: &[Execution]) -> Result<(), RouteError> {
         if self.netting && group.len() > 1 {
             for e in economic_fills(group) {
                 self.record(&e)?;
@@ -178,7 +178,10 @@ impl<S: Strategy, V: BarVenue> Loop<S, V> {
         Ok(())
     }
 
-    #[inline]
+    /// The per-bar path, always inlined into the replay loop (as are
+    /// `Dispatcher::on_bar` and `Portfolio::mark`): the speed of every
+    /// backtest should not hang on the compiler's inlining budget.
+    #[inline(always)]
     fn on_bar(&mut self, bar: &Bar) -> Result<(), BacktestError> {
         if self.venue.has_orders() {
             self.fill(bar)?;

@@ -116,7 +116,10 @@ impl<S: Strategy> Dispatcher<S> {
         }
     }
 
-    #[inline]
+    // Always inlined: it is the per-bar path of every backtest, and whether
+    // the compiler inlines it should not depend on how much other code
+    // shares its codegen unit.
+    #[inline(always)]
     fn each(&mut self, mut f: impl FnMut(&mut S, &mut Context<'_>)) {
         for (i, s) in self.strategies.iter_mut().enumerate() {
             let mut ctx = Context::new(
@@ -168,7 +171,7 @@ impl<S: Strategy> Dispatcher<S> {
 
     /// Deliver a bar: mark the portfolio at its close, then call `on_bar`.
     /// Takes the bar by reference; the per-bar path copies nothing.
-    #[inline]
+    #[inline(always)]
     pub fn on_bar(&mut self, bar: &Bar) {
         self.set_time(bar.time);
         self.portfolio.mark(bar.conid, bar.close);

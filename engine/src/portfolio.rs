@@ -197,7 +197,7 @@ impl Portfolio {
 
     /// Record the latest price of `conid`. Hot path: one lookup, and a
     /// multiplication only when a position is open.
-    #[inline]
+    #[inline(always)]
     pub fn mark(&mut self, conid: Conid, price: Decimal) {
         let i = match self.slots.iter().position(|s| s.position.conid == conid) {
             Some(i) => i,

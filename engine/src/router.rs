@@ -59,24 +59,27 @@ pub enum RouteError {
 
 /// What sees every order change and execution the router delivers, before
 /// the strategies do: the backtest's report recorder, the live journal.
+///
+/// Recording is synchronous; [`Sink::flush`] makes it durable. The router
+/// flushes after each delivery, before it sends the venue anything new, so
+/// no order a strategy places in reaction to a report reaches the venue
+/// before that report is recorded. (A crash between a strategy hearing a
+/// report and the flush loses nothing the venue knows: the restart
+/// reconciles the journal with the venue.)
 pub trait Sink {
-    /// Whether [`Sink::order`] wants to be called (saves a copy per update
-    /// when it does not).
-    fn wants_orders(&self) -> bool {
-        false
-    }
-
-    /// An order changed.
-    fn order(&mut self, _order: &Order) -> impl Future<Output = Result<(), RouteError>> + Send {
-        std::future::ready(Ok(()))
+    /// An order changed; `order` is its new state.
+    fn order(&mut self, _order: &Order) -> Result<(), RouteError> {
+        Ok(())
     }
 
     /// One venue report group: a fill and the ForecastEx netting reports
     /// (`N`) that follow it, or one execution alone.
-    fn executions(
-        &mut self,
-        group: &[Execution],
-    ) -> impl Future<Output = Result<(), RouteError>> + Send;
+    fn executions(&mut self, group: &[Execution]) -> Result<(), RouteError>;
+
+    /// Make what was recorded since the last flush durable.
+    fn flush(&mut self) -> impl Future<Output = Result<(), RouteError>> + Send {
+        std::future::ready(Ok(()))
+    }
 }
 
 /// Counters of what the router did.
@@ -308,10 +311,7 @@ impl Router {
                 // `Inactive` with the reason (the `Venue::place` contract).
                 match venue.place(strategy, batch, now, &mut self.events).await {
                     Ok(()) => self.stats.placed += 1,
-                    Err(e) => {
-                        self.stats.venue_refused += 1;
-                        tracing::warn!(strategy, error = %e, "order refused by the venue");
-                    }
+                    Err(e) => self.place_refused(strategy, &e),
                 }
             }
             Intent::Cancel(id) => {
@@ -327,6 +327,18 @@ impl Router {
         }
     }
 
+    // The refusals are out of line and cold: the logging they expand to
+    // would otherwise sit between the hot instructions of `submit`.
+
+    #[cold]
+    #[inline(never)]
+    fn place_refused(&mut self, strategy: usize, e: &VenueError) {
+        self.stats.venue_refused += 1;
+        tracing::warn!(strategy, error = %e, "order refused by the venue");
+    }
+
+    #[cold]
+    #[inline(never)]
     fn refused(&mut self, id: OrderId, what: &str, e: &VenueError) {
         self.stats.venue_refused += 1;
         match e {
@@ -338,17 +350,52 @@ impl Router {
         }
     }
 
-    /// Hand the queued reports to the sink and the strategies, in order.
+    /// Hand the queued reports to the sink and the strategies, in order,
+    /// then flush the sink.
     async fn deliver_pending<S: Strategy, K: Sink>(
         &mut self,
         d: &mut Dispatcher<S>,
         sink: &mut K,
     ) -> Result<(), RouteError> {
+        self.deliver_now(d, sink)?;
+        sink.flush().await
+    }
+
+    fn deliver_now<S: Strategy, K: Sink>(
+        &mut self,
+        d: &mut Dispatcher<S>,
+        sink: &mut K,
+    ) -> Result<(), RouteError> {
         let mut events = std::mem::take(&mut self.events);
+        let delivered = self.deliver_events(&mut events, d, sink);
+        // Keep the allocation for the next round (emptied by the drain,
+        // or cleared after an error).
+        events.clear();
+        self.events = events;
+        delivered
+    }
+
+    fn deliver_events<S: Strategy, K: Sink>(
+        &mut self,
+        events: &mut Vec<Event>,
+        d: &mut Dispatcher<S>,
+        sink: &mut K,
+    ) -> Result<(), RouteError> {
         let mut pending = events.drain(..);
         while let Some(event) = pending.next() {
             match event {
                 Event::Execution(first) => {
+                    let netted = matches!(
+                        pending.as_slice().first(),
+                        Some(Event::Execution(e)) if e.side == ExecSide::Netting
+                    );
+                    if !netted {
+                        // One execution alone: the common case.
+                        sink.executions(std::slice::from_ref(&first))?;
+                        self.stats.executions += 1;
+                        d.on_execution(&first);
+                        continue;
+                    }
                     // A fill and the netting reports that follow it.
                     self.executions.push(first);
                     while let Some(Event::Execution(e)) = pending.as_slice().first() {
@@ -359,7 +406,7 @@ impl Router {
                             self.executions.push(e);
                         }
                     }
-                    sink.executions(&self.executions).await?;
+                    sink.executions(&self.executions)?;
                     for e in self.executions.drain(..) {
                         self.stats.executions += 1;
                         d.on_execution(&e);
@@ -370,19 +417,13 @@ impl Router {
                     let applied = d.fold_order(o);
                     if let Some(changed) = applied.order(d.orders()) {
                         self.stats.order_updates += 1;
-                        if sink.wants_orders() {
-                            sink.order(changed).await?;
-                        }
+                        sink.order(changed)?;
                         d.tell_order(&applied);
                     }
                 }
                 other => d.dispatch(other),
             }
         }
-        drop(pending);
-        // Keep the allocation for the next round.
-        events.clear();
-        self.events = events;
         Ok(())
     }
 }
@@ -390,7 +431,6 @@ impl Router {
 /// Poll `fut` once: its output when it completes at once, `None` when it
 /// would wait. Simulated venues complete at once, so the backtest runs the
 /// router's async code without an executor or a boxed future.
-#[inline(always)]
 pub fn now_or_never<F: Future>(fut: F) -> Option<F::Output> {
     let mut fut = pin!(fut);
     let mut cx = TaskContext::from_waker(Waker::noop());

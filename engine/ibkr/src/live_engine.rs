@@ -66,6 +66,14 @@ struct JournalSink {
     account: String,
     /// The venue's cOID of an engine cOID is `prefix + coid`.
     prefix: String,
+    /// Recorded since the last flush, in order.
+    unwritten: Vec<Unwritten>,
+}
+
+/// A record waiting for [`Sink::flush`].
+enum Unwritten {
+    Order(Box<Order>),
+    Execution(Execution),
 }
 
 /// The cOID the venue knows an engine order by.
@@ -73,40 +81,60 @@ fn wire_coid(prefix: &str, client_order_id: &str) -> String {
     format!("{prefix}{client_order_id}")
 }
 
-impl Sink for JournalSink {
-    fn wants_orders(&self) -> bool {
-        self.journal.is_some()
-    }
-
-    async fn order(&mut self, order: &Order) -> Result<(), RouteError> {
-        let Some(journal) = &mut self.journal else {
-            return Ok(());
-        };
-        let coid = wire_coid(&self.prefix, &order.request.client_order_id);
+impl JournalSink {
+    async fn write_order(journal: &mut dyn Journal, account: &str, prefix: &str, order: &Order) {
+        let coid = wire_coid(prefix, &order.request.client_order_id);
         let parent = order
             .request
             .parent
             .as_deref()
-            .map(|p| wire_coid(&self.prefix, p));
+            .map(|p| wire_coid(prefix, p));
         let row = JournalOrder {
             order,
-            account: &self.account,
+            account,
             client_order_id: &coid,
             parent: parent.as_deref(),
         };
         if let Err(e) = journal.record_order(row).await {
             tracing::error!(error = %e, %coid, "could not record an order");
         }
+    }
+}
+
+impl Sink for JournalSink {
+    fn order(&mut self, order: &Order) -> Result<(), RouteError> {
+        if self.journal.is_some() {
+            self.unwritten
+                .push(Unwritten::Order(Box::new(order.clone())));
+        }
         Ok(())
     }
 
-    async fn executions(&mut self, group: &[Execution]) -> Result<(), RouteError> {
+    fn executions(&mut self, group: &[Execution]) -> Result<(), RouteError> {
+        if self.journal.is_some() {
+            self.unwritten
+                .extend(group.iter().cloned().map(Unwritten::Execution));
+        }
+        Ok(())
+    }
+
+    /// A record that cannot be written is logged, not retried: the next
+    /// reconciliation finds what the journal missed.
+    async fn flush(&mut self) -> Result<(), RouteError> {
         let Some(journal) = &mut self.journal else {
+            self.unwritten.clear();
             return Ok(());
         };
-        for e in group {
-            if let Err(err) = journal.record_execution(e).await {
-                tracing::error!(error = %err, id = %e.execution_id, "could not record an execution");
+        for item in self.unwritten.drain(..) {
+            match item {
+                Unwritten::Order(order) => {
+                    Self::write_order(journal.as_mut(), &self.account, &self.prefix, &order).await
+                }
+                Unwritten::Execution(e) => {
+                    if let Err(err) = journal.record_execution(&e).await {
+                        tracing::error!(error = %err, id = %e.execution_id, "could not record an execution");
+                    }
+                }
             }
         }
         Ok(())
@@ -159,6 +187,7 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
                 journal: None,
                 account,
                 prefix,
+                unwritten: Vec::new(),
             },
             bars: None,
             feed_time: None,
