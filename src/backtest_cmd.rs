@@ -17,6 +17,8 @@ use engine::registry::Params;
 
 use crate::config::ConfigFile;
 
+/// Flags of `ibflow backtest`. Each one overrides the same key of the
+/// `[backtest]` section of `--config`.
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
     /// TOML file with any of the settings below (flags win).
@@ -247,6 +249,9 @@ fn params_map(p: &Params) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Run `ibflow backtest`: merge the config file and flags, check the
+/// strategy and its parameters, then replay once (report files and a
+/// summary table) or run the sweep grid (`sweep.csv`).
 pub fn backtest(args: BacktestArgs) -> Result<()> {
     let plan = plan(args)?;
     let registry = strategies::registry();

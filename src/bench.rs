@@ -18,6 +18,7 @@ use backtest::runner::{self, BacktestConfig, RunLabel};
 use engine::model::{Bar, Conid, Contract};
 use engine::registry::Params;
 
+/// Flags of `ibflow bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Bar counts to measure, each in its own process.
@@ -40,6 +41,8 @@ struct Measure {
     peak_rss_kib: Option<u64>,
 }
 
+/// Run `ibflow bench`: one child process per bar count (the parent prints
+/// the table), or, with `--child`, one measurement printed as a JSON line.
 pub fn run(args: BenchArgs) -> Result<()> {
     if args.child {
         let n = *args

@@ -15,6 +15,7 @@ pub const DEFAULT_DB: &str = "ibflow.db";
     version,
     about = "Event-driven trading engine for the IBKR Client Portal Web API"
 )]
+/// The whole `ibflow` command line: global flags and one command.
 pub struct Cli {
     /// More logging (-v info, -vv debug); IBFLOW_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -24,10 +25,12 @@ pub struct Cli {
     /// then ./ibflow.db.
     #[arg(long, global = true, env = "IBFLOW_DB")]
     pub db: Option<PathBuf>,
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Every `ibflow` command, each handled by its module.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Replay historical bars through a strategy and write a report.
@@ -43,6 +46,7 @@ pub enum Command {
     /// Write the bundled sample data set into a directory (it is generated
     /// deterministically; the copy in data/sample is this output).
     SampleData {
+        /// Directory to write the files into.
         #[arg(long, default_value = "data/sample")]
         out: PathBuf,
     },
@@ -70,6 +74,9 @@ pub enum Command {
     Positions(crate::gateway_cmd::PositionsArgs),
 }
 
+/// Run the command `cli` names. The database path is `--db` (or
+/// `IBFLOW_DB`), else [`DEFAULT_DB`]; `run` passes only the flag on, since
+/// its config file may name another one.
 pub fn dispatch(cli: Cli) -> Result<()> {
     let db = cli.db.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
     match cli.command {

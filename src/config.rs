@@ -40,14 +40,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+/// The whole `--config` file: every section optional, unknown keys refused.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
+    /// `[backtest]`: defaults for `ibflow backtest` flags.
     #[serde(default)]
     pub backtest: BacktestSection,
     /// Pre-trade risk limits, applied in backtests and live.
     #[serde(default)]
     pub risk: engine::risk::RiskConfig,
+    /// `[store]`: the database file.
     #[serde(default)]
     pub store: StoreSection,
     /// `ibflow run`: the venue, the contracts and the strategies of a bot.
@@ -62,21 +65,30 @@ pub struct ConfigFile {
 pub struct RunSection {
     /// CP Gateway base URL; absent: the built-in simulator.
     pub gateway: Option<String>,
+    /// Accept the gateway's self-signed certificate (loopback hosts only); the
+    /// `--insecure` flag can only turn it on.
     pub insecure: Option<bool>,
+    /// Account to trade; absent: the gateway's first account.
     pub account: Option<String>,
     /// Contracts to subscribe (besides those the strategies name).
     #[serde(default)]
     pub conids: Vec<i64>,
+    /// Length of the bars built from quotes, in seconds (default 60).
     pub bar_seconds: Option<u64>,
     /// Simulator replay speed.
     pub speed: Option<f64>,
     /// Prompt ids answered "yes" automatically.
     #[serde(default)]
     pub confirm: Vec<String>,
+    /// Refuse orders outside each contract's trading hours; absent: on with a
+    /// gateway, off with the simulator.
     pub trading_hours: Option<bool>,
     /// Persist and reconcile through the SQLite store.
     pub store: Option<bool>,
+    /// Leave working orders in place on exit (default: cancel them).
     pub keep_orders: Option<bool>,
+    /// `[[run.strategies]]`: the strategies to run, in order (their index is
+    /// the one `[risk.per_strategy.N]` uses); replaced by `--strategy`.
     #[serde(default)]
     pub strategies: Vec<RunStrategy>,
 }
@@ -85,10 +97,12 @@ pub struct RunSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunStrategy {
+    /// Registry name (see `ibflow strategies`).
     pub name: String,
     /// The contracts whose bars and quotes it sees (default: all).
     #[serde(default)]
     pub conids: Vec<i64>,
+    /// The strategy's parameters; missing keys take its defaults.
     #[serde(default)]
     pub params: toml::Table,
     /// Risk limits of this strategy alone (`[risk.per_strategy.N]` by
@@ -100,30 +114,47 @@ pub struct RunStrategy {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
+    /// Database file; a relative path is relative to the config file.
     pub db: Option<PathBuf>,
 }
 
+/// `[backtest]`: the settings of `ibflow backtest`, each overridden by its
+/// flag. Relative paths are relative to the config file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BacktestSection {
+    /// Bar files or directories; absent: the bundled sample.
     pub data: Option<Vec<PathBuf>>,
+    /// Strategy name (default `sma_cross`).
     pub strategy: Option<String>,
+    /// Starting cash, a number or a decimal string (default 100000).
     pub cash: Option<toml::Value>,
+    /// `none`, `ibkr-fixed` or `per-order:X` (default `none`).
     pub commission: Option<String>,
+    /// Adverse slippage of market and stop fills, in ticks (default 0).
     pub slippage_ticks: Option<u32>,
+    /// `stop-first` (default) or `target-first`.
     pub intrabar: Option<String>,
+    /// IANA time zone that defines sessions (default `America/New_York`).
     pub session_tz: Option<String>,
+    /// Output directory (default `ibflow-out`).
     pub out: Option<PathBuf>,
+    /// Summary metric that ranks `sweep.csv` (default `sharpe`).
     pub rank_by: Option<String>,
     /// A saved `/trsrv/event/contracts` answer (ForecastEx pairs).
     pub event_contracts: Option<PathBuf>,
+    /// `[backtest.params]`: strategy parameters; `--param` overrides one key.
     #[serde(default)]
     pub params: toml::Table,
+    /// `[backtest.sweep]`: parameter name to `start:end:step`; a `--sweep` of
+    /// the same name replaces it.
     #[serde(default)]
     pub sweep: BTreeMap<String, String>,
 }
 
 impl ConfigFile {
+    /// Read and parse `path`, resolving the relative paths in it (database,
+    /// data, event contracts) against the file's directory.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;

@@ -31,6 +31,7 @@ pub struct Common {
     pub json: bool,
 }
 
+/// `ibflow gateway` commands.
 #[derive(Debug, Subcommand)]
 pub enum GatewayCommand {
     /// Session state: authenticated, connected, competing, and reset times.
@@ -42,35 +43,43 @@ pub enum GatewayCommand {
     EventContracts(EventContractsArgs),
 }
 
+/// Flags of `ibflow gateway event-contracts`.
 #[derive(Debug, Args)]
 pub struct EventContractsArgs {
     /// Conid of the market (its artificial underlying), from
     /// `gateway event-categories`.
     #[arg(long)]
     pub market: i64,
+    /// Exchange of the market's contracts.
     #[arg(long, default_value = "FORECASTX")]
     pub exchange: String,
+    /// Gateway URL, TLS and output flags.
     #[command(flatten)]
     pub common: Common,
 }
 
+/// Flags of `ibflow quote`.
 #[derive(Debug, Args)]
 pub struct QuoteArgs {
     /// Contract ids.
     #[arg(required = true)]
     pub conids: Vec<i64>,
+    /// Gateway URL, TLS and output flags.
     #[command(flatten)]
     pub common: Common,
 }
 
+/// `ibflow history` commands.
 #[derive(Debug, Subcommand)]
 pub enum HistoryCommand {
     /// Download bars from /hmds/history and save the raw responses.
     Fetch(FetchArgs),
 }
 
+/// Flags of `ibflow history fetch`.
 #[derive(Debug, Args)]
 pub struct FetchArgs {
+    /// Contract id to download.
     #[arg(long)]
     pub conid: i64,
     /// Bar size: 1min, 5min, 1h, 1d, ...
@@ -88,10 +97,12 @@ pub struct FetchArgs {
     /// Include bars outside regular trading hours.
     #[arg(long)]
     pub outside_rth: bool,
+    /// Gateway URL, TLS and output flags.
     #[command(flatten)]
     pub common: Common,
 }
 
+/// Flags of `ibflow orders`.
 #[derive(Debug, Args)]
 pub struct OrdersArgs {
     /// Status filters, comma separated (filled, submitted, cancelled, ...).
@@ -104,19 +115,23 @@ pub struct OrdersArgs {
     /// of asking the gateway.
     #[arg(long)]
     pub local: bool,
+    /// Gateway URL, TLS and output flags.
     #[command(flatten)]
     pub common: Common,
 }
 
+/// Flags of `ibflow trades`.
 #[derive(Debug, Args)]
 pub struct TradesArgs {
     /// Days of history (1-7). Default: today.
     #[arg(long)]
     pub days: Option<u8>,
+    /// Gateway URL, TLS and output flags.
     #[command(flatten)]
     pub common: Common,
 }
 
+/// Flags of `ibflow positions`.
 #[derive(Debug, Args)]
 pub struct PositionsArgs {
     /// Account id. Default: the first of /portfolio/accounts.
@@ -126,6 +141,7 @@ pub struct PositionsArgs {
     /// instead of asking the gateway.
     #[arg(long)]
     pub local: bool,
+    /// Gateway URL, TLS and output flags.
     #[command(flatten)]
     pub common: Common,
 }
@@ -156,6 +172,8 @@ fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// Run an `ibflow gateway` command and print its answer. A 429 fails at
+/// once instead of waiting out the penalty box.
 pub fn gateway(cmd: GatewayCommand) -> Result<()> {
     let common = match cmd {
         GatewayCommand::Status(common) => common,
@@ -313,6 +331,8 @@ const QUOTE_FIELDS: &[&str] = &[
     field::SYMBOL,
 ];
 
+/// Run `ibflow quote`: snapshot the quote fields of each conid and print
+/// them.
 pub fn quote(args: QuoteArgs) -> Result<()> {
     let c = client(&args.common)?;
     let conids: Vec<Conid> = args.conids.iter().copied().map(Conid).collect();
@@ -362,6 +382,8 @@ pub fn quote(args: QuoteArgs) -> Result<()> {
     })
 }
 
+/// Run `ibflow history fetch`: download the range, save every raw response
+/// into `--out`, print what was fetched.
 pub fn history(cmd: HistoryCommand) -> Result<()> {
     let HistoryCommand::Fetch(a) = cmd;
     let c = client(&a.common)?;
@@ -408,6 +430,8 @@ pub fn history(cmd: HistoryCommand) -> Result<()> {
     })
 }
 
+/// Run `ibflow orders`: the gateway's live orders, or with `--local` the
+/// orders stored in the database `db`.
 pub fn orders(a: OrdersArgs, db: &std::path::Path) -> Result<()> {
     if a.local {
         return crate::store_cmd::print_orders(db, a.common.json);
@@ -460,6 +484,9 @@ pub fn orders(a: OrdersArgs, db: &std::path::Path) -> Result<()> {
     })
 }
 
+/// Run `ibflow trades`: the gateway's executions of the last `--days`
+/// (1 to 7). Trades that do not convert to executions are skipped with a
+/// message on stderr.
 pub fn trades(a: TradesArgs) -> Result<()> {
     if let Some(d) = a.days {
         if !(1..=7).contains(&d) {
@@ -504,6 +531,8 @@ pub fn trades(a: TradesArgs) -> Result<()> {
     })
 }
 
+/// Run `ibflow positions`: the gateway's positions of one account, or with
+/// `--local` the positions stored in the database `db`.
 pub fn positions(a: PositionsArgs, db: &std::path::Path) -> Result<()> {
     if a.local {
         return crate::store_cmd::print_positions(db, a.common.json);

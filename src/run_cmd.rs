@@ -20,6 +20,8 @@ use ibkr::ClientConfig;
 
 use crate::config::ConfigFile;
 
+/// Flags of `ibflow run`; each wins over the same key of the config's
+/// `[run]` section.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// CP Gateway base URL, e.g. https://localhost:5000/v1/api. Without it
@@ -76,6 +78,9 @@ pub struct RunArgs {
     pub json: bool,
 }
 
+/// Run `ibflow run` until `--duration` ends or Ctrl-C, on its own
+/// multi-threaded runtime. `db` is the `--db` flag (or `IBFLOW_DB`); without
+/// it the config's `[store] db`, then `ibflow.db`, is used.
 pub fn run(args: RunArgs, db: Option<&std::path::Path>) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

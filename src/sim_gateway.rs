@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use gateway_sim::{GatewayConfig, PacingConfig};
 
+/// Flags of `ibflow sim-gateway`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Port on 127.0.0.1 (the real gateway's default is 5000).
@@ -48,6 +49,8 @@ fn parse_start(s: &str) -> Result<DateTime<Utc>> {
     Ok(d.and_hms_opt(0, 0, 0).context("midnight")?.and_utc())
 }
 
+/// Run `ibflow sim-gateway`: serve the simulator in the foreground until
+/// the process is stopped.
 pub fn run(args: Args) -> Result<()> {
     if !args.speed.is_finite() || args.speed < 0.0 {
         bail!("--speed must be a number >= 0, got {}", args.speed);

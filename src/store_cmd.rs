@@ -15,17 +15,20 @@ use engine::forecastex::NetPosition;
 use engine::model::{Conid, ExecSide, Execution, Timestamp};
 use store::{import, Store, StoredExecution};
 
+/// `ibflow db` commands.
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Create the database if needed and apply every pending migration.
     Migrate,
     /// Positions implied by the stored executions.
     Positions {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Orders stored locally (cOID, status, fills).
     Orders {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -33,25 +36,30 @@ pub enum DbCommand {
     Check,
 }
 
+/// Flags of `ibflow executions`: list the stored executions, or import some.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct ExecutionsArgs {
+    /// `import FILE`; absent: list.
     #[command(subcommand)]
     pub action: Option<ExecutionsAction>,
     /// Only executions traded at or after T (RFC 3339, YYYY-MM-DD as
     /// midnight UTC, or epoch milliseconds).
     #[arg(long, value_name = "T")]
     pub since: Option<String>,
+    /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
+/// `ibflow executions` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ExecutionsAction {
     /// Import a saved /iserver/account/trades response (a JSON array) or a
     /// capture of websocket messages, one JSON per line (only `str` topics
     /// are used). Every execution is stored exactly once.
     Import {
+        /// The response or capture to read.
         file: PathBuf,
         /// Executions per transaction.
         #[arg(long, default_value_t = 1000)]
@@ -59,6 +67,7 @@ pub enum ExecutionsAction {
     },
 }
 
+/// Flags of the hidden `ibflow bench-store`.
 #[derive(Debug, Args)]
 pub struct BenchStoreArgs {
     /// Executions to ingest.
@@ -86,6 +95,7 @@ async fn open(db: &Path) -> Result<Store> {
         .with_context(|| format!("opening database {}", db.display()))
 }
 
+/// Run an `ibflow db` command on the database file `db`.
 pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
     match cmd {
         DbCommand::Migrate => runtime()?.block_on(async {
@@ -221,6 +231,8 @@ pub fn print_orders(db: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Run `ibflow executions`: import a file, or list the stored executions
+/// (optionally since `--since`).
 pub fn executions(db: &Path, args: ExecutionsArgs) -> Result<()> {
     match args.action {
         Some(ExecutionsAction::Import { file, batch }) => import_file(db, &file, batch),
@@ -426,6 +438,8 @@ fn synthetic(n: usize) -> Vec<(Execution, Option<String>)> {
         .collect()
 }
 
+/// Run `ibflow bench-store`: ingest `--n` synthetic executions in batches,
+/// ingest them again (each must be found a duplicate), print both rates.
 pub fn bench_store(args: BenchStoreArgs) -> Result<()> {
     let batch = args.batch.max(1);
     let (dir, cleanup) = match args.dir {

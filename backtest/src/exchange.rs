@@ -56,21 +56,28 @@ use engine::venue::VenueError;
 /// Which of two exits of one bracket fills when a bar reaches both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum Intrabar {
+    /// Stop-type orders fill before limits: the stop-loss wins (the
+    /// pessimistic reading, the default).
     #[default]
     StopFirst,
+    /// Limits fill before stop-type orders: the take-profit wins.
     TargetFirst,
 }
 
 /// How commissions are charged per execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum CommissionModel {
+    /// No commission (the default).
     #[default]
     None,
     /// IBKR Pro fixed: per share, a minimum per order, and a maximum as a
     /// fraction of trade value (the maximum wins over the minimum).
     IbkrFixed {
+        /// Charge per share (or contract), in the account currency.
         per_share: Decimal,
+        /// Least charged per order.
         minimum: Decimal,
+        /// Most charged, as a fraction of the trade value (0.01 = 1%).
         max_fraction: Decimal,
     },
     /// A flat amount per order.
@@ -88,6 +95,9 @@ impl CommissionModel {
         }
     }
 
+    /// The commission of one execution of `quantity` at `price` of a contract
+    /// with `multiplier` (1 for stocks), in the account currency. Orders fill
+    /// completely in one execution, so this is also the per-order charge.
     pub fn charge(&self, quantity: Decimal, price: Decimal, multiplier: Decimal) -> Decimal {
         match *self {
             CommissionModel::None => Decimal::ZERO,
@@ -147,11 +157,16 @@ impl FromStr for CommissionModel {
 /// Settings of the simulated exchange.
 #[derive(Debug, Clone)]
 pub struct ExchangeConfig {
+    /// How executions are charged (default none).
     pub commission: CommissionModel,
+    /// Adverse slippage of market and stop fills, in ticks of the contract
+    /// (default 0); never beyond the bar's range.
     pub slippage_ticks: u32,
+    /// Which exit of a bracket or OCA group fills when one bar reaches both.
     pub intrabar: Intrabar,
     /// Time zone whose calendar date defines a session (DAY expiry).
     pub session_tz: Tz,
+    /// Account id written on every execution (default `DU0000000`).
     pub account: String,
     /// How many recent executions [`SimExchange::executions`] keeps; older
     /// ones are dropped so memory stays flat on long runs.
@@ -218,6 +233,7 @@ pub struct SimExchange {
 }
 
 impl SimExchange {
+    /// An exchange with no contracts and no orders.
     pub fn new(cfg: ExchangeConfig) -> Self {
         SimExchange {
             cfg,
@@ -230,6 +246,7 @@ impl SimExchange {
         }
     }
 
+    /// The settings it was built with.
     pub fn config(&self) -> &ExchangeConfig {
         &self.cfg
     }

@@ -34,7 +34,9 @@ use crate::sim_venue::{at_once, BarVenue, SimVenue, Waited};
 /// How a backtest runs.
 #[derive(Debug, Clone)]
 pub struct BacktestConfig {
+    /// Cash the account starts with (default 100 000).
     pub cash: Decimal,
+    /// Fill rules, commissions, slippage and the session time zone.
     pub exchange: ExchangeConfig,
     /// Pre-trade risk limits (none by default).
     pub risk: RiskConfig,
@@ -62,20 +64,28 @@ impl Default for BacktestConfig {
 /// What the report says the run was.
 #[derive(Debug, Clone, Default)]
 pub struct RunLabel {
+    /// Registry name of the strategy.
     pub strategy: String,
+    /// Its parameters as text, for the report.
     pub params: BTreeMap<String, String>,
+    /// What was replayed (paths, or `bundled sample`), for the report.
     pub data: String,
 }
 
 /// Why a backtest stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum BacktestError {
+    /// The bars could not be read.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The report could not be recorded or written.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// Routing stopped: strategies looping on their own intents, or the
+    /// recorder failing on a fill.
     #[error(transparent)]
     Route(#[from] RouteError),
+    /// The simulated venue did not complete a request at once (a bug).
     #[error(transparent)]
     Waited(#[from] Waited),
 }

@@ -13,17 +13,36 @@ use engine::registry::Params;
 /// Why a sweep could not be set up or written.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
+    /// Not `name=start:end:step` (the whole spec as given).
     #[error("sweep {0:?} is not of the form name=start:end:step")]
     Syntax(String),
+    /// A well-formed spec whose range is unusable: a bound or step that
+    /// is not a number, a step not above zero, an end before the start, or
+    /// a whole value beyond `i64`.
     #[error("sweep {spec:?}: {reason}")]
-    Range { spec: String, reason: String },
+    Range {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// One axis would have more than 100 000 values (the count when it stopped).
     #[error("sweep grid has {0} points; the limit is 100000")]
     TooLarge(usize),
+    /// The metric to rank by is not a field of the results.
     #[error("unknown metric {metric:?} to rank by; one of: {known}")]
-    UnknownMetric { metric: String, known: String },
+    UnknownMetric {
+        /// The name asked for.
+        metric: String,
+        /// The fields of the first successful result, comma-separated.
+        known: String,
+    },
+    /// The results file could not be written.
     #[error("writing {path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
 }
@@ -31,7 +50,10 @@ pub enum SweepError {
 /// One swept parameter and its values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepAxis {
+    /// The parameter name, as a strategy parameter key.
     pub name: String,
+    /// Its values in order: TOML integers when start, end and step are whole,
+    /// else exact decimal strings.
     pub values: Vec<toml::Value>,
 }
 

@@ -77,6 +77,9 @@ impl Default for BreakoutOcaParams {
 }
 
 impl BreakoutOcaParams {
+    /// Refuse parameters the rule cannot trade: `lookback`, `size` and
+    /// `tick` must be positive, and both percentages strictly between 0 and
+    /// 100 (so every exit price stays positive).
     pub fn validate(&self) -> Result<(), RegistryError> {
         if self.lookback == 0 {
             return Err(bad_params(NAME, "lookback must be at least 1"));
@@ -130,6 +133,7 @@ pub struct BreakoutOca {
 }
 
 impl BreakoutOca {
+    /// Build the strategy; fails when [`BreakoutOcaParams::validate`] does.
     pub fn new(params: BreakoutOcaParams) -> Result<Self, RegistryError> {
         params.validate()?;
         let err = |e: crate::indicators::ZeroPeriod| bad_params(NAME, e.to_string());
@@ -150,10 +154,13 @@ impl BreakoutOca {
         })
     }
 
+    /// Build from untyped parameters (a config section or `--param`s):
+    /// missing keys take their defaults, unknown keys are refused.
     pub fn from_params(params: &Params) -> Result<Self, RegistryError> {
         Self::new(typed(NAME, params)?)
     }
 
+    /// The validated parameters the strategy runs with.
     pub fn params(&self) -> &BreakoutOcaParams {
         &self.params
     }

@@ -70,6 +70,10 @@ impl Default for ForecastBandParams {
 }
 
 impl ForecastBandParams {
+    /// Refuse parameters the rule cannot trade: a positive `conid`, a
+    /// positive whole `size`, `0 < buy_below < take_profit`, and when set
+    /// `0 < stop_below < buy_below`. Whether the conid names a known strike
+    /// is only known at [`Strategy::on_start`].
     pub fn validate(&self) -> Result<(), RegistryError> {
         if self.conid <= 0 {
             return Err(bad_params(
@@ -115,6 +119,7 @@ pub struct ForecastBand {
 }
 
 impl ForecastBand {
+    /// Build the strategy; fails when [`ForecastBandParams::validate`] does.
     pub fn new(params: ForecastBandParams) -> Result<Self, RegistryError> {
         params.validate()?;
         Ok(ForecastBand {
@@ -123,10 +128,13 @@ impl ForecastBand {
         })
     }
 
+    /// Build from untyped parameters (a config section or `--param`s):
+    /// missing keys take their defaults, unknown keys are refused.
     pub fn from_params(params: &Params) -> Result<Self, RegistryError> {
         Self::new(typed(NAME, params)?)
     }
 
+    /// The validated parameters the strategy runs with.
     pub fn params(&self) -> &ForecastBandParams {
         &self.params
     }

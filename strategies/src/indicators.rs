@@ -143,6 +143,8 @@ impl ExactSum {
         }
     }
 
+    /// Add `x` exactly. A sum that would overflow becomes overflowed for good
+    /// (every later [`value`](Self::value) is `None`).
     #[inline]
     pub fn add(&mut self, x: Decimal) {
         if self.overflowed {
@@ -154,6 +156,8 @@ impl ExactSum {
         }
     }
 
+    /// Subtract `x` exactly (a value that was added, leaving the window); same
+    /// overflow rule as [`add`](Self::add).
     #[inline]
     pub fn sub(&mut self, x: Decimal) {
         if self.overflowed {
@@ -194,6 +198,7 @@ impl ExactSum {
 }
 
 impl Sma {
+    /// An empty window of `period` values; `ZeroPeriod` when `period` is 0.
     pub fn new(period: usize) -> Result<Self, ZeroPeriod> {
         Ok(Sma {
             ring: Ring::new(period)?,
@@ -210,6 +215,7 @@ impl Sma {
         }
     }
 
+    /// The window length the average is taken over.
     pub fn period(&self) -> usize {
         self.ring.capacity()
     }
@@ -219,10 +225,13 @@ impl Sma {
         self.ring.len
     }
 
+    /// True before the first update.
     pub fn is_empty(&self) -> bool {
         self.ring.len == 0
     }
 
+    /// True once `period` values were seen: from then on [`value`](Self::value)
+    /// is defined.
     #[inline]
     pub fn is_full(&self) -> bool {
         self.ring.is_full()
@@ -281,6 +290,7 @@ pub struct Rsi {
 }
 
 impl Rsi {
+    /// An unseeded RSI over `period` changes; `ZeroPeriod` when `period` is 0.
     pub fn new(period: usize) -> Result<Self, ZeroPeriod> {
         if period == 0 {
             return Err(ZeroPeriod);
@@ -295,6 +305,7 @@ impl Rsi {
         })
     }
 
+    /// The smoothing length, in close-to-close changes.
     pub fn period(&self) -> usize {
         self.period
     }
@@ -325,10 +336,12 @@ impl Rsi {
         self.value()
     }
 
+    /// True once the first `period` changes seeded the averages.
     pub fn is_ready(&self) -> bool {
         self.seen == self.period
     }
 
+    /// The RSI, 0 to 100 (50 in a flat market), once seeded.
     pub fn value(&self) -> Option<Decimal> {
         if !self.is_ready() {
             return None;
@@ -345,8 +358,11 @@ impl Rsi {
 /// population standard deviations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bands {
+    /// `middle - k * std_dev`.
     pub lower: Decimal,
+    /// Mean of the window.
     pub middle: Decimal,
+    /// `middle + k * std_dev`.
     pub upper: Decimal,
 }
 
@@ -369,6 +385,9 @@ pub struct Bollinger {
 }
 
 impl Bollinger {
+    /// An empty window of `period` values with bands `k` standard deviations
+    /// wide; `ZeroPeriod` when `period` is 0. `k` is not checked (callers
+    /// validate it).
     pub fn new(period: usize, k: Decimal) -> Result<Self, ZeroPeriod> {
         Ok(Bollinger {
             ring: Ring::new(period)?,
@@ -379,6 +398,7 @@ impl Bollinger {
         })
     }
 
+    /// Add a value, dropping the oldest once the window is full.
     #[inline]
     pub fn update(&mut self, x: Decimal) {
         let sq = x * x;
@@ -394,14 +414,17 @@ impl Bollinger {
         }
     }
 
+    /// The window length.
     pub fn period(&self) -> usize {
         self.ring.capacity()
     }
 
+    /// The band width in standard deviations.
     pub fn k(&self) -> Decimal {
         self.k
     }
 
+    /// True once `period` values were seen: from then on the bands are defined.
     pub fn is_full(&self) -> bool {
         self.ring.is_full()
     }
@@ -518,19 +541,23 @@ impl MonoWindow {
 pub struct Highest(MonoWindow);
 
 impl Highest {
+    /// An empty window of `period` values; `ZeroPeriod` when `period` is 0.
     pub fn new(period: usize) -> Result<Self, ZeroPeriod> {
         MonoWindow::new(period, true).map(Highest)
     }
 
+    /// Add a value; the one `period` updates old leaves the window.
     #[inline]
     pub fn update(&mut self, x: Decimal) {
         self.0.update(x)
     }
 
+    /// The window length.
     pub fn period(&self) -> usize {
         self.0.buf.len()
     }
 
+    /// True once `period` values were seen.
     pub fn is_full(&self) -> bool {
         self.0.is_full()
     }
@@ -546,19 +573,23 @@ impl Highest {
 pub struct Lowest(MonoWindow);
 
 impl Lowest {
+    /// An empty window of `period` values; `ZeroPeriod` when `period` is 0.
     pub fn new(period: usize) -> Result<Self, ZeroPeriod> {
         MonoWindow::new(period, false).map(Lowest)
     }
 
+    /// Add a value; the one `period` updates old leaves the window.
     #[inline]
     pub fn update(&mut self, x: Decimal) {
         self.0.update(x)
     }
 
+    /// The window length.
     pub fn period(&self) -> usize {
         self.0.buf.len()
     }
 
+    /// True once `period` values were seen.
     pub fn is_full(&self) -> bool {
         self.0.is_full()
     }

@@ -75,6 +75,9 @@ impl Default for MeanReversionParams {
 }
 
 impl MeanReversionParams {
+    /// Refuse parameters the rule cannot trade: `period` of at least 2 (one
+    /// close has no spread), positive `k`, `size` and `tick`, and
+    /// `stop_loss_pct` strictly between 0 and 100.
     pub fn validate(&self) -> Result<(), RegistryError> {
         // One close has no spread: the band would never open.
         if self.period < 2 {
@@ -121,6 +124,7 @@ pub struct MeanReversion {
 }
 
 impl MeanReversion {
+    /// Build the strategy; fails when [`MeanReversionParams::validate`] does.
     pub fn new(params: MeanReversionParams) -> Result<Self, RegistryError> {
         params.validate()?;
         let template = Track {
@@ -135,10 +139,13 @@ impl MeanReversion {
         })
     }
 
+    /// Build from untyped parameters (a config section or `--param`s):
+    /// missing keys take their defaults, unknown keys are refused.
     pub fn from_params(params: &Params) -> Result<Self, RegistryError> {
         Self::new(typed(NAME, params)?)
     }
 
+    /// The validated parameters the strategy runs with.
     pub fn params(&self) -> &MeanReversionParams {
         &self.params
     }

@@ -19,6 +19,8 @@ pub struct PerConid<T> {
 }
 
 impl<T: Clone> PerConid<T> {
+    /// No contract seen yet; each new contract starts as a clone of
+    /// `template`.
     pub fn new(template: T) -> Self {
         PerConid {
             template,

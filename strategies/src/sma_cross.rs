@@ -110,6 +110,7 @@ pub struct SmaCross {
 }
 
 impl SmaCross {
+    /// Build the strategy; fails when [`SmaCrossParams::validate`] does.
     pub fn new(params: SmaCrossParams) -> Result<Self, RegistryError> {
         params.validate()?;
         let sma = |n| Sma::new(n).map_err(|e| bad_params(NAME, e.to_string()));
@@ -129,6 +130,7 @@ impl SmaCross {
         Self::new(typed(NAME, params)?)
     }
 
+    /// The validated parameters the strategy runs with.
     pub fn params(&self) -> &SmaCrossParams {
         &self.params
     }

@@ -25,6 +25,7 @@ pub struct OrderTracker {
 }
 
 impl OrderTracker {
+    /// Nothing tracked.
     pub fn new() -> Self {
         Self::default()
     }
@@ -34,10 +35,14 @@ impl OrderTracker {
         self.live.is_empty()
     }
 
+    /// How many placed orders are still working (or not yet acknowledged),
+    /// bracket exits counted one by one.
     pub fn len(&self) -> usize {
         self.live.len()
     }
 
+    /// True when `id` was placed through this tracker and has not been seen
+    /// to end.
     pub fn contains(&self, id: OrderId) -> bool {
         self.live.contains(&id)
     }

@@ -40,6 +40,7 @@ pub struct GatewayConfig {
     pub heartbeat: Duration,
     /// How often the replay clock is pumped and quotes pushed to websockets.
     pub tick: Duration,
+    /// Request rate limits and the penalty box.
     pub pacing: PacingConfig,
     /// Order precaution prompts, checked in this order.
     pub prompts: Vec<PromptRule>,
@@ -99,6 +100,7 @@ impl GatewayConfig {
 /// puts the address in a penalty box in which every request gets 429.
 #[derive(Debug, Clone)]
 pub struct PacingConfig {
+    /// False: no request is ever answered 429.
     pub enabled: bool,
     /// Global limit per second.
     pub global_per_second: u32,
@@ -133,13 +135,20 @@ impl PacingConfig {
 pub enum PromptRule {
     /// `o163`: a limit (or stop) price more than `percent` away from the
     /// last price.
-    PriceFarFromMarket { percent: Decimal },
+    PriceFarFromMarket {
+        /// Allowed distance from the last price, in percent of it; a price
+        /// exactly this far is not asked about.
+        percent: Decimal,
+    },
     /// `o354`: no market data yet for the contract (before its first bar).
     NoMarketData,
     /// `o10331`: any stop-type order (STP, STOP_LIMIT, TRAIL, TRAILLMT).
     StopOrder,
     /// `o383`: quantity above `max`.
-    SizeLimit { max: Decimal },
+    SizeLimit {
+        /// Largest quantity transmitted without asking.
+        max: Decimal,
+    },
 }
 
 impl PromptRule {
@@ -154,6 +163,8 @@ impl PromptRule {
         ]
     }
 
+    /// The prompt's `messageIds` entry in an `/iserver/account/{acct}/orders`
+    /// answer, and the id `/iserver/questions/suppress` takes to silence it.
     pub fn message_id(&self) -> &'static str {
         match self {
             PromptRule::PriceFarFromMarket { .. } => "o163",
@@ -167,19 +178,30 @@ impl PromptRule {
 /// Reference data of one instrument, as the contract endpoints report it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instrument {
+    /// IBKR contract id; the key bars, quotes and orders are matched by.
     pub conid: Conid,
+    /// Ticker (`symbol`, `ticker`, `local_symbol` in the contract endpoints).
     pub symbol: String,
+    /// `companyName`; contract searches also match it.
     pub company_name: String,
     /// Primary exchange (`NASDAQ`, `NYSE`).
     pub listing_exchange: String,
     /// Where executions are reported (`ISLAND`, `NYSE`).
     pub execution_exchange: String,
+    /// Currency of prices and cash (`USD`).
     pub currency: String,
     /// `STK` for everything in the first increment.
     pub sec_type: String,
+    /// `industry` of `/iserver/contract/{conid}/info`, `group` of
+    /// `/trsrv/secdef`; empty in [`Instrument::stock`].
     pub industry: String,
+    /// `category` of the contract info, `sectorGroup` of `/trsrv/secdef`.
     pub category: String,
+    /// `sector` of `/trsrv/secdef`.
     pub sector: String,
+    /// Minimum price increment (default 0.01): the `incrementRules`, the
+    /// quote's bid/ask one tick either side of the last price, and the
+    /// exchange's slippage tick.
     pub tick_size: Decimal,
 }
 

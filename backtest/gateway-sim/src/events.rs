@@ -73,26 +73,35 @@ pub struct EventMarket {
     pub last_trade: NaiveDateTime,
     /// The outcome is published (local time); its date is the expiration.
     pub expected_resolution: NaiveDateTime,
+    /// Payout to winning holders (local time): `expectedPayoutTime`.
     pub expected_payout: NaiveDateTime,
     /// The measured period (`timespecifierParam`, e.g. `2026.11`).
     pub measured_period: String,
+    /// Who publishes the outcome (`sourceAgency`).
     pub source_agency: String,
+    /// `eventAuthorityURL`: where the outcome is published.
     pub event_authority_url: String,
+    /// `marketRulesLink`: the contract terms (a PDF at ForecastEx).
     pub market_rules_link: String,
     /// What a contract resolving in the money pays.
     pub payout: Decimal,
+    /// The market's questions (strikes); at least one.
     pub strikes: Vec<EventStrike>,
 }
 
 /// One question of a market, with its YES and NO contracts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventStrike {
+    /// Strike value (`strike`), also the `strikeLabel` when `label` is absent.
+    /// With a label (the sample HORC market) it only numbers the choices.
     pub strike: Decimal,
     /// `strikeLabel` when the strike is not a number (a candidate, a party).
     pub label: Option<String>,
     /// The canonical question (`longDescription`).
     pub question: String,
+    /// Conid of the YES contract (`putOrCall` `C`).
     pub yes: Conid,
+    /// Conid of the NO contract (`putOrCall` `P`).
     pub no: Conid,
     /// Where the synthesized YES price starts (0.02 to 0.98).
     pub start_yes: Decimal,

@@ -25,6 +25,8 @@
 //! exchange), `prompts`, `pacing`, `ws` (the websocket topics), `ladder`
 //! (the `sbd` price ladder), `wire` (JSON helpers).
 
+#![warn(missing_docs)]
+
 mod accounts;
 pub mod config;
 mod desk;
@@ -62,14 +64,21 @@ use state::Shared;
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
+    /// The listening socket could not be opened (port in use, no permission),
+    /// or the runtime of [`serve_forever`] could not be built.
     #[error("cannot bind 127.0.0.1:{port}: {source}")]
     Bind {
+        /// The port asked for (0: any free one).
         port: u16,
+        /// The I/O error that stopped it.
         #[source]
         source: std::io::Error,
     },
+    /// The bar data could not be read (the path and cause are in the error).
     #[error("cannot load bars: {0}")]
     Data(#[from] backtest::data::DataError),
+    /// A setting out of range ([`GatewayConfig`]), data holding no bars, an
+    /// inconsistent event market, or a TLS certificate that could not be made.
     #[error("invalid configuration: {0}")]
     Config(String),
 }
@@ -219,6 +228,8 @@ impl std::fmt::Debug for GatewayHandle {
 }
 
 impl GatewayHandle {
+    /// The address the simulator listens on (127.0.0.1 and the actual port,
+    /// also when 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -38,9 +38,12 @@ use source::{load_json, CsvCursor, Format, Origin};
 /// among hundreds can be found without a debugger.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// A file or directory could not be opened, listed or read.
     #[error("{}: {source}", file.display())]
     Io {
+        /// The path that failed (a file, or a directory being walked).
         file: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -49,42 +52,73 @@ pub enum DataError {
     /// bad bar (the history error carries the bar index).
     #[error("{}: {source}", file.display())]
     History {
+        /// The saved response.
         file: PathBuf,
+        /// What is wrong with it.
         #[source]
         source: HistoryError,
     },
     /// The CSV itself is malformed (ragged rows, invalid UTF-8, ...).
     #[error("{}{}: {source}", file.display(), line_suffix(*line))]
     Csv {
+        /// The CSV file.
         file: PathBuf,
+        /// 1-based line (the header is line 1), when the reader knows it.
         line: Option<u64>,
+        /// The CSV reader's error.
         #[source]
         source: csv::Error,
     },
     /// The CSV header lacks a column the reader needs.
     #[error("{}: CSV header has no {column:?} column (need time,open,high,low,close,volume)", file.display())]
-    MissingColumn { file: PathBuf, column: &'static str },
+    MissingColumn {
+        /// The CSV file.
+        file: PathBuf,
+        /// The lowercase column name looked for.
+        column: &'static str,
+    },
     /// A CSV row that cannot be a bar: unparsable field or inconsistent prices.
     #[error("{}:{line}: {reason}", file.display())]
     BadRow {
+        /// The CSV file.
         file: PathBuf,
+        /// 1-based line of the row (the header is line 1).
         line: u64,
+        /// Which field or which price relation is wrong.
         reason: String,
     },
     /// CSV rows must be in time order (and, at one instant, in conid order) so
     /// the file can be streamed instead of sorted in memory.
     #[error("{}:{line}: {reason}; CSV rows must be sorted by time", file.display())]
     Unsorted {
+        /// The CSV file.
         file: PathBuf,
+        /// 1-based line of the first row out of order.
         line: u64,
+        /// The two keys that are out of order.
         reason: String,
     },
+    /// A file without a conid column whose name and parent directory give
+    /// no conid either, and no conid was forced.
     #[error("{}: cannot tell the conid: no conid column, no digits in the file name and the parent directory is not a number (name the file after the conid or force one)", file.display())]
-    NoConid { file: PathBuf },
+    NoConid {
+        /// The file whose bars have no contract.
+        file: PathBuf,
+    },
+    /// The paths given (files and directories walked) hold no `.json` or
+    /// `.csv` file.
     #[error("no .json or .csv data files found in {}", PathList(paths))]
-    NoFiles { paths: Vec<PathBuf> },
+    NoFiles {
+        /// The paths as given.
+        paths: Vec<PathBuf>,
+    },
+    /// A file named explicitly whose extension is neither `.json` nor
+    /// `.csv` (inside a directory such files are skipped instead).
     #[error("{}: unsupported file type (expected .json or .csv)", file.display())]
-    UnsupportedExtension { file: PathBuf },
+    UnsupportedExtension {
+        /// The file as given.
+        file: PathBuf,
+    },
 }
 
 fn line_suffix(line: Option<u64>) -> String {

@@ -39,6 +39,8 @@ pub struct SyntheticBars {
 }
 
 impl SyntheticBars {
+    /// `count` bars of `conid`; the same `seed` gives the same bars on every
+    /// platform.
     pub fn new(conid: Conid, seed: u64, count: u64) -> Self {
         let (y, m, d) = START_DAY;
         SyntheticBars {

@@ -50,6 +50,7 @@ pub struct ReturnStats {
 }
 
 impl ReturnStats {
+    /// Add one daily return (a fraction: 0.01 = +1%).
     pub fn push(&mut self, r: f64) {
         self.n += 1;
         let delta = r - self.mean;
@@ -59,10 +60,12 @@ impl ReturnStats {
         self.downside_sq += down * down;
     }
 
+    /// How many returns were pushed.
     pub fn count(&self) -> u64 {
         self.n
     }
 
+    /// Mean return; 0 before the first.
     pub fn mean(&self) -> f64 {
         self.mean
     }
@@ -85,6 +88,8 @@ impl ReturnStats {
         }
     }
 
+    /// Annualized Sharpe ratio, `mean / std * sqrt(252)`, no risk-free rate;
+    /// 0 with fewer than 2 returns or a zero deviation.
     pub fn sharpe(&self) -> f64 {
         let std = self.std();
         if self.n < 2 || std == 0.0 || !std.is_finite() {
@@ -94,6 +99,8 @@ impl ReturnStats {
         }
     }
 
+    /// Annualized Sortino ratio, `mean / downside_dev * sqrt(252)`; 0 with
+    /// fewer than 2 returns or no negative one.
     pub fn sortino(&self) -> f64 {
         let dd = self.downside_dev();
         if self.n < 2 || dd == 0.0 || !dd.is_finite() {
@@ -255,14 +262,22 @@ impl EquityTracker {
 /// The tracker's final state.
 #[derive(Debug, Clone, Copy)]
 pub struct EquityStats {
+    /// Initial cash: the first peak.
     pub initial: Decimal,
     /// Last observed equity (the initial cash when nothing was observed).
     pub final_equity: Decimal,
+    /// Largest peak-to-trough fall, a positive fraction of the peak (0.1 =
+    /// 10%); see the module documentation.
     pub max_drawdown: Decimal,
+    /// Time of the first observation; `None` when there was none.
     pub start: Option<Timestamp>,
+    /// Time of the last observation; `None` when there was none.
     pub end: Option<Timestamp>,
+    /// Equity observations recorded.
     pub observations: u64,
+    /// Session days with at least one observation.
     pub days: u64,
+    /// The daily returns (one fewer than `days` at most).
     pub returns: ReturnStats,
 }
 

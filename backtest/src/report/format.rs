@@ -146,6 +146,7 @@ impl Default for TimeWriter {
 }
 
 impl TimeWriter {
+    /// Write `t` as RFC 3339 UTC with a `Z`, exactly as [`Rfc3339`] does.
     pub fn write(&mut self, out: &mut impl Write, t: Timestamp) -> io::Result<()> {
         let secs = t.timestamp();
         let day = secs.div_euclid(86_400);

@@ -84,9 +84,13 @@ pub use self::trades::{ClosedTrade, TradeBook, TradeSide};
 
 /// File names written into the output directory.
 pub const EQUITY_CSV: &str = "equity.csv";
+/// `trades.csv`: one row per closed round trip.
 pub const TRADES_CSV: &str = "trades.csv";
+/// `summary.json`: the [`Summary`], pretty-printed.
 pub const SUMMARY_JSON: &str = "summary.json";
+/// `equity.png`: the equity and drawdown plot.
 pub const EQUITY_PNG: &str = "equity.png";
+/// `report.html`: the self-contained HTML report.
 pub const REPORT_HTML: &str = "report.html";
 
 /// Header of `equity.csv`.
@@ -101,24 +105,45 @@ pub const HTML_TRADES: usize = 200;
 /// Errors of the report module.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// An output file or the output directory could not be created or written.
     #[error("I/O error on {path}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },
+    /// The plotting library failed to draw or save `equity.png`.
     #[error("drawing the equity plot failed: {0}")]
     Plot(String),
+    /// `summary.json` could not be serialized.
     #[error("serializing the summary failed: {0}")]
     Json(#[from] serde_json::Error),
+    /// The initial cash given to the recorder is zero or negative (drawdown and
+    /// returns are fractions of it).
     #[error("initial cash must be positive, got {0}")]
     InitialCash(Decimal),
+    /// [`RecorderOptions::plot_points`] is below 2.
     #[error("plot_points must be at least 2, got {0}")]
     PlotPoints(usize),
+    /// An equity observation earlier than the one before it.
     #[error("equity observation at {got} is earlier than the previous one at {previous}")]
-    TimeWentBackwards { previous: Timestamp, got: Timestamp },
+    TimeWentBackwards {
+        /// The latest observation so far.
+        previous: Timestamp,
+        /// The one refused.
+        got: Timestamp,
+    },
+    /// A fill of zero quantity: no trade can be built from it.
     #[error("fill of zero quantity in conid {conid} at {time}")]
-    ZeroFill { conid: Conid, time: Timestamp },
+    ZeroFill {
+        /// The fill's contract.
+        conid: Conid,
+        /// The fill's time.
+        time: Timestamp,
+    },
+    /// A Decimal sum or product out of range; names what was being computed.
     #[error("decimal overflow computing {0}")]
     Overflow(&'static str),
 }
@@ -164,11 +189,19 @@ impl RecorderOptions {
 /// What the runner knows about the run, copied into the summary.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunMeta {
+    /// Registry name of the strategy run.
     pub strategy: String,
+    /// Strategy parameters as given (config and `--param`), values as text.
     pub params: BTreeMap<String, String>,
+    /// Bars replayed.
     pub bars: u64,
+    /// Wall-clock duration of the run, in milliseconds (the one value that
+    /// differs between identical runs).
     pub elapsed_ms: u64,
+    /// Cash of the portfolio at the end of the run.
     pub final_cash: Decimal,
+    /// The exchange's commission model as text (`none`, `ibkr-fixed:...`,
+    /// `per-order:X`).
     pub commission_model: String,
     /// Description of the data replayed (paths, symbols, bar size).
     pub data: String,

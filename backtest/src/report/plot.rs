@@ -27,8 +27,11 @@ use super::ReportError;
 /// whole series).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlotPoint {
+    /// Time of the observation.
     pub time: Timestamp,
+    /// Account equity at that time.
     pub equity: Decimal,
+    /// Highest equity up to that time (at least the initial cash).
     pub peak: Decimal,
 }
 
@@ -122,6 +125,7 @@ impl PlotBuffer {
         self.points.len()
     }
 
+    /// True before the first observation.
     pub fn is_empty(&self) -> bool {
         self.points.is_empty() && self.pending.is_none()
     }
@@ -160,12 +164,19 @@ pub const PNG_SIZE: (u32, u32) = (1000, 600);
 /// has no axis labels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PlotScales {
+    /// Left end of the time axis; `None` without observations.
     pub start: Option<Timestamp>,
+    /// Right end of the time axis; `None` without observations.
     pub end: Option<Timestamp>,
+    /// Bottom of the equity axis: the lowest equity or the initial cash,
+    /// whichever is lower, minus a 5% margin.
     pub equity_min: f64,
+    /// Top of the equity axis: the highest equity or the initial cash, plus a
+    /// 5% margin.
     pub equity_max: f64,
     /// Lowest drawdown axis value (a negative fraction, e.g. -0.25).
     pub drawdown_min: f64,
+    /// Points drawn (after decimation).
     pub points: usize,
 }
 

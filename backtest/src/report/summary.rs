@@ -19,14 +19,23 @@ use super::format::{fixed, percent, Norm, Rfc3339};
 /// field order is the declaration order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
+    /// Registry name of the strategy.
     pub strategy: String,
+    /// Strategy parameters as given, values as text (sorted by name).
     pub params: BTreeMap<String, String>,
+    /// What was replayed, as the caller put it (the CLI: the data paths,
+    /// comma-separated, or `bundled sample`).
     pub data: String,
+    /// Commission model (`none`, `ibkr-fixed:PER_SHARE/MIN/MAX_FRACTION`,
+    /// `per-order:X`).
     pub commission_model: String,
+    /// First equity observation; null when no bar was replayed.
     #[serde(serialize_with = "ser_time")]
     pub start: Option<Timestamp>,
+    /// Last equity observation; null when no bar was replayed.
     #[serde(serialize_with = "ser_time")]
     pub end: Option<Timestamp>,
+    /// Bars replayed.
     pub bars: u64,
     /// Equity observations (distinct timestamps).
     pub equity_points: u64,
@@ -34,10 +43,14 @@ pub struct Summary {
     pub days: u64,
     /// Daily returns used by sharpe and sortino (`days - 1` normally).
     pub daily_returns: u64,
+    /// Cash the account started with.
     #[serde(serialize_with = "ser_dec")]
     pub initial_cash: Decimal,
+    /// Equity at the last observation (cash plus positions at their last
+    /// close); the initial cash when nothing was observed.
     #[serde(serialize_with = "ser_dec")]
     pub final_equity: Decimal,
+    /// Cash at the end, after commissions.
     #[serde(serialize_with = "ser_dec")]
     pub final_cash: Decimal,
     /// `final_equity - initial_cash`.
@@ -46,22 +59,31 @@ pub struct Summary {
     /// Commission of every fill, including fills of trades still open.
     #[serde(serialize_with = "ser_dec")]
     pub total_commission: Decimal,
+    /// `final_equity / initial_cash - 1` (0.05 = +5%).
     #[serde(serialize_with = "ser_f64")]
     pub total_return: f64,
+    /// Compound annual growth rate over the observed span; 0 for a zero span,
+    /// null when undefined.
     #[serde(serialize_with = "ser_f64")]
     pub cagr: f64,
+    /// Annualized Sharpe ratio of the daily returns (no risk-free rate).
     #[serde(serialize_with = "ser_f64")]
     pub sharpe: f64,
+    /// Annualized Sortino ratio of the daily returns.
     #[serde(serialize_with = "ser_f64")]
     pub sortino: f64,
+    /// Largest peak-to-trough fall, a positive fraction of the peak.
     #[serde(serialize_with = "ser_f64")]
     pub max_drawdown: f64,
     /// Closed round-trip trades.
     pub trades: u64,
+    /// Closed trades with a net PnL above zero.
     pub winning_trades: u64,
+    /// Closed trades with a net PnL below zero (breakeven trades are neither).
     pub losing_trades: u64,
     /// Trades still open at the end (not in `trades`).
     pub open_trades: u64,
+    /// `winning_trades / trades`; 0 without trades.
     #[serde(serialize_with = "ser_f64")]
     pub win_rate: f64,
     /// Null when no trade lost money.
@@ -73,6 +95,8 @@ pub struct Summary {
     /// Sum of the net losses of losing trades, as a positive number.
     #[serde(serialize_with = "ser_dec")]
     pub gross_loss: Decimal,
+    /// Wall-clock duration of the run in milliseconds: the one field that
+    /// differs between identical runs.
     pub elapsed_ms: u64,
 }
 

@@ -39,7 +39,9 @@ use super::ReportError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TradeSide {
+    /// Opened by a buy: the position was positive.
     Long,
+    /// Opened by a sell: the position was negative.
     Short,
 }
 
@@ -63,9 +65,13 @@ impl TradeSide {
 /// A completed round trip: one row of `trades.csv`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ClosedTrade {
+    /// Time of the fill that opened the trade.
     pub entry_time: Timestamp,
+    /// Time of the fill that brought the position back to zero (or flipped it).
     pub exit_time: Timestamp,
+    /// The contract traded.
     pub conid: Conid,
+    /// Long or short.
     pub side: TradeSide,
     /// Total quantity entered (always positive).
     pub qty: Decimal,
@@ -176,6 +182,7 @@ pub struct TradeBook {
 }
 
 impl TradeBook {
+    /// No positions and no trades.
     pub fn new() -> Self {
         TradeBook::default()
     }

@@ -76,9 +76,13 @@ use std::time::Duration;
 /// their own HTTP library's method type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HttpMethod {
+    /// `GET`.
     Get,
+    /// `POST`.
     Post,
+    /// `PUT`.
     Put,
+    /// `DELETE`.
     Delete,
 }
 
@@ -91,6 +95,8 @@ impl HttpMethod {
             .find(|m| m.as_str().eq_ignore_ascii_case(s))
     }
 
+    /// The method's name in upper case, as on the wire and as [`HttpMethod::parse`]
+    /// reads it back.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Get => "GET",
@@ -104,11 +110,14 @@ impl HttpMethod {
 /// At most `count` requests in any window of `per`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
+    /// Requests allowed in one window.
     pub count: usize,
+    /// The window's length; windows slide (see the module doc).
     pub per: Duration,
 }
 
 impl Rate {
+    /// At most `count` requests in any window of `per`.
     pub const fn new(count: usize, per: Duration) -> Self {
         Rate { count, per }
     }
@@ -146,8 +155,13 @@ pub enum Pacing {
 /// matches one non-empty path segment) and its pacing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
+    /// The methods this row covers; never empty. Another method on the same
+    /// path is not this row.
     pub methods: &'static [HttpMethod],
+    /// The path without the `/v1/api` prefix, query string or trailing
+    /// slash: `/iserver/account/{accountId}/orders`.
     pub path: &'static str,
+    /// The limit on top of [`GLOBAL`].
     pub pacing: Pacing,
 }
 
@@ -160,7 +174,9 @@ pub struct EndpointId(pub usize);
 /// A request matched to its row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Matched {
+    /// The row's position: the key of its window.
     pub id: EndpointId,
+    /// The row itself.
     pub endpoint: &'static Endpoint,
 }
 
@@ -174,7 +190,9 @@ pub const PENALTY_BOX: Duration = Duration::from_secs(15 * 60);
 /// margin policy): `max(per * percent / 100, min)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Margin {
+    /// Lengthening as a percentage of the window.
     pub percent: u32,
+    /// The least lengthening, whatever the percentage gives.
     pub min: Duration,
 }
 

@@ -26,30 +26,53 @@ use engine::model::{from_epoch_ms, Bar, Conid};
 /// Why a history response could not be turned into bars.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// The body is an HTML page: per the spec, the first `/hmds/history`
+    /// request of a session answers 404 with `Resource not found` while it
+    /// starts the historical data service; later requests return data.
     #[error("history response is HTML, not JSON (the first /hmds/history call of a session returns a 404 page): {snippet}")]
-    Html { snippet: String },
+    Html {
+        /// The start of the page (up to 120 bytes), for the log.
+        snippet: String,
+    },
+    /// The gateway answered with an `error` field (a string, or other JSON
+    /// as text), even under a 200.
     #[error("history request failed: {0}")]
     Api(String),
+    /// The body is not JSON, or a bar field is not a number.
     #[error("history response is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// No `data` array and no `error`: nothing to read.
     #[error("history response has no data array")]
     NoData,
+    /// A bar decoded but is not a bar: a timestamp out of range, or prices
+    /// that fail [`Bar::is_consistent`] (a high below the low, ...).
     #[error("bar {index}: {reason}")]
-    BadBar { index: usize, reason: String },
+    BadBar {
+        /// Position of the bar in `data`, from 0.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Which endpoint a response came from, as far as its fields tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HistoryFormat {
+    /// `/hmds/history`: none of `priceFactor`, `barLength`, `volumeFactor`.
     Hmds,
+    /// `/iserver/marketdata/history`: at least one of those fields.
     Iserver,
 }
 
 /// A parsed response: bars in the order received, plus what we learnt.
 #[derive(Debug, Clone)]
 pub struct HistoryBars {
+    /// The endpoint the body looks like it came from.
     pub format: HistoryFormat,
+    /// `symbol`: only `/iserver/marketdata/history` sends it.
     pub symbol: Option<String>,
+    /// The bars, in the order received, volume already multiplied by
+    /// `volumeFactor`; a missing `v` is a volume of zero.
     pub bars: Vec<Bar>,
 }
 

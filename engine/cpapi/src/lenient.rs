@@ -84,6 +84,11 @@ pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
+/// An instant in epoch milliseconds from a number or a numeric string, the
+/// fraction dropped. A magnitude below 10^11 (before 1973 in milliseconds,
+/// after 5138 in seconds) is taken as epoch seconds and scaled: history bars'
+/// `t` is milliseconds on the real gateway, but a seconds value must not
+/// read as January 1970.
 pub fn timestamp_ms<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let v = Num::deserialize(d)?
         .to_decimal()

@@ -31,6 +31,7 @@ use engine::model::{
 pub struct SessionToken(String);
 
 impl SessionToken {
+    /// Wrap a token value (tests and tools; the client reads it from `/tickle`).
     pub fn new(s: impl Into<String>) -> Self {
         SessionToken(s.into())
     }
@@ -38,6 +39,8 @@ impl SessionToken {
     pub fn expose(&self) -> &str {
         &self.0
     }
+    /// True when the gateway sent no `session` (or an empty one): there is no
+    /// cookie to open the websocket with.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -57,10 +60,15 @@ impl fmt::Display for SessionToken {
 
 // ---------------------------------------------------------------- session
 
+/// The `serverInfo` object of the auth status: which IBKR server the
+/// brokerage session is on. The spec calls both fields internal; kept for
+/// logs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ServerInfo {
+    /// `serverName`, for example `JifN19053`.
     #[serde(default, rename = "serverName")]
     pub server_name: Option<String>,
+    /// `serverVersion`, a build string such as `Build 10.25.0p, Dec 5, 2023`.
     #[serde(default, rename = "serverVersion")]
     pub server_version: Option<String>,
 }
@@ -69,21 +77,31 @@ pub struct ServerInfo {
 /// inside `/tickle`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct AuthStatus {
+    /// The brokerage session is authenticated: trading and market data work.
+    /// False after a timeout or logout, and whenever the gateway omits it.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub authenticated: bool,
+    /// Another connection (TWS, the mobile app, another gateway) holds the
+    /// brokerage session for this user.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub competing: bool,
+    /// The gateway is connected to IBKR, authenticated or not.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub connected: bool,
+    /// Why the status is what it is; an authenticated session sends `""`.
     #[serde(default)]
     pub message: Option<String>,
+    /// The reason the status could not be retrieved (`fail`); usually `""`.
     #[serde(default)]
     pub fail: Option<String>,
+    /// `serverInfo`: absent in the logged-out form of the response.
     #[serde(default, rename = "serverInfo")]
     pub server_info: Option<ServerInfo>,
 }
 
 impl AuthStatus {
+    /// The engine's session status. `message` is the first non-empty of
+    /// `message` and `fail`, so an empty string never reads as a reason.
     pub fn to_session_status(&self) -> engine::event::SessionStatus {
         let msg = [self.message.as_deref(), self.fail.as_deref()]
             .into_iter()
@@ -99,8 +117,11 @@ impl AuthStatus {
     }
 }
 
+/// The `iserver` object of `/tickle`: it carries the `/iserver/auth/status`
+/// body under `authStatus`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct TickleIserver {
+    /// `authStatus`: absent when the gateway has no brokerage session.
     #[serde(default, rename = "authStatus")]
     pub auth_status: Option<AuthStatus>,
 }
@@ -108,16 +129,25 @@ pub struct TickleIserver {
 /// `/tickle`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Tickle {
+    /// The session identifier, the value of the websocket's `api` cookie.
+    /// Empty when the gateway sent none.
     #[serde(default)]
     pub session: SessionToken,
+    /// `ssoExpires`: time left until the SSO session expires, in milliseconds
+    /// (a duration, not an epoch instant).
     #[serde(default, rename = "ssoExpires", deserialize_with = "opt_i64")]
     pub sso_expires_ms: Option<i64>,
+    /// `collission` (the spec's spelling): internal to IBKR per the spec.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub collission: bool,
+    /// `userId`: internal to IBKR per the spec.
     #[serde(default, rename = "userId", deserialize_with = "opt_i64")]
     pub user_id: Option<i64>,
+    /// `hmds`: historical data bridge information, kept raw (for example
+    /// `{"error": "no bridge"}` when no history request is running).
     #[serde(default)]
     pub hmds: Option<serde_json::Value>,
+    /// `iserver`: holds the brokerage auth status; see [`Tickle::auth_status`].
     #[serde(default)]
     pub iserver: Option<TickleIserver>,
 }
@@ -136,23 +166,33 @@ impl Tickle {
 /// `/sso/validate`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct SsoValidate {
+    /// `USER_ID`: IBKR's internal user number.
     #[serde(default, rename = "USER_ID", deserialize_with = "opt_i64")]
     pub user_id: Option<i64>,
+    /// `USER_NAME`: the username logged in for this session.
     #[serde(default, rename = "USER_NAME")]
     pub user_name: Option<String>,
+    /// `RESULT`: true if the session validated.
     #[serde(default, rename = "RESULT", deserialize_with = "lenient_bool")]
     pub result: bool,
+    /// `AUTH_TIME`: when the user authenticated, epoch milliseconds.
     #[serde(default, rename = "AUTH_TIME", deserialize_with = "opt_i64")]
     pub auth_time_ms: Option<i64>,
+    /// `EXPIRES`: time left until the SSO session expires, in milliseconds
+    /// (a duration, like `ssoExpires` of `/tickle`).
     #[serde(default, rename = "EXPIRES", deserialize_with = "opt_i64")]
     pub expires_ms: Option<i64>,
+    /// `IS_MASTER`: a master account (true) or a subaccount (false).
     #[serde(default, rename = "IS_MASTER", deserialize_with = "lenient_bool")]
     pub is_master: bool,
     /// 1 live, 2 paper.
     #[serde(default, rename = "LOGIN_TYPE", deserialize_with = "opt_i64")]
     pub login_type: Option<i64>,
+    /// `PAPER_USER_NAME`: the paper trading username of the account.
     #[serde(default, rename = "PAPER_USER_NAME")]
     pub paper_user_name: Option<String>,
+    /// `region`: IBKR's region code for the session (`NJ` in the spec's
+    /// example); not described by the spec.
     #[serde(default)]
     pub region: Option<String>,
 }
@@ -160,6 +200,7 @@ pub struct SsoValidate {
 /// `/logout`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct LogoutResponse {
+    /// True if the gateway session was ended.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub status: bool,
 }
@@ -169,14 +210,20 @@ pub struct LogoutResponse {
 /// `/iserver/accounts`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct BrokerageAccounts {
+    /// Every account id the user may trade (`U1234567`, `DU1234567`).
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// Account id -> alias. Non-string values are dropped.
     #[serde(default, deserialize_with = "string_map")]
     pub aliases: BTreeMap<String, String>,
+    /// `selectedAccount`: the account `/iserver` requests act on; change it
+    /// with `POST /iserver/account` ([`SwitchAccount`]).
     #[serde(default, rename = "selectedAccount")]
     pub selected_account: Option<String>,
+    /// `isPaper`: the session is a paper trading one.
     #[serde(default, rename = "isPaper", deserialize_with = "lenient_bool")]
     pub is_paper: bool,
+    /// `isFT`: the user has fractional trading access.
     #[serde(default, rename = "isFT", deserialize_with = "lenient_bool")]
     pub is_ft: bool,
 }
@@ -184,18 +231,28 @@ pub struct BrokerageAccounts {
 /// One entry of `/portfolio/accounts`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct PortfolioAccount {
+    /// The account id (`U1234567`); required by the type, so an entry without
+    /// it reads as `""`.
     #[serde(default)]
     pub id: String,
+    /// `accountId`: the same account id as `id` in the spec's example.
     #[serde(default, rename = "accountId")]
     pub account_id: Option<String>,
+    /// `displayName`: the name Client Portal shows (the id unless renamed).
     #[serde(default, rename = "displayName")]
     pub display_name: Option<String>,
+    /// `currency`: the account's base currency.
     #[serde(default)]
     pub currency: Option<String>,
+    /// `type`: the account type (`DEMO` in the spec's example of a paper
+    /// account).
     #[serde(default, rename = "type")]
     pub account_type: Option<String>,
+    /// `tradingType`: the account's trading structure (`PMRGN` in the spec's
+    /// example).
     #[serde(default, rename = "tradingType")]
     pub trading_type: Option<String>,
+    /// `desc`: `"accountId - accountAlias"`, or just the id.
     #[serde(default)]
     pub desc: Option<String>,
 }
@@ -203,8 +260,10 @@ pub struct PortfolioAccount {
 /// `POST /iserver/account` (switch account).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct SwitchAccount {
+    /// The gateway confirms the switch was made.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub set: bool,
+    /// `acctId`: the account switched to.
     #[serde(default, rename = "acctId")]
     pub acct_id: Option<String>,
 }
@@ -214,17 +273,28 @@ pub struct SwitchAccount {
 /// One result of `/iserver/secdef/search`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SecdefSearchResult {
+    /// The contract id; the spec sends it as a string in this endpoint.
     pub conid: Conid,
+    /// `companyHeader`: company name with its primary exchange
+    /// (`"IBKR INTERACTIVE BROKERS GRO-CL A (NASDAQ) "`); for bonds, the bond
+    /// type.
     #[serde(default, rename = "companyHeader")]
     pub company_header: Option<String>,
+    /// `companyName`; null for bonds.
     #[serde(default, rename = "companyName")]
     pub company_name: Option<String>,
+    /// The ticker; null for bonds.
     #[serde(default)]
     pub symbol: Option<String>,
+    /// The primary exchange per the spec; null for bonds and often null
+    /// otherwise.
     #[serde(default)]
     pub description: Option<String>,
+    /// `secType` of this result (`STK`, `IND`, `BOND`).
     #[serde(default, rename = "secType")]
     pub sec_type: Option<String>,
+    /// The derivatives listed on this underlying, one section per security
+    /// type; empty when there are none.
     #[serde(default)]
     pub sections: Vec<SecdefSection>,
 }
@@ -232,10 +302,14 @@ pub struct SecdefSearchResult {
 /// A derivative section of a search result (`OPT` with its months, ...).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct SecdefSection {
+    /// `secType` of the derivatives (`OPT`, `FUT`, `WAR`, ...).
     #[serde(default, rename = "secType")]
     pub sec_type: Option<String>,
+    /// Expiry months, semicolon-separated: `"JAN24;FEB24;MAR24"`. These are the
+    /// `month` values `/iserver/secdef/strikes` and `/secdef/info` accept.
     #[serde(default)]
     pub months: Option<String>,
+    /// Exchanges, semicolon-separated: `"SMART;CBOE;ISE"`.
     #[serde(default)]
     pub exchange: Option<String>,
 }
@@ -243,29 +317,42 @@ pub struct SecdefSection {
 /// One entry of `/iserver/secdef/info`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SecdefInfo {
+    /// The derivative's own contract id.
     pub conid: Conid,
+    /// Ticker of the underlying (`AAPL` for an AAPL option).
     #[serde(default)]
     pub symbol: Option<String>,
+    /// `secType` (`OPT`, `FUT`, `WAR`, `CASH`, `CFD`).
     #[serde(default, rename = "secType")]
     pub sec_type: Option<String>,
+    /// The exchange the request named (`SMART` by default).
     #[serde(default)]
     pub exchange: Option<String>,
+    /// `listingExchange`: primary exchange; often null for derivatives.
     #[serde(default, rename = "listingExchange")]
     pub listing_exchange: Option<String>,
+    /// `P` or `C` for options; absent otherwise.
     #[serde(default)]
     pub right: Option<String>,
+    /// The option strike, in the contract's price currency.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub strike: Option<Decimal>,
+    /// Currency the contract trades in.
     #[serde(default)]
     pub currency: Option<String>,
+    /// `maturityDate`: expiry as `YYYYMMDD`.
     #[serde(default, rename = "maturityDate")]
     pub maturity_date: Option<String>,
+    /// Contract multiplier (`"100"` for US equity options), as sent.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub multiplier: Option<Decimal>,
+    /// `tradingClass`.
     #[serde(default, rename = "tradingClass")]
     pub trading_class: Option<String>,
+    /// First description line: the underlying symbol.
     #[serde(default)]
     pub desc1: Option<String>,
+    /// Second description line, for example `"JAN 05 '24 195 Put"`.
     #[serde(default)]
     pub desc2: Option<String>,
 }
@@ -273,30 +360,46 @@ pub struct SecdefInfo {
 /// `/iserver/contract/{conid}/info`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ContractInfo {
+    /// `con_id`: this endpoint spells it with an underscore.
     #[serde(rename = "con_id")]
     pub conid: Conid,
+    /// The ticker (`AAPL`).
     #[serde(default)]
     pub symbol: Option<String>,
+    /// `instrument_type`: the security type (`STK`, `OPT`, `FUT`, ...), the
+    /// spelling [`SecType`] deserializes from.
     #[serde(default)]
     pub instrument_type: Option<String>,
+    /// The exchange the request is for (`SMART` in the spec's example).
     #[serde(default)]
     pub exchange: Option<String>,
+    /// Currency the contract trades in.
     #[serde(default)]
     pub currency: Option<String>,
+    /// Company long name (`APPLE INC`).
     #[serde(default)]
     pub company_name: Option<String>,
+    /// `local_symbol`: the exchange's symbol of the contract.
     #[serde(default)]
     pub local_symbol: Option<String>,
+    /// `trading_class` (`NMS` for a NASDAQ stock).
     #[serde(default)]
     pub trading_class: Option<String>,
+    /// Every exchange the contract trades on, comma-separated, SMART included.
     #[serde(default)]
     pub valid_exchanges: Option<String>,
+    /// Contract multiplier; null for stocks, so `None` or zero is "no
+    /// multiplier" (1).
     #[serde(default, deserialize_with = "opt_decimal")]
     pub multiplier: Option<Decimal>,
+    /// Expiry of a derivative; null for stocks.
     #[serde(default)]
     pub maturity_date: Option<String>,
+    /// The underlying's conid; `0` for a contract without one.
     #[serde(default, deserialize_with = "opt_i64")]
     pub underlying_con_id: Option<i64>,
+    /// `r_t_h`: not described by the spec (`true` for the stock of its
+    /// example); read as a regular-trading-hours flag. Absent is false.
     #[serde(default, rename = "r_t_h", deserialize_with = "lenient_bool")]
     pub rth: bool,
 }
@@ -328,36 +431,53 @@ impl ContractInfo {
 /// typed; the rest stays in `extra`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct ContractRules {
+    /// `algoEligible`: IB algos can be used on this contract.
     #[serde(default, rename = "algoEligible", deserialize_with = "lenient_bool")]
     pub algo_eligible: bool,
+    /// `overnightEligible`: trading outside regular hours is permitted.
     #[serde(
         default,
         rename = "overnightEligible",
         deserialize_with = "lenient_bool"
     )]
     pub overnight_eligible: bool,
+    /// `canTradeAcctIds`: the accounts permitted to trade the contract.
     #[serde(default, rename = "canTradeAcctIds")]
     pub can_trade_acct_ids: Vec<String>,
+    /// `orderTypes`: order types allowed for ordinary quantities, lower case
+    /// (`limit`, `stop_limit`, `trailing_stop`, ...; see
+    /// [`crate::spelling::rules_order_type`]).
     #[serde(default, rename = "orderTypes")]
     pub order_types: Vec<String>,
+    /// `orderTypesOutside`: order types allowed outside regular trading hours,
+    /// same spelling as `orderTypes`.
     #[serde(default, rename = "orderTypesOutside")]
     pub order_types_outside: Vec<String>,
+    /// `defaultSize`: the default order quantity.
     #[serde(default, rename = "defaultSize", deserialize_with = "opt_decimal")]
     pub default_size: Option<Decimal>,
+    /// `sizeIncrement`: the quantity step.
     #[serde(default, rename = "sizeIncrement", deserialize_with = "opt_decimal")]
     pub size_increment: Option<Decimal>,
+    /// `increment`: the minimum price increment (the tick).
     #[serde(default, rename = "increment", deserialize_with = "opt_decimal")]
     pub increment: Option<Decimal>,
+    /// `forceOrderPreview`: an order must be previewed before submission.
     #[serde(
         default,
         rename = "forceOrderPreview",
         deserialize_with = "lenient_bool"
     )]
     pub force_order_preview: bool,
+    /// `tifTypes`: allowed times in force, each `"TIF/order types"`
+    /// (`"IOC/MARKET,LIMIT,..."`, `"GTC/o,a"`).
     #[serde(default, rename = "tifTypes")]
     pub tif_types: Vec<String>,
+    /// Why rules could not be retrieved; null when they were.
     #[serde(default)]
     pub error: Option<String>,
+    /// Every other field of the response, untouched (`ibAlgoTypes`,
+    /// `cqtTypes`, `incrementRules`, ...).
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
@@ -365,39 +485,61 @@ pub struct ContractRules {
 /// `/trsrv/secdef`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct TrsrvSecdefs {
+    /// One entry per conid of the request.
     #[serde(default)]
     pub secdef: Vec<TrsrvSecdef>,
 }
 
+/// One contract of `/trsrv/secdef`: the source of the engine's
+/// [`Contract`] (see [`TrsrvSecdef::contract`]).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct TrsrvSecdef {
+    /// The contract id.
     pub conid: Conid,
+    /// Currency the contract trades in.
     #[serde(default)]
     pub currency: Option<String>,
+    /// Company or instrument name (`APPLE INC`).
     #[serde(default)]
     pub name: Option<String>,
+    /// `assetClass`: the security type (`STK`, `OPT`, `FUT`, ...). Event
+    /// contracts come as `OPT`; `isEventContract` tells them apart.
     #[serde(default, rename = "assetClass")]
     pub asset_class: Option<String>,
+    /// The ticker; the engine's symbol when present.
     #[serde(default)]
     pub ticker: Option<String>,
+    /// `listingExchange`: primary exchange (`NASDAQ`, `FORECASTX`).
     #[serde(default, rename = "listingExchange")]
     pub listing_exchange: Option<String>,
+    /// `allExchanges`: comma-separated exchanges the contract trades on.
     #[serde(default, rename = "allExchanges")]
     pub all_exchanges: Option<String>,
+    /// `countryCode`: where the contract trades (`US`).
     #[serde(default, rename = "countryCode")]
     pub country_code: Option<String>,
+    /// Expiry of a derivative; null for instruments without one.
     #[serde(default)]
     pub expiry: Option<String>,
+    /// `putOrCall`: `P` or `C` for options (for event contracts, `C` is YES and
+    /// `P` is NO); null otherwise.
     #[serde(default, rename = "putOrCall")]
     pub put_or_call: Option<String>,
+    /// The strike; the spec sends `"0"` for stocks.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub strike: Option<Decimal>,
+    /// Contract multiplier; `0.0` for stocks, which reads as none (1).
     #[serde(default, deserialize_with = "opt_decimal")]
     pub multiplier: Option<Decimal>,
+    /// `undConid`: the underlying's conid; `0` when there is none.
     #[serde(default, rename = "undConid", deserialize_with = "opt_i64")]
     pub und_conid: Option<i64>,
+    /// `isEventContract`: a ForecastEx or CME event contract. Absent is not
+    /// an event contract.
     #[serde(default, rename = "isEventContract")]
     pub is_event_contract: Option<bool>,
+    /// `incrementRules`: the price grid, one rule per price band. The spec
+    /// warns it is not exact for every exchange (`/iserver/contract/rules` is).
     #[serde(default, rename = "incrementRules")]
     pub increment_rules: Vec<IncrementRule>,
 }
@@ -405,8 +547,10 @@ pub struct TrsrvSecdef {
 /// A price increment from `lowerEdge` up.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct IncrementRule {
+    /// `lowerEdge`: the price from which this increment applies.
     #[serde(default, rename = "lowerEdge", deserialize_with = "opt_decimal")]
     pub lower_edge: Option<Decimal>,
+    /// The tick size from `lowerEdge` up.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub increment: Option<Decimal>,
 }
@@ -456,21 +600,30 @@ impl TrsrvSecdef {
 /// `/trsrv/stocks`: symbol -> issuers, each with its listings.
 pub type StocksBySymbol = BTreeMap<String, Vec<StockIssuer>>;
 
+/// One issuer of a symbol in `/trsrv/stocks`: one symbol can name several
+/// (`AAPL` is Apple Inc. and also an `LS 1X AAPL` ETF).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct StockIssuer {
+    /// Issuer name (`APPLE INC`, `LS 1X AAPL`).
     #[serde(default)]
     pub name: Option<String>,
+    /// `assetClass` (`STK`).
     #[serde(default, rename = "assetClass")]
     pub asset_class: Option<String>,
+    /// The issuer's listings, typically one per primary exchange or currency.
     #[serde(default)]
     pub contracts: Vec<StockListing>,
 }
 
+/// One listing of a [`StockIssuer`]: a conid on its primary exchange.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct StockListing {
+    /// The listing's contract id.
     pub conid: Conid,
+    /// Primary exchange of the listing (`NASDAQ`, `MEXI`).
     #[serde(default)]
     pub exchange: Option<String>,
+    /// `isUS`: the listing is a US one.
     #[serde(default, rename = "isUS", deserialize_with = "lenient_bool")]
     pub is_us: bool,
 }
@@ -478,15 +631,21 @@ pub struct StockListing {
 /// `/trsrv/futures`: symbol -> contracts.
 pub type FuturesBySymbol = BTreeMap<String, Vec<FutureContract>>;
 
+/// One non-expired future of `/trsrv/futures`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct FutureContract {
+    /// The future's contract id.
     pub conid: Conid,
+    /// The requested symbol (`ES`).
     #[serde(default)]
     pub symbol: Option<String>,
+    /// `underlyingConid`: the future's underlying (the index or commodity).
     #[serde(default, rename = "underlyingConid", deserialize_with = "opt_i64")]
     pub underlying_conid: Option<i64>,
+    /// `expirationDate`: expiry as `YYYYMMDD` (a number on the wire).
     #[serde(default, rename = "expirationDate", deserialize_with = "opt_string")]
     pub expiration_date: Option<String>,
+    /// `ltd`: last trading day as `YYYYMMDD` (a number on the wire).
     #[serde(default, deserialize_with = "opt_string")]
     pub ltd: Option<String>,
 }
@@ -494,40 +653,59 @@ pub struct FutureContract {
 /// One entry of `/trsrv/secdef/schedule`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct TradingSchedule {
+    /// Exchange parameter id (`p102082`).
     #[serde(default)]
     pub id: Option<String>,
+    /// `tradeVenueId`: the trade venue of the exchange parameter.
     #[serde(default, rename = "tradeVenueId")]
     pub trade_venue_id: Option<String>,
+    /// IANA time zone of every time in the schedule (`America/New_York`);
+    /// [`TradingSchedule::to_hours`] assumes New York when absent.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// One entry per date; the spec promises at least one trading time each.
     #[serde(default)]
     pub schedules: Vec<ScheduleDay>,
 }
 
+/// One date of a [`TradingSchedule`].
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct ScheduleDay {
+    /// `clearingCycleEndTime`: end of the clearing cycle, `HHMM` (`"2000"`).
     #[serde(default, rename = "clearingCycleEndTime")]
     pub clearing_cycle_end_time: Option<String>,
+    /// `tradingScheduleDate`: `YYYYMMDD`. `20000101` ... `20000107` stand for
+    /// every Saturday ... Friday; any other date stands for itself. A day
+    /// without it is skipped.
     #[serde(
         default,
         rename = "tradingScheduleDate",
         deserialize_with = "opt_string"
     )]
     pub trading_schedule_date: Option<String>,
+    /// Liquid hours, present only when they differ from the whole trading day.
     #[serde(default)]
     pub sessions: Vec<ScheduleSession>,
+    /// `tradingtimes` (lower case on the wire): the whole trading day,
+    /// extended hours included.
     #[serde(default)]
     pub tradingtimes: Vec<ScheduleSession>,
 }
 
+/// One session of a [`ScheduleDay`]: `HHMM` times in the schedule's zone.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct ScheduleSession {
+    /// `openingTime`, `HHMM` (`"0930"`).
     #[serde(default, rename = "openingTime", deserialize_with = "opt_string")]
     pub opening_time: Option<String>,
+    /// `closingTime`, `HHMM` (`"1600"`). A session without both times is
+    /// skipped.
     #[serde(default, rename = "closingTime", deserialize_with = "opt_string")]
     pub closing_time: Option<String>,
+    /// `LIQUID` when the whole trading day is liquid hours.
     #[serde(default)]
     pub prop: Option<String>,
+    /// `cancelDayOrders`: `"Y"` when day orders are cancelled at this close.
     #[serde(default, rename = "cancelDayOrders")]
     pub cancel_day_orders: Option<String>,
 }
@@ -535,8 +713,11 @@ pub struct ScheduleSession {
 /// `/iserver/secdef/strikes`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct Strikes {
+    /// Call strikes of the requested month, ascending as sent. Empty unless
+    /// `/iserver/secdef/search` was called for the underlying first.
     #[serde(default, deserialize_with = "decimals")]
     pub call: Vec<Decimal>,
+    /// Put strikes, as `call`.
     #[serde(default, deserialize_with = "decimals")]
     pub put: Vec<Decimal>,
 }
@@ -546,61 +727,94 @@ pub struct Strikes {
 /// One node of `/trsrv/event/category-tree` (keyed by category id).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct EventCategory {
+    /// Display name (`Economic Indicators`).
     #[serde(default)]
     pub label: Option<String>,
+    /// `parentId`: the parent category; absent on the top level. The tree is
+    /// three levels deep.
     #[serde(default, rename = "parentId")]
     pub parent_id: Option<String>,
+    /// The markets of a leaf (level-3) category; empty elsewhere.
     #[serde(default)]
     pub markets: Vec<EventMarket>,
 }
 
+/// A ForecastEx market: a group of event contracts asking the same form of
+/// question, listed on one (artificial) underlying.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct EventMarket {
+    /// Market name (`US Industrial Production`).
     #[serde(default)]
     pub name: Option<String>,
+    /// Market symbol (`USIP`).
     #[serde(default)]
     pub symbol: Option<String>,
+    /// Exchange (`FORECASTX`).
     #[serde(default)]
     pub exchange: Option<String>,
+    /// The market's underlying conid: the `market` parameter of
+    /// `/trsrv/event/contracts`.
     pub conid: Conid,
 }
 
 /// `/trsrv/event/contracts`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct EventContracts {
+    /// Every tradable contract of the market: one YES and one NO per strike.
     #[serde(default)]
     pub contracts: Vec<EventContract>,
 }
 
+/// One event contract of `/trsrv/event/contracts`: the YES (call) or NO
+/// (put) side of one strike. See [`EventContract::record`].
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct EventContract {
+    /// This side's own contract id (YES and NO have one each).
     pub conid: Conid,
+    /// Display name (`"HORC Nov'26 Democratic"`).
     #[serde(default)]
     pub name: Option<String>,
+    /// The market's region or topic (`United States`).
     #[serde(default)]
     pub market: Option<String>,
+    /// `putOrCall`: `C` is YES, `P` is NO.
     #[serde(default, rename = "putOrCall")]
     pub put_or_call: Option<String>,
+    /// Resolution date, `YYYYMMDD`: when the outcome is published.
     #[serde(default, deserialize_with = "opt_string")]
     pub expiration: Option<String>,
+    /// Currency of price and payout.
     #[serde(default)]
     pub currency: Option<String>,
+    /// `lastTradeMillis`: when trading stops, epoch milliseconds.
     #[serde(default, rename = "lastTradeMillis", deserialize_with = "opt_i64")]
     pub last_trade_ms: Option<i64>,
+    /// Exchange (`FORECASTX`).
     #[serde(default)]
     pub exchange: Option<String>,
+    /// `priceIncrement`: the tick size (`0.01`).
     #[serde(default, rename = "priceIncrement", deserialize_with = "opt_decimal")]
     pub price_increment: Option<Decimal>,
+    /// `underlyingConid`: the market's artificial underlying. YES and NO of a
+    /// strike share it.
     #[serde(default, rename = "underlyingConid", deserialize_with = "opt_i64")]
     pub underlying_conid: Option<i64>,
+    /// `underlyingSymbol`: the market symbol (`HORC`).
     #[serde(default, rename = "underlyingSymbol")]
     pub underlying_symbol: Option<String>,
+    /// The strike value. Numeric on the wire even when the question is not
+    /// (the label says what it means).
     #[serde(default, deserialize_with = "opt_decimal")]
     pub strike: Option<Decimal>,
+    /// `strikeLabel`: what the strike means in words (a candidate's name, a
+    /// rate).
     #[serde(default, rename = "strikeLabel")]
     pub strike_label: Option<String>,
+    /// `shortDescription`: options-style description
+    /// (`"HORC Jan04'27 1.0 YES @FORECASTX"`).
     #[serde(default, rename = "shortDescription")]
     pub short_description: Option<String>,
+    /// Category ids (`g17502`) the contract sits under in the category tree.
     #[serde(default)]
     pub categories: Vec<String>,
     /// What one contract pays in the money (`"1"`).
@@ -655,27 +869,40 @@ impl EventContracts {
 /// One order of `/iserver/account/orders`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct LiveOrder {
+    /// `acct`: the account the order is in.
     #[serde(default)]
     pub acct: Option<String>,
+    /// The contract id.
     pub conid: Conid,
+    /// `orderId`: the gateway's order id (a number on the wire). Optional so
+    /// that a listing row without it still decodes; the caller decides.
     #[serde(rename = "orderId", deserialize_with = "opt_string")]
     pub order_id: Option<String>,
+    /// The ticker.
     #[serde(default)]
     pub ticker: Option<String>,
+    /// `secType` (`STK`, `OPT`, ...).
     #[serde(default, rename = "secType")]
     pub sec_type: Option<String>,
+    /// `orderDesc`: human-readable summary (`"Sold 5 Market, GTC"`).
     #[serde(default, rename = "orderDesc")]
     pub order_desc: Option<String>,
+    /// `remainingQuantity`: what is left to fill.
     #[serde(
         default,
         rename = "remainingQuantity",
         deserialize_with = "opt_decimal"
     )]
     pub remaining_quantity: Option<Decimal>,
+    /// `filledQuantity`: what has filled.
     #[serde(default, rename = "filledQuantity", deserialize_with = "opt_decimal")]
     pub filled_quantity: Option<Decimal>,
+    /// `totalSize`: the order's quantity. Not in the spec's field list, but in
+    /// its example.
     #[serde(default, rename = "totalSize", deserialize_with = "opt_decimal")]
     pub total_size: Option<Decimal>,
+    /// `status`, spelled `Submitted`, `PreSubmitted`, `Filled`, ... (see
+    /// [`crate::spelling::order_status`]).
     #[serde(default)]
     pub status: Option<String>,
     /// The current type, spelled `Limit`, `Stop Limit`... (see
@@ -686,18 +913,28 @@ pub struct LiveOrder {
     /// `orderType` is missing.
     #[serde(default, rename = "origOrderType")]
     pub orig_order_type: Option<String>,
+    /// `timeInForce` (`GTC`, `DAY`, ...).
     #[serde(default, rename = "timeInForce")]
     pub time_in_force: Option<String>,
+    /// `side`: `BUY` or `SELL`.
     #[serde(default)]
     pub side: Option<String>,
+    /// `avgPrice`: average fill price (a string on the wire).
     #[serde(default, rename = "avgPrice", deserialize_with = "opt_decimal")]
     pub avg_price: Option<Decimal>,
+    /// `price`: what the order ticket's `price` means for its type (the limit
+    /// price, or the stop price of a stop order).
     #[serde(default, deserialize_with = "opt_decimal")]
     pub price: Option<Decimal>,
+    /// `auxPrice`: the stop price of a stop-limit order (the second price of
+    /// a trailing limit order).
     #[serde(default, rename = "auxPrice", deserialize_with = "opt_decimal")]
     pub aux_price: Option<Decimal>,
+    /// `order_ref`: the cOID the order was placed with (ibflow's client order
+    /// id); absent for orders placed without one.
     #[serde(default)]
     pub order_ref: Option<String>,
+    /// `lastExecutionTime_r`: the last fill's time, epoch milliseconds.
     #[serde(default, rename = "lastExecutionTime_r", deserialize_with = "opt_i64")]
     pub last_execution_ms: Option<i64>,
 }
@@ -707,6 +944,7 @@ impl LiveOrder {
     pub fn order_status(&self) -> Result<OrderStatus, UnknownValue> {
         spelling::order_status(self.status.as_deref().unwrap_or(""))
     }
+    /// The side as the engine's enum, or an error naming the value.
     pub fn side(&self) -> Result<Side, UnknownValue> {
         spelling::side(self.side.as_deref().unwrap_or(""))
     }
@@ -815,17 +1053,24 @@ impl LiveOrder {
     order_ref.as_deref().unwrap_or("none")
 )]
 pub struct LiveOrderError {
+    /// The gateway's order id, when the row had one.
     pub order_id: Option<String>,
+    /// The cOID, when the row had one.
     pub order_ref: Option<String>,
+    /// The wire field at fault (`orderType`, `timeInForce`, `price`, ...).
     pub field: &'static str,
+    /// What is wrong with it (`missing`, or the unknown spelling).
     pub reason: String,
 }
 
 /// `/iserver/account/orders`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct LiveOrders {
+    /// At most 1000 orders: today's orders of the selected account, filled
+    /// and cancelled ones included.
     #[serde(default)]
     pub orders: Vec<LiveOrder>,
+    /// The gateway marks the answer as a snapshot of the account's orders.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub snapshot: bool,
 }
@@ -833,42 +1078,63 @@ pub struct LiveOrders {
 /// `/iserver/account/order/status/{orderId}`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct OrderStatusInfo {
+    /// `order_id`: the gateway's order id.
     #[serde(deserialize_with = "opt_string")]
     pub order_id: Option<String>,
+    /// The contract id.
     pub conid: Conid,
+    /// The ticker.
     #[serde(default)]
     pub symbol: Option<String>,
+    /// Side, one letter (`B`, `S`) in the spec's example.
     #[serde(default)]
     pub side: Option<String>,
+    /// `size`: "the quantity of the order" per the spec; its filled example
+    /// shows `"0.0"` beside a `total_size` of `"5.0"`, so it reads as what
+    /// is still working.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub size: Option<Decimal>,
+    /// `total_size`: the order's full quantity.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub total_size: Option<Decimal>,
+    /// `cum_fill`: quantity filled so far.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub cum_fill: Option<Decimal>,
+    /// The account the order was placed for.
     #[serde(default)]
     pub account: Option<String>,
+    /// `order_type`, spelled `MARKET`, `LIMIT`, ... (the placed spelling).
     #[serde(default)]
     pub order_type: Option<String>,
+    /// `order_status`: `Submitted`, `Filled`, ... (see
+    /// [`OrderStatusInfo::status`]).
     #[serde(default)]
     pub order_status: Option<String>,
+    /// Time in force (`DAY`, `GTC`).
     #[serde(default)]
     pub tif: Option<String>,
+    /// `average_price`: average fill price.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub average_price: Option<Decimal>,
+    /// `limit_price`, for orders that have one.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub limit_price: Option<Decimal>,
+    /// `stop_price`, for orders that have one.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub stop_price: Option<Decimal>,
+    /// `cannot_cancel_order`: a cancel would be refused (filled, or executing).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub cannot_cancel_order: bool,
+    /// `order_not_editable`: a modify would be refused.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub order_not_editable: bool,
+    /// `order_time`: when the order was placed, `YYMMDDHHmmss` UTC.
     #[serde(default)]
     pub order_time: Option<String>,
 }
 
 impl OrderStatusInfo {
+    /// The status as the engine's enum, or an error naming the value.
     pub fn status(&self) -> Result<OrderStatus, UnknownValue> {
         spelling::order_status(self.order_status.as_deref().unwrap_or(""))
     }
@@ -886,6 +1152,9 @@ pub struct Trade {
     /// Absent in some records: then `conidEx` names the contract.
     #[serde(default)]
     pub conid: Option<Conid>,
+    /// `conidEx`: `conid` or `conid@EXCHANGE` (the spec: "the conidEx of the
+    /// order if specified. Otherwise returns conid"); read when `conid` is
+    /// absent.
     #[serde(default, rename = "conidEx", deserialize_with = "opt_string")]
     pub conid_ex: Option<String>,
     /// Optional here so that a record's missing fields are reported by
@@ -893,28 +1162,45 @@ pub struct Trade {
     /// price), whatever the source.
     #[serde(default, deserialize_with = "opt_string")]
     pub side: Option<String>,
+    /// Quantity traded; the side carries the direction, so a signed size is
+    /// read by its magnitude. May carry thousands separators.
     #[serde(default, deserialize_with = "opt_grouped_decimal")]
     pub size: Option<Decimal>,
+    /// Fill price (a string on the wire).
     #[serde(default, deserialize_with = "opt_grouped_decimal")]
     pub price: Option<Decimal>,
+    /// Commission charged for this fill; absent is zero.
     #[serde(default, deserialize_with = "opt_grouped_decimal")]
     pub commission: Option<Decimal>,
+    /// `net_amount`: the amount traded. The `str` topic's description says the
+    /// multiplier is applied; when absent, [`Trade::to_execution`] computes
+    /// size * price without it.
     #[serde(default, deserialize_with = "opt_grouped_decimal")]
     pub net_amount: Option<Decimal>,
+    /// The account the fill is booked to.
     #[serde(default, deserialize_with = "opt_string")]
     pub account: Option<String>,
+    /// `accountCode`: the same account; read when `account` is absent.
     #[serde(default, rename = "accountCode", deserialize_with = "opt_string")]
     pub account_code: Option<String>,
+    /// The ticker.
     #[serde(default)]
     pub symbol: Option<String>,
+    /// `order_ref`: the cOID of the order this fill belongs to; how ibflow
+    /// finds its own order.
     #[serde(default, deserialize_with = "opt_string")]
     pub order_ref: Option<String>,
+    /// Exchange the fill happened on (`ISLAND`).
     #[serde(default)]
     pub exchange: Option<String>,
+    /// `trade_time`: `YYYYMMDD-HH:mm:ss` in UTC; read when `trade_time_r` is
+    /// absent.
     #[serde(default, deserialize_with = "opt_string")]
     pub trade_time: Option<String>,
+    /// `trade_time_r`: the fill time, epoch milliseconds.
     #[serde(default, deserialize_with = "opt_i64")]
     pub trade_time_r: Option<i64>,
+    /// `sec_type` (`STK`, `OPT`, ...).
     #[serde(default)]
     pub sec_type: Option<String>,
 }
@@ -924,8 +1210,12 @@ pub struct Trade {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("trade {}: {field}: {reason}", execution_id.as_deref().unwrap_or("without execution_id"))]
 pub struct TradeError {
+    /// The record's `execution_id`, when it had a non-empty one.
     pub execution_id: Option<String>,
+    /// The field at fault, named as in the record (`side`, `conidEx`,
+    /// `trade_time_r`, ...).
     pub field: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 
@@ -1071,15 +1361,22 @@ pub fn parse_trade_time(s: &str) -> Option<Timestamp> {
 /// An order the gateway accepted (place, reply, modify).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct OrderAck {
+    /// `order_id` (or `orderId`): the gateway's id, used to modify, cancel and
+    /// follow the order.
     #[serde(default, alias = "orderId", deserialize_with = "opt_string")]
     pub order_id: Option<String>,
+    /// `order_status` at the time of the answer (`Submitted`, `PreSubmitted`,
+    /// ...).
     #[serde(default)]
     pub order_status: Option<String>,
+    /// `encrypt_message`: `"1"` when the message was encrypted, per the spec.
     #[serde(default)]
     pub encrypt_message: Option<String>,
     /// Set for bracket children: the parent's order id.
     #[serde(default, deserialize_with = "opt_string")]
     pub parent_order_id: Option<String>,
+    /// `local_order_id`: not in the spec's answer; kept as sent when a
+    /// gateway includes it.
     #[serde(default)]
     pub local_order_id: Option<String>,
 }
@@ -1088,11 +1385,17 @@ pub struct OrderAck {
 /// `IbkrClient::reply`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ReplyPrompt {
+    /// The reply id: the path parameter of `POST /iserver/reply/{replyId}`.
     pub id: String,
+    /// The warning text(s), for example a price that exceeds the percentage
+    /// constraint.
     #[serde(default)]
     pub message: Vec<String>,
+    /// `messageIds`: the warning codes (`o163`, `o354`, ...), which
+    /// `/iserver/questions/suppress` accepts.
     #[serde(default, rename = "messageIds")]
     pub message_ids: Vec<String>,
+    /// `isSuppressed`: the spec says this is always false.
     #[serde(default, rename = "isSuppressed", deserialize_with = "lenient_bool")]
     pub is_suppressed: bool,
 }
@@ -1101,7 +1404,12 @@ pub struct ReplyPrompt {
 /// or the gateway asks a question first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum PlaceOutcome {
+    /// The gateway took the order(s): one ack per order (a bracket has one per
+    /// leg).
     Acknowledged(Vec<OrderAck>),
+    /// The gateway asks a question first: answer it with
+    /// `POST /iserver/reply/{id}`; nothing is transmitted until then, and no
+    /// other order may be placed meanwhile.
     Prompt(ReplyPrompt),
 }
 
@@ -1129,12 +1437,16 @@ impl PlaceOutcome {
 /// `DELETE /iserver/account/{acct}/order/{id}`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct CancelResponse {
+    /// Confirmation text (`"Request was submitted"`).
     #[serde(default)]
     pub msg: Option<String>,
+    /// The cancelled order's id (a number on the wire).
     #[serde(default, deserialize_with = "opt_string")]
     pub order_id: Option<String>,
+    /// The order's conid; `-1` for an order cancelled at once on request.
     #[serde(default, deserialize_with = "opt_i64")]
     pub conid: Option<i64>,
+    /// The order's account; null for an order cancelled at once on request.
     #[serde(default)]
     pub account: Option<String>,
 }
@@ -1143,20 +1455,28 @@ pub struct CancelResponse {
 /// strings with thousands separators ("215,415,594"), kept as sent.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct WhatIfTriple {
+    /// The value before the order.
     #[serde(default, deserialize_with = "opt_string")]
     pub current: Option<String>,
+    /// What the order changes it by.
     #[serde(default, deserialize_with = "opt_string")]
     pub change: Option<String>,
+    /// The value after the order.
     #[serde(default, deserialize_with = "opt_string")]
     pub after: Option<String>,
 }
 
+/// The `amount` object of a whatif preview: the order's cost, as display
+/// strings with units (`"1,977.60 USD (10 Shares)"`, `"1 USD"`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct WhatIfAmount {
+    /// Cost of the order itself.
     #[serde(default, deserialize_with = "opt_string")]
     pub amount: Option<String>,
+    /// Commission of the order; [`WhatIf::commission`] reads it as a number.
     #[serde(default, deserialize_with = "opt_string")]
     pub commission: Option<String>,
+    /// Cost with commission.
     #[serde(default, deserialize_with = "opt_string")]
     pub total: Option<String>,
 }
@@ -1164,18 +1484,26 @@ pub struct WhatIfAmount {
 /// `POST /iserver/account/{acct}/orders/whatif`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct WhatIf {
+    /// The order's cost.
     #[serde(default)]
     pub amount: Option<WhatIfAmount>,
+    /// Effect on equity.
     #[serde(default)]
     pub equity: Option<WhatIfTriple>,
+    /// Effect on initial margin.
     #[serde(default)]
     pub initial: Option<WhatIfTriple>,
+    /// Effect on maintenance margin.
     #[serde(default)]
     pub maintenance: Option<WhatIfTriple>,
+    /// Effect on the position.
     #[serde(default)]
     pub position: Option<WhatIfTriple>,
+    /// A warning the order would raise (for example no market data); null if
+    /// none.
     #[serde(default)]
     pub warn: Option<String>,
+    /// An error the order would raise; null if none.
     #[serde(default)]
     pub error: Option<String>,
 }
@@ -1197,6 +1525,7 @@ impl WhatIf {
 /// `/iserver/questions/suppress` and `/suppress/reset`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct StatusResponse {
+    /// `"submitted"` when the request went through.
     #[serde(default)]
     pub status: Option<String>,
 }
@@ -1206,13 +1535,18 @@ pub struct StatusResponse {
 /// One entry of `/portfolio/{acct}/positions/{page}` (and `/portfolio2`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct PortfolioPosition {
+    /// `acctId`: the account holding the position.
     #[serde(default, rename = "acctId")]
     pub acct_id: Option<String>,
+    /// The contract id (a string in `/portfolio2`'s example).
     pub conid: Conid,
+    /// `contractDesc` (`description` in `/portfolio2`): the local symbol.
     #[serde(default, rename = "contractDesc", alias = "description")]
     pub contract_desc: Option<String>,
+    /// The position's size, signed: negative is short. Required.
     #[serde(deserialize_with = "decimal")]
     pub position: Decimal,
+    /// `mktPrice` (`marketPrice` in `/portfolio2`): current price of one unit.
     #[serde(
         default,
         rename = "mktPrice",
@@ -1220,6 +1554,7 @@ pub struct PortfolioPosition {
         deserialize_with = "opt_decimal"
     )]
     pub mkt_price: Option<Decimal>,
+    /// `mktValue` (`marketValue` in `/portfolio2`): the position's value.
     #[serde(
         default,
         rename = "mktValue",
@@ -1227,18 +1562,26 @@ pub struct PortfolioPosition {
         deserialize_with = "opt_decimal"
     )]
     pub mkt_value: Option<Decimal>,
+    /// Currency the contract trades in.
     #[serde(default)]
     pub currency: Option<String>,
+    /// `avgCost`: average cost per unit *times the multiplier*.
     #[serde(default, rename = "avgCost", deserialize_with = "opt_decimal")]
     pub avg_cost: Option<Decimal>,
+    /// `avgPrice`: average price per unit, without the multiplier; preferred
+    /// over `avgCost` by [`PortfolioPosition::to_position`].
     #[serde(default, rename = "avgPrice", deserialize_with = "opt_decimal")]
     pub avg_price: Option<Decimal>,
+    /// `realizedPnl`: profit realized today through trades.
     #[serde(default, rename = "realizedPnl", deserialize_with = "opt_decimal")]
     pub realized_pnl: Option<Decimal>,
+    /// `unrealizedPnl`: profit if the position were closed at `mktPrice`.
     #[serde(default, rename = "unrealizedPnl", deserialize_with = "opt_decimal")]
     pub unrealized_pnl: Option<Decimal>,
+    /// Contract multiplier; null for stocks.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub multiplier: Option<Decimal>,
+    /// `assetClass` (`secType` in `/portfolio2`): `STK`, `OPT`, ...
     #[serde(default, rename = "assetClass", alias = "secType")]
     pub asset_class: Option<String>,
 }
@@ -1264,47 +1607,69 @@ impl PortfolioPosition {
 /// One value of `/portfolio/{acct}/summary` (keyed by name).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct SummaryValue {
+    /// The numeric value of the key, when it has one (null when not needed).
     #[serde(default, deserialize_with = "opt_decimal")]
     pub amount: Option<Decimal>,
+    /// Currency the value is in; null for non-monetary keys.
     #[serde(default)]
     pub currency: Option<String>,
+    /// `isNull`: the value is unavailable.
     #[serde(default, rename = "isNull", deserialize_with = "lenient_bool")]
     pub is_null: bool,
+    /// When the value was retrieved, epoch milliseconds in the spec's example.
     #[serde(default, deserialize_with = "opt_i64")]
     pub timestamp: Option<i64>,
+    /// A non-numeric value (`"U1234567"` for `accountcode`), kept raw.
     #[serde(default)]
     pub value: Option<serde_json::Value>,
 }
 
+/// `/portfolio/{acct}/summary`: key -> value, 45 to 135 keys. Keys come
+/// plain (all segments) and again with `-c` (commodities) and `-s`
+/// (securities) suffixes.
 pub type PortfolioSummary = BTreeMap<String, SummaryValue>;
 
 /// One currency of `/portfolio/{acct}/ledger` (keyed by currency or BASE).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct LedgerEntry {
+    /// The currency's symbol (`USD`); `BASE` for the base-currency totals.
     #[serde(default)]
     pub currency: Option<String>,
+    /// Total cash in this currency.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub cashbalance: Option<Decimal>,
+    /// Settled cash in this currency.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub settledcash: Option<Decimal>,
+    /// Net liquidation value of what is held in this currency.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub netliquidationvalue: Option<Decimal>,
+    /// Unrealized P&L of positions in this currency.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub unrealizedpnl: Option<Decimal>,
+    /// Realized P&L of positions in this currency.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub realizedpnl: Option<Decimal>,
+    /// Market value of stock positions in this currency.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub stockmarketvalue: Option<Decimal>,
+    /// Exchange rate from the base currency to this one.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub exchangerate: Option<Decimal>,
+    /// Dividends held in this currency.
     #[serde(default, deserialize_with = "opt_decimal")]
     pub dividends: Option<Decimal>,
+    /// Interest in this currency (the spec calls it the margin interest rate;
+    /// its example shows an amount).
     #[serde(default, deserialize_with = "opt_decimal")]
     pub interest: Option<Decimal>,
+    /// When the values were retrieved, epoch time as sent (seconds in the
+    /// spec's example, unlike the summary's milliseconds).
     #[serde(default, deserialize_with = "opt_i64")]
     pub timestamp: Option<i64>,
 }
 
+/// `/portfolio/{acct}/ledger`: currency (or `BASE`) -> entry.
 pub type Ledger = BTreeMap<String, LedgerEntry>;
 
 /// A snapshot row of `/iserver/marketdata/snapshot`: decoded by
@@ -1316,7 +1681,9 @@ pub type SnapshotRow = serde_json::Map<String, serde_json::Value>;
 /// "ask"}, ...]}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PriceLadder {
+    /// The account of the topic (`sbd+ACCOUNT+CONID`).
     pub account: String,
+    /// The contract of the topic.
     pub conid: Conid,
     /// In the order sent (the gateway sends row 0 first).
     pub rows: Vec<LadderRow>,
@@ -1325,14 +1692,19 @@ pub struct PriceLadder {
 /// One price level of a [`PriceLadder`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LadderRow {
+    /// The row number the gateway gave this level.
     pub row: i64,
     /// The row of the last traded price.
     pub focus: bool,
+    /// The price of this level; `None` when the row had no (or an empty)
+    /// price.
     pub price: Option<Decimal>,
     /// The size of the last trade at this price: the spec's `"size @ price"`
     /// form of `price`.
     pub last_size: Option<Decimal>,
+    /// Bid size at this price (`bid`); `K`/`M` suffixes expanded.
     pub bid_size: Option<Decimal>,
+    /// Ask size at this price (`ask`); `K`/`M` suffixes expanded.
     pub ask_size: Option<Decimal>,
 }
 
@@ -1341,14 +1713,24 @@ pub struct LadderRow {
 /// misstate the book.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LadderError {
+    /// The message is not a JSON object.
     #[error("price ladder message is not a JSON object")]
     NotObject,
+    /// The topic is not `sbd+ACCOUNT+CONID[+EXCHANGE]`, or its conid is not a
+    /// number.
     #[error("price ladder topic {0:?} is not sbd+ACCOUNT+CONID")]
     Topic(String),
+    /// No `data` array.
     #[error("price ladder has no data array")]
     NoData,
+    /// A row could not be read; the whole message is refused.
     #[error("price ladder row {index}: {message}")]
-    Row { index: usize, message: String },
+    Row {
+        /// Position of the row in `data`, from 0.
+        index: usize,
+        /// What is wrong with the row, naming the field.
+        message: String,
+    },
 }
 
 /// Decode an `sbd` message. Numbers may be JSON numbers or strings (with

@@ -36,26 +36,45 @@ use engine::model::{
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderTicket {
+    /// `acctId`: one of the accounts of `/iserver/accounts`; the gateway picks
+    /// the first when absent. [`OrderTicket::from_request`] always sets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acct_id: Option<String>,
+    /// The contract. Sending `conid` SMART-routes the order even when
+    /// `conidex` is also sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conid: Option<Conid>,
+    /// `conidex`: `conid@EXCHANGE` for a directly routed order, or a combo
+    /// spec. ibflow never sends it, and [`OrderTicket::to_request`] refuses a
+    /// ticket that has only this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conidex: Option<String>,
     /// Required on futures and futures options (CME Rule 536-B).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual_indicator: Option<bool>,
+    /// `extOperator`: the person in charge of the API session; required with
+    /// `manualIndicator` on futures and futures options (CME Rule 536-B).
+    /// Filled from [`TicketBuilder::ext_operator`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ext_operator: Option<String>,
+    /// `secType` as `"conid:TYPE"`; ibflow does not send it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sec_type: Option<String>,
+    /// `cOID`: the client order id, unique within 24 hours; echoed back as
+    /// `order_ref` on orders and trades. Bracket children carry none.
     #[serde(default, rename = "cOID", skip_serializing_if = "Option::is_none")]
     pub c_oid: Option<String>,
+    /// `parentId`: on a bracket child only, the parent's `cOID`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<String>,
+    /// `orderType`: `LMT`, `MKT`, `STP`, `STOP_LIMIT`, `MIDPRICE`, `TRAIL`,
+    /// `TRAILLMT` (see [`crate::spelling::ticket_order_type`]). Required.
     pub order_type: String,
+    /// `listingExchange`: the routing exchange; ibflow always sends `SMART`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listing_exchange: Option<String>,
+    /// `isSingleGroup`: the order belongs to the batch's OCA group (one fill
+    /// cancels the others).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_single_group: Option<bool>,
     /// The spec spells it `outsideRTH` in the field list and `outsideRth` in
@@ -67,6 +86,8 @@ pub struct OrderTicket {
         skip_serializing_if = "Option::is_none"
     )]
     pub outside_rth: Option<bool>,
+    /// `price`: limit price, stop price, or price cap depending on the type (see
+    /// the table in the module doc).
     #[serde(
         default,
         deserialize_with = "opt_decimal",
@@ -74,6 +95,7 @@ pub struct OrderTicket {
         skip_serializing_if = "Option::is_none"
     )]
     pub price: Option<Decimal>,
+    /// `auxPrice`: the stop price of `STOP_LIMIT` and `TRAILLMT` orders.
     #[serde(
         default,
         deserialize_with = "opt_decimal",
@@ -81,10 +103,15 @@ pub struct OrderTicket {
         skip_serializing_if = "Option::is_none"
     )]
     pub aux_price: Option<Decimal>,
+    /// `side`: `BUY` or `SELL`. Required.
     pub side: String,
+    /// `ticker`: the underlying symbol; informational, ibflow does not send it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticker: Option<String>,
+    /// `tif`: `DAY`, `GTC`, `IOC`, `OPG` (`PAX` for crypto). Required.
     pub tif: String,
+    /// `trailingAmt`: the trail, in price units or percent per `trailingType`.
+    /// Required for `TRAIL` and `TRAILLMT`.
     #[serde(
         default,
         deserialize_with = "opt_decimal",
@@ -92,10 +119,15 @@ pub struct OrderTicket {
         skip_serializing_if = "Option::is_none"
     )]
     pub trailing_amt: Option<Decimal>,
+    /// `trailingType`: `"amt"` or `"%"`; read as `"amt"` when an amount comes
+    /// without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trailing_type: Option<String>,
+    /// `referrer`: a free custom order reference; ibflow does not send it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referrer: Option<String>,
+    /// `quantity`: the number of units. Required by the engine (only whole
+    /// shares, per the spec).
     #[serde(
         default,
         deserialize_with = "opt_decimal",
@@ -103,6 +135,8 @@ pub struct OrderTicket {
         skip_serializing_if = "Option::is_none"
     )]
     pub quantity: Option<Decimal>,
+    /// `cashQty`: a monetary size instead of `quantity` (crypto and forex only).
+    /// Read but not supported: a ticket with no `quantity` is refused.
     #[serde(
         default,
         deserialize_with = "opt_decimal",
@@ -110,6 +144,8 @@ pub struct OrderTicket {
         skip_serializing_if = "Option::is_none"
     )]
     pub cash_qty: Option<Decimal>,
+    /// `fxQty`: the amount of a currency conversion order, instead of
+    /// `quantity`. Not supported, as `cashQty`.
     #[serde(
         default,
         deserialize_with = "opt_decimal",
@@ -117,14 +153,19 @@ pub struct OrderTicket {
         skip_serializing_if = "Option::is_none"
     )]
     pub fx_qty: Option<Decimal>,
+    /// `useAdaptive`: submit through the Price Management Algo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_adaptive: Option<bool>,
+    /// `isCcyConv`: a currency conversion order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_ccy_conv: Option<bool>,
+    /// `allocationMethod`: allocation of a financial advisor's group order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocation_method: Option<String>,
+    /// `strategy`: the IB Algo to use (`Vwap`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<String>,
+    /// `strategyParameters`: the algo's parameters, as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy_parameters: Option<serde_json::Value>,
 }
@@ -132,20 +173,28 @@ pub struct OrderTicket {
 /// `{"orders": [...]}`: the body of a place or whatif request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct OrdersBody {
+    /// The orders of one batch: a single order, a bracket (parent first), or
+    /// an OCA group. The spec does not allow unrelated orders in one body.
     pub orders: Vec<OrderTicket>,
 }
 
 /// Why a ticket cannot become an engine order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TicketError {
+    /// A spelling (`orderType`, `side`, `tif`) the engine does not know.
     #[error(transparent)]
     Unknown(#[from] UnknownValue),
+    /// Only `conidex` names the contract.
     #[error("order has no conid (conidex-only orders are not supported)")]
     NoConid,
+    /// No `quantity` (a `cashQty` or `fxQty` order).
     #[error("order has no quantity (cashQty and fxQty orders are not supported)")]
     NoQuantity,
+    /// `trailingType` other than `amt` or `%`.
     #[error("trailingType {0:?} is neither \"amt\" nor \"%\"")]
     TrailingType(String),
+    /// The order read back fails [`OrderRequest::validate`] (a limit order
+    /// without a limit price, ...).
     #[error("{0}")]
     Invalid(String),
 }
@@ -274,6 +323,7 @@ impl OrdersBody {
 /// Builds request bodies for one account.
 #[derive(Debug, Clone)]
 pub struct TicketBuilder {
+    /// The account the bodies are for: `acctId` of every ticket.
     pub account: String,
     /// Prepended to every cOID and parentId; unique per engine run (for
     /// example the run's start time), so ids never repeat within 24 hours.

@@ -43,6 +43,7 @@ use engine::model::{Conid, Quote};
 pub mod field {
     /// Last price, optionally prefixed `C` (prior close) or `H` (halted).
     pub const LAST: &str = "31";
+    /// Symbol (`AAPL`).
     pub const SYMBOL: &str = "55";
     /// Current day high price.
     pub const HIGH: &str = "70";
@@ -52,27 +53,41 @@ pub mod field {
     pub const CHANGE: &str = "82";
     /// [`CHANGE`] in percent.
     pub const CHANGE_PCT: &str = "83";
+    /// Highest bid price.
     pub const BID: &str = "84";
     /// Shown divided by 100 for US stocks.
     pub const ASK_SIZE: &str = "85";
+    /// Lowest ask (offer) price.
     pub const ASK: &str = "86";
     /// Day volume with `K`/`M` suffixes; [`VOLUME_LONG`] is exact.
     pub const VOLUME: &str = "87";
     /// Shown divided by 100 for US stocks.
     pub const BID_SIZE: &str = "88";
+    /// Exchange.
     pub const EXCHANGE: &str = "6004";
+    /// Contract id, as an integer. Messages also carry a `conid` key, which
+    /// the decoder reads instead.
     pub const CONID: &str = "6008";
+    /// Asset class (`STK`, `OPT`, ...).
     pub const SEC_TYPE: &str = "6070";
     /// Marker of the market data delivery method (like a request id).
     pub const DELIVERY_MARKER: &str = "6119";
     /// Market data availability (`RpB`, `DPB`, ...).
     pub const AVAILABILITY: &str = "6509";
+    /// Company name.
     pub const COMPANY_NAME: &str = "7051";
+    /// Units traded at the last price.
     pub const LAST_SIZE: &str = "7059";
+    /// Primary listing exchange.
     pub const LISTING_EXCHANGE: &str = "7221";
+    /// Today's opening price.
     pub const OPEN: &str = "7295";
+    /// Today's closing price.
     pub const CLOSE: &str = "7296";
+    /// Mark price: the ask if it is below the last price, the bid if it is
+    /// above, else the last price.
     pub const MARK: &str = "7635";
+    /// Yesterday's closing price.
     pub const PRIOR_CLOSE: &str = "7741";
     /// Day volume at full precision.
     pub const VOLUME_LONG: &str = "7762";
@@ -97,16 +112,25 @@ pub enum LastKind {
 /// Market data availability, field 6509.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub enum Availability {
+    /// `R`: real time; needs the market data subscription.
     RealTime,
+    /// `D`: delayed 15 to 20 minutes.
     Delayed,
+    /// `Z`: the last data recorded at the close, sent in real time.
     Frozen,
+    /// `Y`: the last data recorded at the close, sent delayed.
     FrozenDelayed,
+    /// `N`: no subscription for real-time or delayed data.
     NotSubscribed,
+    /// Not sent yet, or a first letter the spec does not list (`i`
+    /// incomplete, `v` VDR exempt, ...).
     #[default]
     Unknown,
 }
 
 impl Availability {
+    /// Read field 6509 (`RpB`, `DPB`, ...) by its first letter; the second and
+    /// third (snapshot or consolidated, book) are ignored.
     pub fn from_code(s: &str) -> Availability {
         match s.as_bytes().first() {
             Some(b'R') => Availability::RealTime,
@@ -122,8 +146,13 @@ impl Availability {
 /// Everything known about one conid so far.
 #[derive(Debug, Clone, Default)]
 pub struct SmdState {
+    /// The merged quote. A field sent empty keeps its previous value; volume is
+    /// field 7762 when it has been seen, else field 87.
     pub quote: Quote,
+    /// What the last price in `quote.last` is: a trade, the prior close, or a
+    /// halted market.
     pub last_kind: LastKind,
+    /// From field 6509; `Unknown` until the gateway sends it.
     pub availability: Availability,
     /// Volume from field 87 (formatted); 7762 wins when present.
     volume_formatted: Option<Decimal>,
@@ -133,6 +162,7 @@ pub struct SmdState {
 }
 
 impl SmdState {
+    /// One field as last sent, verbatim (`raw("7051")` is the company name).
     pub fn raw(&self, field: &str) -> Option<&str> {
         self.raw.get(field).map(String::as_str)
     }
@@ -141,12 +171,21 @@ impl SmdState {
 /// A malformed market data message.
 #[derive(Debug, thiserror::Error)]
 pub enum SmdError {
+    /// The text is not a JSON object (the serde error's message).
     #[error("market data message is not a JSON object: {0}")]
     Json(String),
+    /// Neither a `conid` key nor a `smd+CONID` topic names the contract.
     #[error("market data message has no conid")]
     NoConid,
+    /// A numeric field whose text is not a number, even after dropping
+    /// thousands separators and reading a `K`/`M`/`B` suffix.
     #[error("market data field {field}: {value:?} is not a number")]
-    BadNumber { field: String, value: String },
+    BadNumber {
+        /// The field id (`84`, `7059`, ...).
+        field: String,
+        /// The text as sent.
+        value: String,
+    },
 }
 
 /// Per-conid snapshots, merged from deltas.
@@ -313,14 +352,18 @@ fn num_of(field: &str, v: &Val<'_>) -> Result<Option<Decimal>, SmdError> {
 }
 
 impl SmdDecoder {
+    /// An empty decoder: no conid known yet.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Everything merged so far for `conid`; `None` before its first message
+    /// or after [`SmdDecoder::remove`].
     pub fn state(&self, conid: Conid) -> Option<&SmdState> {
         self.states.get(&conid)
     }
 
+    /// The merged quote of `conid`, as [`SmdDecoder::state`].
     pub fn quote(&self, conid: Conid) -> Option<&Quote> {
         self.states.get(&conid).map(|s| &s.quote)
     }

@@ -13,52 +13,99 @@ use std::time::Duration;
 /// Longest body excerpt kept in an error.
 const SNIPPET: usize = 300;
 
+/// Why a call to the gateway (or the client's own setup) failed. The
+/// variant says what to do about it; see the module documentation and
+/// [`IbkrError::is_transient`].
 #[derive(Debug, thiserror::Error)]
 pub enum IbkrError {
     /// A 2xx response whose JSON body is `{"error": ...}`.
     #[error("{endpoint}: gateway refused the request: {message}")]
-    Api { endpoint: String, message: String },
+    Api {
+        /// The path called, relative to the base URL (`/iserver/accounts`).
+        endpoint: String,
+        /// The `error` value (a string as is, anything else as JSON text).
+        message: String,
+    },
     /// The body is an HTML page, not JSON (login page, or the 404 page the
     /// first `/hmds/history` call of a session returns).
     #[error("{endpoint}: HTTP {status} with an HTML body, not JSON: {snippet}")]
     Html {
+        /// The path called, relative to the base URL.
         endpoint: String,
+        /// The HTTP status (404 for the history warm-up page, 200 for a
+        /// login page served in place of JSON).
         status: u16,
+        /// The start of the page, whitespace collapsed (at most 300 bytes).
         snippet: String,
     },
     /// 401: no authenticated session.
     #[error("{endpoint}: 401 not authenticated: {message}")]
-    Unauthorized { endpoint: String, message: String },
+    Unauthorized {
+        /// The path called, relative to the base URL.
+        endpoint: String,
+        /// The body's `error`, `message` or `msg`, else its start.
+        message: String,
+    },
     /// 429: the IP is in the penalty box.
     #[error("{endpoint}: 429 too many requests (penalty box): {message}")]
-    TooManyRequests { endpoint: String, message: String },
+    TooManyRequests {
+        /// The path called, relative to the base URL.
+        endpoint: String,
+        /// The body's `error`, `message` or `msg`, else its start.
+        message: String,
+    },
     /// The client itself is backing off after a 429 and refuses to send.
     #[error("{endpoint}: not sent, backing off after a 429 for another {remaining:?}")]
     PenaltyBox {
+        /// The path called, relative to the base URL.
         endpoint: String,
+        /// Time left until the client's penalty ends.
         remaining: Duration,
     },
     /// 500 internal server error.
     #[error("{endpoint}: 500 server error: {message}")]
-    ServerError { endpoint: String, message: String },
+    ServerError {
+        /// The path called, relative to the base URL.
+        endpoint: String,
+        /// The body's `error`, `message` or `msg`, else its start.
+        message: String,
+    },
     /// 503 service unavailable.
     #[error("{endpoint}: 503 service unavailable: {message}")]
-    Unavailable { endpoint: String, message: String },
+    Unavailable {
+        /// The path called, relative to the base URL.
+        endpoint: String,
+        /// The body's `error`, `message` or `msg`, else its start.
+        message: String,
+    },
     /// Any other non-success status.
     #[error("{endpoint}: HTTP {status}: {message}")]
     Status {
+        /// The path called, relative to the base URL.
         endpoint: String,
+        /// The HTTP status.
         status: u16,
+        /// The body's `error`, `message` or `msg`, else its start.
         message: String,
     },
     /// Connection, TLS or timeout failure.
     #[error("{endpoint}: transport error: {message}")]
-    Transport { endpoint: String, message: String },
+    Transport {
+        /// The path called, relative to the base URL.
+        endpoint: String,
+        /// The HTTP library's error, without the URL.
+        message: String,
+    },
     /// The body is JSON but not the shape we expect.
     #[error("{endpoint}: cannot decode response: {message}; body: {snippet}")]
     Decode {
+        /// The path called, relative to the base URL.
         endpoint: String,
+        /// What did not fit, with the path of the field when the decoder
+        /// knows it.
         message: String,
+        /// The start of the body (empty when a request body could not be
+        /// encoded).
         snippet: String,
     },
     /// The configuration is unusable (bad URL, insecure TLS for a remote host).
@@ -69,7 +116,12 @@ pub enum IbkrError {
     Websocket(String),
     /// Local file I/O (history downloader).
     #[error("{path}: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The operating system's error.
+        message: String,
+    },
     /// A reply-prompt chain that did not end (guards against loops).
     #[error("order reply chain did not settle: {0}")]
     ReplyChain(String),

@@ -21,18 +21,30 @@ use engine::model::{Conid, OrderRequest, SecType};
 /// Why a batch was not placed.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
+    /// A precaution prompt the [`ReplyPolicy`] does not confirm; the gateway
+    /// was answered `confirmed: false` and the order is not placed.
     #[error(
         "order prompt {id} declined by the reply policy (message ids {unexpected:?}): {messages:?}"
     )]
     Declined {
+        /// The prompt's reply id (`/iserver/reply/{id}`).
         id: String,
+        /// Its message ids the policy does not allow (`(no message id)`
+        /// when it had none).
         unexpected: Vec<String>,
+        /// The prompt's texts, for the operator.
         messages: Vec<String>,
     },
+    /// A 503 to a confirmed reply: the gateway dropped the order (the
+    /// spec's "invalidated" reply); the server's message.
     #[error("the gateway invalidated the order while its prompt was answered: {0}")]
     Invalidated(String),
+    /// Every answer raised another prompt, this many times (8); the last
+    /// one is left unanswered.
     #[error("more than {0} prompts in a row; giving up")]
     TooManyPrompts(usize),
+    /// The request itself failed. After a transport failure the live orders
+    /// were searched first: the batch was not found there.
     #[error(transparent)]
     Venue(#[from] IbkrError),
 }
@@ -40,6 +52,8 @@ pub enum SubmitError {
 /// What a placed batch became.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placed {
+    /// The gateway's acknowledgement of each order (`order_id`,
+    /// `order_status`); rebuilt from the live orders when `recovered`.
     pub acks: Vec<OrderAck>,
     /// Prompts confirmed on the way, by message id.
     pub confirmed: Vec<String>,
@@ -59,6 +73,9 @@ pub struct LiveExecutor {
 }
 
 impl LiveExecutor {
+    /// An executor placing through `client` the tickets `builder` makes
+    /// (account, cOID prefix, `extOperator`), answering prompts by
+    /// `policy`; at most 8 prompts per submission.
     pub fn new(client: IbkrClient, builder: TicketBuilder, policy: ReplyPolicy) -> Self {
         LiveExecutor {
             client,
@@ -69,10 +86,13 @@ impl LiveExecutor {
         }
     }
 
+    /// The REST client it places through.
     pub fn client(&self) -> &IbkrClient {
         &self.client
     }
 
+    /// The prefix of every cOID and `parentId` it sends: unique per run,
+    /// it tells this run's orders from any other's.
     pub fn coid_prefix(&self) -> &str {
         &self.builder.coid_prefix
     }

@@ -32,18 +32,29 @@ pub const MAX_BARS_PER_REQUEST: i64 = 5000;
 /// `1m` (month), `1y`, `60S`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
+    /// How many units (positive).
     pub count: i64,
+    /// The unit the count is of.
     pub unit: Unit,
 }
 
+/// Time unit of a [`Span`]. Ordered from shortest to longest, which is how
+/// the step-size rules compare bar sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Unit {
+    /// Seconds (`S`).
     Sec,
+    /// Minutes (`min`).
     Min,
+    /// Hours (`h`, `hrs`).
     Hour,
+    /// Days (`d`).
     Day,
+    /// Weeks (`w`).
     Week,
+    /// Months (`m`), counted as 30 days.
     Month,
+    /// Years (`y`), counted as 365 days.
     Year,
 }
 
@@ -92,6 +103,8 @@ impl Span {
         Ok(Span { count, unit })
     }
 
+    /// Length in seconds (a month is 30 days, a year 365): for sizing chunks,
+    /// not for calendar arithmetic.
     pub fn seconds(self) -> i64 {
         self.count * self.unit.seconds()
     }
@@ -165,7 +178,10 @@ pub fn plan(
 /// What a download produced.
 #[derive(Debug, Clone)]
 pub struct Download {
+    /// Requests sent (one per chunk).
     pub requests: usize,
+    /// The raw responses saved, oldest chunk first; empty when no directory
+    /// was given.
     pub files: Vec<PathBuf>,
     /// The stitched series, sorted, de-duplicated, cut to the range.
     pub bars: Vec<Bar>,

@@ -108,6 +108,7 @@ pub struct Pacer {
 }
 
 impl Pacer {
+    /// A limiter with empty windows and no penalty.
     pub fn new(config: PacingConfig) -> Self {
         Pacer {
             history: Arc::new(Semaphore::new(config.max_concurrent_history.max(1))),
@@ -118,6 +119,7 @@ impl Pacer {
         }
     }
 
+    /// The settings it enforces.
     pub fn config(&self) -> &PacingConfig {
         &self.config
     }

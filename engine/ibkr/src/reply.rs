@@ -10,17 +10,23 @@ use serde::{Deserialize, Serialize};
 /// messageIds[]}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompt {
+    /// Reply id: answered at `/iserver/reply/{id}`.
     pub id: String,
+    /// The question texts, one per precaution.
     pub messages: Vec<String>,
+    /// The precautions' ids (`o163`, `o354`, ...), what the policy decides
+    /// on; empty when the gateway sent none.
     pub message_ids: Vec<String>,
 }
 
 /// What to answer to a prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyDecision {
+    /// Answer `confirmed: true`: every message id is allowed.
     Confirm,
     /// Declined; the ids that were not allowed, for the report.
     Decline {
+        /// Message ids not in the policy, or `(no message id)`.
         unexpected: Vec<String>,
     },
 }
@@ -33,10 +39,14 @@ pub enum ReplyDecision {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReplyPolicy {
+    /// Message ids confirmed without asking (empty by default: every
+    /// prompt is declined).
     pub auto_confirm: BTreeSet<String>,
 }
 
 impl ReplyPolicy {
+    /// Confirm when the prompt has message ids and all are in
+    /// `auto_confirm`; otherwise decline, logging a warning.
     pub fn decide(&self, prompt: &Prompt) -> ReplyDecision {
         let unexpected: Vec<String> = prompt
             .message_ids

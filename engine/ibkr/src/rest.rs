@@ -29,8 +29,12 @@ pub struct ClientConfig {
     /// Accept the gateway's self-signed certificate. Only allowed when the
     /// host is a loopback address or `localhost`.
     pub accept_invalid_certs: bool,
+    /// `User-Agent` header of every request (default `ibflow/VERSION`).
     pub user_agent: String,
+    /// Whole-request timeout, connect to last body byte (default 30 s); past
+    /// it the call fails with [`IbkrError::Transport`].
     pub timeout: Duration,
+    /// Client-side rate limits, applied before each request.
     pub pacing: PacingConfig,
     /// Wait before retrying the first `/hmds/history` call of a session,
     /// which returns a 404 page while the history service warms up.
@@ -55,6 +59,7 @@ impl Default for ClientConfig {
 }
 
 impl ClientConfig {
+    /// The defaults with another base URL (the simulator, a remote gateway).
     pub fn with_base_url(base_url: impl Into<String>) -> Self {
         ClientConfig {
             base_url: base_url.into(),
@@ -116,6 +121,9 @@ pub fn parse_base_url(s: &str) -> Result<Url, IbkrError> {
 }
 
 impl IbkrClient {
+    /// Build a client: validates the base URL and refuses
+    /// `accept_invalid_certs` for a host that is not a loopback one. No
+    /// request is sent.
     pub fn new(config: ClientConfig) -> Result<Self, IbkrError> {
         let base = parse_base_url(&config.base_url)?;
         if config.accept_invalid_certs && !is_loopback(&base) {
@@ -148,14 +156,18 @@ impl IbkrClient {
         })
     }
 
+    /// The base URL, without a trailing slash or query.
     pub fn base_url(&self) -> &Url {
         &self.inner.base
     }
 
+    /// The settings it was built with.
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
     }
 
+    /// The pacing limiter every request of this client (and its clones) goes
+    /// through.
     pub fn pacer(&self) -> &Pacer {
         &self.inner.pacer
     }
@@ -785,6 +797,7 @@ impl IbkrClient {
 /// Parameters of both history endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryRequest {
+    /// The contract.
     pub conid: Conid,
     /// `1d`, `1w`, ...
     pub period: String,
@@ -792,13 +805,18 @@ pub struct HistoryRequest {
     pub bar: String,
     /// `YYYYMMDD-HH:MM:SS` UTC.
     pub start_time: Option<String>,
+    /// `outsideRth`: include bars outside regular trading hours.
     pub outside_rth: bool,
+    /// `exchange` to take the data from; `None` leaves it out (SMART).
     pub exchange: Option<String>,
     /// `/hmds/history` only: Last, Bid, Ask, Midpoint, ...
     pub bar_type: Option<String>,
 }
 
 impl HistoryRequest {
+    /// A request for `period` of `bar` bars with nothing else set: no
+    /// `startTime` (the gateway's default range), regular trading hours
+    /// only, no exchange, no bar type.
     pub fn new(conid: Conid, period: &str, bar: &str) -> Self {
         HistoryRequest {
             conid,

@@ -32,12 +32,16 @@ use engine::model::Timestamp;
 /// The region whose server the gateway connects to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetRegion {
+    /// US/Eastern midnight (the default).
     NorthAmerica,
+    /// Midnight in Europe/Zurich (the spec's "CEST").
     Europe,
+    /// Midnight in Asia/Hong_Kong (HKT).
     Asia,
 }
 
 impl ResetRegion {
+    /// The time zone whose midnight is the region's daily reset.
     pub fn tz(self) -> Tz {
         match self {
             ResetRegion::NorthAmerica => chrono_tz::US::Eastern,
@@ -111,11 +115,15 @@ impl ResetRegion {
 /// Settings of the keeper.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
+    /// How often `/tickle` is called (default 60 s, as the spec recommends).
     pub tickle_every: Duration,
     /// `compete` flag of `/iserver/auth/ssodh/init`: take over a competing
     /// session. Off by default: a competing session is reported, not killed.
     pub compete: bool,
+    /// Whose daily reset to expect (default North America).
     pub region: ResetRegion,
+    /// How long after the reset a disconnect is logged as expected rather than
+    /// as an error (default 15 minutes).
     pub reset_grace: Duration,
 }
 
@@ -133,9 +141,13 @@ impl Default for SessionConfig {
 /// What one check found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionCheck {
+    /// The brokerage session as the gateway reported it (after a re-init, as
+    /// the re-init or the status endpoint reported it).
     pub status: SessionStatus,
     /// `/iserver/auth/ssodh/init` was called.
     pub reinitialized: bool,
+    /// `ssoExpires` of the `/tickle` answer: milliseconds until the SSO session
+    /// expires; `None` when `/tickle` answered 401 or left it out.
     pub sso_expires_ms: Option<i64>,
 }
 

@@ -43,24 +43,54 @@ use engine::model::Conid;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Subscription {
     /// `smd+CONID+{"fields":[...]}`.
-    MarketData { conid: Conid, fields: Vec<String> },
+    MarketData {
+        /// The contract.
+        conid: Conid,
+        /// Market data field ids (`31` last price, `84` bid, ...), as strings.
+        fields: Vec<String>,
+    },
     /// `smh+CONID+{params}` (period, bar, outsideRth, source, format).
-    History { conid: Conid, params: String },
+    History {
+        /// The contract (SMART routing).
+        conid: Conid,
+        /// The JSON parameter object, sent as is; empty means `{}`.
+        params: String,
+    },
     /// `sbd+ACCT+CONID` (BookTrader price ladder).
-    BookTrader { account: String, conid: Conid },
+    BookTrader {
+        /// The account id.
+        account: String,
+        /// The contract.
+        conid: Conid,
+    },
     /// `sor+{}` live order updates.
     Orders,
     /// `str+{"realtimeUpdatesOnly":..,"days":..}`.
     Trades {
+        /// `realtimeUpdatesOnly`: only executions from now on, no history.
         realtime_only: bool,
+        /// Days of past executions to replay; `None` leaves it out (the
+        /// gateway's default is 1).
         days: Option<u8>,
     },
     /// `spl+{}` profit and loss.
     Pnl,
     /// `ssd+ACCT+{params}` account summary.
-    AccountSummary { account: String, params: String },
+    AccountSummary {
+        /// The account id.
+        account: String,
+        /// The JSON parameter object (`keys`, `fields`), sent as is; empty
+        /// means `{}` (everything).
+        params: String,
+    },
     /// `sld+ACCT+{params}` account ledger.
-    Ledger { account: String, params: String },
+    Ledger {
+        /// The account id.
+        account: String,
+        /// The JSON parameter object (`keys`, `fields`), sent as is; empty
+        /// means `{}` (everything).
+        params: String,
+    },
 }
 
 impl Subscription {
@@ -140,27 +170,50 @@ pub enum WsMessage {
     /// A `sor` order update (the execution module maps it to its orders).
     OrderUpdate(LiveOrder),
     /// `blt`.
-    Bulletin { id: String, message: String },
+    Bulletin {
+        /// The bulletin's unique id (empty when missing).
+        id: String,
+        /// Its text (empty when missing).
+        message: String,
+    },
     /// `ntf`; `raw` keeps prompt options for `/iserver/notification`.
     Notification {
+        /// The notification's id (empty when missing).
         id: String,
+        /// Its headline (empty when missing).
         title: String,
+        /// Its body text (empty when missing).
         text: String,
+        /// The whole `args` object.
         raw: serde_json::Value,
     },
     /// `sbd`: a BookTrader price ladder.
     PriceLadder(cpapi::messages::PriceLadder),
     /// `act`, `ssd`, `sld`, `smh` and anything else: topic and body.
     Other {
+        /// The frame's `topic`, in full (`smh+265598`, `act`); empty when
+        /// the frame had none.
         topic: String,
+        /// The whole frame.
         body: serde_json::Value,
     },
     /// The socket is open (after every reconnect too).
-    Connected { reconnects: u32 },
+    Connected {
+        /// Reconnect attempts since the task started (0 on the first
+        /// connection; failed attempts count too).
+        reconnects: u32,
+    },
     /// The socket was lost; a reconnect follows.
-    Disconnected { reason: String },
+    Disconnected {
+        /// Why: the connect error, a close, a read error or silence beyond
+        /// [`WsConfig::dead_after`].
+        reason: String,
+    },
     /// A message that could not be decoded (kept, never a panic).
-    Malformed { error: String },
+    Malformed {
+        /// The decode error, prefixed with the topic when known.
+        error: String,
+    },
 }
 
 /// Settings of the websocket task.
@@ -170,7 +223,11 @@ pub struct WsConfig {
     pub dead_after: Duration,
     /// How often to send `tic` (the spec asks for at least once a minute).
     pub tic_every: Duration,
+    /// Wait before the first reconnect attempt, and again after every
+    /// successful connection; each actual wait is drawn from half to all of
+    /// the current value.
     pub backoff_initial: Duration,
+    /// Ceiling of the wait, which doubles after each failed attempt.
     pub backoff_max: Duration,
 }
 
@@ -204,6 +261,8 @@ impl WsHandle {
         let _ = self.cmd.send(Command::Subscribe(sub));
     }
 
+    /// Send the topic's unsubscribe message now and stop re-subscribing
+    /// it after reconnects; `sub` must equal the subscribed value.
     pub fn unsubscribe(&self, sub: Subscription) {
         let _ = self.cmd.send(Command::Unsubscribe(sub));
     }

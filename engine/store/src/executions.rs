@@ -21,10 +21,12 @@ const LIMIT: i64 = 1_000_000_000_000;
 /// One stored execution with what came with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredExecution {
+    /// The execution as the engine knows it (flattened when serialized).
     #[serde(flatten)]
     pub execution: Execution,
     /// The JSON the execution was parsed from, when it came from the venue.
     pub raw_json: Option<String>,
+    /// When this store first recorded it (UTC), not when it traded.
     pub recorded: Timestamp,
 }
 
@@ -33,10 +35,17 @@ pub struct StoredExecution {
 /// execution report does not carry the contract multiplier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredPosition {
+    /// The account the executions were booked to.
     pub account: String,
+    /// The contract.
     pub conid: Conid,
+    /// Signed units held: positive long, negative short, zero flat (the row
+    /// stays, with its realized PnL).
     pub quantity: Decimal,
+    /// Average price of the open quantity, without the multiplier; stored in
+    /// the `avg_cost` column.
     pub avg_cost: Decimal,
+    /// Realized profit so far, in price units times quantity (no multiplier).
     pub realized_pnl: Decimal,
 }
 
@@ -44,11 +53,15 @@ pub struct StoredPosition {
 /// and how many were already stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ingested {
+    /// The `execution_id`s that were new, in the order given: these, and only
+    /// these, moved positions.
     pub new_ids: Vec<String>,
+    /// Records not stored: already in the table, or repeated within the batch.
     pub duplicates: usize,
 }
 
 impl Ingested {
+    /// How many executions were new.
     pub fn new_count(&self) -> usize {
         self.new_ids.len()
     }
@@ -245,6 +258,7 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// How many executions are stored.
     pub async fn execution_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM executions")
             .fetch_one(&self.pool)

@@ -14,6 +14,7 @@ use engine::model::Execution;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what}")]
 pub struct RecordError {
+    /// The message: `trade <execution_id>: <field>: <reason>`.
     pub what: String,
 }
 

@@ -23,6 +23,8 @@
 //! ([`Store::position_discrepancies`], [`Store::order_discrepancies`]);
 //! the fetching belongs to the live client.
 
+#![warn(missing_docs)]
+
 mod codec;
 mod executions;
 pub mod import;
@@ -53,37 +55,63 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 /// How long a writer waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why a store operation failed. Every write that fails leaves the database
+/// as it was: each is one transaction.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The file could not be opened or created (a bad path, no permission,
+    /// not a SQLite database).
     #[error("opening database {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
+    Open {
+        /// The file asked for.
+        path: PathBuf,
+        /// SQLite's (sqlx's) error.
+        source: sqlx::Error,
+    },
+    /// A migration failed, or the database has migrations this build does
+    /// not know (a newer version wrote it).
     #[error("migrating database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Any other SQLite error (I/O, constraint, busy).
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     /// A stored value that does not parse back: the file was edited by
     /// something else, or is from an incompatible version.
     #[error("corrupt value in {table}.{column}: {value:?}")]
     Corrupt {
+        /// The table read.
         table: &'static str,
+        /// The column whose value does not parse.
         column: &'static str,
+        /// The stored text, as found.
         value: String,
     },
+    /// An execution refused before anything was written: an empty id, a
+    /// size not in (0, 10^12], a price, commission or net amount out of
+    /// range, or position arithmetic that would overflow. The whole batch
+    /// is refused with it.
     #[error("execution {execution_id}: {reason}")]
     InvalidExecution {
+        /// The offending execution's id.
         execution_id: String,
+        /// What is wrong with it.
         reason: String,
     },
     /// The database changed under a transaction that holds the write lock:
     /// nothing was written.
     #[error("store inconsistency: {0}")]
     Inconsistent(String),
+    /// ForecastEx netting refused its input: a strike record that cannot be
+    /// paired, or an execution that does not belong to its strike.
     #[error(transparent)]
     Netting(#[from] NettingError),
+    /// A JSON column (state values, backtest summaries, batch parameters)
+    /// that does not serialize or parse.
     #[error("JSON value: {0}")]
     Json(#[from] serde_json::Error),
 }
 
+/// The store's result: [`StoreError`] unless said otherwise.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A handle on one SQLite file. Cheap to clone (a connection pool).

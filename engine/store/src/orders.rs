@@ -17,27 +17,48 @@ use engine::model::{
 pub struct StoredOrder {
     /// `cOID`: the key.
     pub client_order_id: String,
+    /// The venue's order id; `None` until acknowledged. An upsert without it
+    /// keeps the stored one.
     pub broker_order_id: Option<String>,
+    /// The engine's id in the run that placed it; meaningless to a later run.
     pub engine_order_id: Option<OrderId>,
     /// The parent's cOID (bracket children).
     pub parent: Option<String>,
+    /// OCA group name: members cancel each other on the first fill.
     pub oca_group: Option<String>,
+    /// Name of the owning strategy, when known (the journal does not set it).
     pub strategy: Option<String>,
+    /// The account the order was sent to.
     pub account: Option<String>,
+    /// The contract.
     pub conid: Conid,
+    /// Buy or sell.
     pub side: Side,
+    /// The engine's order type.
     pub order_type: OrderType,
+    /// Total units, unsigned; `side` gives the direction.
     pub quantity: Decimal,
+    /// Limit price, for the types that have one.
     pub limit_price: Option<Decimal>,
+    /// Stop (trigger) price, for the types that have one.
     pub stop_price: Option<Decimal>,
+    /// Trailing distance of `TRAIL` and `TRAILLMT` orders.
     pub trail: Option<Trail>,
+    /// Time in force.
     pub tif: Tif,
+    /// May work outside regular trading hours.
     pub outside_rth: bool,
+    /// Last status reported.
     pub status: OrderStatus,
+    /// Units filled so far.
     pub filled_quantity: Decimal,
+    /// Average fill price; `None` before the first fill.
     pub avg_fill_price: Option<Decimal>,
+    /// Why the venue refused or cancelled it, when it did.
     pub reason: Option<String>,
+    /// When the engine first tracked the order.
     pub created: Timestamp,
+    /// When the last status or fill arrived.
     pub updated: Timestamp,
 }
 
@@ -77,21 +98,34 @@ impl StoredOrder {
 /// `/iserver/account/orders`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderStatusUpdate {
+    /// The order's cOID; an update for an unknown cOID writes nothing.
     pub client_order_id: String,
+    /// The venue's order id, when the report carries it; `None` keeps the
+    /// stored one.
     pub broker_order_id: Option<String>,
+    /// The reported status.
     pub status: OrderStatus,
+    /// Units filled so far (cumulative).
     pub filled_quantity: Decimal,
+    /// Average fill price; `None` keeps the stored one.
     pub avg_fill_price: Option<Decimal>,
+    /// Why the order was refused or cancelled; `None` keeps the stored reason.
     pub reason: Option<String>,
+    /// When the venue reported it; becomes the order's `updated` time.
     pub time: Timestamp,
 }
 
 /// One row of an order's status history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusChange {
+    /// The status at this point.
     pub status: OrderStatus,
+    /// Units filled at this point.
     pub filled_quantity: Decimal,
+    /// The reason recorded with the change, if any.
     pub reason: Option<String>,
+    /// The time the change was recorded with (the order's `updated` time or
+    /// the report's time).
     pub time: Timestamp,
 }
 
@@ -207,6 +241,7 @@ impl Store {
             .await
     }
 
+    /// The order with this cOID, if stored.
     pub async fn order(&self, client_order_id: &str) -> Result<Option<StoredOrder>> {
         let row = sqlx::query(&format!("{SELECT_ORDER} WHERE client_order_id = ?"))
             .bind(client_order_id)

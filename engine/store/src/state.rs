@@ -13,9 +13,13 @@ use engine::model::{Bar, Conid, Timestamp};
 /// A finished backtest: what ran, on what, and its summary document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BacktestRun {
+    /// Strategy name.
     pub strategy: String,
+    /// The parameters it ran with, as text.
     pub params: BTreeMap<String, String>,
+    /// What data it ran on (a file path or a description).
     pub data: String,
+    /// When the run was made.
     pub created: Timestamp,
     /// The `summary.json` document. Its scalar top-level fields are also
     /// stored one per row (backtest_metrics) for ranking in SQL.
@@ -44,6 +48,7 @@ impl Store {
         Ok(())
     }
 
+    /// One key of a strategy's state; `None` when never set (or deleted).
     pub async fn get_state(&self, strategy: &str, key: &str) -> Result<Option<serde_json::Value>> {
         let v: Option<String> =
             sqlx::query_scalar("SELECT value FROM strategy_state WHERE strategy = ? AND key = ?")
@@ -68,6 +73,7 @@ impl Store {
         Ok(out)
     }
 
+    /// Delete one key of a strategy's state; returns whether it existed.
     pub async fn delete_state(&self, strategy: &str, key: &str) -> Result<bool> {
         let r = sqlx::query("DELETE FROM strategy_state WHERE strategy = ? AND key = ?")
             .bind(strategy)
