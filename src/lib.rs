@@ -3,8 +3,6 @@
 
 // The terminal front end: printing is its job (libraries log instead).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
-#![warn(missing_docs)]
-
 pub mod backtest_cmd;
 pub mod bench;
 pub mod cli;

@@ -10,7 +10,6 @@ use cpapi::smd::SmdDecoder;
 use engine::event::Event;
 use engine::model::{Conid, OrderId, OrderRequest, OrderType, Side, Tif};
 use gateway_sim::{Gateway, GatewayConfig, GatewayHandle};
-use ibkr::pacing::PacingConfig;
 use ibkr::rest::HistoryRequest;
 use ibkr::session::{check_once, SessionConfig};
 use ibkr::ws::{self, Subscription, WsConfig, WsMessage};
@@ -43,16 +42,7 @@ async fn sim_from(start: Option<&str>) -> GatewayHandle {
 }
 
 fn client(g: &GatewayHandle) -> IbkrClient {
-    IbkrClient::new(ClientConfig {
-        hmds_warmup: Duration::from_millis(50),
-        snapshot_preflight_wait: Duration::from_millis(100),
-        pacing: PacingConfig {
-            wait_out_penalty: false,
-            ..PacingConfig::default()
-        },
-        ..ClientConfig::with_base_url(g.base_url())
-    })
-    .expect("client")
+    IbkrClient::new(ClientConfig::for_simulator(g.base_url())).expect("client")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,8 +3,6 @@
 //! The replay feeds the same [`engine::dispatch::Dispatcher`] the live engine
 //! uses; the simulated exchange stands where the broker would be.
 
-#![warn(missing_docs)]
-
 pub mod data;
 pub mod exchange;
 pub mod report;

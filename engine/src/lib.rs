@@ -5,8 +5,6 @@
 //! the CP Gateway simulator and the live client all drive the same
 //! [`dispatch::Dispatcher`] with the same strategies.
 
-#![warn(missing_docs)]
-
 pub mod bars;
 pub mod contracts;
 pub mod dispatch;

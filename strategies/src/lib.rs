@@ -13,8 +13,6 @@
 //! public too: [`indicators`] (allocation-free incremental indicators) and
 //! [`tracker`] (which of a strategy's orders are still working).
 
-#![warn(missing_docs)]
-
 pub mod breakout_oca;
 pub mod forecast_band;
 pub mod indicators;

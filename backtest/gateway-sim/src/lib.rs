@@ -25,8 +25,6 @@
 //! exchange), `prompts`, `pacing`, `ws` (the websocket topics), `ladder`
 //! (the `sbd` price ladder), `wire` (JSON helpers).
 
-#![warn(missing_docs)]
-
 mod accounts;
 pub mod config;
 mod desk;

@@ -16,8 +16,6 @@
 //! The client (`ibkr`) and the simulator (`gateway-sim`) both speak through
 //! these types, so a spelling is written once.
 
-#![warn(missing_docs)]
-
 pub mod endpoints;
 pub mod history;
 pub mod lenient;

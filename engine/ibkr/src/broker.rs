@@ -50,7 +50,7 @@ impl std::fmt::Debug for IbkrBroker {
 impl IbkrBroker {
     /// A broker placing through `exec` and reading positions of `account`
     /// (the same account as the executor's ticket builder). Knows no contract
-    /// yet: see [`IbkrBroker::add_contract`].
+    /// yet: see [`IbkrBroker::with_contracts`].
     pub fn new(exec: LiveExecutor, account: impl Into<String>) -> Self {
         IbkrBroker {
             exec,

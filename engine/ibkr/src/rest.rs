@@ -66,6 +66,25 @@ impl ClientConfig {
             ..Self::default()
         }
     }
+
+    /// A client of the CP Gateway simulator (`ibflow sim-gateway`, or one
+    /// a test starts) at `base_url`: the simulator's history service and
+    /// snapshots are ready after a short wait, not the real gateway's
+    /// second, and a request the simulator's pacer puts in the penalty box
+    /// fails at once ([`IbkrError::TooManyRequests`], then
+    /// [`IbkrError::PenaltyBox`]) instead of waiting it out, so a
+    /// pacing mistake shows as an error.
+    pub fn for_simulator(base_url: impl Into<String>) -> Self {
+        ClientConfig {
+            hmds_warmup: Duration::from_millis(50),
+            snapshot_preflight_wait: Duration::from_millis(100),
+            pacing: PacingConfig {
+                wait_out_penalty: false,
+                ..PacingConfig::default()
+            },
+            ..Self::with_base_url(base_url)
+        }
+    }
 }
 
 /// True for `localhost` and loopback IP literals.

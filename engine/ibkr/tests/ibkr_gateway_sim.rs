@@ -18,7 +18,6 @@ use cpapi::messages::PlaceOutcome;
 use cpapi::order_ticket::OrdersBody;
 use engine::model::{Conid, OrderId, OrderRequest, OrderType, Side, Tif};
 use gateway_sim::{Gateway, GatewayConfig, GatewayHandle, PacingConfig as SimPacing};
-use ibkr::pacing::PacingConfig;
 use ibkr::rest::HistoryRequest;
 use ibkr::session::{check_once, SessionConfig};
 use ibkr::{ClientConfig, IbkrClient, IbkrError};
@@ -43,16 +42,7 @@ async fn sim() -> GatewayHandle {
 }
 
 fn client(g: &GatewayHandle) -> IbkrClient {
-    IbkrClient::new(ClientConfig {
-        hmds_warmup: Duration::from_millis(10),
-        snapshot_preflight_wait: Duration::from_millis(10),
-        pacing: PacingConfig {
-            wait_out_penalty: false,
-            ..PacingConfig::default()
-        },
-        ..ClientConfig::with_base_url(g.base_url())
-    })
-    .expect("client")
+    IbkrClient::new(ClientConfig::for_simulator(g.base_url())).expect("client")
 }
 
 fn not_paced<T: std::fmt::Debug>(r: &Result<T, IbkrError>) {

@@ -23,8 +23,6 @@
 //! ([`Store::position_discrepancies`], [`Store::order_discrepancies`]);
 //! the fetching belongs to the live client.
 
-#![warn(missing_docs)]
-
 mod codec;
 mod executions;
 pub mod import;
