@@ -304,7 +304,7 @@ fn progress_bar(quiet: bool) -> Option<indicatif::ProgressBar> {
 
 fn run_sweep(plan: &Plan) -> Result<()> {
     let registry = strategies::registry();
-    let grid = sweep::grid(&plan.sweeps);
+    let grid = sweep::grid(&plan.sweeps)?;
     let results = sweep::run(&grid, |overrides| {
         let params = plan.params.merged(overrides);
         let strategy = registry

@@ -26,7 +26,8 @@ pub enum SweepError {
         /// What is wrong with it.
         reason: String,
     },
-    /// One axis would have more than 100 000 values (the count when it stopped).
+    /// An axis, or the grid of all axes, would have more than
+    /// [`MAX_POINTS`] points (the count when it stopped, saturated).
     #[error("sweep grid has {0} points; the limit is 100000")]
     TooLarge(usize),
     /// The metric to rank by is not a field of the results.
@@ -93,7 +94,7 @@ impl SweepAxis {
             } else {
                 toml::Value::String(v.normalize().to_string())
             });
-            if values.len() > 100_000 {
+            if values.len() > MAX_POINTS {
                 return Err(SweepError::TooLarge(values.len()));
             }
             v += step;
@@ -105,9 +106,20 @@ impl SweepAxis {
     }
 }
 
-/// The cartesian product of the axes, first axis varying slowest.
-pub fn grid(axes: &[SweepAxis]) -> Vec<Params> {
-    let mut out = vec![Params::new()];
+/// Most points a sweep runs (each is a whole backtest).
+pub const MAX_POINTS: usize = 100_000;
+
+/// The cartesian product of the axes, first axis varying slowest; more
+/// than [`MAX_POINTS`] points is an error, checked before anything is
+/// built.
+pub fn grid(axes: &[SweepAxis]) -> Result<Vec<Params>, SweepError> {
+    let points = axes.iter().try_fold(1usize, |n, a| {
+        n.checked_mul(a.values.len())
+            .filter(|&n| n <= MAX_POINTS)
+            .ok_or(SweepError::TooLarge(n.saturating_mul(a.values.len())))
+    })?;
+    let mut out = Vec::with_capacity(points);
+    out.push(Params::new());
     for axis in axes {
         let mut next = Vec::with_capacity(out.len() * axis.values.len());
         for p in &out {
@@ -119,7 +131,7 @@ pub fn grid(axes: &[SweepAxis]) -> Vec<Params> {
         }
         out = next;
     }
-    out
+    Ok(out)
 }
 
 /// Run `job` for every point of the grid in parallel (rayon, all cores).
@@ -310,10 +322,28 @@ mod tests {
             SweepAxis::parse("a=1:2:1").unwrap(),
             SweepAxis::parse("b=10:30:10").unwrap(),
         ];
-        let g = grid(&axes);
+        let g = grid(&axes).unwrap();
         assert_eq!(g.len(), 6);
         assert_eq!(g[0].table().get("a"), Some(&toml::Value::Integer(1)));
         assert_eq!(g[5].table().get("b"), Some(&toml::Value::Integer(30)));
+    }
+
+    #[test]
+    fn a_grid_too_large_is_refused_before_it_is_built() {
+        // 2 001 x 2 001 points: each axis is allowed, the product is not.
+        let axes = [
+            SweepAxis::parse("a=0:2000:1").unwrap(),
+            SweepAxis::parse("b=0:2000:1").unwrap(),
+        ];
+        match grid(&axes) {
+            Err(SweepError::TooLarge(n)) => assert_eq!(n, 2001 * 2001),
+            other => panic!("{:?}", other.map(|g| g.len())),
+        }
+        // A product that overflows usize is refused the same way.
+        let huge: Vec<_> = (0..4)
+            .map(|i| SweepAxis::parse(&format!("p{i}=1:100000:1")).unwrap())
+            .collect();
+        assert!(matches!(grid(&huge), Err(SweepError::TooLarge(_))));
     }
 
     #[derive(Serialize)]
@@ -325,7 +355,7 @@ mod tests {
     #[test]
     fn ranking_and_csv() {
         let axes = [SweepAxis::parse("a=1:3:1").unwrap()];
-        let g = grid(&axes);
+        let g = grid(&axes).unwrap();
         let results = run(&g, |p| {
             let a = p.table().get("a").and_then(|v| v.as_integer()).unwrap_or(0);
             if a == 2 {
