@@ -16,14 +16,18 @@ use tokio_tungstenite::tungstenite::Message;
 
 const T: Duration = Duration::from_secs(5);
 
-/// Status, content type and body text of a raw GET.
-async fn raw(c: &Client, path: &str) -> (u16, String, String) {
-    let r = c
-        .http
-        .get(format!("{}{path}", c.base))
+/// A request without a body, answered as it comes.
+async fn request(c: &Client, method: reqwest::Method, path: &str) -> reqwest::Response {
+    c.http
+        .request(method, format!("{}{path}", c.base))
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Status, content type and body text of a GET.
+async fn raw(c: &Client, path: &str) -> (u16, String, String) {
+    let r = request(c, reqwest::Method::GET, path).await;
     let status = r.status().as_u16();
     let ct = r
         .headers()
@@ -89,12 +93,7 @@ async fn the_request_log_and_cookies() {
     c.ok("/iserver/accounts").await;
     gw.record_requests(true);
     gw.set_cookie_path("/tickle", "x-sess-uuid=abc123; Path=/");
-    let r = c
-        .http
-        .post(format!("{}/tickle", c.base))
-        .send()
-        .await
-        .unwrap();
+    let r = request(&c, reqwest::Method::POST, "/tickle").await;
     assert_eq!(
         r.headers().get("set-cookie").unwrap(),
         "x-sess-uuid=abc123; Path=/"

@@ -21,14 +21,13 @@ use std::time::Duration;
 use cpapi::messages::PlaceOutcome;
 use cpapi::order_ticket::OrdersBody;
 use engine::event::Event;
-use engine::model::{Conid, OrderId, OrderRequest, OrderType, Side, Tif};
+use engine::model::{Conid, OrderRequest, OrderType, Side};
 use gateway_sim::GatewayHandle;
 use ibkr::ws::{self, Subscription, WsConfig, WsMessage};
 use ibkr::{ClientConfig, IbkrClient, IbkrError};
 use reqwest::Method;
-use rust_decimal::Decimal;
 use serde_json::Value;
-use support::{client, start};
+use support::{client, order, start};
 
 const AAPL: Conid = Conid(265598);
 
@@ -207,19 +206,8 @@ async fn wait_received(g: &GatewayHandle, what: &str, f: impl Fn(&[(usize, Strin
 async fn one_execution(g: &GatewayHandle, c: &IbkrClient) {
     let acct = c.iserver_accounts().await.unwrap().accounts[0].clone();
     let req = OrderRequest {
-        id: OrderId(1),
-        conid: AAPL,
-        side: Side::Buy,
-        order_type: OrderType::Market,
-        quantity: Decimal::ONE,
-        limit_price: None,
-        stop_price: None,
-        trail: None,
-        tif: Tif::Day,
-        outside_rth: false,
         client_order_id: "ws-dedup-1".into(),
-        parent: None,
-        oca_group: None,
+        ..order(1, AAPL, Side::Buy, OrderType::Market)
     };
     let placed = c
         .place_orders(&acct, &OrdersBody::from_batch(&[req], &acct))

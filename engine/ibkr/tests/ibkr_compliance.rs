@@ -10,30 +10,20 @@ mod support;
 use rust_decimal::Decimal;
 
 use cpapi::order_ticket::TicketBuilder;
-use engine::model::{Conid, OrderId, OrderRequest, OrderType, SecType, Side, Tif};
+use engine::model::{Conid, OrderRequest, OrderType, SecType, Side};
 use gateway_sim::Instrument;
 use ibkr::executor::LiveExecutor;
 use ibkr::reply::ReplyPolicy;
-use support::{client, start};
+use support::{client, order, start};
 
 const FUTURE: Conid = Conid(495512557);
 const AAPL: Conid = Conid(265598);
 
-fn order(id: u64, conid: Conid, limit: i64) -> OrderRequest {
+/// A limit buy of one unit.
+fn buy(id: u64, conid: Conid, limit: i64) -> OrderRequest {
     OrderRequest {
-        id: OrderId(id),
-        conid,
-        side: Side::Buy,
-        order_type: OrderType::Limit,
-        quantity: Decimal::ONE,
         limit_price: Some(Decimal::new(limit, 0)),
-        stop_price: None,
-        trail: None,
-        tif: Tif::Day,
-        outside_rth: false,
-        client_order_id: format!("ibf-{id}"),
-        parent: None,
-        oca_group: None,
+        ..order(id, conid, Side::Buy, OrderType::Limit)
     }
 }
 
@@ -61,11 +51,11 @@ async fn futures_orders_and_cancels_carry_the_compliance_fields() {
     );
     let id = |p: ibkr::executor::Placed| p.acks[0].order_id.clone().unwrap();
     let future = id(exec
-        .submit(&[order(1, FUTURE, 5000)], |_| SecType::Future)
+        .submit(&[buy(1, FUTURE, 5000)], |_| SecType::Future)
         .await
         .unwrap());
     let stock = id(exec
-        .submit(&[order(2, AAPL, 1)], |_| SecType::Stock)
+        .submit(&[buy(2, AAPL, 1)], |_| SecType::Stock)
         .await
         .unwrap());
     exec.cancel(&future, &SecType::Future).await.unwrap();

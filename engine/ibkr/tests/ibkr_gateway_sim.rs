@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use cpapi::messages::PlaceOutcome;
 use cpapi::order_ticket::OrdersBody;
-use engine::model::{Conid, OrderId, OrderRequest, OrderType, Side, Tif};
+use engine::model::{Conid, OrderRequest, OrderType, Side, Tif};
 use gateway_sim::GatewayHandle;
 use ibkr::rest::HistoryRequest;
 use ibkr::session::{check_once, SessionConfig};
@@ -27,7 +27,7 @@ use rust_decimal::Decimal;
 
 mod support;
 
-use support::{client, start};
+use support::{client, order, start};
 
 const AAPL: Conid = Conid(265598);
 
@@ -158,19 +158,10 @@ async fn reply_chain_with_two_prompts() {
     let acct = c.iserver_accounts().await.unwrap().accounts[0].clone();
     // A stop far below the market: two precaution prompts (price, stop).
     let req = OrderRequest {
-        id: OrderId(1),
-        conid: AAPL,
-        side: Side::Sell,
-        order_type: OrderType::Stop,
-        quantity: Decimal::ONE,
-        limit_price: None,
         stop_price: Some(Decimal::ONE),
-        trail: None,
         tif: Tif::Gtc,
-        outside_rth: false,
         client_order_id: "ibkr-sim-1".into(),
-        parent: None,
-        oca_group: None,
+        ..order(1, AAPL, Side::Sell, OrderType::Stop)
     };
     let body = OrdersBody::from_batch(&[req], &acct);
     let mut outcome = c.place_orders(&acct, &body).await.unwrap();

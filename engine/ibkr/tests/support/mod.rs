@@ -6,8 +6,10 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use engine::model::{Conid, OrderId, OrderRequest, OrderType, Side, Tif};
 use gateway_sim::{Gateway, GatewayConfig, GatewayHandle, PacingConfig};
 use ibflow_ibkr::{ClientConfig, IbkrClient};
+use rust_decimal::Decimal;
 
 /// A paused simulator (speed 0: replay time moves only through
 /// `advance`) at 2023-06-01 14:00 UTC, years of history behind it, pacing
@@ -31,4 +33,24 @@ pub(crate) async fn start(tweak: impl FnOnce(&mut GatewayConfig)) -> GatewayHand
 /// paces itself and never waits out a penalty.
 pub(crate) fn client(g: &GatewayHandle) -> IbkrClient {
     IbkrClient::new(ClientConfig::for_simulator(g.base_url())).expect("client")
+}
+
+/// An order for one unit, DAY, no prices, cOID `ibf-{id}`: tests set the
+/// prices and whatever else they need on top.
+pub(crate) fn order(id: u64, conid: Conid, side: Side, order_type: OrderType) -> OrderRequest {
+    OrderRequest {
+        id: OrderId(id),
+        conid,
+        side,
+        order_type,
+        quantity: Decimal::ONE,
+        limit_price: None,
+        stop_price: None,
+        trail: None,
+        tif: Tif::Day,
+        outside_rth: false,
+        client_order_id: format!("ibf-{id}"),
+        parent: None,
+        oca_group: None,
+    }
 }
