@@ -56,7 +56,9 @@ use engine::model::Timestamp;
 
 pub use config::{GatewayConfig, Instrument, PacingConfig, PromptRule};
 pub use events::{EventMarket, EventStrike};
+pub use faults::{ReceivedRequest, ReceivedWsMessage};
 
+use faults::{Answer, Scope};
 use state::Shared;
 
 /// Why the simulator could not start.
@@ -158,6 +160,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(order_handlers::routes())
         .merge(portfolio::routes())
         .merge(ws::routes())
+        // Paths the simulator does not serve pass the layers too: they count
+        // against the global limit, need the session, and take faults.
+        .fallback(wire::not_found)
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             faults::inject,
@@ -169,6 +174,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             pacing::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            faults::record,
         ));
     let inner = Router::new()
         .nest("/v1/api", api)
@@ -203,7 +212,9 @@ fn without_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Req
 ///
 /// Besides the address, the handle is the admin interface tests use to
 /// provoke what a real gateway does on its own: session expiry, a competing
-/// login, the passage of (replay) time.
+/// login, the passage of (replay) time, and the faults of a bad day (failing,
+/// slow, malformed or foreign answers, silent or dropped websockets); and to
+/// see what clients sent ([`GatewayHandle::record_requests`]).
 pub struct GatewayHandle {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -298,13 +309,98 @@ impl GatewayHandle {
     /// Answer every request whose path (after `/v1/api`) starts with
     /// `prefix` with `status` and `{"error": "injected fault: ..."}`.
     pub fn fail_path(&self, prefix: &str, status: u16) {
-        let status = axum::http::StatusCode::from_u16(status)
-            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-        self.shared
-            .lock()
-            .faults
-            .fail
-            .push((prefix.to_owned(), status));
+        let status = status_or_500(status);
+        self.fail_path_with(
+            prefix,
+            status.as_u16(),
+            &format!("injected fault: {}", status.as_u16()),
+        );
+    }
+
+    /// Answer every request whose path starts with `prefix` with `status`
+    /// and `{"error": message}`: the error object of the spec with the
+    /// gateway's own text (`500 System Error` with `"System error"`, a 401
+    /// saying why), and with status 200 the spec's *Order Reject Object*,
+    /// the 200 whose `error` tells why an order cannot be accepted (price,
+    /// permissions, funds).
+    pub fn fail_path_with(&self, prefix: &str, status: u16, message: &str) {
+        self.answer(
+            Scope::Prefix(prefix.to_owned()),
+            Answer::Error(status_or_500(status), message.to_owned()),
+        );
+    }
+
+    /// Answer every request whose path starts with `prefix` with `status`
+    /// and an HTML page where JSON was expected: the gateway's web front
+    /// serves its login page (HTML, 200) to a client whose login has lapsed
+    /// (an HTTP client following the redirect sees a 200 page), and its
+    /// HTML error pages with other statuses.
+    pub fn html_page_path(&self, prefix: &str, status: u16) {
+        self.answer(
+            Scope::Prefix(prefix.to_owned()),
+            Answer::Body {
+                status: status_or_500(status),
+                content_type: "text/html",
+                body: "<html><head><title>Client Portal</title></head>\
+                       <body><h1>Login</h1></body></html>"
+                    .to_owned(),
+            },
+        );
+    }
+
+    /// Answer every request whose path starts with `prefix` with `status`
+    /// and `text` as a bare `text/plain` body: what the gateway's web
+    /// server answers on its own, without the API's JSON, such as `429`
+    /// with `Too many requests` or `503` with `Service Unavailable` while
+    /// the gateway has no brokerage backend.
+    pub fn plain_text_path(&self, prefix: &str, status: u16, text: &str) {
+        self.answer(
+            Scope::Prefix(prefix.to_owned()),
+            Answer::Body {
+                status: status_or_500(status),
+                content_type: "text/plain",
+                body: text.to_owned(),
+            },
+        );
+    }
+
+    /// Serve requests whose path starts with `prefix` as usual but cut the
+    /// answer's body to its first half, status unchanged: a 200 whose JSON
+    /// ends early, as a gateway that loses its upstream connection in the
+    /// middle of an answer sends it.
+    pub fn truncate_path(&self, prefix: &str) {
+        self.answer(Scope::Prefix(prefix.to_owned()), Answer::Truncated);
+    }
+
+    /// Answer `method path` (exactly this path after `/v1/api`, any query)
+    /// with 200 and `body` as given (JSON text) instead of the simulator's
+    /// own answer: the real gateway's answer exactly as a spec example
+    /// shows it, with accounts, contracts and asset classes the
+    /// simulator's state does not hold, and for endpoints it does not serve.
+    pub fn answer_path(&self, method: &str, path: &str, body: &str) {
+        self.answer(
+            Scope::Exact(method.to_ascii_uppercase(), path.to_owned()),
+            Answer::Body {
+                status: axum::http::StatusCode::OK,
+                content_type: "application/json",
+                body: body.to_owned(),
+            },
+        );
+    }
+
+    /// Serve requests whose path starts with `prefix` as usual and add
+    /// `Set-Cookie: cookie` to the answer: the gateway passes on the
+    /// session cookies IBKR's web front sets (such as `x-sess-uuid`), which
+    /// a client must keep and send back.
+    pub fn set_cookie_path(&self, prefix: &str, cookie: &str) {
+        self.answer(
+            Scope::Prefix(prefix.to_owned()),
+            Answer::SetCookie(cookie.to_owned()),
+        );
+    }
+
+    fn answer(&self, scope: Scope, answer: Answer) {
+        self.shared.lock().faults.answers.push((scope, answer));
     }
 
     /// Hold every response whose path starts with `prefix` for `by`.
@@ -328,7 +424,8 @@ impl GatewayHandle {
             .push((prefix.to_owned(), by));
     }
 
-    /// Remove path failures and delays, resume heartbeats.
+    /// Remove every fault set through this handle: path answers, failures
+    /// and delays; heartbeats resume, websocket frames are text again.
     pub fn clear_faults(&self) {
         self.shared.lock().faults = Default::default();
     }
@@ -346,6 +443,40 @@ impl GatewayHandle {
     /// Send `text` as is to every websocket (malformed messages on demand).
     pub fn send_raw_ws(&self, text: &str) {
         self.shared.push(state::Push::Raw(text.to_owned()));
+    }
+
+    /// Send websocket messages as binary frames (the UTF-8 JSON text as
+    /// bytes) instead of text frames, or (false) as text again: the real
+    /// gateway sends much of its data, market data among it, in binary
+    /// frames, and a client must read both kinds.
+    pub fn binary_websocket_frames(&self, on: bool) {
+        self.shared.lock().faults.binary_frames = on;
+    }
+
+    /// Start (true) or stop keeping a log of what clients send: every
+    /// request under `/v1/api` as it arrived (before pacing or the session
+    /// could refuse it) and every websocket text message. Not a fault: the
+    /// gateway's access log, for tests that check what a client sent
+    /// (headers, query strings, bodies). Off at start, so a long-running
+    /// simulator does not grow.
+    pub fn record_requests(&self, on: bool) {
+        self.shared.lock().log.on = on;
+    }
+
+    /// The requests received while recording, oldest first.
+    pub fn received_requests(&self) -> Vec<ReceivedRequest> {
+        self.shared.lock().log.http.clone()
+    }
+
+    /// The websocket messages received while recording, oldest first.
+    pub fn received_ws_messages(&self) -> Vec<ReceivedWsMessage> {
+        self.shared.lock().log.ws.clone()
+    }
+
+    /// How many websocket connections the simulator has accepted since it
+    /// started (recording or not).
+    pub fn websocket_connections(&self) -> usize {
+        self.shared.lock().log.ws_connections
     }
 
     /// A gateway restart that keeps its state: websockets close, the port
@@ -388,6 +519,12 @@ impl Drop for GatewayHandle {
         self.server.abort();
         self.ticker.abort();
     }
+}
+
+/// `status` as a status code; one out of range is a 500.
+fn status_or_500(status: u16) -> axum::http::StatusCode {
+    axum::http::StatusCode::from_u16(status)
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// Serve until the process ends: builds its own runtime (two worker

@@ -14,7 +14,7 @@ use engine::model::{Bar, Conid, Timestamp};
 use super::config::{GatewayConfig, Instrument};
 use super::desk::Desk;
 use super::events::EventBook;
-use super::faults::Faults;
+use super::faults::{Faults, RequestLog};
 use super::market::Market;
 use super::pacing::Pacing;
 use super::session::Session;
@@ -95,6 +95,8 @@ pub(crate) struct State {
     pub desk: Desk,
     pub pacing: Pacing,
     pub faults: Faults,
+    /// What clients sent (while recording) and how many websockets opened.
+    pub log: RequestLog,
 }
 
 pub(crate) struct Shared {
@@ -150,6 +152,7 @@ impl Shared {
             desk,
             pacing: Pacing::default(),
             faults: Faults::default(),
+            log: RequestLog::default(),
         };
         let (events, _) = broadcast::channel(4096);
         Ok(Shared {

@@ -22,6 +22,8 @@
 //! alive; no answer, the spec shows none).
 //! Anything else, malformed or unknown, is ignored. Brokerage topics (smd,
 //! sor, str) are ignored while the brokerage session is not authenticated.
+//! Messages go out as text frames, or as binary frames while a test asks
+//! for them (`GatewayHandle::binary_websocket_frames`).
 
 use cpapi::smd::field;
 use std::collections::{BTreeMap, HashMap};
@@ -84,17 +86,19 @@ async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let allowed = {
-        let st = sh.lock();
-        st.session.connected() && api_cookie(&headers).as_deref() == Some(st.session.token())
+    let connection = {
+        let mut st = sh.lock();
+        let allowed =
+            st.session.connected() && api_cookie(&headers).as_deref() == Some(st.session.token());
+        allowed.then(|| st.log.ws_connected())
     };
-    if !allowed {
+    let Some(connection) = connection else {
         return error(
             StatusCode::UNAUTHORIZED,
             "websocket needs the api cookie of the current session",
         );
-    }
-    ws.on_upgrade(move |socket| run(socket, sh))
+    };
+    ws.on_upgrade(move |socket| run(socket, sh, connection))
 }
 
 fn wall_ms() -> i64 {
@@ -207,7 +211,8 @@ fn smd_delta(
     Some(Value::Object(o))
 }
 
-async fn run(socket: WebSocket, sh: Arc<Shared>) {
+/// Serve one websocket; `connection` is its number in the request log.
+async fn run(socket: WebSocket, sh: Arc<Shared>, connection: usize) {
     let (mut tx, mut rx) = socket.split();
     let mut events = sh.events.subscribe();
     let (token, authenticated) = {
@@ -221,7 +226,7 @@ async fn run(socket: WebSocket, sh: Arc<Shared>) {
         json!({ "topic": "sts", "args": { "authenticated": authenticated } }),
     ];
     for m in hello {
-        if tx.send(Message::Text(m.to_string().into())).await.is_err() {
+        if tx.send(frame(&sh, m.to_string())).await.is_err() {
             return;
         }
     }
@@ -231,7 +236,10 @@ async fn run(socket: WebSocket, sh: Arc<Shared>) {
     loop {
         let out: Vec<Value> = tokio::select! {
             msg = rx.next() => match msg {
-                Some(Ok(Message::Text(t))) => handle(t.as_str(), &sh, &mut subs),
+                Some(Ok(Message::Text(t))) => {
+                    sh.lock().log.ws_message(connection, t.as_str());
+                    handle(t.as_str(), &sh, &mut subs)
+                }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => Vec::new(),
             },
@@ -256,12 +264,22 @@ async fn run(socket: WebSocket, sh: Arc<Shared>) {
                 Value::String(raw) => raw,
                 other => other.to_string(),
             };
-            if tx.send(Message::Text(text.into())).await.is_err() {
+            if tx.send(frame(&sh, text)).await.is_err() {
                 return;
             }
         }
     }
     let _ = tx.send(Message::Close(None)).await;
+}
+
+/// A text frame, or a binary one carrying the same bytes while binary
+/// frames are asked for.
+fn frame(sh: &Shared, text: String) -> Message {
+    if sh.lock().faults.binary_frames {
+        Message::Binary(text.into_bytes().into())
+    } else {
+        Message::Text(text.into())
+    }
 }
 
 fn on_push(p: Push, subs: &mut Subs) -> Vec<Value> {

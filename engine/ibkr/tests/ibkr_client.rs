@@ -1,380 +1,330 @@
-//! The real client over real HTTP and websocket on 127.0.0.1, against a
-//! small purpose-built axum server, for the cases the CP Gateway simulator
-//! cannot produce:
+//! The real client over real HTTP and websocket on 127.0.0.1 against the
+//! CP Gateway simulator, with its fault hooks for what a gateway does on a
+//! bad day:
 //!
-//! * error bodies with chosen texts, an HTML page with status 200, a
-//!   malformed JSON body, a bare-text 429/503 (`typed_errors_keep_the_message`;
-//!   the simulator's injected faults are JSON with a fixed text);
-//! * the request headers as received (`headers_and_cookies`: the simulator
-//!   does not echo them);
-//! * a websocket that drops after its first quote, re-delivers the same
-//!   execution on every connection, or goes silent on its first connection
-//!   only (the simulator's websocket knobs act on every connection).
-//!
-//! Session keeping, the reply chain, the `/hmds/history` warm-up, snapshot
-//! pre-flight and history download run against the simulator in
-//! `ibkr_gateway_sim.rs`.
+//! * error bodies: the Order Reject Object (200 with `{"error": ...}`), an
+//!   HTML page with status 200, a body cut short, bare-text 429/503, JSON
+//!   errors with the gateway's own text (`typed_errors_keep_the_message`);
+//! * the request headers and cookies as received (`headers_and_cookies`,
+//!   through the simulator's request log);
+//! * a websocket that drops after its first quote and re-delivers the same
+//!   execution on every connection (binary frames, as the real gateway
+//!   sends them), and one that goes silent.
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_ibkr as ibkr;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+mod support;
+
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
-use axum::{Json, Router};
+use cpapi::messages::PlaceOutcome;
+use cpapi::order_ticket::OrdersBody;
 use engine::event::Event;
-use engine::model::Conid;
-use ibkr::pacing::PacingConfig;
+use engine::model::{Conid, OrderRequest, OrderType, Side};
+use gateway_sim::GatewayHandle;
 use ibkr::ws::{self, Subscription, WsConfig, WsMessage};
 use ibkr::{ClientConfig, IbkrClient, IbkrError};
-use serde_json::{json, Value};
+use reqwest::Method;
+use serde_json::Value;
+use support::{client, order, start};
 
-#[derive(Default)]
-struct Srv {
-    ws_connects: AtomicUsize,
-    /// Messages received on the websocket, per connection index.
-    ws_received: Mutex<Vec<(usize, String)>>,
-    /// Connection index after which the server drops the socket (once).
-    drop_first: AtomicBool,
-    /// Stop sending heartbeats on the first connection.
-    silent_first: AtomicBool,
-    last_headers: Mutex<Option<HeaderMap>>,
-}
+const AAPL: Conid = Conid(265598);
 
-type S = Arc<Srv>;
+/// Long enough for anything a loaded machine delays; only reached when a
+/// test fails.
+const PATIENCE: Duration = Duration::from_secs(20);
 
-async fn start(srv: S) -> String {
-    let app = Router::new()
-        .route("/v1/api/tickle", post(tickle))
-        .route("/v1/api/echo", post(echo))
-        .route("/v1/api/fault/{kind}", get(fault))
-        .route("/v1/api/ws", any(ws_upgrade))
-        .with_state(srv);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    format!("http://{addr}/v1/api")
-}
-
-fn client(base: &str) -> IbkrClient {
-    IbkrClient::new(ClientConfig {
-        pacing: PacingConfig {
-            wait_out_penalty: false,
-            ..PacingConfig::default()
-        },
-        ..ClientConfig::with_base_url(base)
-    })
-    .unwrap()
-}
-
-/// The tickle answer the websocket needs for its session cookie, and the
-/// `x-sess-uuid` cookie the client must keep.
-async fn tickle() -> Response {
-    (
-        [("set-cookie", "x-sess-uuid=abc123; Path=/")],
-        Json(json!({
-            "session": "d21b8cf5ebc8ea01c6ce37c8125ec83f",
-            "ssoExpires": 460311,
-            "collission": false,
-            "userId": 1,
-            "hmds": {"error": "no bridge"},
-            "iserver": {"authStatus": {"authenticated": true, "competing": false, "connected": true, "message": ""}}
-        })),
-    )
-        .into_response()
-}
-
-async fn echo(State(s): State<S>, headers: HeaderMap) -> Json<Value> {
-    *s.last_headers.lock().unwrap() = Some(headers);
-    Json(json!({"ok": true}))
-}
-
-async fn fault(Path(kind): Path<String>) -> Response {
-    match kind.as_str() {
-        "error200" => {
-            Json(json!({"error": "We cannot accept an order at the limit price you selected."}))
-                .into_response()
-        }
-        "html200" => (
-            StatusCode::OK,
-            [("content-type", "text/html")],
-            "<html><body>Login</body></html>",
-        )
-            .into_response(),
-        "401" => (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "not authenticated"})),
-        )
-            .into_response(),
-        "429" => (StatusCode::TOO_MANY_REQUESTS, "Too many requests").into_response(),
-        "500" => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": "System error"})),
-        )
-            .into_response(),
-        "503" => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response(),
-        "badjson" => (StatusCode::OK, "{\"a\":").into_response(),
-        _ => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-async fn ws_upgrade(State(s): State<S>, headers: HeaderMap, up: WebSocketUpgrade) -> Response {
-    let cookie = headers
-        .get("cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !cookie.contains("api=d21b8cf5ebc8ea01c6ce37c8125ec83f") {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    let idx = s.ws_connects.fetch_add(1, Ordering::SeqCst);
-    up.on_upgrade(move |socket| ws_session(s, socket, idx))
-}
-
-async fn ws_session(s: S, mut socket: WebSocket, idx: usize) {
-    let _ = socket
-        .send(Message::Text(
-            r#"{"topic":"system","success":"user1"}"#.into(),
-        ))
-        .await;
-    let _ = socket
-        .send(Message::Text(
-            r#"{"topic":"sts","args":{"authenticated":true}}"#.into(),
-        ))
-        .await;
-    let silent = idx == 0 && s.silent_first.load(Ordering::SeqCst);
-    let mut hb = tokio::time::interval(Duration::from_millis(50));
-    let mut sent_quote = false;
-    loop {
-        tokio::select! {
-            m = socket.recv() => {
-                let Some(Ok(m)) = m else { return };
-                if let Message::Text(t) = m {
-                    let t = t.to_string();
-                    s.ws_received.lock().unwrap().push((idx, t.clone()));
-                    if t.starts_with("smd+") && !silent {
-                        let conid: i64 = t[4..].split('+').next().unwrap().parse().unwrap();
-                        let q = json!({"topic": format!("smd+{conid}"), "conid": conid, "31": "100.5", "84": "100.4", "_updated": 1702334859712u64});
-                        // Sent as a binary frame, as the real gateway does.
-                        let _ = socket.send(Message::Binary(q.to_string().into_bytes().into())).await;
-                        sent_quote = true;
-                    }
-                    if t.starts_with("str+") {
-                        let tr = json!({"topic": "str", "args": [{"execution_id": "e-1", "conid": 1, "account": "U1", "side": "B", "size": "1", "price": "10", "trade_time_r": 1702317649000u64}]});
-                        // Delivered on every connection: must reach the bus once.
-                        let _ = socket.send(Message::Text(tr.to_string().into())).await;
-                    }
-                }
-            }
-            _ = hb.tick() => {
-                if silent { continue; }
-                if idx == 0 && sent_quote && s.drop_first.load(Ordering::SeqCst) {
-                    // Drop the connection without a close frame.
-                    return;
-                }
-                let _ = socket.send(Message::Text(r#"{"topic":"system","hb":1702334859712}"#.into())).await;
-            }
-        }
-    }
-}
-
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_errors_keep_the_message() {
-    let base = start(Arc::new(Srv::default())).await;
-    let c = client(&base);
-    let get = |k: &str| {
-        let c = c.clone();
-        let p = format!("/fault/{k}");
+    let g = start(|_| {}).await;
+    g.record_requests(true);
+    let c = client(&g);
+    // The client holds the session token from here on: no error text may
+    // show it.
+    let token = c.tickle().await.unwrap().session.expose().to_owned();
+    let acct = c.iserver_accounts().await.unwrap().accounts[0].clone();
+    let orders = format!("/iserver/account/{acct}/orders");
+    g.fail_path_with(
+        &orders,
+        200,
+        "We cannot accept an order at the limit price you selected.",
+    );
+    g.html_page_path("/portfolio/accounts", 200);
+    g.fail_path_with("/iserver/account/trades", 500, "System error");
+    g.plain_text_path("/trsrv/stocks", 503, "Service Unavailable");
+    g.truncate_path("/sso/validate");
+    g.plain_text_path(
+        "/iserver/marketdata/unsubscribeall",
+        429,
+        "Too many requests",
+    );
+    let texts = std::sync::Mutex::new(Vec::new());
+    let err = |method: Method, path: &str| {
+        let (c, path, texts) = (c.clone(), path.to_owned(), &texts);
         async move {
-            c.call::<Value>(reqwest::Method::GET, &p, &[], None)
-                .await
-                .unwrap_err()
+            let e = c.call::<Value>(method, &path, &[], None).await.unwrap_err();
+            texts.lock().unwrap().push(format!("{e:?}"));
+            e
         }
     };
-    match get("error200").await {
+    match err(Method::POST, &orders).await {
         IbkrError::Api { message, .. } => assert!(message.contains("limit price")),
         e => panic!("{e:?}"),
     }
     assert!(matches!(
-        get("html200").await,
+        err(Method::GET, "/portfolio/accounts").await,
         IbkrError::Html { status: 200, .. }
     ));
+    // The brokerage session timed out: `/iserver` answers 401 with the
+    // gateway's text until it is re-opened.
+    g.expire_session();
     assert!(
-        matches!(get("401").await, IbkrError::Unauthorized { message, .. } if message == "not authenticated")
+        matches!(err(Method::GET, "/iserver/accounts").await, IbkrError::Unauthorized { message, .. } if message == "not authenticated")
+    );
+    c.ssodh_init(true).await.unwrap();
+    assert!(
+        matches!(err(Method::GET, "/iserver/account/trades").await, IbkrError::ServerError { message, .. } if message == "System error")
     );
     assert!(
-        matches!(get("500").await, IbkrError::ServerError { message, .. } if message == "System error")
+        matches!(err(Method::GET, "/trsrv/stocks").await, IbkrError::Unavailable { message, .. } if message == "Service Unavailable")
     );
-    assert!(
-        matches!(get("503").await, IbkrError::Unavailable { message, .. } if message == "Service Unavailable")
-    );
-    assert!(matches!(get("badjson").await, IbkrError::Decode { .. }));
+    assert!(matches!(
+        err(Method::GET, "/sso/validate").await,
+        IbkrError::Decode { .. }
+    ));
     // A 429 puts the client in the penalty box: the next call is not sent.
     assert!(matches!(
-        get("429").await,
+        err(Method::GET, "/iserver/marketdata/unsubscribeall").await,
         IbkrError::TooManyRequests { .. }
     ));
     assert!(c.pacer().penalty_remaining().unwrap() > Duration::from_secs(14 * 60));
+    let received = g.received_requests().len();
     assert!(matches!(
-        get("error200").await,
+        err(Method::POST, &orders).await,
         IbkrError::PenaltyBox { .. }
     ));
+    assert_eq!(g.received_requests().len(), received, "nothing was sent");
     // Transport error: nothing listens there.
-    let dead = client("http://127.0.0.1:9/v1/api");
-    assert!(matches!(
-        dead.auth_status().await,
-        Err(IbkrError::Transport { .. })
-    ));
+    let dead = IbkrClient::new(ClientConfig::for_simulator("http://127.0.0.1:9/v1/api")).unwrap();
+    let e = dead.auth_status().await.unwrap_err();
+    assert!(matches!(e, IbkrError::Transport { .. }), "{e:?}");
+    texts.lock().unwrap().push(format!("{e:?}"));
     // No secret ever in an error text.
-    let e = format!("{:?}", dead.auth_status().await.unwrap_err());
-    assert!(!e.contains("d21b8cf5"));
+    for e in texts.lock().unwrap().iter() {
+        assert!(!e.contains(&token), "{e}");
+    }
+    g.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_and_cookies() {
-    let srv = Arc::new(Srv::default());
-    let base = start(srv.clone()).await;
-    let c = client(&base);
+    let g = start(|_| {}).await;
+    g.record_requests(true);
+    // A session cookie the gateway sets, which the client must send back.
+    g.set_cookie_path("/tickle", "x-sess-uuid=abc123; Path=/");
+    let c = client(&g);
     c.tickle().await.unwrap();
-    let _: Value = c
-        .call(reqwest::Method::POST, "/echo", &[], None)
-        .await
+    // A POST without a body.
+    c.auth_status().await.unwrap();
+    let got = g.received_requests();
+    let h = got
+        .iter()
+        .rev()
+        .find(|r| r.method == "POST" && r.path == "/iserver/auth/status")
         .unwrap();
-    let h = srv.last_headers.lock().unwrap().clone().unwrap();
-    assert_eq!(h.get("accept").unwrap(), "*/*");
-    assert_eq!(h.get("content-length").unwrap(), "2");
-    assert!(h
-        .get("user-agent")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .starts_with("ibflow/"));
+    assert_eq!(h.header("accept"), Some("*/*"));
+    assert_eq!(h.header("content-length"), Some("2"));
+    assert_eq!(h.body, b"{}");
+    assert!(h.header("user-agent").unwrap().starts_with("ibflow/"));
     assert!(
-        h.get("cookie")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .contains("x-sess-uuid=abc123"),
-        "cookie store"
+        h.header("cookie").unwrap().contains("x-sess-uuid=abc123"),
+        "cookie store: {:?}",
+        h.headers
     );
+    g.shutdown().await;
 }
 
-static EXECUTIONS: AtomicUsize = AtomicUsize::new(0);
+/// The client's websocket messages, counting the executions among them.
+struct Messages {
+    rx: tokio::sync::mpsc::Receiver<WsMessage>,
+    executions: usize,
+}
 
-async fn next_matching(
-    rx: &mut tokio::sync::mpsc::Receiver<WsMessage>,
-    f: impl Fn(&WsMessage) -> bool,
-) -> WsMessage {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let m = rx.recv().await.expect("channel open");
-            if matches!(m, WsMessage::Event(Event::Execution(_))) {
-                EXECUTIONS.fetch_add(1, Ordering::SeqCst);
-            }
-            if f(&m) {
-                return m;
-            }
+impl Messages {
+    fn count(&mut self, m: &WsMessage) {
+        if matches!(m, WsMessage::Event(Event::Execution(_))) {
+            self.executions += 1;
         }
-    })
-    .await
-    .expect("expected message in time")
-}
+    }
 
-fn fast_ws() -> WsConfig {
-    WsConfig {
-        dead_after: Duration::from_millis(400),
-        tic_every: Duration::from_millis(100),
-        backoff_initial: Duration::from_millis(20),
-        backoff_max: Duration::from_millis(200),
+    async fn next_matching(&mut self, f: impl Fn(&WsMessage) -> bool) -> WsMessage {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let m = self.rx.recv().await.expect("channel open");
+                self.count(&m);
+                if f(&m) {
+                    return m;
+                }
+            }
+        })
+        .await
+        .expect("expected message in time")
+    }
+
+    /// Count what is left once the socket task has ended.
+    fn drain(&mut self) {
+        while let Ok(m) = self.rx.try_recv() {
+            self.count(&m);
+        }
     }
 }
 
-#[tokio::test]
+/// Poll the simulator's log of websocket messages until `f` holds.
+async fn wait_received(g: &GatewayHandle, what: &str, f: impl Fn(&[(usize, String)]) -> bool) {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let got: Vec<(usize, String)> = g
+                .received_ws_messages()
+                .into_iter()
+                .map(|m| (m.connection, m.text))
+                .collect();
+            if f(&got) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}: {:?}", g.received_ws_messages()));
+}
+
+/// Fill one market order, so that there is an execution of today to
+/// re-deliver: placed during a day, the order fills with the next day's
+/// bar when that completes (midnight New York), and the clock stops two
+/// hours later.
+async fn one_execution(g: &GatewayHandle, c: &IbkrClient) {
+    let acct = c.iserver_accounts().await.unwrap().accounts[0].clone();
+    let req = OrderRequest {
+        client_order_id: "ws-dedup-1".into(),
+        ..order(1, AAPL, Side::Buy, OrderType::Market)
+    };
+    let placed = c
+        .place_orders(&acct, &OrdersBody::from_batch(&[req], &acct))
+        .await
+        .unwrap();
+    assert!(
+        matches!(placed, PlaceOutcome::Acknowledged(_)),
+        "{placed:?}"
+    );
+    g.advance(Duration::from_secs(40 * 3600));
+    assert_eq!(c.trades(Some(1)).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_drop_resubscribes_and_dedups_executions() {
-    let srv = Arc::new(Srv::default());
-    srv.drop_first.store(true, Ordering::SeqCst);
-    let base = start(srv.clone()).await;
-    let (h, mut rx) = ws::spawn(client(&base), fast_ws(), 64);
+    let g = start(|cfg| {
+        cfg.prompts.clear();
+        cfg.heartbeat = Duration::from_millis(50);
+    })
+    .await;
+    g.record_requests(true);
+    let c = client(&g);
+    one_execution(&g, &c).await;
+    // The last price the gateway has for AAPL now (the clock is paused).
+    let rows = c.snapshot(&[AAPL], &["31", "84"]).await.unwrap();
+    let last = cpapi::smd::SmdDecoder::new()
+        .decode_value(&rows[0])
+        .unwrap()
+        .quote
+        .last
+        .expect("a last price");
+    g.binary_websocket_frames(true);
+    let cfg = WsConfig {
+        // The drop is explicit: no silence on a loaded machine may look
+        // like one.
+        dead_after: Duration::from_secs(60),
+        tic_every: Duration::from_millis(100),
+        backoff_initial: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+    };
+    let (h, rx) = ws::spawn(c.clone(), cfg, 64);
+    let mut rx = Messages { rx, executions: 0 };
     h.subscribe(Subscription::Trades {
         realtime_only: false,
         days: Some(1),
     });
     h.subscribe(Subscription::MarketData {
-        conid: Conid(265598),
+        conid: AAPL,
         fields: vec!["31".into(), "84".into()],
     });
-    let m = next_matching(&mut rx, |m| matches!(m, WsMessage::Event(Event::Quote(_)))).await;
+    let m = rx
+        .next_matching(|m| matches!(m, WsMessage::Event(Event::Quote(_))))
+        .await;
     match m {
-        WsMessage::Event(Event::Quote(q)) => assert_eq!(q.last.unwrap().to_string(), "100.5"),
+        // Read from a binary frame.
+        WsMessage::Event(Event::Quote(q)) => assert_eq!(q.last, Some(last)),
         _ => unreachable!(),
     }
-    next_matching(&mut rx, |m| matches!(m, WsMessage::Disconnected { .. })).await;
-    next_matching(&mut rx, |m| {
-        matches!(m, WsMessage::Connected { reconnects: 1 })
+    // The socket drops after its first quote.
+    g.drop_websockets();
+    rx.next_matching(|m| matches!(m, WsMessage::Disconnected { .. }))
+        .await;
+    rx.next_matching(|m| matches!(m, WsMessage::Connected { reconnects: 1 }))
+        .await;
+    // The quote arrives again: the subscription was restored.
+    rx.next_matching(|m| matches!(m, WsMessage::Event(Event::Quote(_))))
+        .await;
+    // Both subscriptions were sent on both connections.
+    wait_received(&g, "smd and str on connections 0 and 1", |got| {
+        [0, 1].iter().all(|idx| {
+            got.iter()
+                .any(|(i, t)| i == idx && t.starts_with("smd+265598+"))
+                && got.iter().any(|(i, t)| i == idx && t.starts_with("str+"))
+        })
     })
     .await;
-    // The quote arrives again: the subscription was restored.
-    next_matching(&mut rx, |m| matches!(m, WsMessage::Event(Event::Quote(_)))).await;
-    let got = srv.ws_received.lock().unwrap().clone();
-    for idx in [0, 1] {
-        assert!(
-            got.iter()
-                .any(|(i, t)| *i == idx && t.starts_with("smd+265598+")),
-            "smd on connection {idx}: {got:?}"
-        );
-        assert!(
-            got.iter().any(|(i, t)| *i == idx && t.starts_with("str+")),
-            "str on connection {idx}"
-        );
-    }
+    // The gateway answered `str` on the second connection with the same
+    // execution before anything it sends later: a frame sent now arrives
+    // after it.
+    g.send_raw_ws("{fence");
+    rx.next_matching(|m| matches!(m, WsMessage::Malformed { .. }))
+        .await;
     // `tic` is sent.
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    assert!(srv
-        .ws_received
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|(_, t)| t == "tic"));
+    wait_received(&g, "tic", |got| got.iter().any(|(_, t)| t == "tic")).await;
     h.shutdown().await;
-    // The execution e-1 was delivered on both connections, published once.
-    while let Ok(m) = rx.try_recv() {
-        if matches!(m, WsMessage::Event(Event::Execution(_))) {
-            EXECUTIONS.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    assert_eq!(
-        EXECUTIONS.load(Ordering::SeqCst),
-        1,
-        "execution e-1 published exactly once"
-    );
+    // The execution was delivered on both connections, published once.
+    rx.drain();
+    assert_eq!(rx.executions, 1, "the execution published exactly once");
+    g.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_heartbeat_loss_is_detected() {
-    let srv = Arc::new(Srv::default());
-    srv.silent_first.store(true, Ordering::SeqCst);
-    let base = start(srv.clone()).await;
-    let (h, mut rx) = ws::spawn(client(&base), fast_ws(), 64);
-    next_matching(&mut rx, |m| {
-        matches!(m, WsMessage::Connected { reconnects: 0 })
-    })
-    .await;
-    let m = next_matching(&mut rx, |m| matches!(m, WsMessage::Disconnected { .. })).await;
+    let g = start(|cfg| cfg.heartbeat = Duration::from_millis(50)).await;
+    // The first connection goes silent after its greeting.
+    g.stop_heartbeats(true);
+    let cfg = WsConfig {
+        dead_after: Duration::from_millis(400),
+        tic_every: Duration::from_millis(100),
+        backoff_initial: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+    };
+    let (h, rx) = ws::spawn(client(&g), cfg, 64);
+    let mut rx = Messages { rx, executions: 0 };
+    rx.next_matching(|m| matches!(m, WsMessage::Connected { reconnects: 0 }))
+        .await;
+    let m = rx
+        .next_matching(|m| matches!(m, WsMessage::Disconnected { .. }))
+        .await;
     match m {
         WsMessage::Disconnected { reason } => assert!(reason.contains("dead"), "{reason}"),
         _ => unreachable!(),
     }
-    next_matching(&mut rx, |m| {
-        matches!(m, WsMessage::Connected { reconnects: 1 })
-    })
-    .await;
+    g.stop_heartbeats(false);
+    rx.next_matching(|m| matches!(m, WsMessage::Connected { reconnects: 1 }))
+        .await;
     h.shutdown().await;
-    assert!(srv.ws_connects.load(Ordering::SeqCst) >= 2);
+    assert!(g.websocket_connections() >= 2);
+    g.shutdown().await;
 }

@@ -1,51 +1,47 @@
 //! CME Rule 536-B: futures orders, cancels and modifies carry
 //! `manualIndicator: false` and `extOperator`. Checked on the wire against
-//! a small HTTP server on 127.0.0.1 that records what it received (the
-//! simulator does not expose the requests it received, so a mock).
+//! the CP Gateway simulator, through its log of the requests it received.
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_ibkr as ibkr;
 
-use std::sync::{Arc, Mutex};
+mod support;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{Method, Uri};
-use axum::Router;
 use rust_decimal::Decimal;
 
 use cpapi::order_ticket::TicketBuilder;
-use engine::model::{Conid, OrderId, OrderRequest, OrderType, SecType, Side, Tif};
+use engine::model::{Conid, OrderRequest, OrderType, SecType, Side};
+use gateway_sim::Instrument;
 use ibkr::executor::LiveExecutor;
 use ibkr::reply::ReplyPolicy;
-use ibkr::{ClientConfig, IbkrClient};
+use support::{client, order, start};
 
-type Seen = Arc<Mutex<Vec<(Method, String, String)>>>;
+const FUTURE: Conid = Conid(495512557);
+const AAPL: Conid = Conid(265598);
 
-async fn record(State(seen): State<Seen>, method: Method, uri: Uri, body: Bytes) -> String {
-    seen.lock().unwrap().push((
-        method.clone(),
-        uri.to_string(),
-        String::from_utf8_lossy(&body).into_owned(),
-    ));
-    if method == Method::DELETE {
-        r#"{"msg":"Request was submitted","order_id":7,"conid":1,"account":"U1"}"#.to_owned()
-    } else {
-        r#"[{"order_id":"7","order_status":"Submitted","encrypt_message":"1"}]"#.to_owned()
+/// A limit buy of one unit.
+fn buy(id: u64, conid: Conid, limit: i64) -> OrderRequest {
+    OrderRequest {
+        limit_price: Some(Decimal::new(limit, 0)),
+        ..order(id, conid, Side::Buy, OrderType::Limit)
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn futures_orders_and_cancels_carry_the_compliance_fields() {
-    let seen: Seen = Arc::default();
-    let app = Router::new().fallback(record).with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let client =
-        IbkrClient::new(ClientConfig::with_base_url(format!("http://{addr}/v1/api"))).unwrap();
+    let g = start(|cfg| {
+        cfg.account = "U1".into();
+        // Resting orders, no precaution prompts in the way.
+        cfg.prompts.clear();
+        let mut es = Instrument::stock(FUTURE, "ES", "E-mini S&P 500", "CME");
+        es.sec_type = "FUT".into();
+        es.tick_size = Decimal::new(25, 2);
+        cfg.instruments.push(es);
+    })
+    .await;
+    g.record_requests(true);
     let exec = LiveExecutor::new(
-        client,
+        client(&g),
         TicketBuilder {
             account: "U1".into(),
             coid_prefix: "f-".into(),
@@ -53,40 +49,38 @@ async fn futures_orders_and_cancels_carry_the_compliance_fields() {
         },
         ReplyPolicy::default(),
     );
-    let req = OrderRequest {
-        id: OrderId(1),
-        conid: Conid(495512557),
-        side: Side::Buy,
-        order_type: OrderType::Limit,
-        quantity: Decimal::ONE,
-        limit_price: Some(Decimal::new(5000, 0)),
-        stop_price: None,
-        trail: None,
-        tif: Tif::Day,
-        outside_rth: false,
-        client_order_id: "ibf-1".into(),
-        parent: None,
-        oca_group: None,
-    };
-    exec.submit(std::slice::from_ref(&req), |_| SecType::Future)
+    let id = |p: ibkr::executor::Placed| p.acks[0].order_id.clone().unwrap();
+    let future = id(exec
+        .submit(&[buy(1, FUTURE, 5000)], |_| SecType::Future)
         .await
+        .unwrap());
+    let stock = id(exec
+        .submit(&[buy(2, AAPL, 1)], |_| SecType::Stock)
+        .await
+        .unwrap());
+    exec.cancel(&future, &SecType::Future).await.unwrap();
+    exec.cancel(&stock, &SecType::Stock).await.unwrap();
+    let seen = g.received_requests();
+    let place = seen
+        .iter()
+        .find(|r| r.method == "POST" && r.path == "/iserver/account/U1/orders")
         .unwrap();
-    exec.cancel("7", &SecType::Future).await.unwrap();
-    exec.cancel("8", &SecType::Stock).await.unwrap();
-    let seen = seen.lock().unwrap().clone();
-    let (_, _, body) = &seen[0];
-    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    let v = place.json().unwrap();
     assert_eq!(v["orders"][0]["manualIndicator"], false);
     assert_eq!(v["orders"][0]["extOperator"], "desk-7");
-    let (m, uri, _) = &seen[1];
-    assert_eq!(m, Method::DELETE);
-    assert!(
-        uri.ends_with("/iserver/account/U1/order/7?manualIndicator=false&extOperator=desk-7"),
-        "{uri}"
+    let cancels: Vec<_> = seen.iter().filter(|r| r.method == "DELETE").collect();
+    assert_eq!(cancels.len(), 2, "{cancels:?}");
+    assert_eq!(
+        (cancels[0].path.as_str(), cancels[0].query.as_str()),
+        (
+            format!("/iserver/account/U1/order/{future}").as_str(),
+            "manualIndicator=false&extOperator=desk-7"
+        )
     );
-    let (_, uri, _) = &seen[2];
-    assert!(
-        uri.ends_with("/iserver/account/U1/order/8"),
-        "stocks carry no compliance fields: {uri}"
+    assert_eq!(
+        (cancels[1].path.as_str(), cancels[1].query.as_str()),
+        (format!("/iserver/account/U1/order/{stock}").as_str(), ""),
+        "stocks carry no compliance fields"
     );
+    g.shutdown().await;
 }

@@ -1,29 +1,21 @@
-//! Every typed call over real HTTP on 127.0.0.1: an axum server answers
-//! each endpoint with the spec's example body and records the method, path,
-//! query and body it received, so both directions are checked.
-//!
-//! A mock, not the simulator: it answers the spec's own example bodies
-//! (the simulator answers its own state) and records the requests as
-//! received, and some endpoints here have no simulator route.
+//! Every typed call over real HTTP on 127.0.0.1 against the CP Gateway
+//! simulator, both directions checked: the simulator answers each endpoint
+//! with the spec's own example body (`GatewayHandle::answer_path`: its
+//! state holds other accounts and contracts, and some endpoints here it
+//! does not serve), and its request log shows the method, path, query and
+//! body the client sent.
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_ibkr as ibkr;
 
-use std::sync::{Arc, Mutex};
+mod support;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{Method, Uri};
-use axum::response::IntoResponse;
-use axum::Router;
 use cpapi::messages::PlaceOutcome;
 use engine::model::{Conid, OrderStatus};
 use ibkr::rest::HistoryRequest;
-use ibkr::{ClientConfig, IbkrClient};
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
-
-type Log = Arc<Mutex<Vec<(String, String, String)>>>;
+use support::{client, start};
 
 fn fixture(name: &str) -> String {
     let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -58,93 +50,105 @@ fn fixture(name: &str) -> String {
     }
 }
 
-/// The body for a request: the spec example of its endpoint.
-fn answer(method: &Method, path: &str, query: &str) -> String {
-    let p = path.trim_start_matches("/v1/api");
-    let name = match (method.as_str(), p) {
-        ("POST", "/logout") => return r#"{"status":true}"#.into(),
-        ("GET", "/sso/validate") => "sso_validate",
-        ("GET", "/portfolio/accounts") => "portfolio_accounts",
-        ("POST", "/iserver/account") => return r#"{"set":true,"acctId":"U2"}"#.into(),
-        ("GET", "/iserver/secdef/search") => "secdef_search",
-        ("GET", "/iserver/secdef/info") => "secdef_info",
-        ("GET", "/iserver/contract/265598/info") => "contract_info",
-        ("POST", "/iserver/contract/rules") => "contract_rules",
-        ("GET", "/trsrv/secdef") => "trsrv_secdef",
-        ("GET", "/trsrv/secdef/schedule") => "trsrv_schedule",
-        ("GET", "/trsrv/stocks") => "trsrv_stocks",
-        ("GET", "/trsrv/futures") => "trsrv_futures",
-        ("GET", "/iserver/secdef/strikes") => "secdef_strikes",
-        ("GET", "/trsrv/event/category-tree") => "event_category_tree",
-        ("GET", "/trsrv/event/contracts") => "event_contracts",
-        ("POST", "/iserver/marketdata/unsubscribe") => return r#"{"success":true}"#.into(),
-        ("GET", "/iserver/marketdata/unsubscribeall") => {
-            return r#"{"confirmed":"success"}"#.into()
-        }
-        ("GET", "/iserver/marketdata/history") => "iserver_history",
-        ("POST", "/iserver/account/U1/order/1234567890") => "modify_prompt",
-        ("POST", "/iserver/reply/a12b34c5-d678-9e012f-3456-7a890b12cd3e") => "modify",
-        ("POST", "/iserver/account/U1/orders/whatif") => "whatif",
-        ("DELETE", "/iserver/account/U1/order/-1") => "cancel",
-        ("GET", "/iserver/account/order/status/1799796559") => "order_status",
-        ("GET", "/iserver/account/orders") => "live_orders",
-        ("GET", "/iserver/account/trades") => "trades",
-        ("POST", "/iserver/questions/suppress") => "suppress",
-        ("POST", "/iserver/questions/suppress/reset") => "suppress_reset",
-        ("POST", "/iserver/notification") => return r#""Order Reply Sent""#.into(),
-        ("GET", "/portfolio/U1/positions/0") => {
-            // A full page of 100 sends the client to page 1.
-            let one: Value = serde_json::from_str(&fixture("positions")).unwrap();
-            let mut page = Vec::new();
-            for i in 0..100 {
-                let mut p = one[i % 3].clone();
-                p["conid"] = json!(1000 + i);
-                page.push(p);
-            }
-            return Value::Array(page).to_string();
-        }
-        ("GET", "/portfolio/U1/positions/1") => "positions",
-        ("GET", "/portfolio2/U1/positions") => "positions",
-        ("GET", "/portfolio/U1/summary") => "portfolio_summary",
-        ("GET", "/portfolio/U1/ledger") => "ledger",
-        other => panic!("unexpected request {other:?} ?{query}"),
-    };
-    fixture(name)
+/// Each request the test makes and its answer: the spec example of its
+/// endpoint, a fixture by name or (starting with `{` or `"`) inline.
+const SPEC: &[(&str, &str, &str)] = &[
+    ("POST", "/logout", r#"{"status":true}"#),
+    ("GET", "/sso/validate", "sso_validate"),
+    ("GET", "/portfolio/accounts", "portfolio_accounts"),
+    ("POST", "/iserver/account", r#"{"set":true,"acctId":"U2"}"#),
+    ("GET", "/iserver/secdef/search", "secdef_search"),
+    ("GET", "/iserver/secdef/info", "secdef_info"),
+    ("GET", "/iserver/contract/265598/info", "contract_info"),
+    ("POST", "/iserver/contract/rules", "contract_rules"),
+    ("GET", "/trsrv/secdef", "trsrv_secdef"),
+    ("GET", "/trsrv/secdef/schedule", "trsrv_schedule"),
+    ("GET", "/trsrv/stocks", "trsrv_stocks"),
+    ("GET", "/trsrv/futures", "trsrv_futures"),
+    ("GET", "/iserver/secdef/strikes", "secdef_strikes"),
+    ("GET", "/trsrv/event/category-tree", "event_category_tree"),
+    ("GET", "/trsrv/event/contracts", "event_contracts"),
+    (
+        "POST",
+        "/iserver/marketdata/unsubscribe",
+        r#"{"success":true}"#,
+    ),
+    (
+        "GET",
+        "/iserver/marketdata/unsubscribeall",
+        r#"{"confirmed":"success"}"#,
+    ),
+    ("GET", "/iserver/marketdata/history", "iserver_history"),
+    (
+        "POST",
+        "/iserver/account/U1/order/1234567890",
+        "modify_prompt",
+    ),
+    (
+        "POST",
+        "/iserver/reply/a12b34c5-d678-9e012f-3456-7a890b12cd3e",
+        "modify",
+    ),
+    ("POST", "/iserver/account/U1/orders/whatif", "whatif"),
+    ("DELETE", "/iserver/account/U1/order/-1", "cancel"),
+    (
+        "GET",
+        "/iserver/account/order/status/1799796559",
+        "order_status",
+    ),
+    ("GET", "/iserver/account/orders", "live_orders"),
+    ("GET", "/iserver/account/trades", "trades"),
+    ("POST", "/iserver/questions/suppress", "suppress"),
+    (
+        "POST",
+        "/iserver/questions/suppress/reset",
+        "suppress_reset",
+    ),
+    ("POST", "/iserver/notification", r#""Order Reply Sent""#),
+    ("GET", "/portfolio/U1/positions/1", "positions"),
+    ("GET", "/portfolio2/U1/positions", "positions"),
+    ("GET", "/portfolio/U1/summary", "portfolio_summary"),
+    ("GET", "/portfolio/U1/ledger", "ledger"),
+];
+
+/// The first positions page: a full page of 100 sends the client to page 1.
+const FULL_PAGE: &str = "/portfolio/U1/positions/0";
+
+fn full_page() -> String {
+    let one: Value = serde_json::from_str(&fixture("positions")).unwrap();
+    let page: Vec<Value> = (0..100)
+        .map(|i| {
+            let mut p = one[i % 3].clone();
+            p["conid"] = json!(1000 + i);
+            p
+        })
+        .collect();
+    Value::Array(page).to_string()
 }
 
-async fn handler(
-    State(log): State<Log>,
-    method: Method,
-    uri: Uri,
-    body: Bytes,
-) -> impl IntoResponse {
-    let path = uri.path().to_owned();
-    let query = uri.query().unwrap_or("").to_owned();
-    let text = answer(&method, &path, &query);
-    log.lock().unwrap().push((
-        format!("{method} {}", path.trim_start_matches("/v1/api")),
-        query,
-        String::from_utf8_lossy(&body).into_owned(),
-    ));
-    ([("content-type", "application/json")], text)
-}
-
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_typed_call_round_trips() {
-    let log: Log = Arc::default();
-    let app = Router::new().fallback(handler).with_state(log.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let c = IbkrClient::new(ClientConfig::with_base_url(format!("http://{addr}/v1/api"))).unwrap();
+    let g = start(|_| {}).await;
+    for (method, path, body) in SPEC {
+        let body = if body.starts_with(['{', '"']) {
+            body.to_string()
+        } else {
+            fixture(body)
+        };
+        g.answer_path(method, path, &body);
+    }
+    g.answer_path("GET", FULL_PAGE, &full_page());
+    g.record_requests(true);
+    let c = client(&g);
     let sent = |what: &str| -> (String, String) {
-        let l = log.lock().unwrap();
-        let e = l
-            .iter()
+        let (method, path) = what.split_once(' ').unwrap();
+        let r = g
+            .received_requests()
+            .into_iter()
             .rev()
-            .find(|(k, _, _)| k == what)
+            .find(|r| r.method == method && r.path == path)
             .unwrap_or_else(|| panic!("{what} not sent"));
-        (e.1.clone(), e.2.clone())
+        (r.query, String::from_utf8_lossy(&r.body).into_owned())
     };
 
     assert!(c.logout().await.unwrap().status);
@@ -322,4 +326,17 @@ async fn every_typed_call_round_trips() {
         .unwrap()
         .contains_key("accountcode"));
     assert!(c.ledger("U1").await.unwrap().contains_key("BASE"));
+
+    // Nothing was asked that has no spec answer.
+    for r in g.received_requests() {
+        assert!(
+            (r.method == "GET" && r.path == FULL_PAGE)
+                || SPEC.iter().any(|(m, p, _)| *m == r.method && *p == r.path),
+            "unexpected request {} {} ?{}",
+            r.method,
+            r.path,
+            r.query
+        );
+    }
+    g.shutdown().await;
 }

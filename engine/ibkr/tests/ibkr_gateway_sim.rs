@@ -4,9 +4,11 @@
 //! longer than any test, so a single pacing disagreement fails a call with
 //! a 429 (the client is told not to wait out a penalty).
 //!
-//! The cases the simulator can produce live here; `ibkr_client.rs` keeps a
-//! hand-written mock only for what it cannot (malformed or HTML bodies,
-//! chosen error texts, header echo, websocket faults it has no knob for).
+//! Pacing, session keeping, the reply chain, the `/hmds/history` warm-up,
+//! snapshot pre-flight and history download live here; error bodies,
+//! headers and the websocket's faults in `ibkr_client.rs`, every typed call
+//! in `ibkr_endpoints.rs`, the futures compliance fields in
+//! `ibkr_compliance.rs`, all against the same simulator.
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_ibkr as ibkr;
@@ -16,33 +18,22 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use cpapi::messages::PlaceOutcome;
 use cpapi::order_ticket::OrdersBody;
-use engine::model::{Conid, OrderId, OrderRequest, OrderType, Side, Tif};
-use gateway_sim::{Gateway, GatewayConfig, GatewayHandle, PacingConfig as SimPacing};
+use engine::model::{Conid, OrderRequest, OrderType, Side, Tif};
+use gateway_sim::GatewayHandle;
 use ibkr::rest::HistoryRequest;
 use ibkr::session::{check_once, SessionConfig};
-use ibkr::{ClientConfig, IbkrClient, IbkrError};
+use ibkr::IbkrError;
 use rust_decimal::Decimal;
+
+mod support;
+
+use support::{client, order, start};
 
 const AAPL: Conid = Conid(265598);
 
-/// A paused simulator (speed 0) at 2023-06-01 14:00 UTC, years of history
-/// behind it, pacing enforced exactly.
+/// The simulator as these tests use it: paused, pacing enforced.
 async fn sim() -> GatewayHandle {
-    Gateway::start(GatewayConfig {
-        speed: 0.0,
-        start: Some(Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap()),
-        pacing: SimPacing {
-            penalty: Duration::from_secs(600),
-            ..SimPacing::default()
-        },
-        ..GatewayConfig::default()
-    })
-    .await
-    .expect("simulator starts")
-}
-
-fn client(g: &GatewayHandle) -> IbkrClient {
-    IbkrClient::new(ClientConfig::for_simulator(g.base_url())).expect("client")
+    start(|_| {}).await
 }
 
 fn not_paced<T: std::fmt::Debug>(r: &Result<T, IbkrError>) {
@@ -167,19 +158,10 @@ async fn reply_chain_with_two_prompts() {
     let acct = c.iserver_accounts().await.unwrap().accounts[0].clone();
     // A stop far below the market: two precaution prompts (price, stop).
     let req = OrderRequest {
-        id: OrderId(1),
-        conid: AAPL,
-        side: Side::Sell,
-        order_type: OrderType::Stop,
-        quantity: Decimal::ONE,
-        limit_price: None,
         stop_price: Some(Decimal::ONE),
-        trail: None,
         tif: Tif::Gtc,
-        outside_rth: false,
         client_order_id: "ibkr-sim-1".into(),
-        parent: None,
-        oca_group: None,
+        ..order(1, AAPL, Side::Sell, OrderType::Stop)
     };
     let body = OrdersBody::from_batch(&[req], &acct);
     let mut outcome = c.place_orders(&acct, &body).await.unwrap();
