@@ -355,3 +355,35 @@ fn example_configs_run() {
     let text = read(&sweep_out.join("sweep.csv"));
     assert_eq!(text.lines().count(), 1 + 4, "{text}");
 }
+
+/// A window length from a flag is bounded before anything is allocated: a
+/// typo of `1e11` bars used to allocate terabytes and abort (exit 134).
+/// Now it is a clear error, exit 1, naming the parameter.
+#[test]
+fn absurd_indicator_periods_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    for (strategy, param) in [
+        ("sma_cross", "slow"),
+        ("breakout_oca", "lookback"),
+        ("mean_reversion", "period"),
+    ] {
+        let set = format!("{param}=100000000000");
+        let o = ibflow(&[
+            "backtest",
+            "--strategy",
+            strategy,
+            "--param",
+            &set,
+            "--out",
+            out,
+            "--quiet",
+        ]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{strategy} {set}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{param}: indicator period must be 1 to 2000000")),
+            "{strategy} {set}: {stderr}"
+        );
+    }
+}

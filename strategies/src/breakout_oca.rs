@@ -136,7 +136,7 @@ impl BreakoutOca {
     /// Build the strategy; fails when [`BreakoutOcaParams::validate`] does.
     pub fn new(params: BreakoutOcaParams) -> Result<Self, RegistryError> {
         params.validate()?;
-        let err = |e: crate::indicators::ZeroPeriod| bad_params(NAME, e.to_string());
+        let err = |e: crate::indicators::BadPeriod| bad_params(NAME, format!("lookback: {e}"));
         let template = Track {
             high: Highest::new(params.lookback).map_err(err)?,
             low: Lowest::new(params.lookback).map_err(err)?,

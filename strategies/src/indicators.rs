@@ -22,18 +22,36 @@ use std::cmp::Ordering;
 
 use rust_decimal::{Decimal, MathematicalOps};
 
-/// A window length of zero was asked for: no indicator is defined over no
-/// values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ZeroPeriod;
+/// Longest window an indicator accepts: four years of one-minute bars
+/// of a 24-hour market. A window allocates its length up front, so a
+/// period from a flag or a file is bounded before anything is allocated.
+pub const MAX_PERIOD: usize = 2_000_000;
 
-impl fmt::Display for ZeroPeriod {
+/// A window length outside `1..=MAX_PERIOD` was asked for: no indicator is
+/// defined over no values, and a longer window is a typo, not a strategy
+/// (it would allocate gigabytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadPeriod(pub usize);
+
+impl fmt::Display for BadPeriod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("indicator period must be at least 1")
+        write!(
+            f,
+            "indicator period must be 1 to {MAX_PERIOD}, got {}",
+            self.0
+        )
     }
 }
 
-impl std::error::Error for ZeroPeriod {}
+impl std::error::Error for BadPeriod {}
+
+/// `period`, when it is in `1..=MAX_PERIOD`.
+fn check_period(period: usize) -> Result<usize, BadPeriod> {
+    if period == 0 || period > MAX_PERIOD {
+        return Err(BadPeriod(period));
+    }
+    Ok(period)
+}
 
 /// A fixed-capacity ring of the last `period` values.
 ///
@@ -48,10 +66,8 @@ struct Ring {
 }
 
 impl Ring {
-    fn new(period: usize) -> Result<Self, ZeroPeriod> {
-        if period == 0 {
-            return Err(ZeroPeriod);
-        }
+    fn new(period: usize) -> Result<Self, BadPeriod> {
+        let period = check_period(period)?;
         Ok(Ring {
             buf: vec![Decimal::ZERO; period].into_boxed_slice(),
             next: 0,
@@ -198,8 +214,9 @@ impl ExactSum {
 }
 
 impl Sma {
-    /// An empty window of `period` values; `ZeroPeriod` when `period` is 0.
-    pub fn new(period: usize) -> Result<Self, ZeroPeriod> {
+    /// An empty window of `period` values; `BadPeriod` when `period` is 0 or above
+    /// [`MAX_PERIOD`].
+    pub fn new(period: usize) -> Result<Self, BadPeriod> {
         Ok(Sma {
             ring: Ring::new(period)?,
             sum: ExactSum::default(),
@@ -290,11 +307,10 @@ pub struct Rsi {
 }
 
 impl Rsi {
-    /// An unseeded RSI over `period` changes; `ZeroPeriod` when `period` is 0.
-    pub fn new(period: usize) -> Result<Self, ZeroPeriod> {
-        if period == 0 {
-            return Err(ZeroPeriod);
-        }
+    /// An unseeded RSI over `period` changes; `BadPeriod` when `period` is 0 or above
+    /// [`MAX_PERIOD`].
+    pub fn new(period: usize) -> Result<Self, BadPeriod> {
+        let period = check_period(period)?;
         Ok(Rsi {
             period,
             period_dec: Decimal::from(period),
@@ -386,9 +402,10 @@ pub struct Bollinger {
 
 impl Bollinger {
     /// An empty window of `period` values with bands `k` standard deviations
-    /// wide; `ZeroPeriod` when `period` is 0. `k` is not checked (callers
+    /// wide; `BadPeriod` when `period` is 0 or above
+    /// [`MAX_PERIOD`]. `k` is not checked (callers
     /// validate it).
-    pub fn new(period: usize, k: Decimal) -> Result<Self, ZeroPeriod> {
+    pub fn new(period: usize, k: Decimal) -> Result<Self, BadPeriod> {
         Ok(Bollinger {
             ring: Ring::new(period)?,
             k,
@@ -480,10 +497,8 @@ struct MonoWindow {
 }
 
 impl MonoWindow {
-    fn new(period: usize, max: bool) -> Result<Self, ZeroPeriod> {
-        if period == 0 {
-            return Err(ZeroPeriod);
-        }
+    fn new(period: usize, max: bool) -> Result<Self, BadPeriod> {
+        let period = check_period(period)?;
         Ok(MonoWindow {
             buf: vec![(0, Decimal::ZERO); period].into_boxed_slice(),
             head: 0,
@@ -541,8 +556,9 @@ impl MonoWindow {
 pub struct Highest(MonoWindow);
 
 impl Highest {
-    /// An empty window of `period` values; `ZeroPeriod` when `period` is 0.
-    pub fn new(period: usize) -> Result<Self, ZeroPeriod> {
+    /// An empty window of `period` values; `BadPeriod` when `period` is 0 or above
+    /// [`MAX_PERIOD`].
+    pub fn new(period: usize) -> Result<Self, BadPeriod> {
         MonoWindow::new(period, true).map(Highest)
     }
 
@@ -573,8 +589,9 @@ impl Highest {
 pub struct Lowest(MonoWindow);
 
 impl Lowest {
-    /// An empty window of `period` values; `ZeroPeriod` when `period` is 0.
-    pub fn new(period: usize) -> Result<Self, ZeroPeriod> {
+    /// An empty window of `period` values; `BadPeriod` when `period` is 0 or above
+    /// [`MAX_PERIOD`].
+    pub fn new(period: usize) -> Result<Self, BadPeriod> {
         MonoWindow::new(period, false).map(Lowest)
     }
 
@@ -607,13 +624,19 @@ mod tests {
     use rust_decimal_macros::dec;
 
     #[test]
-    fn zero_period_is_refused() {
-        assert_eq!(Sma::new(0).unwrap_err(), ZeroPeriod);
-        assert!(Rsi::new(0).is_err());
-        assert!(Bollinger::new(0, dec!(2)).is_err());
-        assert!(Highest::new(0).is_err());
-        assert!(Lowest::new(0).is_err());
-        assert!(ZeroPeriod.to_string().contains("at least 1"));
+    fn periods_outside_the_bounds_are_refused_before_allocating() {
+        for p in [0, MAX_PERIOD + 1, 100_000_000_000, usize::MAX] {
+            assert_eq!(Sma::new(p).unwrap_err(), BadPeriod(p));
+            assert_eq!(Rsi::new(p).unwrap_err(), BadPeriod(p));
+            assert_eq!(Bollinger::new(p, dec!(2)).unwrap_err(), BadPeriod(p));
+            assert_eq!(Highest::new(p).unwrap_err(), BadPeriod(p));
+            assert_eq!(Lowest::new(p).unwrap_err(), BadPeriod(p));
+        }
+        assert!(Sma::new(MAX_PERIOD).is_ok());
+        assert_eq!(
+            BadPeriod(0).to_string(),
+            "indicator period must be 1 to 2000000, got 0"
+        );
     }
 
     #[test]

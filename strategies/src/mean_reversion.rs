@@ -129,7 +129,7 @@ impl MeanReversion {
         params.validate()?;
         let template = Track {
             bands: Bollinger::new(params.period, params.k)
-                .map_err(|e| bad_params(NAME, e.to_string()))?,
+                .map_err(|e| bad_params(NAME, format!("period: {e}")))?,
             working: OrderTracker::new(),
         };
         Ok(MeanReversion {

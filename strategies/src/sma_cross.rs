@@ -113,10 +113,10 @@ impl SmaCross {
     /// Build the strategy; fails when [`SmaCrossParams::validate`] does.
     pub fn new(params: SmaCrossParams) -> Result<Self, RegistryError> {
         params.validate()?;
-        let sma = |n| Sma::new(n).map_err(|e| bad_params(NAME, e.to_string()));
+        let sma = |name: &str, n| Sma::new(n).map_err(|e| bad_params(NAME, format!("{name}: {e}")));
         let template = Track {
-            fast: sma(params.fast)?,
-            slow: sma(params.slow)?,
+            fast: sma("fast", params.fast)?,
+            slow: sma("slow", params.slow)?,
             prev: None,
         };
         Ok(SmaCross {
