@@ -35,7 +35,7 @@ pub struct BacktestArgs {
     /// Strategy parameter, repeatable: --param fast=10.
     #[arg(long = "param", value_name = "K=V")]
     pub params: Vec<String>,
-    /// Starting cash. Default 100000.
+    /// Starting cash: positive, at most 1e15. Default 100000.
     #[arg(long)]
     pub cash: Option<Decimal>,
     /// none | ibkr-fixed | per-order:X. Default none.
@@ -128,8 +128,11 @@ fn plan(args: BacktestArgs) -> Result<Plan> {
         (None, Some(v)) => decimal_from_toml(&v).context("config: backtest.cash")?,
         (None, None) => Decimal::from(100_000),
     };
-    if cash <= Decimal::ZERO {
-        bail!("cash must be positive, got {cash}");
+    // An upper bound leaves the accounting room: cash plus the value of
+    // every fill must stay far inside `Decimal`'s range (about 7.9e28).
+    let max_cash = Decimal::from(MAX_CASH);
+    if cash <= Decimal::ZERO || cash > max_cash {
+        bail!("cash must be positive and at most {max_cash}, got {cash}");
     }
     let commission = match args.commission.or(sec.commission) {
         Some(s) => CommissionModel::from_str(&s).map_err(|e| anyhow!(e))?,
@@ -301,6 +304,9 @@ fn progress_bar(quiet: bool) -> Option<indicatif::ProgressBar> {
     }
     Some(pb)
 }
+
+/// Largest starting cash of a backtest: a thousand trillion.
+const MAX_CASH: i64 = 1_000_000_000_000_000;
 
 fn run_sweep(plan: &Plan) -> Result<()> {
     let registry = strategies::registry();

@@ -387,3 +387,44 @@ fn absurd_indicator_periods_are_refused_by_name() {
         );
     }
 }
+
+/// Starting cash is bounded: `Decimal::MAX` as `--cash` used to overflow
+/// the accounting at the first fill and panic (exit 101).
+#[test]
+fn absurd_cash_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    for cash in [
+        "79228162514264337593543950335",
+        "1000000000000000.01",
+        "0",
+        "-5",
+    ] {
+        let flag = format!("--cash={cash}");
+        let o = ibflow(&[
+            "backtest",
+            "--strategy",
+            "sma_cross",
+            &flag,
+            "--out",
+            out,
+            "--quiet",
+        ]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "--cash {cash}: {stderr}");
+        assert!(
+            stderr.contains("cash must be positive and at most 1000000000000000"),
+            "--cash {cash}: {stderr}"
+        );
+    }
+    ok(&[
+        "backtest",
+        "--strategy",
+        "sma_cross",
+        "--cash",
+        "1000000000000000",
+        "--out",
+        out,
+        "--quiet",
+    ]);
+}
