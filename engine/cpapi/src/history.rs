@@ -109,7 +109,11 @@ struct RawBar {
 }
 
 /// Parse a body from either history endpoint into bars for `conid`.
+///
+/// A UTF-8 byte order mark before the JSON (editors on Windows write one
+/// into saved files) is skipped.
 pub fn parse_history(conid: Conid, body: &[u8]) -> Result<HistoryBars, HistoryError> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let trimmed = trim_ascii_start(body);
     if trimmed.first() == Some(&b'<') {
         let snippet = String::from_utf8_lossy(&trimmed[..trimmed.len().min(120)]).into_owned();
@@ -234,6 +238,15 @@ mod tests {
         let h = parse_history(Conid(1), body.as_bytes()).unwrap();
         assert_eq!(h.bars[0].volume, dec!(300));
         assert_eq!(h.bars[0].time.timestamp(), 1692345600);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let plain = parse_history(Conid(265598), HMDS.as_bytes()).unwrap();
+        let marked = [b"\xEF\xBB\xBF".as_slice(), HMDS.as_bytes()].concat();
+        let h = parse_history(Conid(265598), &marked).unwrap();
+        assert_eq!(h.bars, plain.bars);
+        assert_eq!(h.bars.len(), 2);
     }
 
     #[test]
