@@ -263,11 +263,6 @@ impl SimExchange {
         self.contracts.insert(c.clone());
     }
 
-    /// The contracts the exchange knows.
-    pub fn contracts(&self) -> &Contracts {
-        &self.contracts
-    }
-
     fn instrument(&self, conid: Conid) -> Instrument {
         match self.contracts.get(conid) {
             Some(c) => Instrument {

@@ -12,8 +12,6 @@
 
 use std::sync::Arc;
 
-use rust_decimal::Decimal;
-
 use crate::forecastex::Pairing;
 use crate::model::{Conid, Contract};
 
@@ -65,13 +63,6 @@ impl Contracts {
             .map(|i| &self.by_conid[i])
     }
 
-    /// The multiplier of `conid`: 1 for a contract the table does not
-    /// know (a stock, the backtest's default).
-    #[inline]
-    pub fn multiplier(&self, conid: Conid) -> Decimal {
-        self.get(conid).map_or(Decimal::ONE, |c| c.multiplier)
-    }
-
     /// Every contract, in conid order.
     pub fn iter(&self) -> impl Iterator<Item = &Contract> {
         self.by_conid.iter()
@@ -97,6 +88,7 @@ impl FromIterator<Contract> for Contracts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rust_decimal::Decimal;
 
     #[test]
     fn lookups_find_the_latest_description_and_clones_stay_apart() {
@@ -112,8 +104,10 @@ mod tests {
         ]);
         assert_eq!(t.len(), 3);
         assert_eq!(t.get(Conid(7)), Some(&es));
-        assert_eq!(t.multiplier(Conid(7)), Decimal::from(50));
-        assert_eq!(t.multiplier(Conid(4)), Decimal::ONE);
+        assert_eq!(
+            t.get(Conid(7)).map(|c| c.multiplier),
+            Some(Decimal::from(50))
+        );
         assert!(t.get(Conid(4)).is_none());
         let conids: Vec<_> = t.iter().map(|c| c.conid.0).collect();
         assert_eq!(conids, [3, 7, 9]);

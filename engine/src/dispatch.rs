@@ -17,7 +17,7 @@ use crate::forecastex::Pairing;
 use crate::model::{Bar, Conid, Execution, Order, Quote, Timestamp};
 use crate::portfolio::Portfolio;
 use crate::strategy::{Context, Outbox, Strategy, TimerId};
-use crate::working_orders::{Applied, WorkingOrders};
+use crate::working_orders::WorkingOrders;
 
 /// Owns strategies, portfolio, order book and timers; routes events.
 pub struct Dispatcher<S: Strategy = Box<dyn Strategy>> {
@@ -136,6 +136,17 @@ impl<S: Strategy> Dispatcher<S> {
     }
 
     fn one(&mut self, idx: usize, f: impl FnOnce(&mut S, &mut Context<'_>)) {
+        self.one_seeing_orders(idx, |s, ctx, _| f(s, ctx));
+    }
+
+    /// [`Dispatcher::one`], with the working orders lent to `f` beside the
+    /// context: an order update hands the strategy the order's state as
+    /// the working orders hold it.
+    fn one_seeing_orders(
+        &mut self,
+        idx: usize,
+        f: impl FnOnce(&mut S, &mut Context<'_>, &WorkingOrders),
+    ) {
         if let Some(s) = self.strategies.get_mut(idx) {
             let mut ctx = Context::new(
                 self.now,
@@ -145,7 +156,7 @@ impl<S: Strategy> Dispatcher<S> {
                 &self.events,
                 &mut self.outbox,
             );
-            f(s, &mut ctx);
+            f(s, &mut ctx, &self.orders);
         }
         self.collect_timers();
     }
@@ -194,35 +205,32 @@ impl<S: Strategy> Dispatcher<S> {
     /// owner what changed. A repeated or stale report changes nothing and
     /// nobody hears it; returns whether the order changed.
     pub fn on_order_update(&mut self, order: Order) -> bool {
-        let applied = self.fold_order(order);
-        self.tell_order(&applied);
-        !matches!(applied, Applied::Stale)
-    }
-
-    /// Fold a report into the working orders without telling anyone yet:
-    /// the router records a change before strategies hear it.
-    pub(crate) fn fold_order(&mut self, order: Order) -> Applied {
-        self.orders.update(order)
-    }
-
-    /// Tell the owning strategy what [`Dispatcher::fold_order`] changed.
-    pub(crate) fn tell_order(&mut self, applied: &Applied) {
-        let Some(order) = applied.order(&self.orders) else {
-            return;
-        };
-        let idx = order.strategy;
-        if let Some(s) = self.strategies.get_mut(idx) {
-            let mut ctx = Context::new(
-                self.now,
-                idx,
-                &self.portfolio,
-                &self.orders,
-                &self.events,
-                &mut self.outbox,
-            );
-            s.on_order_update(&mut ctx, order);
+        match self.deliver_order(order, |_| Ok::<(), std::convert::Infallible>(())) {
+            Ok(changed) => changed,
+            Err(never) => match never {},
         }
-        self.collect_timers();
+    }
+
+    /// [`Dispatcher::on_order_update`], with `record` shown the order's new
+    /// state before its owner hears it (the router's sink); an error from
+    /// `record` is returned and nobody is told.
+    pub(crate) fn deliver_order<E>(
+        &mut self,
+        order: Order,
+        record: impl FnOnce(&Order) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let applied = self.orders.update(order);
+        let Some(changed) = applied.order(&self.orders) else {
+            return Ok(false);
+        };
+        record(changed)?;
+        let idx = changed.strategy;
+        self.one_seeing_orders(idx, |s, ctx, orders| {
+            if let Some(o) = applied.order(orders) {
+                s.on_order_update(ctx, o);
+            }
+        });
+        Ok(true)
     }
 
     /// Book an execution, then tell the owner of its order (working or

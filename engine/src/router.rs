@@ -414,11 +414,8 @@ impl Router {
                 }
                 Event::OrderUpdate(o) => {
                     // Recorded before the strategy hears it.
-                    let applied = d.fold_order(o);
-                    if let Some(changed) = applied.order(d.orders()) {
+                    if d.deliver_order(o, |changed| sink.order(changed))? {
                         self.stats.order_updates += 1;
-                        sink.order(changed)?;
-                        d.tell_order(&applied);
                     }
                 }
                 other => d.dispatch(other),
