@@ -158,8 +158,14 @@ impl ConfigFile {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse `text`, the contents of the config file at `path` (which
+    /// only anchors relative paths; it is not read).
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let mut cfg: ConfigFile =
-            toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+            toml::from_str(text).with_context(|| format!("parsing config {}", path.display()))?;
         if let (Some(db), Some(dir)) = (cfg.store.db.as_mut(), path.parent()) {
             if db.is_relative() {
                 *db = dir.join(&*db);

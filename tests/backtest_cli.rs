@@ -428,3 +428,186 @@ fn absurd_cash_is_refused() {
         "--quiet",
     ]);
 }
+
+/// Daily bars of a random walk around `level`, each consistent, as CSV for
+/// conid 1 (`time,open,high,low,close,volume`).
+fn walk_csv(level: f64, bars: usize) -> String {
+    let mut csv = String::from("time,open,high,low,close,volume\n");
+    let mut p = level;
+    // A fixed, dependency-free sequence: 0.8 to 1.2 of the level.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for day in 0..bars {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let step = (x % 2001) as f64 / 1000.0 - 1.0; // -1 .. 1
+        p = (p * (1.0 + step * 0.03)).clamp(level * 0.8, level * 1.2);
+        let (o, c) = (p, p * (1.0 + step * 0.01));
+        let (h, l) = (o.max(c) * 1.005, o.min(c) * 0.995);
+        let t = 1_577_890_800 + day as i64 * 86_400; // 2020-01-01 15:00 UTC on
+        csv.push_str(&format!("{t},{o:.4},{h:.4},{l:.4},{c:.4},1000\n"));
+    }
+    csv
+}
+
+/// Prices up to the documented bound (1e12) backtest with every strategy,
+/// at sizes up to the quantity bound (1e10): the accounting, the indicators
+/// and the simulated exchange stay in range. At about 1e13 `mean_reversion`
+/// used to panic (exit 101), `sma_cross` at 1e26, `breakout_oca` at 1e27.
+#[test]
+fn prices_and_sizes_at_the_bounds_run_without_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("1.csv");
+    std::fs::write(&data, walk_csv(8.0e11, 300)).unwrap();
+    let out = dir.path().join("out");
+    for strategy in ["sma_cross", "mean_reversion", "breakout_oca"] {
+        for size in ["100", "10000000000"] {
+            let set = format!("size={size}");
+            let o = ibflow(&[
+                "backtest",
+                "--data",
+                data.to_str().unwrap(),
+                "--strategy",
+                strategy,
+                "--param",
+                &set,
+                "--cash",
+                "1000000000000000",
+                "--out",
+                out.to_str().unwrap(),
+                "--quiet",
+            ]);
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(0), "{strategy} {set}: {stderr}");
+            let summary = read(&out.join("summary.json"));
+            let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
+            assert!(
+                v["trades"].as_u64().unwrap_or(0) > 0,
+                "{strategy} {set} traded nothing: {summary}"
+            );
+        }
+    }
+}
+
+/// Bars beyond the price bound, at zero or below, before 1970 or in the
+/// next century are refused with the file, the line and the field; `sma_cross`
+/// used to buy at -50. A size beyond the quantity bound is refused by name
+/// (`--param size=1e27` used to panic in the simulated exchange).
+#[test]
+fn absurd_prices_times_and_sizes_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let good = "1577890800,100,101,99,100.5,1000\n";
+    for (row, expect) in [
+        (
+            "1577977200,1e13,1e13,1e13,1e13,1",
+            "open 10000000000000 is beyond the limit of 1000000000000",
+        ),
+        (
+            "1577977200,-50,-49,-51,-50,1",
+            "open must be positive, got -50",
+        ),
+        ("1577977200,0,0,0,0,1", "open must be positive, got 0"),
+        (
+            "1577977200,1,1,1,1,1e20",
+            "volume 100000000000000000000 is beyond",
+        ),
+        (
+            "1969-12-31T23:59:55Z,1,1,1,1,1",
+            "time 1969-12-31 23:59:55 UTC is outside 1970-01-01 to 2099-12-31",
+        ),
+        (
+            "4102444800000,1,1,1,1,1",
+            "is outside 1970-01-01 to 2099-12-31",
+        ),
+    ] {
+        let data = dir.path().join("1.csv");
+        std::fs::write(
+            &data,
+            format!("time,open,high,low,close,volume\n{good}{row}\n"),
+        )
+        .unwrap();
+        let o = ibflow(&[
+            "backtest",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{row}: {stderr}");
+        assert!(stderr.contains("1.csv:3: "), "{row}: {stderr}");
+        assert!(stderr.contains(expect), "{row}: {stderr}");
+    }
+    // A saved history response with `t: -5` (milliseconds) was read as 1969.
+    let json = dir.path().join("1.json");
+    std::fs::write(
+        &json,
+        r#"{"data":[{"t":1577890800000,"o":1,"h":1,"l":1,"c":1,"v":1},{"t":-5,"o":1,"h":1,"l":1,"c":1,"v":1}]}"#,
+    )
+    .unwrap();
+    let o = ibflow(&[
+        "backtest",
+        "--data",
+        json.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bar 1: time 1969-12-31 23:59:55 UTC is outside"),
+        "{stderr}"
+    );
+    for strategy in ["sma_cross", "mean_reversion", "breakout_oca"] {
+        let o = ibflow(&[
+            "backtest",
+            "--strategy",
+            strategy,
+            "--param",
+            "size=1e27",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{strategy}: {stderr}");
+        assert!(
+            stderr.contains("size 1000000000000000000000000000 is beyond the limit of 10000000000"),
+            "{strategy}: {stderr}"
+        );
+    }
+}
+
+/// A sweep in which every point fails has no result: exit 1 naming the
+/// first failure (it used to exit 0 with an empty ranking). The errors are
+/// still in sweep.csv.
+#[test]
+fn a_sweep_where_every_point_fails_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = ibflow(&[
+        "backtest",
+        "--sweep",
+        "fast=30:40:5",
+        "--param",
+        "slow=30",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("every one of the 3 sweep points failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("fast (30) must be shorter than slow (30)"),
+        "{stderr}"
+    );
+    let csv = read(&out.join("sweep.csv"));
+    assert_eq!(csv.matches("must be shorter").count(), 3, "{csv}");
+}

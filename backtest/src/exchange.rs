@@ -107,10 +107,19 @@ impl CommissionModel {
                 minimum,
                 max_fraction,
             } => {
-                let value = (quantity * price * multiplier).abs();
-                (quantity.abs() * per_share)
+                // Saturating, not checked: the charge is capped by a
+                // fraction of the value, so a value beyond range (orders
+                // are bounded by `engine::limits`, multipliers are not)
+                // still gives the cap, never a panic.
+                let value = quantity
+                    .saturating_mul(price)
+                    .saturating_mul(multiplier)
+                    .abs();
+                quantity
+                    .abs()
+                    .saturating_mul(per_share)
                     .max(minimum)
-                    .min(value * max_fraction)
+                    .min(value.saturating_mul(max_fraction))
             }
         }
     }
@@ -573,7 +582,9 @@ impl SimExchange {
             size: qty,
             price,
             commission,
-            net_amount: qty * price * inst.multiplier,
+            // Informational (the portfolio books from size and price);
+            // saturating for the same reason as the commission.
+            net_amount: qty.saturating_mul(price).saturating_mul(inst.multiplier),
             time,
         };
         if self.cfg.keep_executions > 0 {
@@ -634,10 +645,11 @@ fn slip(price: Decimal, side: Side, ticks: u32, inst: &Instrument, bar: &Bar) ->
     if ticks == 0 {
         return price;
     }
-    let s = inst.tick * Decimal::from(ticks);
+    // Saturating is exact here: the result is clamped to the bar anyway.
+    let s = inst.tick.saturating_mul(Decimal::from(ticks));
     match side {
-        Side::Buy => (price + s).min(bar.high),
-        Side::Sell => (price - s).max(bar.low),
+        Side::Buy => price.saturating_add(s).min(bar.high),
+        Side::Sell => price.saturating_sub(s).max(bar.low),
     }
 }
 

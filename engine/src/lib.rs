@@ -12,6 +12,7 @@ pub mod event;
 pub mod forecastex;
 pub mod hours;
 pub mod journal;
+pub mod limits;
 pub mod model;
 pub mod num;
 pub mod order_state;

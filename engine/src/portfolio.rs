@@ -2,6 +2,11 @@
 //! latest price. Shared by backtest and live so that both report PnL the same
 //! way.
 
+// Prices, quantities and cash here come from files, flags and the network:
+// every operator on them is checked (issue 12). Where one cannot overflow,
+// an `allow` with its reason says why.
+#![deny(clippy::arithmetic_side_effects)]
+
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -173,10 +178,17 @@ impl Portfolio {
     }
 
     /// Register the multiplier of a contract before it trades (default 1).
+    /// A multiplier that cannot value the position held is logged and
+    /// ignored.
     pub fn set_multiplier(&mut self, conid: Conid, multiplier: Decimal) {
         let slot = self.slot_mut(conid);
-        slot.position.multiplier = multiplier;
-        slot.units = slot.position.quantity * multiplier;
+        match slot.position.quantity.checked_mul(multiplier) {
+            Some(units) => {
+                slot.position.multiplier = multiplier;
+                slot.units = units;
+            }
+            None => overflow(conid, "multiplier", multiplier),
+        }
     }
 
     fn slot_mut(&mut self, conid: Conid) -> &mut Slot {
@@ -189,7 +201,9 @@ impl Portfolio {
                     market_value: Decimal::ZERO,
                     units: Decimal::ZERO,
                 });
-                self.slots.len() - 1
+                #[allow(clippy::arithmetic_side_effects, reason = "just pushed: len >= 1")]
+                let last = self.slots.len() - 1;
+                last
             }
         };
         &mut self.slots[idx]
@@ -205,14 +219,25 @@ impl Portfolio {
             // last price even without a position).
             None => {
                 self.slot_mut(conid);
-                self.slots.len() - 1
+                #[allow(clippy::arithmetic_side_effects, reason = "just pushed: len >= 1")]
+                let last = self.slots.len() - 1;
+                last
             }
         };
         let slot = &mut self.slots[i];
         slot.mark = Some(price);
         if !slot.units.is_zero() {
-            let mv = slot.units * price;
-            self.equity += mv - slot.market_value;
+            // Checked: a mark is a price from outside. On overflow the
+            // position keeps its last value (and the log says why).
+            let Some((mv, equity)) = slot.units.checked_mul(price).and_then(|mv| {
+                let equity = self
+                    .equity
+                    .checked_add(mv.checked_sub(slot.market_value)?)?;
+                Some((mv, equity))
+            }) else {
+                return overflow(conid, "mark", price);
+            };
+            self.equity = equity;
             slot.market_value = mv;
         }
     }
@@ -223,35 +248,73 @@ impl Portfolio {
     /// payout, and the venue's two `N` reports of a netted pair carry prices
     /// that add up to it ([`crate::forecastex::venue_executions`]), so the
     /// pair's cash comes back and realized PnL is the pair's true PnL.
+    ///
+    /// Returns the PnL the execution realized. One whose arithmetic
+    /// overflows (sizes and prices no venue sends) changes nothing and is
+    /// logged; [`Self::checked_apply`] reports it instead.
     pub fn apply(&mut self, exec: &Execution) -> Decimal {
+        self.checked_apply(exec).unwrap_or_else(|_| {
+            overflow(exec.conid, "execution", exec.price);
+            Decimal::ZERO
+        })
+    }
+
+    /// [`Self::apply`], all or nothing: on an overflow anywhere the
+    /// portfolio is left as it was and the error names the contract.
+    pub fn checked_apply(&mut self, exec: &Execution) -> Result<Decimal, AccountError> {
+        let out_of_range = AccountError::OutOfRange(exec.conid);
         let signed = exec.side.signed(exec.size);
         let slot = self.slot_mut(exec.conid);
         let multiplier = slot.position.multiplier;
-        let realized = slot.position.apply_fill(signed, exec.price);
+        let mut position = slot.position.clone();
+        let old_mv = slot.market_value;
+        let mut step = || -> Option<_> {
+            let realized = position.checked_apply_fill(signed, exec.price)?;
+            let units = position.quantity.checked_mul(multiplier)?;
+            let mv = units.checked_mul(exec.price)?;
+            let flow = signed.checked_mul(exec.price)?.checked_mul(multiplier)?;
+            let outflow = flow.checked_add(exec.commission)?;
+            let cash = self.cash.checked_sub(outflow)?;
+            let equity = self
+                .equity
+                .checked_add(mv.checked_sub(old_mv)?)?
+                .checked_sub(outflow)?;
+            let commissions = self.commissions.checked_add(exec.commission)?;
+            let total_realized = self.realized.checked_add(realized)?;
+            Some((
+                realized,
+                units,
+                mv,
+                cash,
+                equity,
+                commissions,
+                total_realized,
+            ))
+        };
+        let (realized, units, mv, cash, equity, commissions, total_realized) =
+            step().ok_or(out_of_range)?;
+        let slot = self.slot_mut(exec.conid);
+        slot.position = position;
         // The fill is the most recent trade we know of: mark at it.
         slot.mark = Some(exec.price);
-        slot.units = slot.position.quantity * multiplier;
-        let mv = slot.position.quantity * exec.price * multiplier;
-        let old_mv = slot.market_value;
+        slot.units = units;
         slot.market_value = mv;
-        self.equity += mv - old_mv;
-        let flow = signed * exec.price * multiplier;
-        self.cash -= flow;
-        self.equity -= flow;
-        self.cash -= exec.commission;
-        self.equity -= exec.commission;
-        self.commissions += exec.commission;
-        self.realized += realized;
-        realized
+        self.cash = cash;
+        self.equity = equity;
+        self.commissions = commissions;
+        self.realized = total_realized;
+        Ok(realized)
     }
 
     /// The account totals now, unrealized PnL computed at the latest marks.
     pub fn snapshot(&self) -> AccountSnapshot {
+        // Saturating: a report of values beyond range shows the bound
+        // rather than failing (the accounting itself never got there).
         let unrealized = self
             .slots
             .iter()
             .filter_map(|s| s.mark.map(|m| s.position.unrealized(m)))
-            .sum();
+            .fold(Decimal::ZERO, Decimal::saturating_add);
         AccountSnapshot {
             cash: self.cash,
             equity: self.equity(),
@@ -262,7 +325,16 @@ impl Portfolio {
     }
 }
 
+/// An input the accounting cannot represent: logged where it happened,
+/// out of line so the per-bar path stays small.
+#[cold]
+#[inline(never)]
+fn overflow(conid: Conid, what: &str, value: Decimal) {
+    tracing::error!(%conid, what, %value, "value out of range for the accounting; ignored");
+}
+
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, reason = "tests work out expected values by hand")]
 mod tests {
     use super::*;
     use crate::model::{ExecSide, Timestamp};
@@ -279,7 +351,7 @@ mod tests {
             size,
             price,
             commission,
-            net_amount: size * price,
+            net_amount: size.saturating_mul(price),
             time: Timestamp::UNIX_EPOCH,
         }
     }
@@ -297,6 +369,29 @@ mod tests {
         assert_eq!(p.equity(), p.cash());
         assert_eq!(p.cash(), dec!(10198));
         assert_eq!(p.snapshot().commissions, dec!(2));
+    }
+
+    /// An execution no venue sends (a size whose value leaves `Decimal`'s
+    /// range) is refused whole: cash, equity and the position stay as
+    /// they were, and nothing panics; marks beyond range keep the last
+    /// value.
+    #[test]
+    fn an_execution_beyond_range_changes_nothing() {
+        let mut p = Portfolio::new(dec!(10000));
+        p.apply(&exec(ExecSide::Bought, dec!(10), dec!(100), dec!(1)));
+        let before = p.clone();
+        let huge = exec(ExecSide::Bought, Decimal::MAX, dec!(100), dec!(1));
+        assert_eq!(
+            p.checked_apply(&huge),
+            Err(AccountError::OutOfRange(Conid(7)))
+        );
+        assert_eq!(p.apply(&huge), Decimal::ZERO);
+        assert_eq!(p.snapshot(), before.snapshot());
+        assert_eq!(p.position(Conid(7)), before.position(Conid(7)));
+        p.mark(Conid(7), Decimal::MAX);
+        assert_eq!(p.equity(), before.equity());
+        p.mark(Conid(7), dec!(110));
+        assert_eq!(p.equity(), dec!(10099));
     }
 
     /// Long 100 YES at 0.50; buy 10 NO at 0.40; the venue nets 10 YES at

@@ -39,7 +39,8 @@ use serde::{Deserialize, Serialize};
 use crate::indicators::{Highest, Lowest};
 use crate::per_conid::PerConid;
 use crate::tracker::OrderTracker;
-use crate::util::{bad_params, round_to_tick};
+use crate::util::{bad_params, bounded, round_to_tick, tick_in_range};
+use engine::limits::MAX_QUANTITY;
 
 /// Registry name.
 pub const NAME: &str = "breakout_oca";
@@ -84,18 +85,8 @@ impl BreakoutOcaParams {
         if self.lookback == 0 {
             return Err(bad_params(NAME, "lookback must be at least 1"));
         }
-        if self.size <= Decimal::ZERO {
-            return Err(bad_params(
-                NAME,
-                format!("size must be positive, got {}", self.size),
-            ));
-        }
-        if self.tick <= Decimal::ZERO {
-            return Err(bad_params(
-                NAME,
-                format!("tick must be positive, got {}", self.tick),
-            ));
-        }
+        bounded(NAME, "size", self.size, MAX_QUANTITY)?;
+        tick_in_range(NAME, self.tick)?;
         // Below 100% so the short leg's take-profit and the long leg's
         // stop-loss stay positive prices.
         for (name, v) in [

@@ -31,7 +31,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::tracker::OrderTracker;
-use crate::util::bad_params;
+use crate::util::{bad_params, bounded};
+use engine::limits::MAX_QUANTITY;
 
 /// Registry name.
 pub const NAME: &str = "forecast_band";
@@ -84,7 +85,8 @@ impl ForecastBandParams {
                 ),
             ));
         }
-        if self.size <= Decimal::ZERO || !self.size.fract().is_zero() {
+        bounded(NAME, "size", self.size, MAX_QUANTITY)?;
+        if !self.size.fract().is_zero() {
             return Err(bad_params(
                 NAME,
                 format!("size must be a positive whole number, got {}", self.size),

@@ -12,9 +12,16 @@
 //!
 //! Arithmetic is exact Decimal addition and subtraction on the update path,
 //! so running sums never drift: removing a value subtracts exactly what was
-//! added. That holds while the inputs are ordinary prices (a few decimal
-//! places, magnitudes far below Decimal's ~7.9e28 range); Decimal arithmetic
-//! panics on overflow, which such inputs cannot reach.
+//! added. Every operation is checked: prices come from files and the
+//! network, and an indicator fed values beyond `Decimal`'s range (~7.9e28,
+//! or squares of ~2.8e14 for [`Bollinger`]) has no value (`None`) instead of
+//! panicking. The bar loaders bound prices at `engine::limits::MAX_PRICE`
+//! (1e12), where every indicator here still has a value.
+
+// Prices, quantities and cash here come from files, flags and the network:
+// every operator on them is checked (issue 12). Where one cannot overflow,
+// an `allow` with its reason says why.
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::fmt;
 
@@ -65,6 +72,7 @@ struct Ring {
     len: usize,
 }
 
+#[allow(clippy::arithmetic_side_effects, reason = "indices and lengths bounded by the capacity (at most MAX_PERIOD)")]
 impl Ring {
     fn new(period: usize) -> Result<Self, BadPeriod> {
         let period = check_period(period)?;
@@ -141,6 +149,7 @@ const POW10: [i128; 29] = {
     t
 };
 
+#[allow(clippy::arithmetic_side_effects, reason = "scales are at most 28 and ordered before subtracting; mantissas use checked operations, and the rounding step moves a quotient of i128 / 10 by one")]
 impl ExactSum {
     /// Bring `x` to the common scale, raising the sum's scale if `x` is finer.
     #[inline]
@@ -185,12 +194,47 @@ impl ExactSum {
         }
     }
 
+    /// Mark the sum overflowed for good: a term could not be computed.
+    #[inline]
+    pub fn poison(&mut self) {
+        self.overflowed = true;
+    }
+
     /// The sum as a Decimal, when it fits one (and has not overflowed).
     pub fn value(&self) -> Option<Decimal> {
         if self.overflowed {
             return None;
         }
         Decimal::try_from_i128_with_scale(self.mantissa, self.scale).ok()
+    }
+
+    /// The sum as a Decimal, rounded to fewer decimal places when its
+    /// exact value has more digits than a Decimal holds (a sum of squares
+    /// of large prices); `None` only when even its integer part does not
+    /// fit, or it overflowed.
+    pub fn value_rounded(&self) -> Option<Decimal> {
+        if self.overflowed {
+            return None;
+        }
+        let (mut m, mut scale) = (self.mantissa, self.scale);
+        loop {
+            if let Ok(d) = Decimal::try_from_i128_with_scale(m, scale) {
+                return Some(d);
+            }
+            if scale == 0 {
+                return None;
+            }
+            // Half away from zero, as Decimal's own arithmetic rounds.
+            let (q, r) = (m / 10, m % 10);
+            m = if r >= 5 {
+                q + 1
+            } else if r <= -5 {
+                q - 1
+            } else {
+                q
+            };
+            scale -= 1;
+        }
     }
 
     /// Exact comparison of `self * a` with `other * b`, for comparing means
@@ -304,6 +348,9 @@ pub struct Rsi {
     /// Sums during seeding, averages afterwards.
     gain: Decimal,
     loss: Decimal,
+    /// An update overflowed `Decimal` (prices no market has): the RSI has
+    /// no value from then on.
+    overflowed: bool,
 }
 
 impl Rsi {
@@ -318,6 +365,7 @@ impl Rsi {
             seen: 0,
             gain: Decimal::ZERO,
             loss: Decimal::ZERO,
+            overflowed: false,
         })
     }
 
@@ -330,26 +378,45 @@ impl Rsi {
     /// `period + 1` closes) have been seen.
     pub fn update(&mut self, close: Decimal) -> Option<Decimal> {
         let prev = self.prev.replace(close)?;
-        let change = close - prev;
+        if self.overflowed || self.step(close, prev).is_none() {
+            self.overflowed = true;
+            return None;
+        }
+        self.value()
+    }
+
+    /// One change, checked: `None` on overflow.
+    fn step(&mut self, close: Decimal, prev: Decimal) -> Option<()> {
+        let change = close.checked_sub(prev)?;
         let (up, down) = if change.is_sign_positive() {
             (change, Decimal::ZERO)
         } else {
-            (Decimal::ZERO, -change)
+            // Negation is exact: Decimal's range is symmetric.
+            (Decimal::ZERO, change.abs())
         };
         if self.seen < self.period {
-            self.gain += up;
-            self.loss += down;
-            self.seen += 1;
+            self.gain = self.gain.checked_add(up)?;
+            self.loss = self.loss.checked_add(down)?;
+            #[allow(clippy::arithmetic_side_effects, reason = "seen < period <= MAX_PERIOD")]
+            {
+                self.seen += 1;
+            }
             if self.seen == self.period {
-                self.gain /= self.period_dec;
-                self.loss /= self.period_dec;
+                self.gain = self.gain.checked_div(self.period_dec)?;
+                self.loss = self.loss.checked_div(self.period_dec)?;
             }
         } else {
+            #[allow(clippy::arithmetic_side_effects, reason = "period_dec is 1 to MAX_PERIOD")]
             let keep = self.period_dec - Decimal::ONE;
-            self.gain = (self.gain * keep + up) / self.period_dec;
-            self.loss = (self.loss * keep + down) / self.period_dec;
+            let smooth = |avg: Decimal, x: Decimal| {
+                avg.checked_mul(keep)?
+                    .checked_add(x)?
+                    .checked_div(self.period_dec)
+            };
+            self.gain = smooth(self.gain, up)?;
+            self.loss = smooth(self.loss, down)?;
         }
-        self.value()
+        Some(())
     }
 
     /// True once the first `period` changes seeded the averages.
@@ -359,14 +426,16 @@ impl Rsi {
 
     /// The RSI, 0 to 100 (50 in a flat market), once seeded.
     pub fn value(&self) -> Option<Decimal> {
-        if !self.is_ready() {
+        if !self.is_ready() || self.overflowed {
             return None;
         }
-        let total = self.gain + self.loss;
+        let total = self.gain.checked_add(self.loss)?;
         if total.is_zero() {
             return Some(Decimal::from(50));
         }
-        Some(Decimal::ONE_HUNDRED * self.gain / total)
+        Decimal::ONE_HUNDRED
+            .checked_mul(self.gain)?
+            .checked_div(total)
     }
 }
 
@@ -390,14 +459,15 @@ pub struct Bands {
 /// is exact Decimal arithmetic (so no cancellation error), leaving one square
 /// root and one division. Squares of prices with up to 14 decimal places are
 /// exact in Decimal; a radicand that rounding could still push below zero is
-/// clamped to zero.
+/// clamped to zero. Every step is checked: values whose squares or sums
+/// leave `Decimal`'s range give no bands rather than a panic.
 #[derive(Debug, Clone)]
 pub struct Bollinger {
     ring: Ring,
     k: Decimal,
     n: Decimal,
-    sum: Decimal,
-    sum_sq: Decimal,
+    sum: ExactSum,
+    sum_sq: ExactSum,
 }
 
 impl Bollinger {
@@ -410,23 +480,25 @@ impl Bollinger {
             ring: Ring::new(period)?,
             k,
             n: Decimal::from(period),
-            sum: Decimal::ZERO,
-            sum_sq: Decimal::ZERO,
+            sum: ExactSum::default(),
+            sum_sq: ExactSum::default(),
         })
     }
 
     /// Add a value, dropping the oldest once the window is full.
     #[inline]
     pub fn update(&mut self, x: Decimal) {
-        let sq = x * x;
-        match self.ring.push(x) {
-            Some(old) => {
-                self.sum = self.sum + x - old;
-                self.sum_sq = self.sum_sq + sq - old * old;
-            }
-            None => {
-                self.sum += x;
-                self.sum_sq += sq;
+        self.sum.add(x);
+        match x.checked_mul(x) {
+            Some(sq) => self.sum_sq.add(sq),
+            None => self.sum_sq.poison(),
+        }
+        if let Some(old) = self.ring.push(x) {
+            self.sum.sub(old);
+            // `old` was added, so its square was computed once already.
+            match old.checked_mul(old) {
+                Some(sq) => self.sum_sq.sub(sq),
+                None => self.sum_sq.poison(),
             }
         }
     }
@@ -448,7 +520,10 @@ impl Bollinger {
 
     /// Mean of the window (the middle band), once full.
     pub fn mean(&self) -> Option<Decimal> {
-        self.is_full().then(|| self.sum / self.n)
+        if !self.is_full() {
+            return None;
+        }
+        self.sum.value()?.checked_div(self.n)
     }
 
     /// Population standard deviation of the window, once full.
@@ -456,21 +531,26 @@ impl Bollinger {
         if !self.is_full() {
             return None;
         }
-        let radicand = self.n * self.sum_sq - self.sum * self.sum;
+        let sum = self.sum.value()?;
+        let radicand = self
+            .n
+            .checked_mul(self.sum_sq.value_rounded()?)?
+            .checked_sub(sum.checked_mul(sum)?)?;
         if radicand <= Decimal::ZERO {
             return Some(Decimal::ZERO);
         }
-        radicand.sqrt().map(|r| r / self.n)
+        radicand.sqrt()?.checked_div(self.n)
     }
 
-    /// Lower, middle and upper band, once full.
+    /// Lower, middle and upper band, once full; `None` also when they are
+    /// beyond `Decimal`'s range.
     pub fn bands(&self) -> Option<Bands> {
         let middle = self.mean()?;
-        let width = self.k * self.std_dev()?;
+        let width = self.k.checked_mul(self.std_dev()?)?;
         Some(Bands {
-            lower: middle - width,
+            lower: middle.checked_sub(width)?,
             middle,
-            upper: middle + width,
+            upper: middle.checked_add(width)?,
         })
     }
 }
@@ -496,6 +576,7 @@ struct MonoWindow {
     max: bool,
 }
 
+#[allow(clippy::arithmetic_side_effects, reason = "indices, lengths and a u64 sequence bounded by the capacity and the bar count; no price arithmetic")]
 impl MonoWindow {
     fn new(period: usize, max: bool) -> Result<Self, BadPeriod> {
         let period = check_period(period)?;
@@ -618,6 +699,7 @@ impl Lowest {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, reason = "tests work out expected values by hand")]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -755,6 +837,54 @@ mod tests {
         (-1_000_000_000i64..1_000_000_000, 0u32..6).prop_map(|(m, s)| Decimal::new(m, s))
     }
 
+    /// Any decimal at all, from the smallest to `Decimal::MAX`, either
+    /// sign, any scale: what a corrupt file or message could hold.
+    fn any_decimal() -> impl Strategy<Value = Decimal> {
+        (any::<i64>(), 0u32..=28, any::<u32>(), any::<bool>()).prop_map(|(lo, scale, hi, neg)| {
+            let mut d = Decimal::from_parts(lo as u32, (lo >> 32) as u32, hi, neg, 0);
+            d.set_scale(scale).ok();
+            d
+        })
+    }
+
+    proptest! {
+        /// No indicator panics on any input: values beyond range give no
+        /// value instead.
+        #[test]
+        fn indicators_never_panic(period in 1usize..6, xs in prop::collection::vec(any_decimal(), 0..40)) {
+            let mut sma = Sma::new(period).unwrap();
+            let mut rsi = Rsi::new(period).unwrap();
+            let mut bb = Bollinger::new(period.max(2), dec!(2)).unwrap();
+            let mut hi = Highest::new(period).unwrap();
+            let mut lo = Lowest::new(period).unwrap();
+            for x in xs {
+                sma.update(x);
+                let _ = sma.value();
+                let _ = rsi.update(x);
+                bb.update(x);
+                let _ = bb.bands();
+                hi.update(x);
+                lo.update(x);
+            }
+        }
+    }
+
+    /// At the loaders' price bound every indicator still has a value.
+    #[test]
+    fn indicators_have_values_at_the_price_bound() {
+        let top = engine::limits::MAX_PRICE;
+        let mut bb = Bollinger::new(20, dec!(2)).unwrap();
+        let mut rsi = Rsi::new(14).unwrap();
+        for i in 0..40 {
+            let x = top - Decimal::from(i % 7) * dec!(1000.0001);
+            bb.update(x);
+            rsi.update(x);
+        }
+        let b = bb.bands().expect("bands at 1e12");
+        assert!(b.lower < b.middle && b.middle < b.upper, "{b:?}");
+        assert!(rsi.value().is_some());
+    }
+
     proptest! {
         #[test]
         fn sma_equals_naive_mean(period in 1usize..12, xs in prop::collection::vec(price(), 0..60)) {
@@ -815,6 +945,7 @@ mod tests {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, reason = "tests work out expected values by hand")]
 mod exact_sum_tests {
     use super::*;
     use proptest::prelude::*;

@@ -38,7 +38,8 @@ use serde::{Deserialize, Serialize};
 use crate::indicators::Bollinger;
 use crate::per_conid::PerConid;
 use crate::tracker::OrderTracker;
-use crate::util::{bad_params, round_to_tick};
+use crate::util::{bad_params, bounded, round_to_tick, tick_in_range};
+use engine::limits::MAX_QUANTITY;
 
 /// Registry name.
 pub const NAME: &str = "mean_reversion";
@@ -86,15 +87,10 @@ impl MeanReversionParams {
                 format!("period must be at least 2, got {}", self.period),
             ));
         }
-        let positive = [("k", self.k), ("size", self.size), ("tick", self.tick)];
-        for (name, v) in positive {
-            if v <= Decimal::ZERO {
-                return Err(bad_params(
-                    NAME,
-                    format!("{name} must be positive, got {v}"),
-                ));
-            }
-        }
+        // k scales a standard deviation: a thousand of them is no band.
+        bounded(NAME, "k", self.k, Decimal::ONE_THOUSAND)?;
+        bounded(NAME, "size", self.size, MAX_QUANTITY)?;
+        tick_in_range(NAME, self.tick)?;
         if self.stop_loss_pct <= Decimal::ZERO || self.stop_loss_pct >= Decimal::ONE_HUNDRED {
             return Err(bad_params(
                 NAME,

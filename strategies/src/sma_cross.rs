@@ -34,7 +34,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::indicators::Sma;
 use crate::per_conid::PerConid;
-use crate::util::bad_params;
+use crate::util::{bad_params, bounded};
+use engine::limits::MAX_QUANTITY;
 
 /// Registry name.
 pub const NAME: &str = "sma_cross";
@@ -83,13 +84,7 @@ impl SmaCrossParams {
                 ),
             ));
         }
-        if self.size <= Decimal::ZERO {
-            return Err(bad_params(
-                NAME,
-                format!("size must be positive, got {}", self.size),
-            ));
-        }
-        Ok(())
+        bounded(NAME, "size", self.size, MAX_QUANTITY)
     }
 }
 

@@ -3,6 +3,34 @@
 use engine::registry::RegistryError;
 use rust_decimal::{Decimal, RoundingStrategy};
 
+/// `value` of parameter `name` must be positive and at most `max`; the
+/// bounds of `engine::limits` keep what a strategy computes from its
+/// parameters and prices inside `Decimal`'s range.
+pub(crate) fn bounded(
+    strategy: &str,
+    name: &'static str,
+    value: Decimal,
+    max: Decimal,
+) -> Result<(), RegistryError> {
+    engine::limits::positive_at_most(name, value, max)
+        .map(|_| ())
+        .map_err(|e| bad_params(strategy, e.to_string()))
+}
+
+/// A price increment must be at least 1e-8 (finer than any venue's) and at
+/// most `engine::limits::MAX_PRICE`, so that `price / tick` of any price
+/// the loaders accept stays inside `Decimal`'s range in [`round_to_tick`].
+pub(crate) fn tick_in_range(strategy: &str, tick: Decimal) -> Result<(), RegistryError> {
+    bounded(strategy, "tick", tick, engine::limits::MAX_PRICE)?;
+    if tick < Decimal::new(1, 8) {
+        return Err(bad_params(
+            strategy,
+            format!("tick must be at least 0.00000001, got {tick}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A `BadParams` error for `strategy`.
 pub(crate) fn bad_params(strategy: &str, message: impl Into<String>) -> RegistryError {
     RegistryError::BadParams {

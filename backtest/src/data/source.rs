@@ -290,15 +290,7 @@ impl CsvCursor {
                 num("volume", c.volume)?
             },
         };
-        if !bar.is_consistent() {
-            return Err(self.bad_row(
-                file,
-                format!(
-                    "inconsistent bar o={} h={} l={} c={} v={}",
-                    bar.open, bar.high, bar.low, bar.close, bar.volume
-                ),
-            ));
-        }
+        bar.check().map_err(|e| self.bad_row(file, e.to_string()))?;
         let key = (time, conid);
         if let Some(prev) = self.last {
             if key < prev {

@@ -15,7 +15,11 @@
 //! first `/hmds/history` call returns are distinct errors.
 //!
 //! Assumption (spec example is truncated): `t` is epoch milliseconds, as the
-//! real gateway sends; a value below 10^11 is read as epoch seconds.
+//! real gateway sends; a value below 10^11 is read as epoch seconds. The
+//! spec's own `/iserver/marketdata/history` example, `"t": 16923456000`,
+//! is therefore the year 2506 and refused as a bar time (bars must lie in
+//! 1970 to 2099, `engine::limits::time`); the client's tests answer with
+//! the 13-digit value the real gateway sends.
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -45,7 +49,8 @@ pub enum HistoryError {
     #[error("history response has no data array")]
     NoData,
     /// A bar decoded but is not a bar: a timestamp out of range, or prices
-    /// that fail [`Bar::is_consistent`] (a high below the low, ...).
+    /// that fail [`Bar::check`] (a time before 1970, a price that is not
+    /// positive, a high below the low, ...).
     #[error("bar {index}: {reason}")]
     BadBar {
         /// Position of the bar in `data`, from 0.
@@ -148,17 +153,22 @@ pub fn parse_history(conid: Conid, body: &[u8]) -> Result<HistoryBars, HistoryEr
             high: b.h,
             low: b.l,
             close: b.c,
-            volume: b.v.unwrap_or(Decimal::ZERO) * volume_factor,
+            volume: b
+                .v
+                .unwrap_or(Decimal::ZERO)
+                .checked_mul(volume_factor)
+                .ok_or_else(|| HistoryError::BadBar {
+                    index,
+                    reason: format!(
+                        "volume {:?} times volumeFactor {volume_factor} is out of range",
+                        b.v
+                    ),
+                })?,
         };
-        if !bar.is_consistent() {
-            return Err(HistoryError::BadBar {
-                index,
-                reason: format!(
-                    "inconsistent prices o={} h={} l={} c={} v={}",
-                    bar.open, bar.high, bar.low, bar.close, bar.volume
-                ),
-            });
-        }
+        bar.check().map_err(|e| HistoryError::BadBar {
+            index,
+            reason: e.to_string(),
+        })?;
         bars.push(bar);
     }
     Ok(HistoryBars {

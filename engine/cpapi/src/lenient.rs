@@ -97,8 +97,9 @@ pub fn timestamp_ms<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         .trunc()
         .try_into()
         .map_err(|_| serde::de::Error::custom(format!("timestamp {v} out of range")))?;
-    Ok(if v.abs() < 100_000_000_000 {
-        v * 1000
+    // `unsigned_abs`: `i64::MIN.abs()` overflows (found by fuzzing).
+    Ok(if v.unsigned_abs() < 100_000_000_000 {
+        v.saturating_mul(1000)
     } else {
         v
     })

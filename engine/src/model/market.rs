@@ -2,6 +2,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{Conid, Timestamp};
+use crate::limits;
 
 /// One OHLCV bar. `time` is the bar's start, as IBKR stamps history bars.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,63 @@ impl Bar {
             && self.close <= self.high
             && !self.volume.is_sign_negative()
     }
+
+    /// Every check a bar from outside must pass before anything trades on
+    /// it: a time in 1970 to 2099, positive prices within
+    /// [`crate::limits::MAX_PRICE`], a volume within
+    /// [`crate::limits::MAX_VOLUME`], and [`Self::is_consistent`]. Both bar
+    /// loaders (saved history JSON and CSV) call this, so they refuse the
+    /// same things.
+    pub fn check(&self) -> Result<(), BarError> {
+        limits::time(self.time)?;
+        for (field, value) in [
+            ("open", self.open),
+            ("high", self.high),
+            ("low", self.low),
+            ("close", self.close),
+        ] {
+            limits::price(field, value)?;
+        }
+        if self.volume > limits::MAX_VOLUME {
+            return Err(BarError::Limit(limits::LimitError::TooLarge {
+                field: "volume",
+                value: self.volume,
+                max: limits::MAX_VOLUME,
+            }));
+        }
+        if !self.is_consistent() {
+            return Err(BarError::Inconsistent {
+                open: self.open,
+                high: self.high,
+                low: self.low,
+                close: self.close,
+                volume: self.volume,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why a bar from a file or the network is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BarError {
+    /// A price, the volume or the time is out of bounds.
+    #[error(transparent)]
+    Limit(#[from] limits::LimitError),
+    /// The prices describe no possible bar (a high below the low, ...).
+    #[error("inconsistent bar o={open} h={high} l={low} c={close} v={volume}")]
+    Inconsistent {
+        /// Open.
+        open: Decimal,
+        /// High.
+        high: Decimal,
+        /// Low.
+        low: Decimal,
+        /// Close.
+        close: Decimal,
+        /// Volume.
+        volume: Decimal,
+    },
 }
 
 /// Top of book and last trade for one contract. Fields the venue has not sent

@@ -12,7 +12,7 @@ mod position;
 
 pub use contract::{Conid, Contract, SecType};
 pub use execution::{ExecSide, Execution};
-pub use market::{Bar, Quote};
+pub use market::{Bar, BarError, Quote};
 pub use order::{
     Order, OrderChanges, OrderId, OrderRequest, OrderStatus, OrderType, Side, Tif, Trail,
     TrailUnit, UnknownValue,

@@ -4,6 +4,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{Conid, Timestamp};
+use crate::limits;
 
 /// A value the venue sent that this enum does not know. Kept verbatim so the
 /// error message shows what actually arrived.
@@ -289,12 +290,20 @@ impl OrderRequest {
     /// Check the fields each order type needs, so that a malformed intent is
     /// refused before it reaches any venue.
     pub fn validate(&self) -> Result<(), String> {
-        if self.quantity <= Decimal::ZERO {
-            return Err(format!("quantity must be positive, got {}", self.quantity));
+        limits::quantity("quantity", self.quantity).map_err(|e| e.to_string())?;
+        // Any price given is checked, even one the order type ignores: it
+        // is still stored, journaled and shown.
+        for (what, v) in [
+            ("limit price", self.limit_price),
+            ("stop price", self.stop_price),
+            ("trailing amount", self.trail.map(|t| t.amount)),
+        ] {
+            if let Some(p) = v {
+                limits::price(what, p).map_err(|e| e.to_string())?;
+            }
         }
         let need = |what: &str, v: Option<Decimal>| match v {
-            Some(p) if p > Decimal::ZERO => Ok(()),
-            Some(p) => Err(format!("{what} must be positive, got {p}")),
+            Some(_) => Ok(()),
             None => Err(format!("{} order needs a {what}", self.order_type)),
         };
         match self.order_type {
@@ -306,14 +315,8 @@ impl OrderRequest {
                 need("limit price", self.limit_price)
             }
             OrderType::Trail | OrderType::TrailLimit => {
-                let t = self
-                    .trail
-                    .ok_or_else(|| format!("{} order needs a trailing amount", self.order_type))?;
-                if t.amount <= Decimal::ZERO {
-                    return Err(format!(
-                        "trailing amount must be positive, got {}",
-                        t.amount
-                    ));
+                if self.trail.is_none() {
+                    return Err(format!("{} order needs a trailing amount", self.order_type));
                 }
                 if self.order_type == OrderType::TrailLimit {
                     need("limit price", self.limit_price)?;

@@ -1,3 +1,8 @@
+//! A position in one contract: quantity, average cost, realized PnL.
+
+// Fills come from the venue: every operator on them is checked (issue 12).
+#![deny(clippy::arithmetic_side_effects)]
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -91,12 +96,18 @@ impl Position {
     }
 
     /// Unrealized PnL at `mark`.
+    ///
+    /// Saturates at `Decimal`'s bounds instead of overflowing: a report
+    /// must not fail on a mark no venue sends.
     pub fn unrealized(&self, mark: Decimal) -> Decimal {
-        (mark - self.avg_price) * self.quantity * self.multiplier
+        mark.saturating_sub(self.avg_price)
+            .saturating_mul(self.quantity)
+            .saturating_mul(self.multiplier)
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, reason = "tests work out expected values by hand")]
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
