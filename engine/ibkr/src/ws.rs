@@ -638,6 +638,52 @@ async fn session(
     }
 }
 
+/// The websocket task's frame decoder on its own: the exact code that
+/// turns a received frame into [`WsMessage`]s, with the state it keeps
+/// (market data fields per conid, execution ids seen, history stream ids).
+/// Public so tests can drive it with any input (fuzzing) without a socket.
+pub struct FrameDecoder {
+    st: State,
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        FrameDecoder {
+            st: State {
+                subs: BTreeSet::new(),
+                smd: SmdDecoder::new(),
+                seen_executions: HashSet::new(),
+                history_servers: BTreeMap::new(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for FrameDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameDecoder").finish_non_exhaustive()
+    }
+}
+
+impl FrameDecoder {
+    /// A decoder with no state yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A text frame: zero or more messages, never a panic (what cannot be
+    /// decoded is a [`WsMessage::Malformed`]).
+    pub fn text(&mut self, frame: &str) -> Vec<WsMessage> {
+        handle_text(frame, &mut self.st)
+    }
+
+    /// A binary frame (the gateway sends JSON text in binary frames too):
+    /// read as UTF-8 with invalid bytes replaced, as the task does.
+    pub fn binary(&mut self, frame: &[u8]) -> Vec<WsMessage> {
+        handle_text(&String::from_utf8_lossy(frame), &mut self.st)
+    }
+}
+
 #[derive(Deserialize)]
 struct Head<'a> {
     #[serde(borrow, default)]
