@@ -6,7 +6,8 @@
 //!   it, and the other port never sees a connection; with `--insecure`
 //!   (an unverified certificate) no redirect is followed at all, and the
 //!   websocket upgrade does not follow one either;
-//! * reconnect the websocket forever after `/logout`: against the
+//! * reconnect the websocket forever after `/logout` (unless told to wait
+//!   for a login, when a login brings it back): against the
 //!   simulator, the task gives up after a bounded number of attempts that
 //!   found the session gone, says why ([`WsMessage::SessionEnded`]), closes
 //!   its channel, and halts order entry.
@@ -278,6 +279,60 @@ async fn websocket_gives_up_after_logout() {
         c.place_orders(&acct, &body).await,
         Err(IbkrError::Halted { .. })
     ));
+    h.shutdown().await;
+    g.shutdown().await;
+}
+
+/// Configured to wait for a login (`ReconnectLimits::wait_forever`, the
+/// bot's `--wait-for-login`): past the default limit of attempts it keeps
+/// reconnecting, and a new login (`ssodh/init` with its new token) brings
+/// the socket back with nothing halted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_waits_for_a_login_when_told_to() {
+    let g = support::start(|_| {}).await;
+    let c = IbkrClient::new(ClientConfig {
+        reconnect: ReconnectLimits::wait_forever(),
+        ..ClientConfig::for_simulator(g.base_url())
+    })
+    .unwrap();
+    let (h, mut rx) = ws::spawn(c.clone(), quick_ws(), 256);
+    let first = tokio::time::timeout(PATIENCE, rx.recv()).await.unwrap();
+    assert!(
+        matches!(first, Some(WsMessage::Connected { .. })),
+        "{first:?}"
+    );
+    assert!(c.logout().await.unwrap().status);
+    let default_limit = ReconnectLimits::default()
+        .session_gone_attempts
+        .unwrap_or(5) as usize;
+    let mut disconnects = 0;
+    tokio::time::timeout(PATIENCE, async {
+        while disconnects <= default_limit + 1 {
+            match rx.recv().await {
+                Some(WsMessage::Disconnected { .. }) => disconnects += 1,
+                Some(WsMessage::SessionEnded { reason }) => panic!("gave up: {reason}"),
+                Some(_) => {}
+                None => panic!("channel closed"),
+            }
+        }
+    })
+    .await
+    .expect("it keeps trying");
+    assert!(c.ssodh_init(true).await.unwrap().authenticated);
+    let back = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match rx.recv().await {
+                Some(WsMessage::Connected { .. }) => return,
+                Some(WsMessage::SessionEnded { reason }) => panic!("gave up: {reason}"),
+                Some(_) => {}
+                None => panic!("channel closed"),
+            }
+        }
+    })
+    .await;
+    assert!(back.is_ok(), "no reconnect after the login");
+    assert!(c.control().session_ended().is_none());
+    assert!(c.control().orders_halted().is_none());
     h.shutdown().await;
     g.shutdown().await;
 }
