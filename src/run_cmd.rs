@@ -295,8 +295,9 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
 const FINISH_WITHIN: Duration = Duration::from_secs(30);
 
 /// Start the control tasks: SIGINT (Ctrl-C), or the end of `duration`
-/// counted from when `trading` is told, stops the run ([`ClientControl::stop`]); SIGUSR1, the kill switch,
-/// halts order entry at the transport at once
+/// counted from when `trading` is told, stops the run
+/// ([`ClientControl::stop`]); SIGUSR1, the kill switch, halts order entry
+/// at the transport at once
 /// ([`ClientControl::halt_orders`]) and sends its reason on the returned
 /// channel for the engine (cancel everything, halt). The signal handlers
 /// are installed before this returns, so a signal never meets the default
