@@ -85,10 +85,6 @@ pub enum IbkrError {
         /// could carry a token), or what the header held when unreadable.
         location: String,
     },
-    /// The gateway's session is gone for good (logged out, a competing
-    /// login): the websocket gave up reconnecting; a login is needed.
-    #[error("gateway session ended: {0}")]
-    SessionEnded(String),
     /// 500 internal server error.
     #[error("{endpoint}: 500 server error: {message}")]
     ServerError {
