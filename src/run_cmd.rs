@@ -16,7 +16,8 @@ use engine::strategy::{Scoped, Strategy};
 use gateway_sim::{Gateway, GatewayConfig};
 use ibkr::node::{LiveNode, NodeConfig};
 use ibkr::reply::ReplyPolicy;
-use ibkr::ClientConfig;
+use ibkr::ws::ReconnectLimits;
+use ibkr::{ClientConfig, ClientControl};
 
 use crate::config::ConfigFile;
 
@@ -51,9 +52,15 @@ pub struct RunArgs {
     /// Simulator replay speed (replay seconds per second). Default 1.
     #[arg(long)]
     pub speed: Option<f64>,
-    /// Stop after this many seconds (default: run until Ctrl-C).
+    /// Stop after this many seconds of trading (counted from when the
+    /// strategies start; default: run until Ctrl-C).
     #[arg(long)]
     pub duration: Option<u64>,
+    /// When the gateway's session is gone (logged out, a competing login),
+    /// keep reconnecting until someone logs in again. Default: give up
+    /// after a few attempts, halt trading and exit non-zero.
+    #[arg(long)]
+    pub wait_for_login: bool,
     /// Prompt message ids to confirm automatically (o163, o354, o10331...).
     #[arg(long = "confirm", value_name = "ID")]
     pub confirm: Vec<String>,
@@ -118,6 +125,13 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         .or(file.store.db)
         .unwrap_or_else(|| PathBuf::from(crate::cli::DEFAULT_DB));
 
+    // Control first: Ctrl-C, --duration and the kill switch act from
+    // their own tasks on the client's control handle, so no request held
+    // by the pacer (a 429 penalty box) can hold them.
+    let control = ClientControl::default();
+    let (trading_tx, trading_rx) = tokio::sync::oneshot::channel();
+    let kill_rx = spawn_control(&control, args.duration, trading_rx)?;
+
     // The venue: a gateway, or the simulator in this process.
     let (sim, base_url, default_conids) = match &args.gateway {
         Some(url) => (None, url.clone(), Vec::new()),
@@ -153,6 +167,12 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
 
     let mut node_cfg = NodeConfig::new(ClientConfig {
         accept_invalid_certs: args.insecure,
+        control: control.clone(),
+        reconnect: if args.wait_for_login {
+            ReconnectLimits::wait_forever()
+        } else {
+            ReconnectLimits::default()
+        },
         ..ClientConfig::with_base_url(base_url)
     });
     node_cfg.account = args.account.clone();
@@ -163,7 +183,10 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
     };
     node_cfg.risk = risk;
     node_cfg.trading_hours = args.trading_hours.unwrap_or(args.gateway.is_some());
-    let mut node = LiveNode::connect(node_cfg, strategies).await?;
+    let mut node = tokio::select! {
+        n = LiveNode::connect(node_cfg, strategies) => n?,
+        _ = control.stopped() => return Err(anyhow!("stopped while connecting to the gateway")),
+    };
     let strikes = node.engine().dispatcher().event_pairing().pairs().len();
     if strikes > 0 {
         eprintln!("ForecastEx: {strikes} strike(s) known to strategies");
@@ -179,7 +202,12 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
                 .await
                 .context("storing the ForecastEx contracts")?;
         }
-        let (with_store, found) = node.with_journal(Box::new(store)).await?;
+        let (with_store, found) = tokio::select! {
+            r = node.with_journal(Box::new(store)) => r?,
+            _ = control.stopped() => {
+                return Err(anyhow!("stopped while reconciling the store with the broker"))
+            }
+        };
         node = with_store;
         eprintln!(
             "store {}: reconciled with the broker, {} discrepanc{}",
@@ -191,40 +219,33 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
             eprintln!("  {d:?}");
         }
     }
-    let stop = async {
-        match args.duration {
-            Some(s) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(s)) => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    // The kill switch reaches the engine (cancels, halt) once it runs; the
+    // transport refused order entry the moment the signal came.
+    let switch = node.kill_switch();
+    tokio::spawn(async move {
+        let mut kill_rx = kill_rx;
+        while let Some(reason) = kill_rx.recv().await {
+            switch.kill(reason);
         }
-    };
-    #[cfg(unix)]
-    {
-        // SIGUSR1 is the operator's kill switch.
-        let mut usr1 =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
-                .context("installing the SIGUSR1 kill switch")?;
-        let switch = node.kill_switch();
-        tokio::spawn(async move {
-            while usr1.recv().await.is_some() {
-                eprintln!("kill switch (SIGUSR1): cancelling every working order, trading halted");
-                switch.kill("kill switch (SIGUSR1)");
-            }
-        });
-    }
+    });
     eprintln!(
         "running {} live; Ctrl-C stops; kill switch: kill -USR1 {}",
         names.join(", "),
         std::process::id()
     );
-    node.run(stop).await;
-    let summary = node.finish(args.keep_orders).await;
+    let _ = trading_tx.send(());
+    node.run(control.stopped()).await;
+    // Cancels at the end are bounded too: in the penalty box they fail at
+    // once (the run is stopping), otherwise each request has its timeout.
+    let summary = tokio::time::timeout(FINISH_WITHIN, node.finish(args.keep_orders))
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "could not cancel working orders and close within {}s: check the account's \
+                 working orders",
+                FINISH_WITHIN.as_secs()
+            )
+        })?;
     let stats = summary.stats;
     if args.json {
         println!(
@@ -254,7 +275,84 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
     if let Some(gw) = sim {
         gw.shutdown().await;
     }
+    if let Some(reason) = control.session_ended() {
+        return Err(anyhow!(
+            "the gateway session ended ({reason}); trading was halted and the bot stopped. \
+             Log in to the gateway again (or run with --wait-for-login to wait for that)"
+        ));
+    }
+    if let Some(left) = control.penalty_remaining() {
+        return Err(anyhow!(
+            "stopped in the gateway's 429 penalty box ({}s left): requests, cancels of working \
+             orders included, could not be sent; check the account's working orders",
+            left.as_secs()
+        ));
+    }
     Ok(())
+}
+
+/// Longest wait for the cancels and the close at the end of a run.
+const FINISH_WITHIN: Duration = Duration::from_secs(30);
+
+/// Start the control tasks: SIGINT (Ctrl-C), or the end of `duration`
+/// counted from when `trading` is told, stops the run
+/// ([`ClientControl::stop`]); SIGUSR1, the kill switch, halts order entry
+/// at the transport at once
+/// ([`ClientControl::halt_orders`]) and sends its reason on the returned
+/// channel for the engine (cancel everything, halt). The signal handlers
+/// are installed before this returns, so a signal never meets the default
+/// action once the bot is starting.
+fn spawn_control(
+    control: &ClientControl,
+    duration: Option<u64>,
+    trading: tokio::sync::oneshot::Receiver<()>,
+) -> Result<tokio::sync::mpsc::UnboundedReceiver<String>> {
+    let deadline = async move {
+        match (duration, trading.await) {
+            (Some(s), Ok(())) => tokio::time::sleep(Duration::from_secs(s)).await,
+            _ => std::future::pending().await,
+        }
+    };
+    let (kill_tx, kill_rx) = tokio::sync::mpsc::unbounded_channel();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut usr1 =
+            signal(SignalKind::user_defined1()).context("installing the SIGUSR1 kill switch")?;
+        let c = control.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = int.recv() => eprintln!("SIGINT: stopping"),
+                _ = deadline => {}
+            }
+            c.stop();
+        });
+        let c = control.clone();
+        tokio::spawn(async move {
+            while usr1.recv().await.is_some() {
+                let reason = "kill switch (SIGUSR1)";
+                eprintln!("{reason}: cancelling every working order, trading halted");
+                c.halt_orders(reason);
+                if kill_tx.send(reason.to_owned()).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let c = control.clone();
+        tokio::spawn(async move {
+            let _keep = kill_tx;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => eprintln!("Ctrl-C: stopping"),
+                _ = deadline => {}
+            }
+            c.stop();
+        });
+    }
+    Ok(kill_rx)
 }
 
 /// Money as reported: to the cent. Average-cost accounting keeps exact

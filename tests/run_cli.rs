@@ -344,3 +344,248 @@ params = { buy_below = "0.97", take_profit = "0.98", stop_below = "0.96" }
         "{err}"
     );
 }
+
+/// A bot started against a simulator this test runs (`--gateway`), its
+/// stderr collected line by line as it comes.
+#[cfg(unix)]
+mod against_a_simulator {
+    use std::io::BufRead;
+    use std::process::{Child, Command, ExitStatus, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use gateway_sim::{Gateway, GatewayConfig, GatewayHandle};
+
+    pub(crate) struct Bot {
+        pub(crate) child: Child,
+        pub(crate) stderr: Arc<Mutex<String>>,
+        pub(crate) started: Instant,
+    }
+
+    /// The simulator replaying the sample at ten days a second, every
+    /// `/iserver/account/...` request (order entry, order list, trades)
+    /// answered `429`: the bot's first order puts its client in the
+    /// 15-minute penalty box, the next one waits there.
+    pub(crate) async fn penalty_box_gateway() -> GatewayHandle {
+        let g = Gateway::start(GatewayConfig {
+            speed: 864_000.0,
+            ..GatewayConfig::default()
+        })
+        .await
+        .unwrap();
+        g.fail_path_with("/iserver/account/", 429, "Too many requests");
+        g
+    }
+
+    /// `ibflow run --gateway URL` trading sma_cross on AAPL daily bars,
+    /// with `extra` flags.
+    pub(crate) fn start_bot(g: &GatewayHandle, extra: &[&str]) -> Bot {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+            .args(["run", "--gateway", &g.base_url(), "--conid", "265598"])
+            .args(["--trading-hours", "false", "--bar-seconds", "86400"])
+            .args([
+                "--param", "fast=2", "--param", "slow=3", "--param", "size=10",
+            ])
+            .args(["--json"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ibflow");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines() {
+                let Ok(line) = line else { return };
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Bot {
+            child,
+            stderr,
+            started: Instant::now(),
+        }
+    }
+
+    /// A bot a failed assertion left running does not outlive the test.
+    impl Drop for Bot {
+        fn drop(&mut self) {
+            if let Ok(None) = self.child.try_wait() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+
+    impl Bot {
+        pub(crate) fn stderr(&self) -> String {
+            self.stderr.lock().unwrap().clone()
+        }
+
+        /// Wait until stderr holds `needle`; false after `within`.
+        pub(crate) async fn saw(&self, needle: &str, within: Duration) -> bool {
+            let t0 = Instant::now();
+            while t0.elapsed() < within {
+                if self.stderr().contains(needle) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        }
+
+        /// Wait until the bot is waiting out the penalty box with a request.
+        pub(crate) async fn wedged(&self) {
+            assert!(
+                self.saw("waiting out the 429 penalty box", Duration::from_secs(60))
+                    .await,
+                "the bot never reached the penalty box: {}",
+                self.stderr()
+            );
+        }
+
+        pub(crate) fn signal(&self, sig: &str) {
+            let ok = Command::new("kill")
+                .args([sig, &self.child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+
+        /// The exit status within `within`, or the bot is killed and the
+        /// test fails.
+        pub(crate) async fn exits_within(&mut self, within: Duration) -> (ExitStatus, String) {
+            let t0 = Instant::now();
+            loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    let mut out = String::new();
+                    if let Some(mut o) = self.child.stdout.take() {
+                        std::io::Read::read_to_string(&mut o, &mut out).unwrap();
+                    }
+                    // Let the reader thread take the last lines.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    return (status, out);
+                }
+                if t0.elapsed() > within {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "ibflow still running {within:?} after being told to stop: {}",
+                        self.stderr()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    /// What every stop in the penalty box ends with: exit 1 with a message
+    /// naming the penalty box, no panic.
+    pub(crate) fn stopped_in_the_penalty_box(status: ExitStatus, stderr: &str) {
+        assert_eq!(status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("stopped in the gateway's 429 penalty box"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// Ctrl-C ends a bot whose requests wait out the 429 penalty box (it used
+/// to wait the 15 minutes; only SIGTERM ended it).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_ends_a_bot_in_the_penalty_box() {
+    use against_a_simulator::*;
+    let g = penalty_box_gateway().await;
+    let mut bot = start_bot(&g, &[]);
+    bot.wedged().await;
+    bot.signal("-INT");
+    let (status, _) = bot.exits_within(std::time::Duration::from_secs(20)).await;
+    stopped_in_the_penalty_box(status, &bot.stderr());
+    assert!(bot.stderr().contains("SIGINT: stopping"));
+    g.shutdown().await;
+}
+
+/// `--duration` ends a bot in the penalty box on time.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duration_ends_a_bot_in_the_penalty_box() {
+    use against_a_simulator::*;
+    let g = penalty_box_gateway().await;
+    let mut bot = start_bot(&g, &["--duration", "6"]);
+    bot.wedged().await;
+    let (status, _) = bot.exits_within(std::time::Duration::from_secs(40)).await;
+    let took = bot.started.elapsed();
+    stopped_in_the_penalty_box(status, &bot.stderr());
+    assert!(took >= std::time::Duration::from_secs(6), "{took:?}");
+    g.shutdown().await;
+}
+
+/// The kill switch acts at once in the penalty box: order entry is refused
+/// at the transport the moment SIGUSR1 arrives, the engine halts (its kill
+/// line is logged within seconds, not after the penalty), and the run
+/// still ends at `--duration`.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_switch_acts_in_the_penalty_box() {
+    use against_a_simulator::*;
+    let g = penalty_box_gateway().await;
+    let mut bot = start_bot(&g, &["--duration", "25"]);
+    bot.wedged().await;
+    bot.signal("-USR1");
+    assert!(
+        bot.saw(
+            "kill switch: cancelling every working order",
+            std::time::Duration::from_secs(10)
+        )
+        .await,
+        "the engine did not act on the kill switch: {}",
+        bot.stderr()
+    );
+    let (status, out) = bot.exits_within(std::time::Duration::from_secs(60)).await;
+    let stderr = bot.stderr();
+    stopped_in_the_penalty_box(status, &stderr);
+    assert!(stderr.contains("kill switch (SIGUSR1)"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON summary");
+    assert_eq!(v["trading_state"], "Halted", "{v}");
+    g.shutdown().await;
+}
+
+/// `/logout` under a running bot: the websocket gives up after a few
+/// attempts that find the session gone, trading halts, and the bot exits
+/// non-zero saying the session ended (it used to reconnect forever).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_ends_a_running_bot() {
+    use against_a_simulator::*;
+    let g = gateway_sim::Gateway::start(gateway_sim::GatewayConfig {
+        speed: 864_000.0,
+        ..gateway_sim::GatewayConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut bot = start_bot(&g, &[]);
+    assert!(
+        bot.saw(
+            "kill switch: kill -USR1",
+            std::time::Duration::from_secs(60)
+        )
+        .await,
+        "{}",
+        bot.stderr()
+    );
+    let client = ibkr::IbkrClient::new(ibkr::ClientConfig::for_simulator(g.base_url())).unwrap();
+    assert!(client.logout().await.unwrap().status);
+    let (status, _) = bot.exits_within(std::time::Duration::from_secs(60)).await;
+    let stderr = bot.stderr();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the gateway session ended"), "{stderr}");
+    assert!(stderr.contains("logged out"), "{stderr}");
+    assert!(stderr.contains("ERROR"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    g.shutdown().await;
+}

@@ -62,6 +62,29 @@ pub enum IbkrError {
         /// Time left until the client's penalty ends.
         remaining: Duration,
     },
+    /// Order entry refused by the client itself: the kill switch was
+    /// pulled, or the session is gone (see [`crate::control`]).
+    #[error("{endpoint}: not sent, order entry halted: {reason}")]
+    Halted {
+        /// The path called, relative to the base URL.
+        endpoint: String,
+        /// Why (the kill switch's reason).
+        reason: String,
+    },
+    /// A 3xx the client did not follow: redirects are followed only within
+    /// the gateway's own scheme, host and port, and never with an
+    /// unverified certificate (`--insecure`), so a loopback endpoint cannot
+    /// send the client elsewhere with certificate checks off.
+    #[error("{endpoint}: HTTP {status} redirect to {location} not followed (redirects leave neither the gateway's host nor, with an unverified certificate, the request)")]
+    Redirect {
+        /// The path called, relative to the base URL.
+        endpoint: String,
+        /// The HTTP status (301, 302, 307, ...).
+        status: u16,
+        /// Where it pointed: scheme, host and port only (a path or query
+        /// could carry a token), or what the header held when unreadable.
+        location: String,
+    },
     /// 500 internal server error.
     #[error("{endpoint}: 500 server error: {message}")]
     ServerError {

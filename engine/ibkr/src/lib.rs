@@ -6,6 +6,8 @@
 //!   ([`pacing`]) in front of every request.
 //! * [`ws`]: the websocket client that publishes [`engine::event::Event`]s.
 //! * [`session`]: keeps the session alive (`/tickle`, re-init, reset times).
+//! * [`control`]: the operator's stop and kill switch as every pacer wait
+//!   sees them, and what ends a run (penalty box, session gone).
 //! * [`history`]: the history downloader (split, fetch, stitch, save).
 //! * [`executor`]: one order submission at a time, prompts answered by the
 //!   [`reply`] policy, lost answers recovered by cOID.
@@ -20,6 +22,7 @@
 //! hand.
 
 pub mod broker;
+pub mod control;
 pub mod error;
 pub mod executor;
 pub mod history;
@@ -31,5 +34,6 @@ pub mod rest;
 pub mod session;
 pub mod ws;
 
+pub use control::ClientControl;
 pub use error::IbkrError;
 pub use rest::{ClientConfig, IbkrClient};

@@ -24,15 +24,23 @@
 //! Callers queue: [`Pacer::acquire`] waits (FIFO per endpoint, FIFO on the
 //! global window) and never drops a request. A request waiting on a slow
 //! endpoint (1 per 5 s) holds only that endpoint's queue, not the global one.
+//!
+//! Waits answer to the client's [`ClientControl`]: once the run is stopping
+//! a penalty-box wait fails at once; once order entry is halted (the kill
+//! switch) an order entry request fails at once, even one already waiting;
+//! and an order cancel goes ahead of every other request waiting for the
+//! global window (the kill switch's cancels before anything else).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cpapi::endpoints::{self, EndpointId, Pacing, Pool};
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::control::ClientControl;
 use crate::error::IbkrError;
 
 pub use cpapi::endpoints::{Margin, Rate};
@@ -97,6 +105,40 @@ pub struct Permit {
     _history: Option<OwnedSemaphorePermit>,
 }
 
+/// What a request is, for the control rules (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// Places, modifies or confirms an order: refused once order entry is
+    /// halted.
+    OrderEntry,
+    /// Cancels an order: goes ahead of every other request.
+    Cancel,
+    /// Anything else.
+    Other,
+}
+
+impl RequestKind {
+    /// The kind of `method path` (path relative to the base URL, a query
+    /// allowed): `POST /iserver/account/{acct}/orders`, `POST
+    /// /iserver/account/{acct}/order/{id}` and `POST /iserver/reply/{id}`
+    /// enter orders; `DELETE /iserver/account/{acct}/order/{id}` cancels.
+    pub fn of(method: &str, path: &str) -> RequestKind {
+        let p = path.split('?').next().unwrap_or(path).trim_end_matches('/');
+        let account_order = p.starts_with("/iserver/account/") && p.contains("/order/");
+        if method.eq_ignore_ascii_case("DELETE") && account_order {
+            RequestKind::Cancel
+        } else if method.eq_ignore_ascii_case("POST")
+            && (p.starts_with("/iserver/reply/")
+                || account_order
+                || (p.starts_with("/iserver/account/") && p.ends_with("/orders")))
+        {
+            RequestKind::OrderEntry
+        } else {
+            RequestKind::Other
+        }
+    }
+}
+
 /// The limiter shared by every request of one client.
 #[derive(Debug)]
 pub struct Pacer {
@@ -104,19 +146,55 @@ pub struct Pacer {
     global: Mutex<Window>,
     endpoints: std::sync::Mutex<HashMap<EndpointId, Arc<Mutex<Window>>>>,
     history: Arc<Semaphore>,
-    penalty_until: std::sync::Mutex<Option<Instant>>,
+    control: ClientControl,
+    /// Cancels between the start of `acquire` and their global slot.
+    cancels_waiting: AtomicUsize,
+    /// Told when `cancels_waiting` drops to zero.
+    cancels_done: Notify,
+}
+
+/// Counts a cancel as waiting until it has its slot (or gave up).
+struct CancelTicket<'a>(&'a Pacer);
+
+impl<'a> CancelTicket<'a> {
+    fn new(p: &'a Pacer) -> Self {
+        p.cancels_waiting.fetch_add(1, Ordering::SeqCst);
+        CancelTicket(p)
+    }
+}
+
+impl Drop for CancelTicket<'_> {
+    fn drop(&mut self) {
+        if self.0.cancels_waiting.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.cancels_done.notify_waiters();
+        }
+    }
 }
 
 impl Pacer {
-    /// A limiter with empty windows and no penalty.
+    /// A limiter with empty windows and no penalty, with a control handle
+    /// of its own.
     pub fn new(config: PacingConfig) -> Self {
+        Self::with_control(config, ClientControl::default())
+    }
+
+    /// A limiter that answers to `control` (shared with whoever stops the
+    /// run or pulls the kill switch), and records its penalty box there.
+    pub fn with_control(config: PacingConfig, control: ClientControl) -> Self {
         Pacer {
             history: Arc::new(Semaphore::new(config.max_concurrent_history.max(1))),
             config,
             global: Mutex::new(Window::default()),
             endpoints: std::sync::Mutex::new(HashMap::new()),
-            penalty_until: std::sync::Mutex::new(None),
+            control,
+            cancels_waiting: AtomicUsize::new(0),
+            cancels_done: Notify::new(),
         }
+    }
+
+    /// The control handle the waits answer to.
+    pub fn control(&self) -> &ClientControl {
+        &self.control
     }
 
     /// The settings it enforces.
@@ -125,8 +203,15 @@ impl Pacer {
     }
 
     /// Wait until `method path` may be sent without breaking any limit.
+    /// Fails at once with [`IbkrError::Halted`] for order entry once order
+    /// entry is halted, and with [`IbkrError::PenaltyBox`] instead of
+    /// waiting out a penalty when the run is stopping (or the config says
+    /// not to wait).
     pub async fn acquire(&self, method: &str, path: &str) -> Result<Permit, IbkrError> {
-        self.wait_penalty(path).await?;
+        let kind = RequestKind::of(method, path);
+        let _ticket = (kind == RequestKind::Cancel).then(|| CancelTicket::new(self));
+        self.refuse_if_halted(kind, path)?;
+        self.wait_penalty(path, kind).await?;
         let row = endpoints::lookup(method, path);
         let pacing = row.map_or(Pacing::Global, |m| m.endpoint.pacing);
         let history = match pacing {
@@ -145,26 +230,77 @@ impl Pacer {
                 let bucket = self.bucket(row.id);
                 let mut w = bucket.lock().await;
                 let at = w.next_free(rate, Instant::now());
-                tokio::time::sleep_until(at).await;
+                self.sleep_until(at, kind, path).await?;
                 // Hold the endpoint queue until the global window admits us,
                 // so the endpoint's stamp is the real send time.
-                let sent = self.global_slot().await;
+                let sent = self.global_slot(kind, path).await?;
                 w.sent.push_back(sent);
             }
             _ => {
-                self.global_slot().await;
+                self.global_slot(kind, path).await?;
             }
         }
         Ok(Permit { _history: history })
     }
 
-    async fn global_slot(&self) -> Instant {
+    fn refuse_if_halted(&self, kind: RequestKind, path: &str) -> Result<(), IbkrError> {
+        if kind == RequestKind::OrderEntry {
+            if let Some(reason) = self.control.orders_halted() {
+                return Err(IbkrError::Halted {
+                    endpoint: path.to_owned(),
+                    reason,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Sleep until `at`; order entry wakes up (and fails) when order entry
+    /// is halted meanwhile.
+    async fn sleep_until(
+        &self,
+        at: Instant,
+        kind: RequestKind,
+        path: &str,
+    ) -> Result<(), IbkrError> {
+        if kind != RequestKind::OrderEntry || at <= Instant::now() {
+            tokio::time::sleep_until(at).await;
+            return Ok(());
+        }
+        let mut rx = self.control.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => Ok(()),
+            seen = rx.wait_for(|f| f.orders_halted) => {
+                // Release the watch's read lock before reading the flags.
+                drop(seen);
+                self.refuse_if_halted(kind, path)
+            }
+        }
+    }
+
+    /// Everything but a cancel lets waiting cancels go first.
+    async fn yield_to_cancels(&self) {
+        loop {
+            let done = self.cancels_done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.cancels_waiting.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            done.await;
+        }
+    }
+
+    async fn global_slot(&self, kind: RequestKind, path: &str) -> Result<Instant, IbkrError> {
+        if kind != RequestKind::Cancel {
+            self.yield_to_cancels().await;
+        }
         let mut g = self.global.lock().await;
         let at = g.next_free(self.config.margin.apply(self.config.global), Instant::now());
-        tokio::time::sleep_until(at).await;
+        self.sleep_until(at, kind, path).await?;
         let now = Instant::now();
         g.sent.push_back(now);
-        now
+        Ok(now)
     }
 
     fn bucket(&self, id: EndpointId) -> Arc<Mutex<Window>> {
@@ -175,26 +311,38 @@ impl Pacer {
         map.entry(id).or_default().clone()
     }
 
-    async fn wait_penalty(&self, path: &str) -> Result<(), IbkrError> {
-        let until = *self
-            .penalty_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(until) = until {
+    async fn wait_penalty(&self, path: &str, kind: RequestKind) -> Result<(), IbkrError> {
+        // A 429 during the wait moves the end: wait again.
+        while let Some(until) = self.control.penalty_until() {
             let now = Instant::now();
-            if until > now {
-                if !self.config.wait_out_penalty {
+            if until <= now {
+                return Ok(());
+            }
+            let flags = self.control.flags();
+            if !self.config.wait_out_penalty || flags.stopping {
+                return Err(IbkrError::PenaltyBox {
+                    endpoint: path.to_owned(),
+                    remaining: until - now,
+                });
+            }
+            self.refuse_if_halted(kind, path)?;
+            tracing::warn!(
+                endpoint = path,
+                remaining_s = (until - now).as_secs(),
+                "request held: waiting out the 429 penalty box"
+            );
+            let mut rx = self.control.subscribe();
+            let order_entry = kind == RequestKind::OrderEntry;
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                seen = rx.wait_for(|f| f.stopping || (order_entry && f.orders_halted)) => {
+                    drop(seen);
+                    self.refuse_if_halted(kind, path)?;
                     return Err(IbkrError::PenaltyBox {
                         endpoint: path.to_owned(),
-                        remaining: until - now,
+                        remaining: until.saturating_duration_since(Instant::now()),
                     });
                 }
-                tracing::warn!(
-                    endpoint = path,
-                    remaining_s = (until - now).as_secs(),
-                    "request held: waiting out the 429 penalty box"
-                );
-                tokio::time::sleep_until(until).await;
             }
         }
         Ok(())
@@ -203,10 +351,7 @@ impl Pacer {
     /// Record a 429: every request waits (or fails) until the penalty ends.
     pub fn penalize(&self, path: &str) {
         let until = Instant::now() + self.config.penalty;
-        *self
-            .penalty_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(until);
+        self.control.set_penalty_until(until);
         tracing::error!(
             endpoint = path,
             penalty_s = self.config.penalty.as_secs(),
@@ -217,12 +362,7 @@ impl Pacer {
 
     /// Time left in the penalty box, if any.
     pub fn penalty_remaining(&self) -> Option<Duration> {
-        let until = (*self
-            .penalty_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner))?;
-        let now = Instant::now();
-        (until > now).then(|| until - now)
+        self.control.penalty_remaining()
     }
 }
 
@@ -361,6 +501,116 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn request_kinds() {
+        use RequestKind::*;
+        assert_eq!(
+            RequestKind::of("POST", "/iserver/account/U1/orders"),
+            OrderEntry
+        );
+        assert_eq!(
+            RequestKind::of("POST", "/iserver/account/U1/order/7"),
+            OrderEntry
+        );
+        assert_eq!(RequestKind::of("POST", "/iserver/reply/abc"), OrderEntry);
+        assert_eq!(
+            RequestKind::of("DELETE", "/iserver/account/U1/order/7"),
+            Cancel
+        );
+        assert_eq!(
+            RequestKind::of("POST", "/iserver/account/U1/orders/whatif"),
+            Other
+        );
+        assert_eq!(RequestKind::of("POST", "/iserver/account"), Other);
+        assert_eq!(RequestKind::of("GET", "/iserver/account/orders"), Other);
+        assert_eq!(
+            RequestKind::of("GET", "/iserver/account/order/status/7"),
+            Other
+        );
+    }
+
+    /// A request waiting out the penalty box gives up as soon as the run
+    /// stops: Ctrl-C and `--duration` never wait 15 minutes behind it.
+    #[tokio::test(start_paused = true)]
+    async fn stop_ends_a_penalty_wait_at_once() {
+        let p = Arc::new(Pacer::new(exact()));
+        p.penalize("/iserver/accounts");
+        let t0 = Instant::now();
+        let waiting = {
+            let p = p.clone();
+            tokio::spawn(async move { p.acquire("GET", "/iserver/accounts").await })
+        };
+        tokio::time::sleep(SEC5).await;
+        p.control().stop();
+        match waiting.await.unwrap() {
+            Err(IbkrError::PenaltyBox { remaining, .. }) => {
+                assert_eq!(remaining, MIN15 - SEC5)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(Instant::now() - t0, SEC5);
+        // And a new request fails without waiting.
+        assert!(matches!(
+            p.acquire("DELETE", "/iserver/account/U1/order/1").await,
+            Err(IbkrError::PenaltyBox { .. })
+        ));
+        assert_eq!(Instant::now() - t0, SEC5);
+    }
+
+    /// The kill switch fails an order waiting in the pacer at once and
+    /// refuses new ones; other requests are untouched.
+    #[tokio::test(start_paused = true)]
+    async fn halt_fails_order_entry_at_once() {
+        let p = Arc::new(Pacer::new(exact()));
+        p.penalize("/x");
+        let waiting = {
+            let p = p.clone();
+            tokio::spawn(async move { p.acquire("POST", "/iserver/account/U1/orders").await })
+        };
+        tokio::time::sleep(SEC).await;
+        p.control().halt_orders("kill switch");
+        assert!(matches!(
+            waiting.await.unwrap(),
+            Err(IbkrError::Halted { ref reason, .. }) if reason == "kill switch"
+        ));
+        let p = Pacer::new(exact());
+        p.control().halt_orders("kill switch");
+        assert!(matches!(
+            p.acquire("POST", "/iserver/reply/r1").await,
+            Err(IbkrError::Halted { .. })
+        ));
+        p.acquire("DELETE", "/iserver/account/U1/order/1")
+            .await
+            .unwrap();
+        p.acquire("GET", "/iserver/accounts").await.unwrap();
+    }
+
+    /// When the penalty ends, a cancel waiting for it goes before a request
+    /// that was queued earlier.
+    #[tokio::test(start_paused = true)]
+    async fn cancels_go_first() {
+        let p = Arc::new(Pacer::new(exact()));
+        p.penalize("/x");
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (method, path) in [
+            ("GET", "/iserver/accounts"),
+            ("GET", "/portfolio/U1/summary"),
+            ("DELETE", "/iserver/account/U1/order/1"),
+        ] {
+            let (p, order) = (p.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                p.acquire(method, path).await.unwrap();
+                order.lock().unwrap().push(method);
+            }));
+            tokio::time::sleep(SEC).await;
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(order.lock().unwrap()[0], "DELETE");
     }
 
     #[tokio::test(start_paused = true)]

@@ -16,8 +16,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use url::Url;
 
+use crate::control::ClientControl;
 use crate::error::{api_error, looks_like_html, snippet, IbkrError};
 use crate::pacing::{Pacer, PacingConfig};
+use crate::ws::ReconnectLimits;
 use cpapi::messages::*;
 use engine::model::{Conid, OrderStatus};
 
@@ -42,6 +44,12 @@ pub struct ClientConfig {
     /// Wait before repeating a snapshot whose first answer was the pre-flight
     /// (no fields yet).
     pub snapshot_preflight_wait: Duration,
+    /// The handle through which the operator stops the run or halts order
+    /// entry, and the client reports a penalty box or a lost session;
+    /// shared by every client built from (a clone of) this config.
+    pub control: ClientControl,
+    /// When the websocket stops reconnecting to a session that is gone.
+    pub reconnect: ReconnectLimits,
 }
 
 impl Default for ClientConfig {
@@ -54,6 +62,8 @@ impl Default for ClientConfig {
             pacing: PacingConfig::default(),
             hmds_warmup: Duration::from_secs(1),
             snapshot_preflight_wait: Duration::from_millis(500),
+            control: ClientControl::default(),
+            reconnect: ReconnectLimits::default(),
         }
     }
 }
@@ -158,6 +168,7 @@ impl IbkrClient {
             .user_agent(config.user_agent.clone())
             .default_headers(headers)
             .cookie_store(true)
+            .redirect(redirect_policy(&base, config.accept_invalid_certs))
             .danger_accept_invalid_certs(config.accept_invalid_certs)
             .timeout(config.timeout)
             .build()
@@ -166,7 +177,7 @@ impl IbkrClient {
             inner: Arc::new(Inner {
                 http,
                 base,
-                pacer: Pacer::new(config.pacing.clone()),
+                pacer: Pacer::with_control(config.pacing.clone(), config.control.clone()),
                 config,
                 accounts_called: AtomicBool::new(false),
                 hmds_warm: AtomicBool::new(false),
@@ -183,6 +194,12 @@ impl IbkrClient {
     /// The settings it was built with.
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
+    }
+
+    /// The control handle (stop, kill switch, penalty box, lost session)
+    /// this client answers to.
+    pub fn control(&self) -> &ClientControl {
+        &self.inner.config.control
     }
 
     /// The pacing limiter every request of this client (and its clones) goes
@@ -247,6 +264,19 @@ impl IbkrClient {
             .await
             .map_err(|e| IbkrError::transport(path, e))?;
         let status = resp.status().as_u16();
+        if resp.status().is_redirection() {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| redirect_target(&self.inner.base, v.as_bytes()))
+                .unwrap_or_else(|| "(no Location header)".to_owned());
+            tracing::error!(endpoint = path, status, %location, "redirect not followed");
+            return Err(IbkrError::Redirect {
+                endpoint: path.to_owned(),
+                status,
+                location,
+            });
+        }
         let body = resp
             .bytes()
             .await
@@ -254,22 +284,7 @@ impl IbkrClient {
         if status == 429 {
             self.inner.pacer.penalize(path);
         }
-        if !(200..300).contains(&status) {
-            return Err(IbkrError::from_status(path, status, &body));
-        }
-        if looks_like_html(&body) {
-            return Err(IbkrError::Html {
-                endpoint: path.to_owned(),
-                status,
-                snippet: snippet(&body),
-            });
-        }
-        if let Some(message) = api_error(&body) {
-            return Err(IbkrError::Api {
-                endpoint: path.to_owned(),
-                message,
-            });
-        }
+        check_response(path, status, &body)?;
         Ok(body.to_vec())
     }
 
@@ -893,6 +908,76 @@ fn history_error(endpoint: &str, e: cpapi::history::HistoryError) -> IbkrError {
             message: other.to_string(),
             snippet: String::new(),
         },
+    }
+}
+
+/// The one check of every answer, before decoding: a non-success status,
+/// an HTML page where JSON was expected, or a 2xx `{"error": ...}` body
+/// each become their [`IbkrError`] variant. Public so the fuzz tests drive
+/// exactly what the client runs.
+pub fn check_response(endpoint: &str, status: u16, body: &[u8]) -> Result<(), IbkrError> {
+    if !(200..300).contains(&status) {
+        return Err(IbkrError::from_status(endpoint, status, body));
+    }
+    if looks_like_html(body) {
+        return Err(IbkrError::Html {
+            endpoint: endpoint.to_owned(),
+            status,
+            snippet: snippet(body),
+        });
+    }
+    if let Some(message) = api_error(body) {
+        return Err(IbkrError::Api {
+            endpoint: endpoint.to_owned(),
+            message,
+        });
+    }
+    Ok(())
+}
+
+/// The redirect rule: none at all with an unverified certificate (a
+/// loopback endpoint must not be able to send the client, certificate
+/// checks off, to another host); otherwise only within the base URL's
+/// scheme, host and port, at most 5 in a row. A redirect not followed
+/// comes back as its 3xx answer, which [`IbkrClient::send`] turns into
+/// [`IbkrError::Redirect`].
+fn redirect_policy(base: &Url, insecure: bool) -> reqwest::redirect::Policy {
+    use reqwest::redirect::Policy;
+    if insecure {
+        return Policy::none();
+    }
+    let home = origin(base);
+    Policy::custom(move |attempt| {
+        if attempt.previous().len() > 5 || origin(attempt.url()) != home {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// Scheme, host and port (the default port made explicit).
+fn origin(u: &Url) -> (String, Option<String>, Option<u16>) {
+    (
+        u.scheme().to_owned(),
+        u.host_str().map(str::to_ascii_lowercase),
+        u.port_or_known_default(),
+    )
+}
+
+/// A `Location` value as an error may show it: resolved against the base,
+/// scheme, host and port only (its path or query could carry a token).
+fn redirect_target(base: &Url, location: &[u8]) -> String {
+    let Ok(text) = std::str::from_utf8(location) else {
+        return "(unreadable Location header)".to_owned();
+    };
+    match base.join(text) {
+        Ok(u) => match (u.host_str(), u.port_or_known_default()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
+            (Some(h), None) => format!("{}://{h}", u.scheme()),
+            _ => format!("{}:", u.scheme()),
+        },
+        Err(_) => "(unparsable Location header)".to_owned(),
     }
 }
 

@@ -10,6 +10,16 @@
 //! are [`engine::event::Event`]s. An execution delivered twice (a `str`
 //! replay after a reconnect) is published once, keyed by `execution_id`.
 //!
+//! Reconnecting is bounded ([`ReconnectLimits`], in
+//! [`crate::ClientConfig::reconnect`]): when the gateway says the session
+//! is gone (`/tickle` refused or reporting it not connected or competing,
+//! the upgrade refused with 401/403) several times in a row, or the socket
+//! has been down too long, the task logs an ERROR, records the reason in
+//! the client's [`crate::control::ClientControl`] (which halts order
+//! entry), sends [`WsMessage::SessionEnded`] and ends, closing the
+//! channel. After `/logout` a login in the browser is needed; reconnecting
+//! forever would only hide that.
+//!
 //! Assumptions (the spec shows placeholders only): the heartbeat is
 //! `{"topic":"system","hb":<epoch ms>}`; `sor` and `str` carry an `args`
 //! array of the same objects as `/iserver/account/orders` and
@@ -209,6 +219,12 @@ pub enum WsMessage {
         /// [`WsConfig::dead_after`].
         reason: String,
     },
+    /// The task gave up reconnecting (see [`ReconnectLimits`]): the last
+    /// message before the channel closes.
+    SessionEnded {
+        /// Why: what the gateway last said, and for how long.
+        reason: String,
+    },
     /// A message that could not be decoded (kept, never a panic).
     Malformed {
         /// The decode error, prefixed with the topic when known.
@@ -238,6 +254,40 @@ impl Default for WsConfig {
             tic_every: Duration::from_secs(50),
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// When the websocket task stops reconnecting and reports the session as
+/// ended. `None` in a field lifts that limit; with both `None` it waits
+/// for a login forever (logging each failure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconnectLimits {
+    /// Give up after this many attempts in a row on which the gateway said
+    /// the session is gone (logged out, competing, 401/403). Default 5
+    /// (about 15 s with the default backoff): a logged-out session does
+    /// not come back without a login in the browser.
+    pub session_gone_attempts: Option<u32>,
+    /// Give up when the socket has been down this long, whatever the
+    /// reason (default 15 minutes: longer than a gateway restart).
+    pub down_for: Option<Duration>,
+}
+
+impl Default for ReconnectLimits {
+    fn default() -> Self {
+        ReconnectLimits {
+            session_gone_attempts: Some(5),
+            down_for: Some(Duration::from_secs(15 * 60)),
+        }
+    }
+}
+
+impl ReconnectLimits {
+    /// No limit: keep reconnecting until a login brings the session back.
+    pub fn wait_forever() -> Self {
+        ReconnectLimits {
+            session_gone_attempts: None,
+            down_for: None,
         }
     }
 }
@@ -339,21 +389,65 @@ async fn run(
     };
     let mut backoff = config.backoff_initial;
     let mut reconnects = 0u32;
+    let limits = client.config().reconnect.clone();
+    // Attempts in a row on which the gateway said the session is gone, and
+    // since when the socket is down.
+    let mut gone_in_a_row = 0u32;
+    let mut down_since: Option<Instant> = None;
     loop {
-        let reason = match connect(&client).await {
+        let attempt = loop {
+            // A connect waits on the pacer and the network: commands are
+            // served meanwhile, and a shutdown does not wait behind it.
+            tokio::select! {
+                r = connect(&client) => break r,
+                c = cmd.recv() => match c {
+                    None | Some(Command::Shutdown) => return,
+                    Some(Command::Subscribe(s)) => { st.subs.insert(s); }
+                    Some(Command::Unsubscribe(s)) => { st.subs.remove(&s); }
+                },
+            }
+        };
+        let (reason, gone) = match attempt {
             Ok(socket) => {
                 backoff = config.backoff_initial;
+                gone_in_a_row = 0;
+                down_since = None;
                 if tx.send(WsMessage::Connected { reconnects }).await.is_err() {
                     return;
                 }
                 match session(socket, &config, &tx, &mut cmd, &mut st).await {
                     Ended::Shutdown => return,
-                    Ended::Lost(r) => r,
+                    Ended::Lost(r) => (r, false),
                 }
             }
-            Err(e) => e.to_string(),
+            Err(Failed {
+                error,
+                session_gone,
+            }) => (error.to_string(), session_gone),
         };
-        tracing::warn!(reason = %reason, retry_in_ms = backoff.as_millis() as u64, "websocket lost; reconnecting");
+        let since = *down_since.get_or_insert_with(Instant::now);
+        gone_in_a_row = if gone { gone_in_a_row + 1 } else { 0 };
+        let give_up = match (limits.session_gone_attempts, limits.down_for) {
+            (Some(n), _) if gone_in_a_row >= n => Some(format!(
+                "{reason} ({gone_in_a_row} attempts in a row found the session gone)"
+            )),
+            (_, Some(d)) if since.elapsed() >= d => Some(format!(
+                "{reason} (the websocket has been down for {}s)",
+                since.elapsed().as_secs()
+            )),
+            _ => None,
+        };
+        if let Some(reason) = give_up {
+            tracing::error!(%reason, "gateway session ended: websocket gave up reconnecting; order entry halted; log in again");
+            client.control().end_session(&reason);
+            let _ = tx.send(WsMessage::SessionEnded { reason }).await;
+            return;
+        }
+        if gone {
+            tracing::error!(reason = %reason, retry_in_ms = backoff.as_millis() as u64, attempts = gone_in_a_row, "gateway session gone (logged out or taken); reconnecting");
+        } else {
+            tracing::warn!(reason = %reason, retry_in_ms = backoff.as_millis() as u64, "websocket lost; reconnecting");
+        }
         if tx
             .send(WsMessage::Disconnected {
                 reason: reason.clone(),
@@ -387,9 +481,37 @@ async fn run(
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// A failed connection attempt, and whether the gateway said the session
+/// itself is gone (not a network or server fault).
+struct Failed {
+    error: IbkrError,
+    session_gone: bool,
+}
+
+impl From<IbkrError> for Failed {
+    fn from(error: IbkrError) -> Self {
+        let session_gone = matches!(error, IbkrError::Unauthorized { .. });
+        Failed {
+            error,
+            session_gone,
+        }
+    }
+}
+
 /// `/tickle` for the session value, then open the socket with the cookie.
-async fn connect(client: &IbkrClient) -> Result<Socket, IbkrError> {
+async fn connect(client: &IbkrClient) -> Result<Socket, Failed> {
     let tickle = client.tickle().await?;
+    let auth = tickle.auth_status();
+    // The gateway says so itself: logged out (not connected) or another
+    // login holds the session. The socket is still tried (a login may
+    // have happened since), but the attempt counts as "session gone".
+    let gone_because = if auth.competing {
+        Some("a competing login holds the brokerage session")
+    } else if !auth.connected {
+        Some("the gateway reports no session (logged out)")
+    } else {
+        None
+    };
     let token: SessionToken = tickle.session;
     let url = client.ws_url()?;
     let mut req = url
@@ -399,6 +521,10 @@ async fn connect(client: &IbkrClient) -> Result<Socket, IbkrError> {
     let cookie = HeaderValue::from_str(&format!("api={}", token.expose()))
         .map_err(|_| IbkrError::Websocket("session token is not a valid cookie value".into()))?;
     req.headers_mut().insert("Cookie", cookie);
+    // An unverified certificate only ever for the loopback gateway the
+    // client was built for (the client refuses the switch otherwise);
+    // tokio-tungstenite does not follow redirects, so the upgrade cannot
+    // be sent elsewhere with it.
     let connector =
         if url.scheme() == "wss" && client.config().accept_invalid_certs && is_loopback(&url) {
             Some(insecure_loopback_connector()?)
@@ -408,10 +534,22 @@ async fn connect(client: &IbkrClient) -> Result<Socket, IbkrError> {
     // The upgrade request counts against the gateway's global limit like
     // any other request.
     let _permit = client.pacer().acquire("GET", "/ws").await?;
-    let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector)
-        .await
-        .map_err(|e| IbkrError::Websocket(format!("connect failed: {e}")))?;
-    Ok(socket)
+    match tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(e) => {
+            use tokio_tungstenite::tungstenite::Error as WsError;
+            let refused =
+                matches!(&e, WsError::Http(r) if matches!(r.status().as_u16(), 401 | 403));
+            let error = match gone_because {
+                Some(why) => IbkrError::Websocket(format!("connect failed: {e}; {why}")),
+                None => IbkrError::Websocket(format!("connect failed: {e}")),
+            };
+            Err(Failed {
+                error,
+                session_gone: refused || gone_because.is_some(),
+            })
+        }
+    }
 }
 
 enum Ended {
@@ -497,6 +635,52 @@ async fn session(
                 }
             }
         }
+    }
+}
+
+/// The websocket task's frame decoder on its own: the exact code that
+/// turns a received frame into [`WsMessage`]s, with the state it keeps
+/// (market data fields per conid, execution ids seen, history stream ids).
+/// Public so tests can drive it with any input (fuzzing) without a socket.
+pub struct FrameDecoder {
+    st: State,
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        FrameDecoder {
+            st: State {
+                subs: BTreeSet::new(),
+                smd: SmdDecoder::new(),
+                seen_executions: HashSet::new(),
+                history_servers: BTreeMap::new(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for FrameDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameDecoder").finish_non_exhaustive()
+    }
+}
+
+impl FrameDecoder {
+    /// A decoder with no state yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A text frame: zero or more messages, never a panic (what cannot be
+    /// decoded is a [`WsMessage::Malformed`]).
+    pub fn text(&mut self, frame: &str) -> Vec<WsMessage> {
+        handle_text(frame, &mut self.st)
+    }
+
+    /// A binary frame (the gateway sends JSON text in binary frames too):
+    /// read as UTF-8 with invalid bytes replaced, as the task does.
+    pub fn binary(&mut self, frame: &[u8]) -> Vec<WsMessage> {
+        handle_text(&String::from_utf8_lossy(frame), &mut self.st)
     }
 }
 
