@@ -31,6 +31,7 @@ mod desk;
 pub mod events;
 mod faults;
 mod ladder;
+mod limits;
 mod market;
 mod order_handlers;
 mod order_json;
@@ -178,6 +179,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             faults::record,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            failed_gate,
         ));
     let inner = Router::new()
         .nest("/v1/api", api)
@@ -190,6 +195,23 @@ fn router(shared: Arc<Shared>) -> Router {
         let inner = inner.clone();
         async move { inner.oneshot(without_trailing_slash(req)).await }
     }))
+}
+
+/// A simulator that declared itself failed ([`state::Shared::fail`])
+/// answers every request 503 with the reason, `/tickle` included: a wedged
+/// exchange behind a healthy-looking session is what issue 12 found.
+async fn failed_gate(
+    axum::extract::State(sh): axum::extract::State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match sh.failure() {
+        Some(why) => wire::error(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("simulator failed: {why}"),
+        ),
+        None => next.run(req).await,
+    }
 }
 
 fn without_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Request {
