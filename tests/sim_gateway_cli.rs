@@ -464,3 +464,170 @@ fn ids_are_unique_across_runs() {
     let min_b = orders_b.iter().map(|i| i.parse::<u64>().unwrap()).min();
     assert!(min_b > max_a, "{orders_a:?} then {orders_b:?}");
 }
+
+/// Without `--admin` the admin paths are unknown paths (404), and nothing
+/// about the CP API changes.
+#[test]
+fn admin_api_is_off_without_the_flag() {
+    let sim = Sim::start(&["--no-pacing", "--speed", "0"]);
+    for path in [
+        "/sim/admin",
+        "/sim/admin/faults/clear",
+        "/sim/admin/restart",
+    ] {
+        let (st, _) = sim.call("POST", path, Some(json!({})));
+        assert_eq!(st, 404, "{path}");
+    }
+    let (st, _) = sim.get("/sim/admin");
+    assert_eq!(st, 404);
+}
+
+/// `--admin`: a 429 injected on a path is what a client sees there (for
+/// `times` requests, or until cleared); an expired session says
+/// unauthenticated on `/tickle` and `/iserver/auth/status` until
+/// `ssodh/init`; delays hold answers; dropping websockets closes them.
+#[test]
+fn admin_api_injects_faults_a_client_sees() {
+    let sim = Sim::start(&["--no-pacing", "--speed", "0", "--admin"]);
+    let (st, v) = sim.get("/sim/admin");
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["authenticated"], true);
+
+    // 429 until cleared.
+    let (st, v) = sim.post(
+        "/sim/admin/faults/status",
+        json!({"path": "/iserver/accounts", "status": 429}),
+    );
+    assert_eq!(st, 200, "{v}");
+    for _ in 0..3 {
+        let (st, v) = sim.get("/iserver/accounts");
+        assert_eq!(st, 429, "{v}");
+        assert_eq!(v["error"], "Too many requests");
+    }
+    let (st, _) = sim.get("/tickle");
+    assert_eq!(st, 200, "other paths are not affected");
+    let (st, _) = sim.post("/sim/admin/faults/clear", json!({}));
+    assert_eq!(st, 200);
+    let (st, v) = sim.get("/iserver/accounts");
+    assert_eq!(st, 200, "{v}");
+
+    // A 503 for two requests only.
+    sim.post(
+        "/sim/admin/faults/status",
+        json!({"path": "/iserver/accounts", "status": 503, "message": "down", "times": 2}),
+    );
+    assert_eq!(sim.get("/iserver/accounts").0, 503);
+    assert_eq!(sim.get("/iserver/accounts").0, 503);
+    assert_eq!(sim.get("/iserver/accounts").0, 200);
+
+    // Nonsense is refused, not applied.
+    let (st, _) = sim.post(
+        "/sim/admin/faults/status",
+        json!({"path": "/x", "status": 200}),
+    );
+    assert_eq!(st, 400);
+    let (st, _) = sim.post("/sim/admin/faults/status", json!({"status": 500}));
+    assert_eq!(st, 400);
+    let (st, _) = sim.call("POST", "/sim/admin/faults/delay", None);
+    assert_eq!(st, 400);
+    assert_eq!(sim.get("/iserver/accounts").0, 200);
+
+    // A delay holds the answer (a lower bound only: a loaded machine is
+    // slower, never faster).
+    sim.post(
+        "/sim/admin/faults/delay",
+        json!({"path": "/tickle", "ms": 1500}),
+    );
+    let t = Instant::now();
+    assert_eq!(sim.get("/tickle").0, 200);
+    assert!(
+        t.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        t.elapsed()
+    );
+    sim.post("/sim/admin/faults/clear", json!({}));
+
+    // Session expiry.
+    let (st, _) = sim.post("/sim/admin/session/expire", json!({}));
+    assert_eq!(st, 200);
+    let (_, tickle) = sim.get("/tickle");
+    assert_eq!(
+        tickle["iserver"]["authStatus"]["authenticated"], false,
+        "{tickle}"
+    );
+    let (_, status) = sim.post("/iserver/auth/status", json!({}));
+    assert_eq!(status["authenticated"], false, "{status}");
+    assert_eq!(sim.get("/iserver/accounts").0, 401);
+    sim.post(
+        "/iserver/auth/ssodh/init",
+        json!({"publish": true, "compete": true}),
+    );
+    let (_, status) = sim.post("/iserver/auth/status", json!({}));
+    assert_eq!(status["authenticated"], true, "{status}");
+
+    // Dropping websockets closes them.
+    let token = tickle["session"].as_str().unwrap().to_owned();
+    let mut ws = Ws::connect(sim.port, &token);
+    assert!(ws.topic("sts", 30).is_some(), "the socket says hello");
+    sim.post("/sim/admin/websockets/drop", json!({}));
+    let mut closed = false;
+    for _ in 0..100 {
+        if ws.next(10).is_none() {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the websocket was not closed");
+
+    // The daily reset: sockets close, the session times out.
+    let mut ws = Ws::connect(sim.port, &token);
+    assert!(ws.topic("sts", 30).is_some());
+    sim.post("/sim/admin/daily-reset", json!({}));
+    assert!(
+        (0..100).any(|_| ws.next(10).is_none()),
+        "the websocket survived the daily reset"
+    );
+    let (_, status) = sim.post("/iserver/auth/status", json!({}));
+    assert_eq!(status["authenticated"], false, "{status}");
+}
+
+/// `--admin` restart: connections close, the port refuses for a while,
+/// then serves again with a new session; orders are kept (they are the
+/// venue's).
+#[test]
+fn admin_restart_keeps_orders_and_renews_the_session() {
+    let sim = Sim::start(&["--no-pacing", "--speed", "0", "--admin"]);
+    let (_, before) = sim.get("/tickle");
+    let (_, placed) = sim.order(json!({"conid": AAPL, "orderType": "LMT", "price": 1,
+        "side": "BUY", "tif": "GTC", "quantity": 1}));
+    // A limit far from the market asks first: confirm.
+    let placed = if let Some(id) = placed[0]["id"].as_str() {
+        sim.post(&format!("/iserver/reply/{id}"), json!({"confirmed": true}))
+            .1
+    } else {
+        placed
+    };
+    let order_id = placed[0]["order_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{placed}"))
+        .to_owned();
+    let (st, v) = sim.post("/sim/admin/restart", json!({"down_ms": 500}));
+    assert_eq!(st, 200, "{v}");
+    let after = sim
+        .wait_for(30, |s| match s.try_call("GET", "/tickle", None) {
+            Ok((200, v)) => Some(v),
+            _ => None,
+        })
+        .expect("the simulator serves again after the restart");
+    assert_ne!(after["session"], before["session"], "a new session token");
+    // The first live-orders call of a session is the pre-flight.
+    let _ = sim.get("/iserver/account/orders");
+    let (_, live) = sim.get("/iserver/account/orders");
+    let ids: Vec<String> = live["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["orderId"].to_string().trim_matches('"').to_owned())
+        .collect();
+    assert!(ids.contains(&order_id), "{order_id} not in {live}");
+}

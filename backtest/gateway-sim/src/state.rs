@@ -109,6 +109,8 @@ pub(crate) struct Shared {
     /// Set when the simulator can no longer serve truthfully (the replay
     /// ticker keeps failing): every request then answers 503 with it.
     failure: Mutex<Option<String>>,
+    /// The open connections, for the admin API's restart.
+    pub conns: Arc<super::server::ConnControl>,
 }
 
 /// Ids unique across runs (issue 12: with a reused store, execution ids
@@ -197,6 +199,7 @@ impl Shared {
             state: Mutex::new(state),
             events,
             failure: Mutex::new(None),
+            conns: Arc::default(),
         })
     }
 
