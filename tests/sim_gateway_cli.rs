@@ -8,7 +8,7 @@
 //! connection, which these clients report as an error, not a status).
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -197,17 +197,16 @@ impl Ws {
              Sec-WebSocket-Version: 13\r\nCookie: api={token}\r\n\r\n"
         );
         s.write_all(req.as_bytes()).unwrap();
-        let mut r = BufReader::new(s.try_clone().unwrap());
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        assert!(line.contains(" 101 "), "websocket upgrade refused: {line}");
-        loop {
-            line.clear();
-            r.read_line(&mut line).unwrap();
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
+        // The answer head byte by byte: a buffered reader could swallow the
+        // first frames, which may arrive in the same packet.
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut b).unwrap();
+            head.push(b[0]);
         }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.contains(" 101 "), "websocket upgrade refused: {head}");
         Ws { s }
     }
 
