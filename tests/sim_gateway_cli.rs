@@ -387,6 +387,14 @@ fn whatif_and_history_answer_absurd_numbers() {
             assert!(v["error"].as_str().unwrap().contains("period"), "{v}");
         }
     }
+    // An absurd bar size is served as the data's own bars (found by the
+    // fuzz test: a bar of 856969073 years).
+    for path in ["/hmds/history", "/iserver/marketdata/history"] {
+        let (st, v) = sim.get(&format!(
+            "{path}?conid={AAPL}&period=235052S&bar=856969073y"
+        ));
+        assert_eq!(st, 200, "{path}: {v}");
+    }
     // The largest the spec allows is served.
     let (st, v) = sim.get(&format!(
         "/iserver/marketdata/history?conid={AAPL}&period=15y&bar=1w"

@@ -305,8 +305,11 @@ enum Bucket {
 }
 
 impl Bucket {
+    /// The bucket of a bar size; `None` for one that cannot be read or is
+    /// longer than [`MAX_PERIOD`] (a bar of 856969073 years overflowed the
+    /// millisecond arithmetic of [`Bucket::key`]; found by the fuzz test).
     fn of(bar: &str) -> Option<(Bucket, TimeDelta)> {
-        let span = parse_span(bar)?;
+        let span = parse_span(bar).filter(|s| *s <= MAX_PERIOD)?;
         let unit = bar.trim().trim_start_matches(|c: char| c.is_ascii_digit());
         let one = bar.trim().starts_with("1")
             && bar.trim()[1..].starts_with(|c: char| !c.is_ascii_digit());
