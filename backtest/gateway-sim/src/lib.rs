@@ -629,3 +629,34 @@ pub fn serve_forever(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A simulator that declared itself failed answers 503 with the reason
+    /// on every path, `/tickle` included, instead of a healthy-looking 200
+    /// in front of a wedged exchange.
+    #[tokio::test]
+    async fn a_failed_simulator_answers_503_everywhere() {
+        let shared = Arc::new(Shared::new(GatewayConfig::default()).unwrap());
+        let app = router(shared.clone());
+        let get = |path: &str| {
+            axum::extract::Request::builder()
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        shared.fail("the replay ticker failed 50 times in a row: boom".to_owned());
+        for path in ["/v1/api/tickle", "/v1/api/iserver/accounts"] {
+            let r = app.clone().oneshot(get(path)).await.unwrap();
+            assert_eq!(r.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+            let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+            let text = String::from_utf8_lossy(&body);
+            assert!(
+                text.contains("simulator failed") && text.contains("boom"),
+                "{text}"
+            );
+        }
+    }
+}

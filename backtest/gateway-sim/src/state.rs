@@ -283,6 +283,12 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
+/// Run `f`, turning a panic into its text: for the long-lived loops (the
+/// replay ticker, a websocket) that must outlive one failing step.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| panic_text(p.as_ref()))
+}
+
 /// Background loop: pump the replay clock, push quote changes, notice idle
 /// session timeouts.
 ///
@@ -307,7 +313,7 @@ pub(crate) async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bo
         if *stop.borrow() {
             return;
         }
-        let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let step = guarded(|| {
             let mut guard = shared.lock();
             let st = &mut *guard;
             if st.session.check_idle(Instant::now()) {
@@ -321,15 +327,14 @@ pub(crate) async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bo
                 st.market.all_quote_fields(now, &shared.instruments),
                 super::portfolio::spl_message(st, &shared.cfg.account),
             )
-        }));
+        });
         let (quotes, pnl) = match step {
             Ok(x) => {
                 failing = 0;
                 x
             }
-            Err(p) => {
+            Err(why) => {
                 failing += 1;
-                let why = panic_text(p.as_ref());
                 tracing::error!(
                     "sim gateway: replay tick failed ({failing} in a row): {why}; going on"
                 );
@@ -355,5 +360,30 @@ pub(crate) async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bo
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_is_caught_with_its_text() {
+        assert_eq!(guarded(|| 7), Ok(7));
+        assert_eq!(guarded(|| -> u8 { panic!("boom") }), Err("boom".to_owned()));
+        let n = 3;
+        assert_eq!(
+            guarded(|| -> u8 { panic!("boom {n}") }),
+            Err("boom 3".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_failed_simulator_says_so_once() {
+        let sh = Shared::new(GatewayConfig::default()).unwrap();
+        assert_eq!(sh.failure(), None);
+        sh.fail("first".to_owned());
+        sh.fail("second".to_owned());
+        assert_eq!(sh.failure().as_deref(), Some("first"));
     }
 }

@@ -345,10 +345,9 @@ fn quote_now(
 /// than the socket task dying (issue 12: `smh` with `"period":"99999999y"`
 /// used to kill it).
 fn handle_caught(msg: &str, sh: &Shared, subs: &mut Subs) -> Vec<Value> {
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(msg, sh, subs)));
-    caught.unwrap_or_else(|_| {
+    super::state::guarded(|| handle(msg, sh, subs)).unwrap_or_else(|why| {
         let shown: String = msg.chars().take(200).collect();
-        tracing::error!("sim gateway: websocket message {shown:?} failed; ignored");
+        tracing::error!("sim gateway: websocket message {shown:?} failed ({why}); ignored");
         Vec::new()
     })
 }
