@@ -12,10 +12,14 @@
 //! * a well-formed request that gets no answer (a dropped connection);
 //! * `/tickle` not answering 200 after a case.
 //!
-//! Bounded for CI: 1000 cases by default (about a second; a case is three
-//! loopback requests); `PROPTEST_CASES` overrides. The
-//! long run:
-//! `PROPTEST_CASES=1000000 cargo test --release -p ibflow-gateway-sim --test gateway_fuzz`.
+//! The websocket's message handler gets the same treatment: generated
+//! topic messages on one socket, which must keep answering.
+//!
+//! Bounded for CI: 1000 HTTP cases (about a second; a case is three
+//! loopback requests and six replay hours) and 300 websocket cases by
+//! default; `PROPTEST_CASES` overrides both. The long run:
+//! `PROPTEST_CASES=1000000 cargo test --release -p ibflow-gateway-sim --test gateway_fuzz -- --nocapture`
+//! (it prints the cases run, the time taken and the answers by status).
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_gateway_sim as gateway_sim;
@@ -35,6 +39,10 @@ use tokio::net::TcpStream;
 
 /// Panics anywhere in this process since the hook was installed.
 static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+/// The tests of this file run one at a time: the panic count is the
+/// process's, and a panic must be blamed on the test that caused it.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn count_panics() {
     static HOOK: Once = Once::new();
@@ -250,7 +258,7 @@ fn word() -> BoxedStrategy<String> {
 /// A period or bar size, often far too long.
 fn span() -> BoxedStrategy<String> {
     (
-        "[0-9]{1,12}",
+        prop_oneof![1 => "[0-9]{1,5}", 1 => "[1-9][0-9]{5,9}", 1 => "[0-9]{10,14}"],
         proptest::sample::select(&["y", "m", "w", "d", "h", "min", "S", "secs", "hrs", "x"][..]),
     )
         .prop_map(|(n, unit)| format!("{n}{unit}"))
@@ -575,6 +583,7 @@ async fn send(addr: SocketAddr, bytes: &[u8], half_close: bool) -> Option<u16> {
 
 #[test]
 fn http_handlers_never_panic() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     count_panics();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -700,4 +709,101 @@ fn http_handlers_never_panic() {
         );
     }
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a panic between cases");
+}
+
+/// A websocket message: a topic, maybe a target, maybe arguments (JSON
+/// text, or history arguments with generated spans).
+fn ws_message() -> BoxedStrategy<String> {
+    // `smh` does arithmetic on what it is sent: a third of the messages.
+    let topic = prop_oneof![
+        1 => Just("smh"),
+        2 => proptest::sample::select(
+            &[
+                "smd", "umd", "smh", "umh", "sbd", "ubd", "sor", "uor", "str", "utr", "spl",
+                "upl", "ssd", "usd", "sld", "uld", "tic", "xyz", "",
+            ][..],
+        ),
+    ];
+    let target = prop_oneof![
+        2 => proptest::sample::select(&["265598", "8314", "DU1234567", "265598@SMART"][..])
+            .prop_map(str::to_owned),
+        1 => word(),
+    ];
+    let args = prop_oneof![
+        2 => (span(), prop_oneof![1 => span(), 1 => word()]).prop_map(|(p, b)| {
+            format!(r#"{{"period":{},"bar":{},"outsideRth":false}}"#, jstr(&p), jstr(&b))
+        }),
+        2 => json_text(),
+        1 => "\\PC{0,40}",
+    ];
+    (
+        topic,
+        proptest::option::weighted(0.8, target),
+        proptest::option::weighted(0.7, args),
+        proptest::option::weighted(0.1, "\\PC{0,10}"),
+    )
+        .prop_map(|(topic, target, args, tail)| {
+            let mut m = topic.to_owned();
+            for part in [target, args, tail].into_iter().flatten() {
+                m.push('+');
+                m.push_str(&part);
+            }
+            m
+        })
+        .boxed()
+}
+
+/// The websocket's message handler: generated topic messages (absurd
+/// history periods, bar sizes, targets and arguments) on one socket. No
+/// panic anywhere, and after each message the same socket still answers
+/// (`spl` always does). `PROPTEST_CASES` overrides the 300 cases.
+#[test]
+fn websocket_messages_never_kill_the_socket() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    count_panics();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let gw = rt.block_on(support::start(|_| {}));
+    let ws = std::sync::Mutex::new(rt.block_on(support::connect_ws(&gw)));
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(300);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 0,
+        ..Config::default()
+    });
+    let started = std::time::Instant::now();
+    let result = runner.run(&ws_message(), |msg| {
+        let before = PANICS.load(Ordering::SeqCst);
+        let mut ws = ws.lock().unwrap_or_else(|e| e.into_inner());
+        let alive = rt.block_on(async {
+            support::send(&mut ws, &msg).await;
+            support::send(&mut ws, "spl+{}").await;
+            support::wait_topic(&mut ws, |t| t == "spl", Duration::from_secs(30)).await
+        });
+        if alive.is_none() {
+            return Err(TestCaseError::fail(format!(
+                "the socket stopped answering after {msg:?}"
+            )));
+        }
+        if PANICS.load(Ordering::SeqCst) != before {
+            return Err(TestCaseError::fail(format!(
+                "the simulator panicked on {msg:?}"
+            )));
+        }
+        Ok(())
+    });
+    eprintln!(
+        "gateway_fuzz (websocket): {cases} cases in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if let Err(e) = result {
+        panic!("{e}");
+    }
 }
