@@ -52,6 +52,43 @@ pub struct GatewayConfig {
     /// ForecastEx markets listed by the event contract endpoints and
     /// tradable like any contract (buy only, netted).
     pub event_markets: Vec<EventMarket>,
+    /// Timeouts and the connection cap of the HTTP server.
+    pub server: ServerLimits,
+    /// Serve the admin API under `/sim/admin/...` (fault injection over
+    /// HTTP, for tests of a separately running bot). Off by default: the
+    /// paths are 404 then.
+    pub admin: bool,
+}
+
+/// Timeouts and the connection cap of the simulator's HTTP server, so that
+/// clients that connect and never finish a request (or never leave) cannot
+/// make it unreachable (issue 12). Tests shorten them.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// A connection must send a complete request head within this long of
+    /// the server waiting for one (and finish a TLS handshake within it),
+    /// or it is closed. Default 10 s.
+    pub header_timeout: Duration,
+    /// A request body must arrive whole within this long, or the request
+    /// is answered 408 and the connection closed. Default 30 s.
+    pub body_timeout: Duration,
+    /// A kept-alive connection on which nothing is read or written for
+    /// this long is closed. Default 60 s.
+    pub idle_timeout: Duration,
+    /// The most connections open at once (websockets included); more are
+    /// answered 503 and closed. Default 256.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 256,
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -73,6 +110,8 @@ impl Default for GatewayConfig {
             initial_cash: Decimal::from(1_000_000),
             exchange: ExchangeConfig::default(),
             event_markets: EventMarket::sample(),
+            server: ServerLimits::default(),
+            admin: false,
         }
     }
 }
@@ -90,6 +129,13 @@ impl GatewayConfig {
         }
         if self.tick.is_zero() || self.heartbeat.is_zero() {
             return Err("tick and heartbeat must be positive".to_owned());
+        }
+        let l = &self.server;
+        if l.header_timeout.is_zero() || l.body_timeout.is_zero() || l.idle_timeout.is_zero() {
+            return Err("server timeouts must be positive".to_owned());
+        }
+        if l.max_connections == 0 {
+            return Err("max_connections must be at least 1".to_owned());
         }
         Ok(())
     }

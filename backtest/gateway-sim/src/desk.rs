@@ -85,6 +85,9 @@ pub(crate) struct Desk {
     pub(crate) staged: Vec<Staged>,
     pub(crate) trades: VecDeque<Execution>,
     pub(crate) next_id: u64,
+    /// This run's component of execution ids
+    /// ([`super::state::run_ids`]).
+    run_tag: String,
     pub(crate) scratch: Vec<Event>,
     pub(crate) pending: Option<Pending>,
     pub(crate) suppressed: HashSet<String>,
@@ -101,6 +104,8 @@ impl Desk {
         instruments: &BTreeMap<Conid, Instrument>,
         pairing: Pairing,
         initial_cash: Decimal,
+        first_order_id: u64,
+        run_tag: String,
     ) -> Self {
         let mut exchange = SimExchange::new(ExchangeConfig {
             keep_executions: 0,
@@ -117,7 +122,8 @@ impl Desk {
             orders: BTreeMap::new(),
             staged: Vec::new(),
             trades: VecDeque::new(),
-            next_id: 1_000_000_000,
+            next_id: first_order_id,
+            run_tag,
             scratch: Vec::new(),
             pending: None,
             suppressed: HashSet::new(),
@@ -230,6 +236,13 @@ impl Desk {
                 }
                 Event::Execution(mut e) => {
                     e.time = at;
+                    // The exchange numbers its fills from `sim.1` in every
+                    // run; the run tag makes them unique across runs.
+                    let seq = e
+                        .execution_id
+                        .strip_prefix("sim.")
+                        .unwrap_or(&e.execution_id);
+                    e.execution_id = format!("sim.{}.{seq}", self.run_tag);
                     if let Some(g) = e.order_id.and_then(|id| self.orders.get_mut(&id.0)) {
                         g.last_exec = Some(e.time);
                     }

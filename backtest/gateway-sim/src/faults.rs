@@ -1,8 +1,8 @@
 //! Faults on demand, for tests of clients: failing, slow, malformed or
 //! foreign answers, silent heartbeats, dropped websockets, malformed or
 //! binary websocket messages; and the request log, which records what
-//! clients sent. Set through [`super::GatewayHandle`]; nothing here is
-//! reachable over HTTP.
+//! clients sent. Set through [`super::GatewayHandle`], or over HTTP through
+//! the admin API (`admin.rs`, only with `GatewayConfig::admin`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,7 +57,9 @@ pub(crate) enum Answer {
 /// matching rule of a kind applies.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Faults {
-    pub answers: Vec<(Scope, Answer)>,
+    /// Path answers; the count, when there is one, is how many more
+    /// requests the rule answers before it lapses.
+    pub answers: Vec<(Scope, Answer, Option<u32>)>,
     pub delay: Vec<(String, Duration)>,
     /// Handled at once, answered late.
     pub delay_answer: Vec<(String, Duration)>,
@@ -67,11 +69,22 @@ pub(crate) struct Faults {
 }
 
 impl Faults {
-    fn answer_for(&self, method: &Method, path: &str) -> Option<Answer> {
-        self.answers
+    /// The answer of the first rule matching, counting the use of a rule
+    /// limited to a number of requests (and dropping it when used up).
+    fn answer_for(&mut self, method: &Method, path: &str) -> Option<Answer> {
+        let i = self
+            .answers
             .iter()
-            .find(|(s, _)| s.matches(method, path))
-            .map(|(_, a)| a.clone())
+            .position(|(s, _, left)| s.matches(method, path) && *left != Some(0))?;
+        let (_, answer, left) = &mut self.answers[i];
+        let answer = answer.clone();
+        if let Some(n) = left {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.answers.remove(i);
+            }
+        }
+        Some(answer)
     }
 }
 
@@ -93,7 +106,7 @@ fn api_path(req: &Request) -> String {
 pub(crate) async fn inject(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let path = api_path(&req);
     let (answer, delay, late) = {
-        let st = sh.lock();
+        let mut st = sh.lock();
         (
             st.faults.answer_for(req.method(), &path),
             first_match(&st.faults.delay, &path),
@@ -247,10 +260,11 @@ mod tests {
     #[test]
     fn prefix_rules() {
         let unavailable = Answer::Error(StatusCode::SERVICE_UNAVAILABLE, "x".into());
-        let f = Faults {
+        let mut f = Faults {
             answers: vec![(
                 Scope::Prefix("/iserver/account".into()),
                 unavailable.clone(),
+                None,
             )],
             delay: vec![("/tickle".into(), Duration::from_millis(5))],
             ..Faults::default()
@@ -268,6 +282,20 @@ mod tests {
         );
         assert_eq!(f.answer_for(&get, "/sso/validate"), None);
         assert_eq!(first_match(&f.delay, "/sso/validate"), None);
+    }
+
+    #[test]
+    fn counted_rules_lapse() {
+        let teapot = Answer::Error(StatusCode::TOO_MANY_REQUESTS, "x".into());
+        let mut f = Faults {
+            answers: vec![(Scope::Prefix("/a".into()), teapot.clone(), Some(2))],
+            ..Faults::default()
+        };
+        assert_eq!(f.answer_for(&Method::GET, "/a"), Some(teapot.clone()));
+        assert_eq!(f.answer_for(&Method::GET, "/b"), None);
+        assert_eq!(f.answer_for(&Method::GET, "/a"), Some(teapot));
+        assert_eq!(f.answer_for(&Method::GET, "/a"), None);
+        assert!(f.answers.is_empty());
     }
 
     #[test]

@@ -18,6 +18,11 @@
 //! market data, orders and executions are replay-clock times; session times
 //! (`ssoExpires`, `AUTH_TIME`, heartbeats) are wall-clock times.
 //!
+//! Admin API: with [`GatewayConfig::admin`], the fault hooks of
+//! [`GatewayHandle`] are also served over HTTP under `/sim/admin/...`
+//! (`admin.rs`; `docs/sim-gateway-admin.md`), for tests of a bot that runs
+//! in another process.
+//!
 //! Layout: [`config`] (settings and instruments), `state` (the shared state
 //! and the replay pump), `session`, `accounts` (accounts and contracts),
 //! [`events`] (ForecastEx markets, their endpoints, prices and netting),
@@ -26,17 +31,20 @@
 //! (the `sbd` price ladder), `wire` (JSON helpers).
 
 mod accounts;
+mod admin;
 pub mod config;
 mod desk;
 pub mod events;
 mod faults;
 mod ladder;
+mod limits;
 mod market;
 mod order_handlers;
 mod order_json;
 mod pacing;
 mod portfolio;
 mod prompts;
+mod server;
 mod session;
 mod state;
 mod tls;
@@ -54,7 +62,7 @@ use tower::ServiceExt;
 
 use engine::model::Timestamp;
 
-pub use config::{GatewayConfig, Instrument, PacingConfig, PromptRule};
+pub use config::{GatewayConfig, Instrument, PacingConfig, PromptRule, ServerLimits};
 pub use events::{EventMarket, EventStrike};
 pub use faults::{ReceivedRequest, ReceivedWsMessage};
 
@@ -126,32 +134,22 @@ impl Gateway {
     }
 }
 
-/// Serve `listener` (plain or TLS) until `stop` turns true.
+/// Serve `listener` (plain or TLS) until `stop` turns true, within the
+/// configured connection limits (see `server.rs`).
 fn spawn_server(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
+    let limits = shared.cfg.server.clone();
+    let ctl = shared.conns.clone();
     let app = router(shared);
-    match tls {
-        Some(acceptor) => tokio::spawn(tls::serve(listener, acceptor, app, stop)),
-        None => tokio::spawn(async move {
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            let shutdown = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            if let Err(e) = axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::warn!("sim gateway server stopped: {e}");
-            }
-        }),
-    }
+    tokio::spawn(server::serve(listener, tls, app, limits, ctl, stop))
 }
 
 fn router(shared: Arc<Shared>) -> Router {
+    let shared_cfg_body_timeout = shared.cfg.server.body_timeout;
     let api = Router::new()
         .merge(session::routes())
         .merge(accounts::routes())
@@ -178,18 +176,85 @@ fn router(shared: Arc<Shared>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             faults::record,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            failed_gate,
         ));
-    let inner = Router::new()
-        .nest("/v1/api", api)
-        .fallback(wire::not_found)
-        .with_state(shared);
+    let mut inner = Router::new().nest("/v1/api", api);
+    if shared.cfg.admin {
+        inner = inner.nest("/sim/admin", admin::routes(shared.clone()));
+    }
+    let inner = inner.fallback(wire::not_found).with_state(shared);
     // The real gateway serves `/path/` as `/path`, and clients rely on it
     // (ibind asks for `iserver/account/trades/`): drop trailing slashes
     // before routing.
+    let body_timeout = shared_cfg_body_timeout;
     Router::new().fallback_service(tower::service_fn(move |req: axum::extract::Request| {
         let inner = inner.clone();
-        async move { inner.oneshot(without_trailing_slash(req)).await }
+        async move {
+            let req = match whole_body(req, body_timeout).await {
+                Ok(r) => r,
+                Err(refused) => return Ok(refused),
+            };
+            inner.oneshot(without_trailing_slash(req)).await
+        }
     }))
+}
+
+/// `req` with its body read whole within `limit` (at most
+/// [`server::MAX_BODY`] bytes), or the answer that refuses it: 408 for a
+/// body that does not arrive in time (a client that opened a request and
+/// stalls), 413 for one too large. Both close the connection.
+async fn whole_body(
+    req: axum::extract::Request,
+    limit: Duration,
+) -> Result<axum::extract::Request, axum::response::Response> {
+    use axum::http::{header, HeaderValue, StatusCode};
+    let (parts, body) = req.into_parts();
+    let closing = |status: StatusCode, msg: String| {
+        let mut r = wire::error(status, msg);
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    };
+    match tokio::time::timeout(limit, axum::body::to_bytes(body, server::MAX_BODY)).await {
+        Ok(Ok(bytes)) => Ok(axum::extract::Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes),
+        )),
+        Ok(Err(e)) => Err(closing(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body could not be read (at most {} bytes): {e}",
+                server::MAX_BODY
+            ),
+        )),
+        Err(_) => Err(closing(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s",
+                limit.as_secs_f64()
+            ),
+        )),
+    }
+}
+
+/// A simulator that declared itself failed ([`state::Shared::fail`])
+/// answers every request 503 with the reason, `/tickle` included: a wedged
+/// exchange behind a healthy-looking session is what issue 12 found.
+async fn failed_gate(
+    axum::extract::State(sh): axum::extract::State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match sh.failure() {
+        Some(why) => wire::error(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("simulator failed: {why}"),
+        ),
+        None => next.run(req).await,
+    }
 }
 
 fn without_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Request {
@@ -252,6 +317,17 @@ impl GatewayHandle {
             "http"
         };
         format!("{scheme}://{}/v1/api", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT` (`https` with TLS): the server's root, under
+    /// which `/v1/api` and, with [`GatewayConfig::admin`], `/sim/admin` are.
+    pub fn root_url(&self) -> String {
+        let scheme = if self.cert_der.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The ForecastEx markets the event contract endpoints list.
@@ -400,7 +476,11 @@ impl GatewayHandle {
     }
 
     fn answer(&self, scope: Scope, answer: Answer) {
-        self.shared.lock().faults.answers.push((scope, answer));
+        self.shared
+            .lock()
+            .faults
+            .answers
+            .push((scope, answer, None));
     }
 
     /// Hold every response whose path starts with `prefix` for `by`.
@@ -548,4 +628,35 @@ pub fn serve_forever(
         std::future::pending::<()>().await;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A simulator that declared itself failed answers 503 with the reason
+    /// on every path, `/tickle` included, instead of a healthy-looking 200
+    /// in front of a wedged exchange.
+    #[tokio::test]
+    async fn a_failed_simulator_answers_503_everywhere() {
+        let shared = Arc::new(Shared::new(GatewayConfig::default()).unwrap());
+        let app = router(shared.clone());
+        let get = |path: &str| {
+            axum::extract::Request::builder()
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        shared.fail("the replay ticker failed 50 times in a row: boom".to_owned());
+        for path in ["/v1/api/tickle", "/v1/api/iserver/accounts"] {
+            let r = app.clone().oneshot(get(path)).await.unwrap();
+            assert_eq!(r.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+            let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+            let text = String::from_utf8_lossy(&body);
+            assert!(
+                text.contains("simulator failed") && text.contains("boom"),
+                "{text}"
+            );
+        }
+    }
 }

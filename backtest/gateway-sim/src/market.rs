@@ -114,6 +114,12 @@ impl Market {
             .unwrap_or(Timestamp::UNIX_EPOCH)
     }
 
+    /// The open of the first bar of `conid`: the price an order is valued
+    /// at before any of its bars has started.
+    pub(crate) fn first_open(&self, conid: Conid) -> Option<Decimal> {
+        self.series.get(&conid)?.bars.first().map(|b| b.open)
+    }
+
     /// Bars completed by `now` and not handed out before, in order.
     pub(crate) fn take_due(&mut self, now: Timestamp) -> Vec<(Timestamp, Bar)> {
         let start = self.next;
@@ -299,8 +305,11 @@ enum Bucket {
 }
 
 impl Bucket {
+    /// The bucket of a bar size; `None` for one that cannot be read or is
+    /// longer than [`MAX_PERIOD`] (a bar of 856969073 years overflowed the
+    /// millisecond arithmetic of [`Bucket::key`]; found by the fuzz test).
     fn of(bar: &str) -> Option<(Bucket, TimeDelta)> {
-        let span = parse_span(bar)?;
+        let span = parse_span(bar).filter(|s| *s <= MAX_PERIOD)?;
         let unit = bar.trim().trim_start_matches(|c: char| c.is_ascii_digit());
         let one = bar.trim().starts_with("1")
             && bar.trim()[1..].starts_with(|c: char| !c.is_ascii_digit());
@@ -379,6 +388,13 @@ pub(crate) fn parse_span(s: &str) -> Option<TimeDelta> {
     };
     one.checked_mul(i32::try_from(n).ok()?)
 }
+
+/// The longest history window served: 792 weeks, the largest period the
+/// spec lists for `/iserver/marketdata/history` (`{1-792}w`; `{1-15}y` and
+/// `{1-182}m` are shorter). A longer `period` is refused with 400 before
+/// any date arithmetic: `300000y` used to overflow the timestamp and panic
+/// the handler (issue 12).
+pub(crate) const MAX_PERIOD: TimeDelta = TimeDelta::weeks(792);
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -505,13 +521,21 @@ fn window(
         .cloned()
         .unwrap_or_else(|| default_period.to_owned());
     let span = parse_span(&period).ok_or_else(|| format!("period {period:?} is not valid"))?;
+    if span > MAX_PERIOD {
+        return Err(format!(
+            "period {period:?} is too long: at most 792w (15 years) of history is served"
+        ));
+    }
     let end = match q.get("startTime").filter(|s| !s.trim().is_empty()) {
         Some(s) => parse_compact(s)
             .ok_or_else(|| format!("startTime {s:?} is not YYYYMMDD-HH:mm:ss"))?
             .min(now),
         None => now,
     };
-    Ok((end - span, end, period))
+    let from = end
+        .checked_sub_signed(span)
+        .ok_or_else(|| format!("period {period:?} reaches before the earliest date"))?;
+    Ok((from, end, period))
 }
 
 /// The request's conid; unreadable is 400, unknown 500 (the spec's

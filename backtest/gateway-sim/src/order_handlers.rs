@@ -103,8 +103,13 @@ fn to_request(
             dstr(q)
         ));
     }
-    t.to_request(OrderId(id), &format!("sim-{id}"), oca_group)
-        .map_err(|e| e.to_string())
+    let req = t
+        .to_request(OrderId(id), &format!("sim-{id}"), oca_group)
+        .map_err(|e| e.to_string())?;
+    match super::limits::size_refusal(&req) {
+        Some(why) => Err(why),
+        None => Ok(req),
+    }
 }
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -158,43 +163,82 @@ async fn whatif(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: B
     let Some(price) = price else {
         return reject("no price to estimate the order with: no market data yet");
     };
-    let value = req.quantity * price;
+    // The commission model multiplies unchecked: value the order with
+    // headroom first (the size limits bound the order's own prices, not a
+    // quote from the data).
+    if req
+        .quantity
+        .checked_mul(price)
+        .and_then(|v| v.checked_mul(Decimal::from(1_000_000)))
+        .is_none()
+    {
+        return reject("the order's value is beyond what the account can be valued at");
+    }
     let fees = &st.desk.venue.exchange().config().commission;
     let commission = fees.charge(req.quantity, price, Decimal::ONE);
-    let signed = req.quantity * req.side.sign();
     let (pos_now, gross_now, nl) = super::portfolio::exposure(st, req.conid);
-    let gross_after = gross_now - (pos_now * price).abs() + ((pos_now + signed) * price).abs();
-    let impact = |rate: Decimal| {
-        let (cur, after) = (gross_now * rate, gross_after * rate);
-        json!({
-            "current": grouped(cur, 0),
-            "change": grouped(after - cur, 0),
-            "after": grouped(after, 0),
-        })
+    let Some(mut v) = whatif_figures(req, price, commission, currency, (pos_now, gross_now, nl))
+    else {
+        return reject("the order's value is beyond what the account can be valued at");
     };
-    ok(json!({
+    v["warn"] = if quote.is_none() {
+        json!("21/You are trying to submit an order without having market data for this instrument. \nIB strongly recommends against this kind of blind trading which may result in \nerroneous or unexpected trades.")
+    } else {
+        Value::Null
+    };
+    // The whatif answer has an `error` field of its own: an order beyond
+    // buying power is previewed with the reason it would be refused.
+    v["error"] = match super::limits::buying_power_refusal(st, &sh, req) {
+        Some(why) => json!(why),
+        None => Value::Null,
+    };
+    ok(v)
+}
+
+/// The amounts of a whatif answer, every operation checked: `None` when
+/// one would overflow (the size limits make that unreachable for orders
+/// that passed them; a failure is a reject, never a panic).
+fn whatif_figures(
+    req: &OrderRequest,
+    price: Decimal,
+    commission: Decimal,
+    currency: &str,
+    (pos_now, gross_now, nl): (Decimal, Decimal, Decimal),
+) -> Option<Value> {
+    let value = req.quantity.checked_mul(price)?;
+    let total = value.checked_add(commission)?;
+    let signed = req.quantity.checked_mul(req.side.sign())?;
+    let pos_after = pos_now.checked_add(signed)?;
+    let gross_after = gross_now
+        .checked_sub(pos_now.checked_mul(price)?.abs())?
+        .checked_add(pos_after.checked_mul(price)?.abs())?;
+    let impact = |rate: Decimal| -> Option<Value> {
+        let (cur, after) = (gross_now.checked_mul(rate)?, gross_after.checked_mul(rate)?);
+        Some(json!({
+            "current": grouped(cur, 0),
+            "change": grouped(after.checked_sub(cur)?, 0),
+            "after": grouped(after, 0),
+        }))
+    };
+    Some(json!({
         "amount": {
             "amount": format!("{} {currency} ({} Shares)", grouped(value, 2), dstr(req.quantity)),
             "commission": format!("{} {currency}", dstr(commission.round_dp(2))),
-            "total": format!("{} {currency}", grouped(value + commission, 2)),
+            "total": format!("{} {currency}", grouped(total, 2)),
         },
         "equity": {
             "current": grouped(nl, 0),
             "change": grouped(-commission, 0),
-            "after": grouped(nl - commission, 0),
+            "after": grouped(nl.checked_sub(commission)?, 0),
         },
-        "initial": impact(Decimal::new(5, 1)),
-        "maintenance": impact(Decimal::new(25, 2)),
+        "initial": impact(Decimal::new(5, 1))?,
+        "maintenance": impact(Decimal::new(25, 2))?,
         "position": {
             "current": dstr(pos_now),
             "change": dstr(signed),
-            "after": dstr(pos_now + signed),
+            "after": dstr(pos_after),
         },
-        "warn": if quote.is_none() {
-            json!("21/You are trying to submit an order without having market data for this instrument. \nIB strongly recommends against this kind of blind trading which may result in \nerroneous or unexpected trades.")
-        } else {
-            Value::Null
-        },
+        "warn": null,
         "error": null,
     }))
 }
@@ -284,6 +328,13 @@ async fn place(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: By
         Ok(b) => b,
         Err(e) => return reject(e),
     };
+    super::portfolio::refresh(st, &sh);
+    if let Some(why) = batch
+        .iter()
+        .find_map(|(req, _)| super::limits::buying_power_refusal(st, &sh, req))
+    {
+        return reject(why);
+    }
     let now = st.clock.now();
     let mut asked = HashSet::new();
     let mut questions = VecDeque::new();
@@ -420,7 +471,10 @@ async fn modify(
             "Account {acct} is not a brokerage account of this user"
         ));
     }
-    let Some(g) = id.parse::<u64>().ok().and_then(|i| st.desk.orders.get(&i)) else {
+    let Some(g_id) = id.parse::<u64>().ok() else {
+        return reject(format!("OrderID {id} doesn't exist"));
+    };
+    let Some(g) = st.desk.orders.get(&g_id) else {
         return reject(format!("OrderID {id} doesn't exist"));
     };
     if g.status.is_terminal() {
@@ -456,6 +510,15 @@ async fn modify(
             "modify can change quantity and prices, not the contract, side or order type",
         );
     }
+    super::portfolio::refresh(st, &sh);
+    // The order's own exposure is not in the position yet: the changed
+    // order is checked as a new one would be.
+    if let Some(why) = super::limits::buying_power_refusal(st, &sh, &changed) {
+        return reject(why);
+    }
+    let Some(g) = st.desk.orders.get(&g_id) else {
+        return reject(format!("OrderID {id} doesn't exist"));
+    };
     let changes = OrderChanges {
         quantity: Some(changed.quantity),
         limit_price: changed.limit_price,

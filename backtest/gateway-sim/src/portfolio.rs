@@ -44,11 +44,19 @@ pub(crate) fn exposure(st: &GwState, conid: Conid) -> (Decimal, Decimal, Decimal
     let Some(p) = st.desk.venue.books() else {
         return (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
     };
+    // Checked: a product beyond `Decimal` counts as the largest value,
+    // which refuses every opening order rather than panicking.
     let gross = p
         .positions()
         .filter(|x| !x.is_flat())
-        .map(|x| (x.quantity * p.mark_price(x.conid).unwrap_or(x.avg_price) * x.multiplier).abs())
-        .sum();
+        .try_fold(Decimal::ZERO, |acc, x| {
+            let mark = p.mark_price(x.conid).unwrap_or(x.avg_price);
+            x.quantity
+                .checked_mul(mark)
+                .and_then(|v| v.checked_mul(x.multiplier))
+                .and_then(|v| acc.checked_add(v.abs()))
+        })
+        .unwrap_or(Decimal::MAX);
     (p.quantity(conid), gross, p.equity())
 }
 

@@ -137,6 +137,13 @@ impl Session {
         std::mem::replace(&mut self.authenticated, false)
     }
 
+    /// Admin: the gateway restarted. A new session (new token, the
+    /// first-call quirks again), brokerage authenticated or not.
+    pub(crate) fn restart(&mut self, authenticated: bool) {
+        *self = Session::new(self.idle);
+        self.authenticated = authenticated;
+    }
+
     /// Admin: another login took the brokerage session.
     pub(crate) fn compete_elsewhere(&mut self) {
         self.authenticated = false;

@@ -106,6 +106,40 @@ pub(crate) struct Shared {
     pub forecast: EventBook,
     state: Mutex<State>,
     pub events: broadcast::Sender<Push>,
+    /// Set when the simulator can no longer serve truthfully (the replay
+    /// ticker keeps failing): every request then answers 503 with it.
+    failure: Mutex<Option<String>>,
+    /// The open connections, for the admin API's restart.
+    pub conns: Arc<super::server::ConnControl>,
+}
+
+/// Ids unique across runs (issue 12: with a reused store, execution ids
+/// restarted at `sim.1` and order ids at 1000000000, so a later run's
+/// different trades collided with an earlier run's).
+///
+/// * Order ids are numeric strings, as on the real gateway: they start at
+///   the start time in milliseconds since 1970 times 1000 (about 1.8e15,
+///   inside the integers a JSON double holds exactly), so a run started
+///   later starts above every id of a run started earlier unless that run
+///   placed 1000 orders per millisecond of its life.
+/// * Execution ids are free-form on the real gateway
+///   (`0000e0d5.6576fd38.01.01`): `sim.` + a run tag of 8 hex digits
+///   (start time and process randomness hashed) + `.` + the exchange's own
+///   sequence number.
+///
+/// Returns (first order id, run tag).
+pub(crate) fn run_ids() -> (u64, String) {
+    use std::hash::{BuildHasher, Hasher};
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let ms = u64::try_from(since.as_millis()).unwrap_or(u64::MAX / 1000);
+    let first_order = ms.saturating_mul(1000).max(1_000_000_000);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(since.as_nanos());
+    h.write_u32(std::process::id());
+    let tag = format!("{:08x}", h.finish() as u32);
+    (first_order, tag)
 }
 
 impl Shared {
@@ -139,11 +173,14 @@ impl Shared {
         let market = Market::new(bars);
         let start = cfg.start.unwrap_or_else(|| market.first_time());
         cfg.exchange.account = cfg.account.clone();
+        let (first_order_id, run_tag) = run_ids();
         let desk = Desk::new(
             cfg.exchange.clone(),
             &instruments,
             forecast.pairing().clone(),
             cfg.initial_cash,
+            first_order_id,
+            run_tag,
         );
         let state = State {
             session: Session::new(cfg.idle_timeout),
@@ -161,7 +198,27 @@ impl Shared {
             forecast,
             state: Mutex::new(state),
             events,
+            failure: Mutex::new(None),
+            conns: Arc::default(),
         })
+    }
+
+    /// Declare the simulator failed: logged at ERROR once, and every
+    /// request from now on answers 503 with `why`.
+    pub(crate) fn fail(&self, why: String) {
+        let mut f = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_none() {
+            tracing::error!("sim gateway: failed, answering 503 from now on: {why}");
+            *f = Some(why);
+        }
+    }
+
+    /// Why the simulator failed, if it did.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The state lock. Handlers hold it only for synchronous work, never
@@ -214,13 +271,40 @@ impl Shared {
     }
 }
 
+/// How many ticks in a row may fail before the simulator declares itself
+/// failed ([`Shared::failure`]) instead of going on.
+const TICKS_FAILING_BEFORE_GIVING_UP: u32 = 50;
+
+/// The text of a caught panic.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// Run `f`, turning a panic into its text: for the long-lived loops (the
+/// replay ticker, a websocket) that must outlive one failing step.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| panic_text(p.as_ref()))
+}
+
 /// Background loop: pump the replay clock, push quote changes, notice idle
 /// session timeouts.
+///
+/// A failure inside one tick never ends the loop silently (issue 12: a
+/// panic in the exchange used to kill this task and leave the simulated
+/// exchange wedged while `/tickle` went on answering 200). A tick that
+/// panics is caught and logged at ERROR, and the loop goes on; after
+/// [`TICKS_FAILING_BEFORE_GIVING_UP`] failing ticks in a row the simulator
+/// marks itself failed, and every request is answered 503 with the reason,
+/// so clients and operators see it.
 pub(crate) async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(shared.cfg.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last: BTreeMap<Conid, BTreeMap<String, String>> = BTreeMap::new();
     let mut last_pnl = Value::Null;
+    let mut failing = 0u32;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -229,7 +313,7 @@ pub(crate) async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bo
         if *stop.borrow() {
             return;
         }
-        let (quotes, pnl) = {
+        let step = guarded(|| {
             let mut guard = shared.lock();
             let st = &mut *guard;
             if st.session.check_idle(Instant::now()) {
@@ -243,6 +327,24 @@ pub(crate) async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bo
                 st.market.all_quote_fields(now, &shared.instruments),
                 super::portfolio::spl_message(st, &shared.cfg.account),
             )
+        });
+        let (quotes, pnl) = match step {
+            Ok(x) => {
+                failing = 0;
+                x
+            }
+            Err(why) => {
+                failing += 1;
+                tracing::error!(
+                    "sim gateway: replay tick failed ({failing} in a row): {why}; going on"
+                );
+                if failing >= TICKS_FAILING_BEFORE_GIVING_UP {
+                    shared.fail(format!(
+                        "the replay ticker failed {failing} times in a row: {why}"
+                    ));
+                }
+                continue;
+            }
         };
         if pnl != last_pnl {
             last_pnl = pnl.clone();
@@ -258,5 +360,30 @@ pub(crate) async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bo
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_is_caught_with_its_text() {
+        assert_eq!(guarded(|| 7), Ok(7));
+        assert_eq!(guarded(|| -> u8 { panic!("boom") }), Err("boom".to_owned()));
+        let n = 3;
+        assert_eq!(
+            guarded(|| -> u8 { panic!("boom {n}") }),
+            Err("boom 3".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_failed_simulator_says_so_once() {
+        let sh = Shared::new(GatewayConfig::default()).unwrap();
+        assert_eq!(sh.failure(), None);
+        sh.fail("first".to_owned());
+        sh.fail("second".to_owned());
+        assert_eq!(sh.failure().as_deref(), Some("first"));
     }
 }

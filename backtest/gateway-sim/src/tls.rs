@@ -2,20 +2,13 @@
 //! as the real gateway serves `https://localhost:5000` with a certificate
 //! no one signed. The certificate names `localhost` and `127.0.0.1`; its DER
 //! bytes are on the handle so a test client can trust exactly it. TLS is
-//! rustls with the ring provider.
+//! rustls with the ring provider; the server (`server.rs`) does the
+//! handshake.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ConnectInfo;
-use axum::Router;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
 /// A server-side TLS setup and the certificate it presents.
 pub(crate) struct SelfSigned {
@@ -41,50 +34,4 @@ pub(crate) fn self_signed() -> Result<SelfSigned, String> {
         acceptor: TlsAcceptor::from(Arc::new(cfg)),
         cert_der: cert.to_vec(),
     })
-}
-
-/// Accept TLS connections until `stop`, each served by HTTP/1.1 with
-/// upgrades (the websocket). A failed handshake only ends its connection.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    app: Router,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::debug!("sim gateway: accept failed: {e}");
-                    continue;
-                }
-            },
-            _ = stop.changed() => return,
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::debug!("sim gateway: TLS handshake with {peer} failed: {e}");
-                    return;
-                }
-            };
-            let svc = app.map_request(
-                move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                    req
-                },
-            );
-            let served = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(svc))
-                .with_upgrades()
-                .await;
-            if let Err(e) = served {
-                tracing::debug!("sim gateway: connection from {peer} ended: {e}");
-            }
-        });
-    }
 }

@@ -238,7 +238,7 @@ async fn run(socket: WebSocket, sh: Arc<Shared>, connection: usize) {
             msg = rx.next() => match msg {
                 Some(Ok(Message::Text(t))) => {
                     sh.lock().log.ws_message(connection, t.as_str());
-                    handle(t.as_str(), &sh, &mut subs)
+                    handle_caught(t.as_str(), &sh, &mut subs)
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => Vec::new(),
@@ -340,6 +340,18 @@ fn quote_now(
     Some((Market::quote_fields(inst, &q), now))
 }
 
+/// [`handle`], with a panic caught and logged: a message that trips a bug
+/// is ignored (with an ERROR line) and the socket goes on serving, rather
+/// than the socket task dying (issue 12: `smh` with `"period":"99999999y"`
+/// used to kill it).
+fn handle_caught(msg: &str, sh: &Shared, subs: &mut Subs) -> Vec<Value> {
+    super::state::guarded(|| handle(msg, sh, subs)).unwrap_or_else(|why| {
+        let shown: String = msg.chars().take(200).collect();
+        tracing::error!("sim gateway: websocket message {shown:?} failed ({why}); ignored");
+        Vec::new()
+    })
+}
+
 fn handle(msg: &str, sh: &Shared, subs: &mut Subs) -> Vec<Value> {
     let msg = msg.trim();
     let (topic, target, args) = parse_topic(msg);
@@ -404,7 +416,10 @@ fn handle(msg: &str, sh: &Shared, subs: &mut Subs) -> Vec<Value> {
                     v["topic"] = json!(format!("smh+{conid}"));
                     vec![v]
                 }
-                Err(_) => Vec::new(),
+                Err((_, why)) => {
+                    tracing::debug!("sim gateway: smh refused: {why}");
+                    Vec::new()
+                }
             }
         }
         "sbd" if brokerage => {

@@ -1,0 +1,222 @@
+//! The admin API: the simulator's fault hooks over HTTP, so that tests and
+//! users can provoke a bad day against a separately running bot (`ibflow
+//! sim-gateway --admin`). Served only with [`super::GatewayConfig::admin`];
+//! without it every path below is 404 like any unknown path. Loopback
+//! only: the simulator binds 127.0.0.1, and a request from any other
+//! address is refused 403 all the same.
+//!
+//! Everything is under `/sim/admin`, beside `/v1/api` rather than in it, so
+//! it can never collide with a CP API path and passes none of the API's
+//! layers (pacing, session, faults). Bodies are JSON; every answer is JSON,
+//! `{"ok": true, ...}` on success and `400 {"error": ...}` for a body it
+//! cannot read.
+//!
+//! | Method and path | Body | Effect |
+//! |---|---|---|
+//! | `GET /sim/admin` | | the state: session, websockets, faults |
+//! | `POST /sim/admin/faults/status` | `{"path", "status", "message"?, "times"?}` | answer requests whose path (after `/v1/api`) starts with `path` with `status` (4xx/5xx) and `{"error": message}`, `times` times or until cleared |
+//! | `POST /sim/admin/faults/delay` | `{"path", "ms"}` | hold answers on `path` for `ms` (until cleared) |
+//! | `POST /sim/admin/faults/clear` | | remove every fault |
+//! | `POST /sim/admin/websockets/drop` | | close every websocket (the session stays) |
+//! | `POST /sim/admin/session/expire` | | time out the brokerage session: `/tickle` and `/iserver/auth/status` say unauthenticated; `ssodh/init` recovers |
+//! | `POST /sim/admin/session/compete` | | another login takes the session |
+//! | `POST /sim/admin/daily-reset` | | IBKR's nightly reset: websockets close and the brokerage session times out |
+//! | `POST /sim/admin/restart` | `{"down_ms"?, "authenticated"?}` | a gateway restart (see below) |
+//!
+//! Restart: websockets close, every HTTP connection is closed (requests in
+//! flight are answered first, within 2 s), new connections are closed at
+//! once for `down_ms` (default 1000), and the session starts afresh: a new
+//! token, the first-call quirks again (snapshot pre-flight, the 404 of the
+//! first `/hmds/history`), authenticated unless `"authenticated": false`
+//! (assumption: a restarted gateway that logs in on its own, as IBeam-style
+//! setups do; `false` leaves `ssodh/init` to the client). Orders,
+//! positions, executions and the replay clock are kept, as they are the
+//! venue's, not the gateway's.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::faults::{Answer, Scope};
+use super::state::{Push, Shared};
+use super::wire::{bad_request, error, ok};
+
+/// The admin routes, to be nested under `/sim/admin`.
+pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/", get(state))
+        .route("/faults/status", post(fault_status))
+        .route("/faults/delay", post(fault_delay))
+        .route("/faults/clear", post(clear))
+        .route("/websockets/drop", post(drop_websockets))
+        .route("/session/expire", post(expire))
+        .route("/session/compete", post(compete))
+        .route("/daily-reset", post(daily_reset))
+        .route("/restart", post(restart))
+        .layer(axum::middleware::from_fn_with_state(shared, loopback_only))
+}
+
+/// Refuse any client that is not on this machine.
+async fn loopback_only(State(_): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    match peer {
+        Some(ip) if ip.is_loopback() => next.run(req).await,
+        _ => error(StatusCode::FORBIDDEN, "the admin API is loopback only"),
+    }
+}
+
+/// A body read as `T`, or why not (answered 400). An empty body reads as
+/// `{}`.
+fn body<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Result<T, String> {
+    let b: &[u8] = if b.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        b
+    };
+    serde_json::from_slice(b).map_err(|e| format!("body: {e}"))
+}
+
+fn done(extra: Value) -> Response {
+    let mut v = json!({ "ok": true });
+    if let (Value::Object(m), Value::Object(x)) = (&mut v, extra) {
+        m.extend(x);
+    }
+    ok(v)
+}
+
+async fn state(State(sh): State<Arc<Shared>>) -> Response {
+    let st = sh.lock();
+    ok(json!({
+        "authenticated": st.session.authenticated(),
+        "connected": st.session.connected(),
+        "websocket_connections_accepted": st.log.ws_connections,
+        "path_faults": st.faults.answers.len(),
+        "delays": st.faults.delay.len(),
+        "replay_time": st.clock.now().to_rfc3339(),
+    }))
+}
+
+/// `{"path": "/iserver", "status": 429, "message": "...", "times": 3}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusFault {
+    path: String,
+    status: u16,
+    message: Option<String>,
+    times: Option<u32>,
+}
+
+async fn fault_status(State(sh): State<Arc<Shared>>, b: Bytes) -> Response {
+    let f: StatusFault = match body(&b) {
+        Ok(f) => f,
+        Err(e) => return bad_request(e),
+    };
+    let Some(status) = StatusCode::from_u16(f.status)
+        .ok()
+        .filter(|s| s.is_client_error() || s.is_server_error())
+    else {
+        return bad_request(format!("status {} is not a 4xx or 5xx", f.status));
+    };
+    if f.times == Some(0) {
+        return bad_request("times must be at least 1 (leave it out: until cleared)");
+    }
+    let message = f.message.unwrap_or_else(|| match f.status {
+        429 => "Too many requests".to_owned(),
+        _ => format!("injected fault: {}", f.status),
+    });
+    sh.lock().faults.answers.push((
+        Scope::Prefix(f.path.clone()),
+        Answer::Error(status, message),
+        f.times,
+    ));
+    done(json!({ "path": f.path, "status": f.status, "times": f.times }))
+}
+
+/// `{"path": "/iserver", "ms": 500}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelayFault {
+    path: String,
+    ms: u64,
+}
+
+async fn fault_delay(State(sh): State<Arc<Shared>>, b: Bytes) -> Response {
+    let f: DelayFault = match body(&b) {
+        Ok(f) => f,
+        Err(e) => return bad_request(e),
+    };
+    // An hour at most: longer is a typo, and a huge value must not
+    // overflow the timer.
+    if f.ms > 3_600_000 {
+        return bad_request("ms must be at most 3600000 (an hour)");
+    }
+    sh.lock()
+        .faults
+        .delay
+        .push((f.path.clone(), Duration::from_millis(f.ms)));
+    done(json!({ "path": f.path, "ms": f.ms }))
+}
+
+async fn clear(State(sh): State<Arc<Shared>>) -> Response {
+    sh.lock().faults = Default::default();
+    done(json!({}))
+}
+
+async fn drop_websockets(State(sh): State<Arc<Shared>>) -> Response {
+    sh.push(Push::Disconnect);
+    done(json!({}))
+}
+
+async fn expire(State(sh): State<Arc<Shared>>) -> Response {
+    sh.expire_session();
+    done(json!({}))
+}
+
+async fn compete(State(sh): State<Arc<Shared>>) -> Response {
+    sh.trigger_competing();
+    done(json!({}))
+}
+
+/// IBKR's nightly reset as a client sees it: the websockets close and the
+/// brokerage session times out (a client must `ssodh/init` again).
+async fn daily_reset(State(sh): State<Arc<Shared>>) -> Response {
+    sh.push(Push::Disconnect);
+    sh.expire_session();
+    done(json!({}))
+}
+
+/// `{"down_ms": 1000, "authenticated": true}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Restart {
+    down_ms: Option<u64>,
+    authenticated: Option<bool>,
+}
+
+async fn restart(State(sh): State<Arc<Shared>>, b: Bytes) -> Response {
+    let r: Restart = match body(&b) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    let down_ms = r.down_ms.unwrap_or(1000);
+    if down_ms > 3_600_000 {
+        return bad_request("down_ms must be at most 3600000 (an hour)");
+    }
+    sh.push(Push::Disconnect);
+    sh.lock().session.restart(r.authenticated.unwrap_or(true));
+    sh.conns.restart(Duration::from_millis(down_ms));
+    done(json!({ "down_ms": down_ms }))
+}
