@@ -107,7 +107,10 @@ pub fn time(time: Timestamp) -> Result<Timestamp, LimitError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::arithmetic_side_effects, reason = "tests work out expected values by hand")]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "tests work out expected values by hand"
+)]
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;

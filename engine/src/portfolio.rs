@@ -334,7 +334,10 @@ fn overflow(conid: Conid, what: &str, value: Decimal) {
 }
 
 #[cfg(test)]
-#[allow(clippy::arithmetic_side_effects, reason = "tests work out expected values by hand")]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "tests work out expected values by hand"
+)]
 mod tests {
     use super::*;
     use crate::model::{ExecSide, Timestamp};

@@ -72,7 +72,10 @@ struct Ring {
     len: usize,
 }
 
-#[allow(clippy::arithmetic_side_effects, reason = "indices and lengths bounded by the capacity (at most MAX_PERIOD)")]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "indices and lengths bounded by the capacity (at most MAX_PERIOD)"
+)]
 impl Ring {
     fn new(period: usize) -> Result<Self, BadPeriod> {
         let period = check_period(period)?;
@@ -149,7 +152,10 @@ const POW10: [i128; 29] = {
     t
 };
 
-#[allow(clippy::arithmetic_side_effects, reason = "scales are at most 28 and ordered before subtracting; mantissas use checked operations, and the rounding step moves a quotient of i128 / 10 by one")]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "scales are at most 28 and ordered before subtracting; mantissas use checked operations, and the rounding step moves a quotient of i128 / 10 by one"
+)]
 impl ExactSum {
     /// Bring `x` to the common scale, raising the sum's scale if `x` is finer.
     #[inline]
@@ -397,7 +403,10 @@ impl Rsi {
         if self.seen < self.period {
             self.gain = self.gain.checked_add(up)?;
             self.loss = self.loss.checked_add(down)?;
-            #[allow(clippy::arithmetic_side_effects, reason = "seen < period <= MAX_PERIOD")]
+            #[allow(
+                clippy::arithmetic_side_effects,
+                reason = "seen < period <= MAX_PERIOD"
+            )]
             {
                 self.seen += 1;
             }
@@ -406,7 +415,10 @@ impl Rsi {
                 self.loss = self.loss.checked_div(self.period_dec)?;
             }
         } else {
-            #[allow(clippy::arithmetic_side_effects, reason = "period_dec is 1 to MAX_PERIOD")]
+            #[allow(
+                clippy::arithmetic_side_effects,
+                reason = "period_dec is 1 to MAX_PERIOD"
+            )]
             let keep = self.period_dec - Decimal::ONE;
             let smooth = |avg: Decimal, x: Decimal| {
                 avg.checked_mul(keep)?
@@ -576,7 +588,10 @@ struct MonoWindow {
     max: bool,
 }
 
-#[allow(clippy::arithmetic_side_effects, reason = "indices, lengths and a u64 sequence bounded by the capacity and the bar count; no price arithmetic")]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "indices, lengths and a u64 sequence bounded by the capacity and the bar count; no price arithmetic"
+)]
 impl MonoWindow {
     fn new(period: usize, max: bool) -> Result<Self, BadPeriod> {
         let period = check_period(period)?;
@@ -699,7 +714,10 @@ impl Lowest {
 }
 
 #[cfg(test)]
-#[allow(clippy::arithmetic_side_effects, reason = "tests work out expected values by hand")]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "tests work out expected values by hand"
+)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -945,7 +963,10 @@ mod tests {
 }
 
 #[cfg(test)]
-#[allow(clippy::arithmetic_side_effects, reason = "tests work out expected values by hand")]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "tests work out expected values by hand"
+)]
 mod exact_sum_tests {
     use super::*;
     use proptest::prelude::*;

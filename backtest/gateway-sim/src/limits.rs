@@ -6,9 +6,11 @@
 //! in `Decimal`, whose range ends near 7.9e28. One order of 10^27 shares
 //! used to be accepted, then overflowed the books when it filled inside the
 //! replay ticker, killing the ticker and wedging the simulated exchange for
-//! good (every later pump re-panicked on the same order). With quantities
-//! and prices bounded here, every product the exchange and the books form
-//! stays far inside that range.
+//! good (every later pump re-panicked on the same order). Quantities and
+//! prices are bounded by `engine::limits` (at most 1e10 shares, prices at
+//! most 1e12), checked by `OrderRequest::validate` when a ticket is read,
+//! the same bounds as every other edge of ibflow; every product the
+//! exchange and the books form stays inside `Decimal`'s range.
 //!
 //! The answer is the spec's *Order Reject Object*: HTTP 200 with
 //! `{"error": "..."}` ("an order is placed that can not be completed based
@@ -37,44 +39,8 @@ use engine::model::OrderRequest;
 use super::state::{Shared, State};
 use super::wire::dstr;
 
-/// The largest quantity one order may carry: 10^9 shares (more than the
-/// float of most listed companies). Larger is refused at the door.
-pub(crate) const MAX_QUANTITY: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
-
-/// The largest price (limit, stop, trailing amount) one order may carry in
-/// absolute value: 10^9 per share. Together with [`MAX_QUANTITY`] an order's
-/// notional stays below 10^18, ten orders of magnitude inside `Decimal`.
-pub(crate) const MAX_PRICE: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
-
 /// Initial margin rate of the Reg T model (see the module doc).
 const INITIAL_MARGIN: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
-
-/// Why `req` is beyond the size and price limits, if it is. Checked for
-/// every order a place, modify or whatif request carries.
-pub(crate) fn size_refusal(req: &OrderRequest) -> Option<String> {
-    if req.quantity.abs() > MAX_QUANTITY {
-        return Some(format!(
-            "Order quantity {} exceeds the maximum of {} shares per order",
-            dstr(req.quantity),
-            dstr(MAX_QUANTITY)
-        ));
-    }
-    let prices = [
-        ("price", req.limit_price),
-        ("stop price", req.stop_price),
-        ("trailing amount", req.trail.as_ref().map(|t| t.amount)),
-    ];
-    for (what, p) in prices {
-        if let Some(p) = p.filter(|p| p.abs() > MAX_PRICE) {
-            return Some(format!(
-                "Order {what} {} exceeds the maximum of {}",
-                dstr(p),
-                dstr(MAX_PRICE)
-            ));
-        }
-    }
-    None
-}
 
 /// The price the buying-power check values `req` at, if there is one.
 pub(crate) fn reference_price(st: &State, sh: &Shared, req: &OrderRequest) -> Option<Decimal> {
@@ -149,9 +115,6 @@ mod tests {
 
     #[test]
     fn limits_are_what_they_say() {
-        assert_eq!(MAX_QUANTITY, Decimal::from(1_000_000_000u64));
-        assert_eq!(MAX_PRICE, Decimal::from(1_000_000_000u64));
         assert_eq!(INITIAL_MARGIN, Decimal::new(5, 1));
-        assert!(MAX_QUANTITY.checked_mul(MAX_PRICE).is_some());
     }
 }

@@ -103,13 +103,9 @@ fn to_request(
             dstr(q)
         ));
     }
-    let req = t
-        .to_request(OrderId(id), &format!("sim-{id}"), oca_group)
-        .map_err(|e| e.to_string())?;
-    match super::limits::size_refusal(&req) {
-        Some(why) => Err(why),
-        None => Ok(req),
-    }
+    // `to_request` validates: quantities and prices within `engine::limits`.
+    t.to_request(OrderId(id), &format!("sim-{id}"), oca_group)
+        .map_err(|e| e.to_string())
 }
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {

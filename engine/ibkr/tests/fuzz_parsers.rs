@@ -468,13 +468,10 @@ proptest! {
 proptest! {
     #![proptest_config(config())]
 
-    /// History answers (both endpoints) as the client parses them.
-    /// Ignored for now: a `volumeFactor` near the decimal maximum overflows
-    /// `volume * volumeFactor` in `cpapi::history::parse_history` and
-    /// panics (found by this target); the checked multiplication is the
-    /// lead's change in progress in `engine/cpapi`. Run with `--ignored`.
+    /// History answers (both endpoints) as the client parses them. This
+    /// target found `volume * volumeFactor` overflowing in
+    /// `cpapi::history::parse_history` (now checked).
     #[test]
-    #[ignore = "panics until cpapi::history checks volume * volumeFactor"]
     fn history(status in status(), body in inputs(seeds(&["hmds_history", "iserver_history"]))) {
         if check_response("/hmds/history", status, &body).is_ok() {
             if let Err(e) = cpapi::history::parse_history(Conid(265598), &body) {
