@@ -4,6 +4,17 @@
 //! back; everything the gateway reports is turned into engine types. Orders
 //! a strategy did not place (made in TWS, say) are reported with the
 //! strategy index `usize::MAX`.
+//!
+//! Attribution: every order goes out with a cOID naming this bot, this run
+//! and the strategy (see [`cpapi::order_ticket`]'s module doc); the broker
+//! tags the engine's cOID with the strategy before placing, so the order
+//! the engine and the journal hold carries the same cOID as the wire (after
+//! the run prefix). An execution reaches the engine only when it is ours:
+//! its `order_ref` is one of this run's orders, or names this bot (an
+//! earlier run's order, still ours), or, without an `order_ref` (bracket
+//! children carry none), it matches one of our bracket children by
+//! contract and side. Another bot's fills on the same account, and fills
+//! of orders made in TWS, never move a strategy's position.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -92,6 +103,45 @@ impl IbkrBroker {
         self.by_coid.get(coid).copied()
     }
 
+    /// Whether an execution belongs to this bot, linking it to its engine
+    /// order when it is one of this run's. See the module doc: by
+    /// `order_ref` (this run's, or this bot's from an earlier run), else
+    /// (no `order_ref`: a bracket child) by one of our children of the
+    /// same contract and side, the working one first.
+    pub fn claim_execution(&self, e: &mut Execution, orders: &WorkingOrders) -> bool {
+        if e.order_id.is_some() {
+            return true;
+        }
+        match e.order_ref.as_deref() {
+            Some(r) => {
+                e.order_id = self.engine_id_by_ref(r);
+                e.order_id.is_some() || r.starts_with(self.exec.bot_prefix())
+            }
+            None => {
+                let side = match e.side {
+                    engine::model::ExecSide::Bought => engine::model::Side::Buy,
+                    engine::model::ExecSide::Sold => engine::model::Side::Sell,
+                    // Netting reports follow a fill; they carry the leg's
+                    // order_ref when the fill did.
+                    engine::model::ExecSide::Netting => return false,
+                };
+                let children = self.placed.iter().rev().filter(|(_, (req, _, _))| {
+                    req.parent.is_some() && req.conid == e.conid && req.side == side
+                });
+                let mut latest = None;
+                for (id, _) in children {
+                    if orders.get(*id).is_some_and(Order::is_open) {
+                        e.order_id = Some(*id);
+                        return true;
+                    }
+                    latest.get_or_insert(*id);
+                }
+                e.order_id = latest;
+                latest.is_some()
+            }
+        }
+    }
+
     /// Remember an order and index it by gateway id and cOID.
     fn remember(&mut self, req: OrderRequest, strategy: usize, broker_id: Option<String>) {
         let id = req.id;
@@ -129,6 +179,24 @@ impl IbkrBroker {
     }
 }
 
+/// Tag the engine cOIDs (and children's `parentId`) of a new batch with the
+/// strategy that placed it ([`cpapi::order_ticket::tag_strategy`]), once:
+/// a request already tagged (a retry) is left as it is.
+fn tag_batch(strategy: usize, batch: &mut [OrderRequest]) {
+    let tagged = cpapi::order_ticket::tag_strategy(strategy, "");
+    let tag = |c: &str| {
+        if c.starts_with(&tagged) {
+            c.to_owned()
+        } else {
+            cpapi::order_ticket::tag_strategy(strategy, c)
+        }
+    };
+    for r in batch {
+        r.client_order_id = tag(&r.client_order_id);
+        r.parent = r.parent.as_deref().map(tag);
+    }
+}
+
 fn venue(e: IbkrError) -> VenueError {
     match e {
         IbkrError::Api { message, .. } => VenueError::Rejected(message),
@@ -156,8 +224,9 @@ impl IbkrBroker {
     pub async fn place_batch(
         &mut self,
         strategy: usize,
-        batch: Vec<OrderRequest>,
+        mut batch: Vec<OrderRequest>,
     ) -> Result<Vec<Order>, VenueError> {
+        tag_batch(strategy, &mut batch);
         let sec: BTreeMap<Conid, SecType> = batch
             .iter()
             .map(|r| (r.conid, self.sec_type(r.conid)))
@@ -311,7 +380,9 @@ impl Venue for IbkrBroker {
         now: Timestamp,
         out: &mut Vec<Event>,
     ) -> Result<(), VenueError> {
-        let requests = batch.clone();
+        let mut requests = batch.clone();
+        // The refusal below names the orders as the journal would.
+        tag_batch(strategy, &mut requests);
         match self.place_batch(strategy, batch).await {
             Ok(orders) => {
                 out.extend(orders.into_iter().map(Event::OrderUpdate));
@@ -376,13 +447,15 @@ impl LiveVenue for IbkrBroker {
                 }
             }
             WsMessage::Event(Event::Execution(mut e)) => {
-                if e.order_id.is_none() {
-                    e.order_id = e
-                        .order_ref
-                        .as_deref()
-                        .and_then(|r| self.engine_id_by_ref(r));
+                if self.claim_execution(&mut e, orders) {
+                    out.push(Event::Execution(e));
+                } else {
+                    tracing::info!(
+                        execution = %e.execution_id,
+                        order_ref = e.order_ref.as_deref().unwrap_or("none"),
+                        "execution of an order this bot did not place: not counted"
+                    );
                 }
-                out.push(Event::Execution(e));
             }
             WsMessage::Event(ev) => out.push(ev),
             WsMessage::Disconnected { reason } => {

@@ -15,7 +15,9 @@
 //! 4. opens the websocket (`sor`, `str`, `smd` of each contract) and waits
 //!    until it is up, so no update is missed;
 //! 5. starts the session keeper (`/tickle`, re-init after resets);
-//! 6. builds the executor (cOIDs with a per-run prefix, the reply policy)
+//! 6. builds the executor (cOIDs `{bot}.{run}.{strategy}.{engine}`: the
+//!    bot's id, random bits from the OS, see [`cpapi::order_ticket`]; the
+//!    reply policy)
 //!    and the [`LiveEngine`] with bars of the configured period, trading
 //!    hours from `/trsrv/secdef/schedule` when asked.
 //!
@@ -81,6 +83,11 @@ pub struct NodeConfig {
     pub ext_operator: String,
     /// How long to wait for the websocket before giving up.
     pub connect_timeout: Duration,
+    /// The bot's identity in every cOID (1 to 8 of `[0-9a-z]`): stable
+    /// across restarts so a restarted bot knows its earlier orders (the
+    /// store keeps one: `Store::bot_id`). `None`: a random
+    /// one for this run only.
+    pub bot_id: Option<String>,
 }
 
 impl NodeConfig {
@@ -97,6 +104,7 @@ impl NodeConfig {
             trading_hours: false,
             ext_operator: format!("ibflow-{}", env!("CARGO_PKG_VERSION")),
             connect_timeout: Duration::from_secs(30),
+            bot_id: None,
         }
     }
 }
@@ -141,6 +149,20 @@ pub enum NodeError {
     /// Reconciling the journal failed.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The configured bot id cannot be part of a cOID.
+    #[error(transparent)]
+    BotId(#[from] cpapi::order_ticket::BadBotId),
+}
+
+/// The cOID prefix of this run: the bot's id (or a random one) and 41 bits
+/// from the OS, so two bots started in the same second, on one account,
+/// never send the same cOID.
+pub fn run_coid_prefix(bot_id: Option<&str>) -> Result<String, NodeError> {
+    let bot = match bot_id {
+        Some(b) => b.to_owned(),
+        None => cpapi::order_ticket::base36(rand::random::<u64>() % 36u64.pow(6), 6),
+    };
+    Ok(TicketBuilder::unique_prefix(&bot, rand::random::<u64>())?)
 }
 
 fn gateway(what: &'static str) -> impl FnOnce(IbkrError) -> NodeError {
@@ -229,7 +251,7 @@ impl<S: Strategy> LiveNode<S> {
             client.clone(),
             TicketBuilder {
                 account: account.clone(),
-                coid_prefix: TicketBuilder::run_prefix(chrono::Utc::now()),
+                coid_prefix: run_coid_prefix(cfg.bot_id.as_deref())?,
                 ext_operator: cfg.ext_operator.clone(),
             },
             cfg.reply.clone(),
