@@ -23,6 +23,7 @@
 //! ([`Store::position_discrepancies`], [`Store::order_discrepancies`]);
 //! the fetching belongs to the live client.
 
+mod check;
 mod codec;
 mod executions;
 pub mod import;
@@ -38,6 +39,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqlitePool};
 
+pub use check::{HistoryCheck, HistoryProblem};
 pub use executions::{Ingested, StoredExecution, StoredPosition};
 pub use orders::{OrderStatusUpdate, StatusChange, StoredOrder};
 pub use reconcile::{compare_orders, compare_positions, BrokerOrder, BrokerPosition, Discrepancy};
@@ -95,6 +97,34 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An execution id already stored (or repeated in the batch) with a
+    /// different fill: the same id must mean the same execution. Nothing
+    /// was written.
+    #[error("execution {execution_id} conflicts with the one stored under that id: stored {stored}, now {new}")]
+    ConflictingExecution {
+        /// The id.
+        execution_id: String,
+        /// The stored (or first) fill: account, conid, side, size @ price.
+        stored: String,
+        /// The conflicting one.
+        new: String,
+    },
+    /// An order's broker id is already stored for another cOID (two runs of
+    /// a venue that reuses order ids, or a corrupt report). Nothing was
+    /// written; the row is not dropped silently.
+    #[error("order {client_order_id}: broker order id {broker_order_id} already belongs to order {held_by}")]
+    BrokerIdTaken {
+        /// The order being written.
+        client_order_id: String,
+        /// Its broker id.
+        broker_order_id: String,
+        /// The cOID stored with that broker id.
+        held_by: String,
+    },
+    /// A database file that does not exist, where only an existing one will
+    /// do (`db check`, listings): nothing is created.
+    #[error("no database at {0}")]
+    Missing(PathBuf),
     /// The database changed under a transaction that holds the write lock:
     /// nothing was written.
     #[error("store inconsistency: {0}")]
@@ -127,11 +157,27 @@ impl Store {
         Ok(store)
     }
 
+    /// Open an existing database only, bringing its schema up to date: a
+    /// mistyped path is [`StoreError::Missing`], never a new empty database
+    /// that then looks fine.
+    pub async fn open_existing(path: &Path) -> Result<Store> {
+        if !path.is_file() {
+            return Err(StoreError::Missing(path.to_owned()));
+        }
+        let store = Store::connect(path, false).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
     /// Open without migrating: for tools that only report the schema state.
     pub async fn open_unmigrated(path: &Path) -> Result<Store> {
+        Store::connect(path, true).await
+    }
+
+    async fn connect(path: &Path, create: bool) -> Result<Store> {
         let opts = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
