@@ -335,3 +335,38 @@ fn a_broker_order_id_of_another_order_is_an_error() {
         s.close().await;
     });
 }
+
+/// A store last written longer ago than the broker's trades window has a
+/// gap no restart can fill: it is named with its dates (and logged as an
+/// ERROR at reconciliation); a short absence is not a gap.
+#[test]
+fn a_gap_longer_than_the_trades_window_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    rt().block_on(async {
+        let s = store::Store::open(&db).await.unwrap();
+        let now = Utc::now();
+        assert_eq!(s.history_gap(now, 7).await.unwrap(), None, "empty store");
+        s.upsert_order(&order(
+            "bot1.00000000.0.ibf-1",
+            OrderStatus::Submitted,
+            1,
+            30,
+        ))
+        .await
+        .unwrap();
+        let gap = s.history_gap(now, 7).await.unwrap().expect("a gap");
+        assert!(gap.last_recorded < now - Duration::days(29), "{gap:?}");
+        assert_eq!(gap.recoverable_from, now - Duration::days(7));
+        s.upsert_order(&order(
+            "bot1.00000000.0.ibf-2",
+            OrderStatus::Submitted,
+            1,
+            2,
+        ))
+        .await
+        .unwrap();
+        assert_eq!(s.history_gap(now, 7).await.unwrap(), None, "two days away");
+        s.close().await;
+    });
+}

@@ -88,6 +88,12 @@ pub struct NodeConfig {
     /// store keeps one: `Store::bot_id`). `None`: a random
     /// one for this run only.
     pub bot_id: Option<String>,
+    /// How often [`LiveNode::with_journal`] tries to reconcile before it
+    /// gives up (the node then never trades): default 6.
+    pub reconcile_attempts: u32,
+    /// The wait before the second attempt; it doubles after each failure,
+    /// up to 30 s. Default 2 s (2 + 4 + 8 + 16 + 30 s over 6 attempts).
+    pub reconcile_backoff: Duration,
 }
 
 impl NodeConfig {
@@ -105,6 +111,8 @@ impl NodeConfig {
             ext_operator: format!("ibflow-{}", env!("CARGO_PKG_VERSION")),
             connect_timeout: Duration::from_secs(30),
             bot_id: None,
+            reconcile_attempts: 6,
+            reconcile_backoff: Duration::from_secs(2),
         }
     }
 }
@@ -149,6 +157,16 @@ pub enum NodeError {
     /// Reconciling the journal failed.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// Reconciliation failed every time it was tried (the venue's orders,
+    /// executions or positions could not be fetched): the node does not
+    /// trade on an account it could not compare with its journal.
+    #[error("reconciliation failed {attempts} time(s), not trading: {last}")]
+    NotReconciled {
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last failure.
+        last: JournalError,
+    },
     /// The configured bot id cannot be part of a cOID.
     #[error(transparent)]
     BotId(#[from] cpapi::order_ticket::BadBotId),
@@ -210,6 +228,8 @@ pub struct LiveNode<S: Strategy = Box<dyn Strategy>> {
     contracts: Contracts,
     event_records: Vec<StrikeSide>,
     started: bool,
+    reconcile_attempts: u32,
+    reconcile_backoff: Duration,
 }
 
 impl<S: Strategy> std::fmt::Debug for LiveNode<S> {
@@ -311,19 +331,47 @@ impl<S: Strategy> LiveNode<S> {
             contracts,
             event_records,
             started: false,
+            reconcile_attempts: cfg.reconcile_attempts,
+            reconcile_backoff: cfg.reconcile_backoff,
         })
     }
 
     /// Record orders and executions in `journal`, and reconcile it with the
     /// account now: the differences found (also logged, and delivered to
-    /// strategies when they start).
+    /// strategies when they start). A reconciliation that cannot fetch what
+    /// it compares is retried with backoff ([`NodeConfig::reconcile_attempts`],
+    /// [`NodeConfig::reconcile_backoff`]) and, failing every time, is
+    /// [`NodeError::NotReconciled`]: strategies never start on an account
+    /// the journal was not compared with.
     pub async fn with_journal(
         mut self,
         journal: Box<dyn Journal>,
     ) -> Result<(Self, Vec<Discrepancy>), NodeError> {
         self.engine = self.engine.with_journal(journal);
-        let found = self.engine.reconcile().await?;
-        Ok((self, found))
+        let attempts = self.reconcile_attempts.max(1);
+        let mut wait = self.reconcile_backoff;
+        let mut attempt = 1;
+        loop {
+            match self.engine.reconcile().await {
+                Ok(found) => return Ok((self, found)),
+                Err(last) if attempt >= attempts => {
+                    tracing::error!(attempts, error = %last, "reconciliation failed: not trading");
+                    return Err(NodeError::NotReconciled { attempts, last });
+                }
+                Err(e) => {
+                    tracing::error!(
+                        attempt,
+                        of = attempts,
+                        error = %e,
+                        retry_in = ?wait,
+                        "reconciliation failed; not trading until it succeeds"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                    attempt += 1;
+                }
+            }
+        }
     }
 
     /// The account traded.

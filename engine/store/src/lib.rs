@@ -30,6 +30,7 @@ pub mod import;
 mod journal;
 mod orders;
 mod reconcile;
+mod resolve;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -43,6 +44,7 @@ pub use check::{HistoryCheck, HistoryProblem};
 pub use executions::{Ingested, StoredExecution, StoredPosition};
 pub use orders::{OrderStatusUpdate, StatusChange, StoredOrder};
 pub use reconcile::{compare_orders, compare_positions, BrokerOrder, BrokerPosition, Discrepancy};
+pub use resolve::{HistoryGap, ResolvedOrder};
 /// Re-exported for queries through [`Store::pool`] that this API does not offer.
 pub use sqlx;
 pub use state::BacktestRun;
