@@ -165,6 +165,6 @@ async fn two_bots_started_together_neither_collide_nor_share_fills() {
 
 /// Two bots with configured ids: the same, each its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_runs_of_one_bot_id_do_not_collide() {
+async fn two_configured_bots_neither_collide_nor_share_fills() {
     two_bots_in_one_second(Some("desk1"), Some("desk2")).await;
 }

@@ -16,7 +16,8 @@
 //! contract and side. Another bot's fills on the same account, and fills
 //! of orders made in TWS, never move a strategy's position.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 
@@ -47,7 +48,21 @@ pub struct IbkrBroker {
     /// Engine cOID of top-level orders -> engine id, for executions'
     /// `order_ref` (bracket children carry no cOID on the wire).
     by_coid: HashMap<String, OrderId>,
+    /// Finished orders, oldest first, with when they finished: forgotten
+    /// after [`FINISHED_GRACE`] or beyond [`KEEP_FINISHED`], so memory
+    /// follows the working orders, not the run's history (it grew by about
+    /// 2.4 KB per order).
+    finished: VecDeque<(OrderId, Instant)>,
+    /// The ids in `finished`.
+    finished_ids: HashSet<OrderId>,
 }
+
+/// How long a finished order stays known: its late reports (a fill after
+/// the update that closed it, a repeated `sor`) still find it.
+const FINISHED_GRACE: Duration = Duration::from_secs(600);
+
+/// At most this many finished orders are kept, whatever their age.
+const KEEP_FINISHED: usize = 512;
 
 impl std::fmt::Debug for IbkrBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,6 +85,54 @@ impl IbkrBroker {
             placed: BTreeMap::new(),
             by_broker_id: HashMap::new(),
             by_coid: HashMap::new(),
+            finished: VecDeque::new(),
+            finished_ids: HashSet::new(),
+        }
+    }
+
+    /// Orders this broker still knows (working, and finished within the
+    /// grace period): bounded by what is live, not by the run's history.
+    pub fn tracked_orders(&self) -> usize {
+        self.placed
+            .len()
+            .max(self.by_broker_id.len())
+            .max(self.by_coid.len())
+    }
+
+    /// An order reached a final status: keep it for late reports, then
+    /// forget it (see [`FINISHED_GRACE`], [`KEEP_FINISHED`]). A late
+    /// execution of a forgotten order still names this bot in its
+    /// `order_ref` and is counted as the bot's, only no longer linked to
+    /// its strategy.
+    fn retire(&mut self, id: OrderId) {
+        if self.finished_ids.insert(id) {
+            self.finished.push_back((id, Instant::now()));
+        }
+        self.prune_finished();
+    }
+
+    fn prune_finished(&mut self) {
+        while let Some(&(id, at)) = self.finished.front() {
+            if self.finished.len() <= KEEP_FINISHED && at.elapsed() < FINISHED_GRACE {
+                break;
+            }
+            self.finished.pop_front();
+            self.finished_ids.remove(&id);
+            self.forget(id);
+        }
+    }
+
+    fn forget(&mut self, id: OrderId) {
+        let Some((req, _, broker_id)) = self.placed.remove(&id) else {
+            return;
+        };
+        if let Some(b) = broker_id {
+            if self.by_broker_id.get(&b) == Some(&id) {
+                self.by_broker_id.remove(&b);
+            }
+        }
+        if self.by_coid.get(&req.client_order_id) == Some(&id) {
+            self.by_coid.remove(&req.client_order_id);
         }
     }
 
@@ -252,6 +315,9 @@ impl IbkrBroker {
             let status = parse_status(ack.and_then(|a| a.order_status.as_deref()));
             self.remember(req, strategy, broker_id);
             out.push(self.order(id, status)?);
+            if status.is_terminal() {
+                self.retire(id);
+            }
         }
         Ok(out)
     }
@@ -443,6 +509,9 @@ impl LiveVenue for IbkrBroker {
         match msg {
             WsMessage::OrderUpdate(lo) => {
                 if let Some(order) = self.order_update(&lo, orders) {
+                    if order.status.is_terminal() {
+                        self.retire(order.id());
+                    }
                     out.push(Event::OrderUpdate(order));
                 }
             }
@@ -505,5 +574,104 @@ impl IbkrBroker {
         }
         order.updated = chrono::Utc::now();
         Some(order)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpapi::order_ticket::TicketBuilder;
+    use engine::model::{OrderType, Side, Tif};
+
+    fn broker() -> IbkrBroker {
+        let client = crate::IbkrClient::new(crate::ClientConfig::with_base_url(
+            "http://127.0.0.1:9/v1/api",
+        ))
+        .expect("a client (it never connects here)");
+        let exec = LiveExecutor::new(
+            client,
+            TicketBuilder {
+                account: "U1".into(),
+                coid_prefix: "bot1.00000000.".into(),
+                ext_operator: "t".into(),
+            },
+            crate::reply::ReplyPolicy::default(),
+        );
+        IbkrBroker::new(exec, "U1")
+    }
+
+    fn request(id: u64) -> OrderRequest {
+        OrderRequest {
+            id: OrderId(id),
+            conid: Conid(265598),
+            side: Side::Buy,
+            order_type: OrderType::Market,
+            quantity: Decimal::ONE,
+            limit_price: None,
+            stop_price: None,
+            trail: None,
+            tif: Tif::Day,
+            outside_rth: false,
+            client_order_id: format!("0.ibf-{id}"),
+            parent: None,
+            oca_group: None,
+        }
+    }
+
+    /// Placing and finishing many orders leaves the broker's maps bounded
+    /// (they used to keep every order of the run); the latest finished
+    /// orders are still found by their late reports.
+    #[test]
+    fn finished_orders_are_forgotten_beyond_the_cap() {
+        let mut b = broker();
+        let mut working = WorkingOrders::default();
+        let n = 5_000u64;
+        for id in 1..=n {
+            b.remember(request(id), 0, Some(format!("{}", 1_000_000 + id)));
+            let mut o = b.order(OrderId(id), OrderStatus::Submitted).expect("known");
+            working.update(o.clone());
+            let lo: cpapi::messages::LiveOrder = serde_json::from_value(serde_json::json!({
+                "conid": 265598, "orderId": format!("{}", 1_000_000 + id), "status": "Filled",
+                "filledQuantity": 1
+            }))
+            .expect("a sor row");
+            let mut out = Vec::new();
+            b.translate(WsMessage::OrderUpdate(lo), &working, &mut out);
+            assert_eq!(out.len(), 1, "order {id}: the update is ours");
+            o.status = OrderStatus::Filled;
+            working.update(o);
+            assert!(
+                b.tracked_orders() <= KEEP_FINISHED + 1,
+                "{}",
+                b.tracked_orders()
+            );
+        }
+        assert_eq!(b.tracked_orders(), KEEP_FINISHED);
+        // The latest finished order is still linked by its cOID and id.
+        let last = format!("bot1.00000000.0.ibf-{n}");
+        assert_eq!(b.engine_id_by_ref(&last), Some(OrderId(n)));
+        assert_eq!(b.engine_id(&format!("{}", 1_000_000 + n)), Some(OrderId(n)));
+        // An old one is forgotten, yet its late fill is still the bot's.
+        assert_eq!(b.engine_id_by_ref("bot1.00000000.0.ibf-1"), None);
+        let mut late = Execution {
+            execution_id: "late".into(),
+            order_id: None,
+            order_ref: Some("bot1.00000000.0.ibf-1".into()),
+            account: "U1".into(),
+            conid: Conid(265598),
+            side: engine::model::ExecSide::Bought,
+            size: Decimal::ONE,
+            price: Decimal::ONE,
+            commission: Decimal::ZERO,
+            net_amount: Decimal::ONE,
+            time: chrono::Utc::now(),
+        };
+        assert!(b.claim_execution(&mut late, &working));
+        // Another bot's fill is not.
+        let mut foreign = Execution {
+            order_ref: Some("bot2.00000000.0.ibf-1".into()),
+            ..late
+        };
+        assert!(!b.claim_execution(&mut foreign, &working));
     }
 }
