@@ -163,6 +163,15 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
     };
     node_cfg.risk = risk;
     node_cfg.trading_hours = args.trading_hours.unwrap_or(args.gateway.is_some());
+    if args.store {
+        // The bot's identity in its cOIDs is the store's: a restart knows
+        // its earlier orders.
+        let store = store::Store::open(&db)
+            .await
+            .with_context(|| format!("opening the store {}", db.display()))?;
+        node_cfg.bot_id = Some(store.bot_id().await.context("reading the store's bot id")?);
+        store.close().await;
+    }
     let mut node = LiveNode::connect(node_cfg, strategies).await?;
     let strikes = node.engine().dispatcher().event_pairing().pairs().len();
     if strikes > 0 {

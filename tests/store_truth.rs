@@ -303,6 +303,13 @@ fn a_different_fill_under_a_known_id_is_an_error_the_same_one_is_not() {
     let out = import(&db, dir.path(), "c.json", &both);
     assert!(!out.status.success(), "{}", stdout(&out));
     assert!(stderr(&out).contains("n1"), "{}", stderr(&out));
+    // The same fill under the same id, but for another order (a later
+    // simulator run restarting its ids): a conflict, not a duplicate.
+    let rerun =
+        serde_json::json!([trade(serde_json::json!({"order_ref": "Order999"}))]).to_string();
+    let out = import(&db, dir.path(), "r.json", &rerun);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("Order999"), "{}", stderr(&out));
     let pos = ibflow(&db, &["db", "positions", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&pos)).unwrap();
     assert_eq!(v[0]["quantity"], "5", "{v}");
@@ -368,5 +375,23 @@ fn a_gap_longer_than_the_trades_window_is_named() {
         .unwrap();
         assert_eq!(s.history_gap(now, 7).await.unwrap(), None, "two days away");
         s.close().await;
+    });
+}
+
+/// The store gives its bot one identity for its cOIDs, the same after a
+/// reopen; another store, another identity.
+#[test]
+fn a_store_keeps_one_bot_id() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let a = store::Store::open(&dir.path().join("a.db")).await.unwrap();
+        let id = a.bot_id().await.unwrap();
+        assert!(cpapi::order_ticket::valid_bot_id(&id), "{id}");
+        assert_eq!(a.bot_id().await.unwrap(), id);
+        a.close().await;
+        let again = store::Store::open(&dir.path().join("a.db")).await.unwrap();
+        assert_eq!(again.bot_id().await.unwrap(), id, "kept across a reopen");
+        let b = store::Store::open(&dir.path().join("b.db")).await.unwrap();
+        assert_ne!(b.bot_id().await.unwrap(), id);
     });
 }

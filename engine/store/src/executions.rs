@@ -370,10 +370,17 @@ impl Store {
 }
 
 /// What makes two reports of one execution id the same fill: who, what,
-/// which way, how many, at what price. Commission and net amount are left
-/// out (a `str` message may carry them before the commission is known).
+/// which way, how many, at what price, for which order (when both name
+/// one: a later run's fill under a reused id names another cOID).
+/// Commission and net amount are left out (a `str` message may carry them
+/// before the commission is known).
 fn same_fill(a: &Execution, b: &Execution) -> bool {
-    a.account == b.account
+    let same_order = match (&a.order_ref, &b.order_ref) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    };
+    same_order
+        && a.account == b.account
         && a.conid == b.conid
         && a.side == b.side
         && a.size == b.size
@@ -390,12 +397,13 @@ fn conflict(new: &Execution, old: &Execution) -> StoreError {
 
 fn describe(e: &Execution) -> String {
     format!(
-        "{} {} {} {} @ {}",
+        "{} {} {} {} @ {} (order {})",
         e.account,
         e.conid,
         e.side.code(),
         e.size,
-        e.price
+        e.price,
+        e.order_ref.as_deref().unwrap_or("-")
     )
 }
 

@@ -216,6 +216,30 @@ impl Store {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
+    /// The identity of the bot writing this store, for its cOIDs (see
+    /// `cpapi::order_ticket`): drawn at random on first use (8 hex digits,
+    /// SQLite's `randomblob`, seeded by the OS) and the same ever after, so
+    /// a restarted bot recognises its earlier orders and two bots with
+    /// their own stores never send the same cOIDs.
+    pub async fn bot_id(&self) -> Result<String> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('bot_id', lower(hex(randomblob(4))))",
+        )
+        .execute(&self.pool)
+        .await?;
+        let id: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'bot_id'")
+            .fetch_one(&self.pool)
+            .await?;
+        if !cpapi::order_ticket::valid_bot_id(&id) {
+            return Err(StoreError::Corrupt {
+                table: "meta",
+                column: "value",
+                value: id,
+            });
+        }
+        Ok(id)
+    }
+
     /// `PRAGMA integrity_check`: `ok`, or the problems SQLite found.
     pub async fn integrity_check(&self) -> Result<String> {
         let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
