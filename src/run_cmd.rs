@@ -188,8 +188,9 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
                 .await
                 .context("storing the ForecastEx contracts")?;
         }
-        let (with_store, found) = node.with_journal(Box::new(store)).await?;
+        let (with_store, found) = node.with_journal(Box::new(store.clone())).await?;
         node = with_store;
+        let found = resolve_missing(&node, &store, found).await?;
         eprintln!(
             "store {}: reconciled with the broker, {} discrepanc{}",
             db.display(),
@@ -264,6 +265,51 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         gw.shutdown().await;
     }
     Ok(())
+}
+
+/// Orders the store holds as working that the broker's live list no
+/// longer shows (finished on an earlier day, while the bot was down): asked
+/// one by one of `/iserver/account/order/status/{id}` and stored with
+/// their final status. What is still unexplained is returned.
+pub async fn resolve_missing<S: Strategy>(
+    node: &LiveNode<S>,
+    store: &store::Store,
+    found: Vec<engine::journal::Discrepancy>,
+) -> Result<Vec<engine::journal::Discrepancy>> {
+    let mut left = Vec::with_capacity(found.len());
+    for d in found {
+        let engine::journal::Discrepancy::OrderMissingAtBroker { client_order_id } = &d else {
+            left.push(d);
+            continue;
+        };
+        let broker_id = store
+            .order(client_order_id)
+            .await?
+            .and_then(|o| o.broker_order_id);
+        let Some(broker_id) = broker_id else {
+            left.push(d);
+            continue;
+        };
+        match node.order_status(&broker_id).await {
+            Ok((status, filled, avg)) => {
+                if store
+                    .resolve_from_status(client_order_id, status, filled, avg, chrono::Utc::now())
+                    .await?
+                {
+                    eprintln!(
+                        "  order {client_order_id} finished while the bot was down: {status}"
+                    );
+                    continue;
+                }
+                left.push(d);
+            }
+            Err(e) => {
+                tracing::warn!(order = %client_order_id, error = %e, "order status unknown");
+                left.push(d);
+            }
+        }
+    }
+    Ok(left)
 }
 
 /// Money as reported: to the cent. Average-cost accounting keeps exact

@@ -332,3 +332,67 @@ async fn a_reconciliation_that_cannot_fetch_orders_fails_and_retries() {
     node.finish(true).await;
     gw.shutdown().await;
 }
+
+/// An order cancelled while its bot was down, on an earlier day (the live
+/// list no longer shows it), is asked of the order status endpoint at the
+/// next start and stored `Cancelled`, not reported missing at every start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_cancelled_while_the_bot_was_down_is_stored_cancelled() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    let mut cfg = paused(start);
+    cfg.prompts.clear();
+    let account = cfg.account.clone();
+    let gw = Gateway::start(cfg).await.expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+
+    // A limit buy far below the market: it works, and never fills.
+    let store = store::Store::open(&db).await.unwrap();
+    let node = LiveNode::connect(store_cfg(&gw), vec![BuyOnce(AAPL, Decimal::ONE)])
+        .await
+        .expect("node connects");
+    let (mut node, _) = node
+        .with_journal(Box::new(store))
+        .await
+        .expect("reconciled");
+    node.run(std::future::ready(())).await;
+    node.finish(true).await;
+    let store = store::Store::open(&db).await.unwrap();
+    let placed = store.orders().await.unwrap();
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    let coid = placed[0].client_order_id.clone();
+    let broker_id = placed[0].broker_order_id.clone().expect("acknowledged");
+    store.close().await;
+
+    // While the bot is down: cancelled (in TWS, say), then two days pass.
+    let client = support::client(&gw);
+    client
+        .cancel_order_as(&account, &broker_id, None)
+        .await
+        .expect("cancelled");
+    gw.advance(Duration::from_secs(2 * 86_400));
+
+    let store = store::Store::open(&db).await.unwrap();
+    let node = LiveNode::connect(store_cfg(&gw), vec![Probe(Seen::default())])
+        .await
+        .expect("node reconnects");
+    let (node, found) = node
+        .with_journal(Box::new(store.clone()))
+        .await
+        .expect("reconciled");
+    assert!(
+        found.iter().any(|d| matches!(
+            d,
+            engine::journal::Discrepancy::OrderMissingAtBroker { client_order_id } if *client_order_id == coid
+        )),
+        "the live list no longer shows it: {found:?}"
+    );
+    let left = ibflow::run_cmd::resolve_missing(&node, &store, found)
+        .await
+        .expect("resolved");
+    assert!(left.is_empty(), "{left:?}");
+    node.finish(true).await;
+    let row = store.order(&coid).await.unwrap().expect("the row");
+    assert_eq!(row.status, engine::model::OrderStatus::Cancelled, "{row:?}");
+    gw.shutdown().await;
+}

@@ -417,6 +417,29 @@ impl IbkrBroker {
         Ok(out)
     }
 
+    /// One order's status as `/iserver/account/order/status/{id}` reports
+    /// it, whatever its age: (status, filled quantity, average price). For
+    /// the orders the live list no longer shows (finished on an earlier
+    /// day) at reconciliation.
+    pub async fn fetch_order_status(
+        &self,
+        broker_order_id: &str,
+    ) -> Result<(OrderStatus, Decimal, Option<Decimal>), VenueError> {
+        let info = self
+            .exec
+            .client()
+            .order_status(broker_order_id)
+            .await
+            .map_err(venue)?;
+        let status = cpapi::spelling::order_status(info.order_status.as_deref().unwrap_or(""))
+            .map_err(|e| VenueError::Unreadable(format!("order {broker_order_id}: {e}")))?;
+        Ok((
+            status,
+            info.cum_fill.unwrap_or_default(),
+            info.average_price,
+        ))
+    }
+
     /// The account's executions of the last 7 days.
     pub async fn fetch_executions(&self) -> Result<Vec<Execution>, VenueError> {
         let trades = self.exec.client().trades(Some(7)).await.map_err(venue)?;

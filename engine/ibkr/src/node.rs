@@ -374,6 +374,22 @@ impl<S: Strategy> LiveNode<S> {
         }
     }
 
+    /// What the broker says of one order by its id, whatever its age
+    /// (`/iserver/account/order/status/{id}`): status, filled quantity and
+    /// average price. Reconciliation asks it about orders the journal holds
+    /// as working that the live list no longer shows (finished on an
+    /// earlier day, while the bot was down).
+    pub async fn order_status(
+        &self,
+        broker_order_id: &str,
+    ) -> Result<(engine::model::OrderStatus, Decimal, Option<Decimal>), engine::venue::VenueError>
+    {
+        self.engine
+            .venue()
+            .fetch_order_status(broker_order_id)
+            .await
+    }
+
     /// The account traded.
     pub fn account(&self) -> &str {
         &self.account

@@ -102,6 +102,34 @@ impl Store {
         Ok(out)
     }
 
+    /// Apply what the broker's order status endpoint says of a stored
+    /// working order (the live list no longer shows it): a final status
+    /// (filled, cancelled, inactive) is stored with its filled quantity;
+    /// anything else changes nothing. Returns whether the order was
+    /// resolved.
+    pub async fn resolve_from_status(
+        &self,
+        client_order_id: &str,
+        status: OrderStatus,
+        filled_quantity: Decimal,
+        avg_fill_price: Option<Decimal>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        if !status.is_terminal() {
+            return Ok(false);
+        }
+        self.update_order_status(&OrderStatusUpdate {
+            client_order_id: client_order_id.to_owned(),
+            broker_order_id: None,
+            status,
+            filled_quantity,
+            avg_fill_price,
+            reason: Some("resolved at start from /iserver/account/order/status".to_owned()),
+            time: now,
+        })
+        .await
+    }
+
     /// Units executed for `order_ref` and their average price (`None`
     /// without executions, or when the sum does not fit).
     async fn executed(&self, order_ref: &str) -> Result<(Decimal, Option<Decimal>)> {
