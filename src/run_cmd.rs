@@ -177,6 +177,7 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
     if strikes > 0 {
         eprintln!("ForecastEx: {strikes} strike(s) known to strategies");
     }
+    let mut history_gap = None;
     if args.store {
         let store = store::Store::open(&db)
             .await
@@ -188,6 +189,23 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
                 .await
                 .context("storing the ForecastEx contracts")?;
         }
+        // Before reconciling: what the broker sends now is not what the
+        // store had. The broker's trades reach back 7 days.
+        let gap = store
+            .history_gap(chrono::Utc::now(), 7)
+            .await
+            .context("reading the store's last record")?;
+        if let Some(g) = gap {
+            eprintln!(
+                "WARNING: store {} was last written {}: executions from {} to {} are beyond \
+                 the broker's 7-day trades window and cannot be recovered",
+                db.display(),
+                g.last_recorded.to_rfc3339(),
+                g.last_recorded.date_naive(),
+                g.recoverable_from.date_naive()
+            );
+        }
+        history_gap = gap;
         let (with_store, found) = node.with_journal(Box::new(store.clone())).await?;
         node = with_store;
         let found = resolve_missing(&node, &store, found).await?;
@@ -245,6 +263,10 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
                 "realized_pnl": cents(summary.realized_pnl),
                 "positions": summary.positions,
                 "trading_state": format!("{:?}", summary.trading_state),
+                "history_gap": history_gap.map(|g| serde_json::json!({
+                    "from": g.last_recorded.date_naive().to_string(),
+                    "to": g.recoverable_from.date_naive().to_string(),
+                })),
             })
         );
     } else {
@@ -259,6 +281,13 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         );
         for p in &summary.positions {
             println!("position {} {} @ {}", p.conid, p.quantity, p.avg_price);
+        }
+        if let Some(g) = history_gap {
+            println!(
+                "history gap: executions from {} to {} could not be recovered",
+                g.last_recorded.date_naive(),
+                g.recoverable_from.date_naive()
+            );
         }
     }
     if let Some(gw) = sim {

@@ -395,3 +395,41 @@ fn a_store_keeps_one_bot_id() {
         assert_ne!(b.bot_id().await.unwrap(), id);
     });
 }
+
+/// `ibflow run --store` on a store last written a month ago says, at start
+/// and in its summary, which days of executions cannot be recovered.
+#[test]
+fn a_run_on_a_stale_store_reports_the_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stale.db");
+    rt().block_on(async {
+        let s = store::Store::open(&db).await.unwrap();
+        s.upsert_order(&order("bot1.00000000.0.ibf-1", OrderStatus::Filled, 1, 30))
+            .await
+            .unwrap();
+        s.close().await;
+    });
+    let out = ibflow(
+        &db,
+        &[
+            "run",
+            "--store",
+            "--speed",
+            "864000",
+            "--duration",
+            "2",
+            "--bar-seconds",
+            "86400",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let from = (Utc::now() - Duration::days(30)).date_naive().to_string();
+    assert!(
+        stderr(&out).contains("cannot be recovered") && stderr(&out).contains(&from),
+        "{}",
+        stderr(&out)
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(summary["history_gap"]["from"], from.as_str(), "{summary}");
+}
