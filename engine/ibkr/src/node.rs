@@ -367,7 +367,7 @@ impl<S: Strategy> LiveNode<S> {
                         "reconciliation failed; not trading until it succeeds"
                     );
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(30));
+                    wait = wait.saturating_mul(2).min(Duration::from_secs(30));
                     attempt += 1;
                 }
             }

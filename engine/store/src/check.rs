@@ -96,7 +96,10 @@ impl Store {
             orders: orders.len(),
             ..HistoryCheck::default()
         };
-        let cutoff = now - chrono::Duration::days(trades_window_days);
+        // A window beyond chrono's range reaches back to the beginning.
+        let cutoff = chrono::Duration::try_days(trades_window_days)
+            .and_then(|w| now.checked_sub_signed(w))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         for o in &orders {
             let coid = o.client_order_id.as_str();
             let done = executed.get(coid).map(|x| x.0).unwrap_or_default();

@@ -176,7 +176,10 @@ impl Store {
             return Ok(None);
         };
         let last = from_ms("executions", "recorded_ms", last)?;
-        let recoverable_from = now - chrono::Duration::days(window_days);
+        // A window beyond chrono's range reaches back to the beginning.
+        let recoverable_from = chrono::Duration::try_days(window_days)
+            .and_then(|w| now.checked_sub_signed(w))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         if ms(last) >= ms(recoverable_from) {
             return Ok(None);
         }
