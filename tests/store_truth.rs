@@ -433,3 +433,44 @@ fn a_run_on_a_stale_store_reports_the_gap() {
     let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(summary["history_gap"]["from"], from.as_str(), "{summary}");
 }
+
+/// On an account shared by two ibflow bots, each bot's reconciliation
+/// leaves the other's working orders alone; an order placed in TWS is
+/// still reported as unknown.
+#[test]
+fn another_bots_orders_are_not_unknown_to_this_one() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = store::Store::open(&dir.path().join("a.db")).await.unwrap();
+        let own = s.bot_id().await.unwrap();
+        let other = if own == "ffffffff" {
+            "eeeeeeee"
+        } else {
+            "ffffffff"
+        };
+        let listed = |coid: String| store::BrokerOrder {
+            client_order_id: coid,
+            status: OrderStatus::Submitted,
+            filled_quantity: Decimal::ZERO,
+        };
+        let broker = vec![
+            listed(format!("{other}.00000000.0.ibf-1")),
+            listed(format!("{own}.00000000.0.ibf-1")),
+            listed("Order123".into()),
+        ];
+        let found = s.order_discrepancies(&broker).await.unwrap();
+        let mut unknown: Vec<String> = found
+            .iter()
+            .filter_map(|d| match d {
+                store::Discrepancy::UnknownOrder { client_order_id } => {
+                    Some(client_order_id.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        unknown.sort();
+        let mut expected = vec![format!("{own}.00000000.0.ibf-1"), "Order123".to_owned()];
+        expected.sort();
+        assert_eq!(unknown, expected, "{found:?}");
+    });
+}

@@ -240,6 +240,16 @@ impl Store {
         Ok(id)
     }
 
+    /// The bot id this store gave out, if it gave one ([`Store::bot_id`]
+    /// creates it; this only reads).
+    pub async fn stored_bot_id(&self) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'bot_id'")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// `PRAGMA integrity_check`: `ok`, or the problems SQLite found.
     pub async fn integrity_check(&self) -> Result<String> {
         let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
