@@ -183,6 +183,15 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
     };
     node_cfg.risk = risk;
     node_cfg.trading_hours = args.trading_hours.unwrap_or(args.gateway.is_some());
+    if args.store {
+        // The bot's identity in its cOIDs is the store's: a restart knows
+        // its earlier orders.
+        let store = store::Store::open(&db)
+            .await
+            .with_context(|| format!("opening the store {}", db.display()))?;
+        node_cfg.bot_id = Some(store.bot_id().await.context("reading the store's bot id")?);
+        store.close().await;
+    }
     let mut node = tokio::select! {
         n = LiveNode::connect(node_cfg, strategies) => n?,
         _ = control.stopped() => return Err(anyhow!("stopped while connecting to the gateway")),
@@ -191,6 +200,7 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
     if strikes > 0 {
         eprintln!("ForecastEx: {strikes} strike(s) known to strategies");
     }
+    let mut history_gap = None;
     if args.store {
         let store = store::Store::open(&db)
             .await
@@ -202,13 +212,31 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
                 .await
                 .context("storing the ForecastEx contracts")?;
         }
+        // Before reconciling: what the broker sends now is not what the
+        // store had. The broker's trades reach back 7 days.
+        let gap = store
+            .history_gap(chrono::Utc::now(), 7)
+            .await
+            .context("reading the store's last record")?;
+        if let Some(g) = gap {
+            eprintln!(
+                "WARNING: store {} was last written {}: executions from {} to {} are beyond \
+                 the broker's 7-day trades window and cannot be recovered",
+                db.display(),
+                g.last_recorded.to_rfc3339(),
+                g.last_recorded.date_naive(),
+                g.recoverable_from.date_naive()
+            );
+        }
+        history_gap = gap;
         let (with_store, found) = tokio::select! {
-            r = node.with_journal(Box::new(store)) => r?,
+            r = node.with_journal(Box::new(store.clone())) => r?,
             _ = control.stopped() => {
                 return Err(anyhow!("stopped while reconciling the store with the broker"))
             }
         };
         node = with_store;
+        let found = resolve_missing(&node, &store, found).await?;
         eprintln!(
             "store {}: reconciled with the broker, {} discrepanc{}",
             db.display(),
@@ -256,6 +284,10 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
                 "realized_pnl": cents(summary.realized_pnl),
                 "positions": summary.positions,
                 "trading_state": format!("{:?}", summary.trading_state),
+                "history_gap": history_gap.map(|g| serde_json::json!({
+                    "from": g.last_recorded.date_naive().to_string(),
+                    "to": g.recoverable_from.date_naive().to_string(),
+                })),
             })
         );
     } else {
@@ -270,6 +302,13 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         );
         for p in &summary.positions {
             println!("position {} {} @ {}", p.conid, p.quantity, p.avg_price);
+        }
+        if let Some(g) = history_gap {
+            println!(
+                "history gap: executions from {} to {} could not be recovered",
+                g.last_recorded.date_naive(),
+                g.recoverable_from.date_naive()
+            );
         }
     }
     if let Some(gw) = sim {
@@ -353,6 +392,51 @@ fn spawn_control(
         });
     }
     Ok(kill_rx)
+}
+
+/// Orders the store holds as working that the broker's live list no
+/// longer shows (finished on an earlier day, while the bot was down): asked
+/// one by one of `/iserver/account/order/status/{id}` and stored with
+/// their final status. What is still unexplained is returned.
+pub async fn resolve_missing<S: Strategy>(
+    node: &LiveNode<S>,
+    store: &store::Store,
+    found: Vec<engine::journal::Discrepancy>,
+) -> Result<Vec<engine::journal::Discrepancy>> {
+    let mut left = Vec::with_capacity(found.len());
+    for d in found {
+        let engine::journal::Discrepancy::OrderMissingAtBroker { client_order_id } = &d else {
+            left.push(d);
+            continue;
+        };
+        let broker_id = store
+            .order(client_order_id)
+            .await?
+            .and_then(|o| o.broker_order_id);
+        let Some(broker_id) = broker_id else {
+            left.push(d);
+            continue;
+        };
+        match node.order_status(&broker_id).await {
+            Ok((status, filled, avg)) => {
+                if store
+                    .resolve_from_status(client_order_id, status, filled, avg, chrono::Utc::now())
+                    .await?
+                {
+                    eprintln!(
+                        "  order {client_order_id} finished while the bot was down: {status}"
+                    );
+                    continue;
+                }
+                left.push(d);
+            }
+            Err(e) => {
+                tracing::warn!(order = %client_order_id, error = %e, "order status unknown");
+                left.push(d);
+            }
+        }
+    }
+    Ok(left)
 }
 
 /// Money as reported: to the cent. Average-cost accounting keeps exact

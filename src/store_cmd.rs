@@ -95,6 +95,17 @@ async fn open(db: &Path) -> Result<Store> {
         .with_context(|| format!("opening database {}", db.display()))
 }
 
+/// An existing database only: a command that reads must not create an
+/// empty file at a mistyped path and then report on it.
+async fn open_existing(db: &Path) -> Result<Store> {
+    Store::open_existing(db)
+        .await
+        .with_context(|| format!("opening database {}", db.display()))
+}
+
+/// How far back `/iserver/account/trades` reaches (`days`, at most 7).
+const TRADES_WINDOW_DAYS: i64 = 7;
+
 /// Run an `ibflow db` command on the database file `db`.
 pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
     match cmd {
@@ -113,11 +124,12 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
         DbCommand::Positions { json } => print_positions(db, json),
         DbCommand::Orders { json } => print_orders(db, json),
         DbCommand::Check => runtime()?.block_on(async {
-            let store = open(db).await?;
+            let store = open_existing(db).await?;
             let integrity = store.integrity_check().await?;
             let stored = store.positions().await?;
             let recomputed = store.recompute_positions().await?;
             let n = store.execution_count().await?;
+            let history = store.check_history(Utc::now(), TRADES_WINDOW_DAYS).await?;
             store.close().await;
             println!("integrity_check: {integrity}");
             println!("executions: {n}");
@@ -130,15 +142,60 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
                 bail!("positions differ from the sum of stored executions");
             }
             println!("positions: {} (equal to the executions' sum)", stored.len());
+            println!(
+                "orders: {} ({} bracket children without executions not checked, \
+                 {} executions of orders not placed by ibflow)",
+                history.orders, history.children_unchecked, history.foreign_executions
+            );
+            for p in &history.problems {
+                println!("problem: {}", describe_problem(p));
+            }
+            if !history.problems.is_empty() {
+                bail!(
+                    "{} disagreement(s) between orders and executions",
+                    history.problems.len()
+                );
+            }
             Ok(())
         }),
+    }
+}
+
+fn describe_problem(p: &store::HistoryProblem) -> String {
+    use store::HistoryProblem as P;
+    match p {
+        P::FilledWithoutExecutions {
+            client_order_id,
+            quantity,
+            executed,
+        } => format!(
+            "order {client_order_id} is Filled ({quantity}) but its executions add up to {executed}"
+        ),
+        P::OpenButExecuted {
+            client_order_id,
+            status,
+            executed,
+        } => format!(
+            "order {client_order_id} is still {status} but its executions add up to {executed}"
+        ),
+        P::ExecutionsWithoutOrder { order_ref, count } => {
+            format!("{count} execution(s) of order {order_ref}, which is not stored")
+        }
+        P::StaleOpenOrder {
+            client_order_id,
+            status,
+            updated,
+        } => format!(
+            "order {client_order_id} is still {status}, last updated {updated}: older than the \
+             broker's {TRADES_WINDOW_DAYS}-day trades window, its fate cannot be fetched"
+        ),
     }
 }
 
 /// Print the stored positions, as a table or as JSON.
 pub fn print_positions(db: &Path, json: bool) -> Result<()> {
     let (positions, strikes) = runtime()?.block_on(async {
-        let store = open(db).await?;
+        let store = open_existing(db).await?;
         let p = store.positions().await?;
         let e = store.event_positions().await?;
         store.close().await;
@@ -198,7 +255,7 @@ pub fn print_positions(db: &Path, json: bool) -> Result<()> {
 /// Print the locally stored orders, as a table or as JSON.
 pub fn print_orders(db: &Path, json: bool) -> Result<()> {
     let orders = runtime()?.block_on(async {
-        let store = open(db).await?;
+        let store = open_existing(db).await?;
         let o = store.orders().await?;
         store.close().await;
         anyhow::Ok(o)
@@ -261,7 +318,7 @@ fn parse_since(s: &str) -> Result<Timestamp> {
 
 fn list_executions(db: &Path, since: Option<Timestamp>, json: bool) -> Result<()> {
     let rows: Vec<StoredExecution> = runtime()?.block_on(async {
-        let store = open(db).await?;
+        let store = open_existing(db).await?;
         let e = store.executions(since).await?;
         store.close().await;
         anyhow::Ok(e)

@@ -203,7 +203,14 @@ async fn a_restarted_broker_sees_every_working_order() {
             "{} {id}",
             req.order_type
         );
-        assert_eq!(r.client_order_id, format!("run1-{}", req.client_order_id));
+        // The broker tags the engine's cOID with the strategy (0 here).
+        assert_eq!(
+            r.client_order_id,
+            format!(
+                "run1-{}",
+                cpapi::order_ticket::tag_strategy(0, &req.client_order_id)
+            )
+        );
     }
     gw.shutdown().await;
 }

@@ -344,9 +344,9 @@ async fn live_orders_and_executions_are_persisted_and_reconciled() {
             .find(|o| o.client_order_id == coid)
             .map(|o| o.status)
     };
-    assert_eq!(status("st-ibf-1"), Some(OrderStatus::Filled));
-    assert_eq!(status("st-ibf-2"), Some(OrderStatus::Filled));
-    assert_eq!(status("st-ibf-3"), Some(OrderStatus::Cancelled));
+    assert_eq!(status("st-0.ibf-1"), Some(OrderStatus::Filled));
+    assert_eq!(status("st-0.ibf-2"), Some(OrderStatus::Filled));
+    assert_eq!(status("st-0.ibf-3"), Some(OrderStatus::Cancelled));
     let stored_pos: Vec<_> = store
         .positions()
         .await

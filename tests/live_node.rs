@@ -163,3 +163,236 @@ async fn a_node_places_futures_with_the_compliance_fields() {
     assert!(stock.get("extOperator").is_none(), "{stock}");
     gw.shutdown().await;
 }
+
+/// A strategy that places one market buy of AAPL at start.
+struct MarketBuyOnce;
+
+impl Strategy for MarketBuyOnce {
+    fn on_start(&mut self, ctx: &mut Context<'_>) {
+        ctx.submit(engine::strategy::OrderSpec::market(
+            AAPL,
+            Side::Buy,
+            Decimal::from(5),
+        ));
+    }
+}
+
+fn store_cfg(gw: &gateway_sim::GatewayHandle) -> NodeConfig {
+    let mut cfg = NodeConfig::new(ClientConfig::with_base_url(gw.base_url()));
+    cfg.conids = vec![AAPL];
+    cfg.bot_id = Some("bot7".into());
+    cfg
+}
+
+/// An order that fills while its bot is down is found filled at the next
+/// start: the store's row becomes `Filled`, its execution is stored, and
+/// it is not reported missing at the broker (it used to stay `Submitted`
+/// forever and be reported `OrderMissingAtBroker` at every start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_filled_while_the_bot_was_down_is_stored_filled() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    let mut cfg = paused(start);
+    cfg.prompts.clear();
+    let gw = Gateway::start(cfg).await.expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+
+    // First run: places a market order, then goes away without cancelling
+    // it (as a killed bot would); the market has not moved, nothing filled.
+    let store = store::Store::open(&db).await.unwrap();
+    let node = LiveNode::connect(store_cfg(&gw), vec![MarketBuyOnce])
+        .await
+        .expect("node connects");
+    let (mut node, found) = node
+        .with_journal(Box::new(store))
+        .await
+        .expect("reconciled");
+    assert!(found.is_empty(), "{found:?}");
+    node.run(std::future::ready(())).await;
+    node.finish(true).await;
+    let store = store::Store::open(&db).await.unwrap();
+    let placed = store.orders().await.unwrap();
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    assert_eq!(placed[0].status, engine::model::OrderStatus::Submitted);
+    let coid = placed[0].client_order_id.clone();
+    assert!(coid.starts_with("bot7."), "{coid}");
+    assert_eq!(store.execution_count().await.unwrap(), 0);
+    store.close().await;
+
+    // While the bot is down, the order fills (the replay catches up with
+    // the advanced clock in its own time: wait for the trade, generously).
+    let client = support::client(&gw);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut days = 0;
+    while client
+        .trades(Some(7))
+        .await
+        .map(|t| t.is_empty())
+        .unwrap_or(true)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the order never filled"
+        );
+        if days < 6 {
+            gw.advance(Duration::from_secs(86_400));
+            days += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Restart on the same store.
+    let store = store::Store::open(&db).await.unwrap();
+    let node = LiveNode::connect(store_cfg(&gw), vec![Probe(Seen::default())])
+        .await
+        .expect("node reconnects");
+    let (node, found) = node
+        .with_journal(Box::new(store))
+        .await
+        .expect("reconciled");
+    assert!(
+        !found.iter().any(|d| matches!(
+            d,
+            engine::journal::Discrepancy::OrderMissingAtBroker { .. }
+                | engine::journal::Discrepancy::OrderState { .. }
+        )),
+        "{found:?}"
+    );
+    node.finish(true).await;
+    let store = store::Store::open(&db).await.unwrap();
+    let row = store.order(&coid).await.unwrap().expect("the order row");
+    assert_eq!(
+        row.status,
+        engine::model::OrderStatus::Filled,
+        "{row:?} {found:?} {:?}",
+        store.executions(None).await.unwrap()
+    );
+    assert_eq!(row.filled_quantity, Decimal::from(5));
+    let execs = store.executions(None).await.unwrap();
+    assert_eq!(execs.len(), 1, "{execs:?}");
+    assert_eq!(execs[0].execution.order_ref.as_deref(), Some(coid.as_str()));
+    let history = store.order_history(&coid).await.unwrap();
+    assert!(
+        history
+            .last()
+            .and_then(|h| h.reason.as_deref())
+            .is_some_and(|r| r.contains("resolved at start")),
+        "{history:?}"
+    );
+    gw.shutdown().await;
+}
+
+/// A bot whose order fetch fails at start says the reconciliation failed
+/// and does not trade (it used to print "reconciled, 0 discrepancies");
+/// once the gateway answers again, a retry reconciles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconciliation_that_cannot_fetch_orders_fails_and_retries() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    let gw = Gateway::start(paused(start))
+        .await
+        .expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+    let mut cfg = store_cfg(&gw);
+    cfg.reconcile_attempts = 2;
+    cfg.reconcile_backoff = Duration::from_millis(50);
+
+    gw.fail_path_with("/iserver/account/orders", 503, "Service Unavailable");
+    let store = store::Store::open(&db).await.unwrap();
+    let node = LiveNode::connect(cfg.clone(), vec![MarketBuyOnce])
+        .await
+        .expect("node connects");
+    let err = node
+        .with_journal(Box::new(store))
+        .await
+        .expect_err("no reconciliation without the orders");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("reconciliation failed 2 time(s), not trading") && msg.contains("orders"),
+        "{msg}"
+    );
+    let store = store::Store::open(&db).await.unwrap();
+    assert!(store.orders().await.unwrap().is_empty(), "nothing traded");
+    store.close().await;
+
+    // The gateway recovers while the node waits between attempts.
+    cfg.reconcile_attempts = 20;
+    cfg.reconcile_backoff = Duration::from_millis(200);
+    let store = store::Store::open(&db).await.unwrap();
+    let node = LiveNode::connect(cfg, vec![MarketBuyOnce])
+        .await
+        .expect("node connects");
+    let recover = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        gw.clear_faults();
+    };
+    let (reconciled, ()) = tokio::join!(node.with_journal(Box::new(store)), recover);
+    let (node, found) = reconciled.expect("reconciled once the gateway answers");
+    assert!(found.is_empty(), "{found:?}");
+    node.finish(true).await;
+    gw.shutdown().await;
+}
+
+/// An order cancelled while its bot was down, on an earlier day (the live
+/// list no longer shows it), is asked of the order status endpoint at the
+/// next start and stored `Cancelled`, not reported missing at every start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_cancelled_while_the_bot_was_down_is_stored_cancelled() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    let mut cfg = paused(start);
+    cfg.prompts.clear();
+    let account = cfg.account.clone();
+    let gw = Gateway::start(cfg).await.expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+
+    // A limit buy far below the market: it works, and never fills.
+    let store = store::Store::open(&db).await.unwrap();
+    let node = LiveNode::connect(store_cfg(&gw), vec![BuyOnce(AAPL, Decimal::ONE)])
+        .await
+        .expect("node connects");
+    let (mut node, _) = node
+        .with_journal(Box::new(store))
+        .await
+        .expect("reconciled");
+    node.run(std::future::ready(())).await;
+    node.finish(true).await;
+    let store = store::Store::open(&db).await.unwrap();
+    let placed = store.orders().await.unwrap();
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    let coid = placed[0].client_order_id.clone();
+    let broker_id = placed[0].broker_order_id.clone().expect("acknowledged");
+    store.close().await;
+
+    // While the bot is down: cancelled (in TWS, say), then two days pass.
+    let client = support::client(&gw);
+    client
+        .cancel_order_as(&account, &broker_id, None)
+        .await
+        .expect("cancelled");
+    gw.advance(Duration::from_secs(2 * 86_400));
+
+    let store = store::Store::open(&db).await.unwrap();
+    let node = LiveNode::connect(store_cfg(&gw), vec![Probe(Seen::default())])
+        .await
+        .expect("node reconnects");
+    let (node, found) = node
+        .with_journal(Box::new(store.clone()))
+        .await
+        .expect("reconciled");
+    assert!(
+        found.iter().any(|d| matches!(
+            d,
+            engine::journal::Discrepancy::OrderMissingAtBroker { client_order_id } if *client_order_id == coid
+        )),
+        "the live list no longer shows it: {found:?}"
+    );
+    let left = ibflow::run_cmd::resolve_missing(&node, &store, found)
+        .await
+        .expect("resolved");
+    assert!(left.is_empty(), "{left:?}");
+    node.finish(true).await;
+    let row = store.order(&coid).await.unwrap().expect("the row");
+    assert_eq!(row.status, engine::model::OrderStatus::Cancelled, "{row:?}");
+    gw.shutdown().await;
+}

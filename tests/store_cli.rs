@@ -51,7 +51,7 @@ fn import_trades_then_websocket_replay_counts_each_execution_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.db");
     let out = ok(&ibflow(&db, &["db", "migrate"]));
-    assert!(out.contains("2 migration(s) applied"), "{out}");
+    assert!(out.contains("3 migration(s) applied"), "{out}");
     let out = ok(&ibflow(&db, &["db", "migrate"]));
     assert!(out.contains("0 migration(s) applied"), "{out}");
 

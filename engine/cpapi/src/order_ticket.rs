@@ -20,6 +20,37 @@
 //!
 //! Prices and quantities go out as JSON numbers (integral values without a
 //! fraction, `50` not `50.0`) and are read back from numbers or strings.
+//!
+//! # The cOID: who placed an order
+//!
+//! The gateway refuses a cOID already used within 24 hours, and echoes it
+//! back as `order_ref` on orders and trades: it is the only thing that tells
+//! one bot's orders and fills from another's on a shared account. Every
+//! cOID ibflow sends has four dot-separated parts:
+//!
+//! ```text
+//! {bot}.{run}.{strategy}.{engine}      e.g.  k3x9.0f7qz2mc.1.ibf-12
+//! ```
+//!
+//! * `bot`: 1 to 8 characters `[0-9a-z]`, the bot's identity, stable
+//!   across restarts (configured, or kept in the bot's store): a restarted
+//!   bot recognises its earlier runs' orders by it
+//!   ([`TicketBuilder::bot_prefix`], [`CoidParts::parse`]).
+//! * `run`: 8 base-36 digits of OS randomness drawn at start (41 bits):
+//!   two bots started in the same second, or one bot restarted, never send
+//!   the same cOID (the old prefix, the start second in base 36, made two
+//!   bots started together refuse each other's orders as duplicates and
+//!   count each other's fills).
+//! * `strategy`: the index of the strategy that placed it, base 36
+//!   ([`tag_strategy`]), so a restart can attribute an earlier run's order
+//!   and its fills.
+//! * `engine`: the engine's own id of the order (`ibf-{n}`).
+//!
+//! `{bot}.{run}.` is the run's [`TicketBuilder::coid_prefix`]; the broker
+//! tags the engine's cOID with the strategy. A cOID is at most
+//! [`MAX_COID_LEN`] characters (8 + 1 + 8 + 1 + 13 + 1 + 24; the spec sets
+//! no limit, this keeps it short). Bracket children carry no cOID on the
+//! wire (the spec), only their parent's as `parentId`.
 
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -332,9 +363,122 @@ pub struct TicketBuilder {
     pub ext_operator: String,
 }
 
+/// Longest bot id: the part of every cOID that names the bot.
+pub const MAX_BOT_ID_LEN: usize = 8;
+
+/// Digits of the random run id in every cOID (base 36: 41 bits).
+pub const RUN_ID_LEN: usize = 8;
+
+/// Longest cOID ibflow sends (see the module doc).
+pub const MAX_COID_LEN: usize = 56;
+
+/// Why a bot id cannot be used in a cOID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bot id {0:?}: expected 1 to 8 characters of 0-9 and a-z")]
+pub struct BadBotId(pub String);
+
+/// Whether `id` can name a bot in a cOID: 1 to [`MAX_BOT_ID_LEN`]
+/// characters of `[0-9a-z]` (no separator, so a cOID parses back).
+pub fn valid_bot_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_BOT_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+}
+
+/// `n` in base 36 (`0-9a-z`), at least `width` digits (zero-padded).
+pub fn base36(mut n: u64, width: usize) -> String {
+    let mut digits = Vec::new();
+    loop {
+        let d = (n % 36) as u8;
+        digits.push(if d < 10 { b'0' + d } else { b'a' + d - 10 });
+        n /= 36;
+        if n == 0 && digits.len() >= width {
+            break;
+        }
+    }
+    digits.reverse();
+    String::from_utf8_lossy(&digits).into_owned()
+}
+
+/// The engine cOID of an order of strategy `strategy`: `{strategy}.{coid}`,
+/// the strategy in base 36. The broker sends this (after the run prefix),
+/// so the venue's `order_ref` names the strategy.
+pub fn tag_strategy(strategy: usize, coid: &str) -> String {
+    format!("{}.{coid}", base36(strategy as u64, 1))
+}
+
+/// A cOID read back into its parts (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoidParts<'a> {
+    /// The bot that placed it.
+    pub bot: &'a str,
+    /// The run of that bot.
+    pub run: &'a str,
+    /// The strategy index within that run.
+    pub strategy: usize,
+    /// The engine's id of the order in that run (`ibf-{n}`).
+    pub engine: &'a str,
+}
+
+impl<'a> CoidParts<'a> {
+    /// Split a cOID ibflow sent; `None` for anything else (an order placed
+    /// in TWS, by another program, or by an ibflow older than this format).
+    pub fn parse(coid: &'a str) -> Option<Self> {
+        if coid.len() > MAX_COID_LEN {
+            return None;
+        }
+        let mut it = coid.splitn(4, '.');
+        let bot = it.next()?;
+        let run = it.next()?;
+        let strategy = it.next()?;
+        let engine = it.next()?;
+        let run_ok = run.len() == RUN_ID_LEN
+            && run
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+        if !valid_bot_id(bot) || !run_ok || engine.is_empty() || strategy.is_empty() {
+            return None;
+        }
+        let strategy = usize::from_str_radix(strategy, 36).ok()?;
+        Some(CoidParts {
+            bot,
+            run,
+            strategy,
+            engine,
+        })
+    }
+}
+
 impl TicketBuilder {
-    /// A prefix derived from the run's start time (seconds, base 36): short,
-    /// and different for every restart.
+    /// The cOID prefix of one run of bot `bot`: `{bot}.{run}.`, `run` the
+    /// low 41 bits of `random` in 8 base-36 digits. `random` must come
+    /// from the OS (a clock would repeat for two bots started together).
+    pub fn unique_prefix(bot: &str, random: u64) -> Result<String, BadBotId> {
+        if !valid_bot_id(bot) {
+            return Err(BadBotId(bot.to_owned()));
+        }
+        // 36^8 > 2^41: the run id always has exactly 8 digits.
+        let run = base36(random & ((1 << 41) - 1), RUN_ID_LEN);
+        Ok(format!("{bot}.{run}."))
+    }
+
+    /// What every cOID of this bot starts with, whatever the run: `{bot}.`
+    /// for a prefix of [`TicketBuilder::unique_prefix`]; the whole prefix
+    /// otherwise (a hand-made prefix names one run only).
+    pub fn bot_prefix(&self) -> &str {
+        let p = self.coid_prefix.as_str();
+        match p.find('.') {
+            Some(i) if CoidParts::parse(&format!("{p}0.x")).is_some() => &p[..=i],
+            _ => p,
+        }
+    }
+
+    /// A prefix derived from the run's start time (seconds, base 36).
+    /// Two runs started in the same second get the same prefix: kept for
+    /// tests and tools that need a predictable one; a bot uses
+    /// [`TicketBuilder::unique_prefix`].
     pub fn run_prefix(started: engine::model::Timestamp) -> String {
         let mut n = started.timestamp().max(0) as u64;
         let mut digits = Vec::new();
@@ -633,5 +777,41 @@ mod ticket_builder_tests {
         // Stable: the same batch gives the same body (safe to retry).
         let again = b.body(&[req(1, None), req(2, Some("ibf-1"))], |_| SecType::Stock);
         assert_eq!(again.orders[0].c_oid, body.orders[0].c_oid);
+    }
+
+    #[test]
+    fn unique_prefixes_parse_back_and_never_repeat() {
+        let a = TicketBuilder::unique_prefix("k3x9", 0).unwrap();
+        assert_eq!(a, "k3x9.00000000.");
+        let b = TicketBuilder::unique_prefix("k3x9", u64::MAX).unwrap();
+        assert_eq!(b.len(), a.len(), "{b}");
+        assert_ne!(a, b);
+        let coid = format!("{b}{}", tag_strategy(37, "ibf-12"));
+        let p = CoidParts::parse(&coid).unwrap();
+        assert_eq!((p.bot, p.strategy, p.engine), ("k3x9", 37, "ibf-12"));
+        let longest = format!(
+            "{}{}",
+            TicketBuilder::unique_prefix("abcdefgh", u64::MAX).unwrap(),
+            tag_strategy(usize::MAX, &format!("ibf-{}", u64::MAX))
+        );
+        assert!(longest.len() <= MAX_COID_LEN, "{longest}");
+        assert!(CoidParts::parse(&longest).is_some());
+        for bad in ["", "UPPER", "has.dot", "toolongid", "a-b"] {
+            assert!(TicketBuilder::unique_prefix(bad, 1).is_err(), "{bad}");
+        }
+        for other in ["Order123", "s6k2o0-ibf-1", "a.b.c.d", "bot.0000000.1.x"] {
+            assert_eq!(CoidParts::parse(other), None, "{other}");
+        }
+        let builder = TicketBuilder {
+            account: "U1".into(),
+            coid_prefix: a.clone(),
+            ext_operator: "x".into(),
+        };
+        assert_eq!(builder.bot_prefix(), "k3x9.");
+        let legacy = TicketBuilder {
+            coid_prefix: "e2e-".into(),
+            ..builder
+        };
+        assert_eq!(legacy.bot_prefix(), "e2e-");
     }
 }

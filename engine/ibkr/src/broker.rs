@@ -4,8 +4,20 @@
 //! back; everything the gateway reports is turned into engine types. Orders
 //! a strategy did not place (made in TWS, say) are reported with the
 //! strategy index `usize::MAX`.
+//!
+//! Attribution: every order goes out with a cOID naming this bot, this run
+//! and the strategy (see [`cpapi::order_ticket`]'s module doc); the broker
+//! tags the engine's cOID with the strategy before placing, so the order
+//! the engine and the journal hold carries the same cOID as the wire (after
+//! the run prefix). An execution reaches the engine only when it is ours:
+//! its `order_ref` is one of this run's orders, or names this bot (an
+//! earlier run's order, still ours), or, without an `order_ref` (bracket
+//! children carry none), it matches one of our bracket children by
+//! contract and side. Another bot's fills on the same account, and fills
+//! of orders made in TWS, never move a strategy's position.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 
@@ -36,7 +48,21 @@ pub struct IbkrBroker {
     /// Engine cOID of top-level orders -> engine id, for executions'
     /// `order_ref` (bracket children carry no cOID on the wire).
     by_coid: HashMap<String, OrderId>,
+    /// Finished orders, oldest first, with when they finished: forgotten
+    /// after [`FINISHED_GRACE`] or beyond [`KEEP_FINISHED`], so memory
+    /// follows the working orders, not the run's history (it grew by about
+    /// 2.4 KB per order).
+    finished: VecDeque<(OrderId, Instant)>,
+    /// The ids in `finished`.
+    finished_ids: HashSet<OrderId>,
 }
+
+/// How long a finished order stays known: its late reports (a fill after
+/// the update that closed it, a repeated `sor`) still find it.
+const FINISHED_GRACE: Duration = Duration::from_secs(600);
+
+/// At most this many finished orders are kept, whatever their age.
+const KEEP_FINISHED: usize = 512;
 
 impl std::fmt::Debug for IbkrBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -59,6 +85,54 @@ impl IbkrBroker {
             placed: BTreeMap::new(),
             by_broker_id: HashMap::new(),
             by_coid: HashMap::new(),
+            finished: VecDeque::new(),
+            finished_ids: HashSet::new(),
+        }
+    }
+
+    /// Orders this broker still knows (working, and finished within the
+    /// grace period): bounded by what is live, not by the run's history.
+    pub fn tracked_orders(&self) -> usize {
+        self.placed
+            .len()
+            .max(self.by_broker_id.len())
+            .max(self.by_coid.len())
+    }
+
+    /// An order reached a final status: keep it for late reports, then
+    /// forget it (see [`FINISHED_GRACE`], [`KEEP_FINISHED`]). A late
+    /// execution of a forgotten order still names this bot in its
+    /// `order_ref` and is counted as the bot's, only no longer linked to
+    /// its strategy.
+    fn retire(&mut self, id: OrderId) {
+        if self.finished_ids.insert(id) {
+            self.finished.push_back((id, Instant::now()));
+        }
+        self.prune_finished();
+    }
+
+    fn prune_finished(&mut self) {
+        while let Some(&(id, at)) = self.finished.front() {
+            if self.finished.len() <= KEEP_FINISHED && at.elapsed() < FINISHED_GRACE {
+                break;
+            }
+            self.finished.pop_front();
+            self.finished_ids.remove(&id);
+            self.forget(id);
+        }
+    }
+
+    fn forget(&mut self, id: OrderId) {
+        let Some((req, _, broker_id)) = self.placed.remove(&id) else {
+            return;
+        };
+        if let Some(b) = broker_id {
+            if self.by_broker_id.get(&b) == Some(&id) {
+                self.by_broker_id.remove(&b);
+            }
+        }
+        if self.by_coid.get(&req.client_order_id) == Some(&id) {
+            self.by_coid.remove(&req.client_order_id);
         }
     }
 
@@ -90,6 +164,45 @@ impl IbkrBroker {
     pub fn engine_id_by_ref(&self, order_ref: &str) -> Option<OrderId> {
         let coid = order_ref.strip_prefix(self.exec.coid_prefix())?;
         self.by_coid.get(coid).copied()
+    }
+
+    /// Whether an execution belongs to this bot, linking it to its engine
+    /// order when it is one of this run's. See the module doc: by
+    /// `order_ref` (this run's, or this bot's from an earlier run), else
+    /// (no `order_ref`: a bracket child) by one of our children of the
+    /// same contract and side, the working one first.
+    pub fn claim_execution(&self, e: &mut Execution, orders: &WorkingOrders) -> bool {
+        if e.order_id.is_some() {
+            return true;
+        }
+        match e.order_ref.as_deref() {
+            Some(r) => {
+                e.order_id = self.engine_id_by_ref(r);
+                e.order_id.is_some() || r.starts_with(self.exec.bot_prefix())
+            }
+            None => {
+                let side = match e.side {
+                    engine::model::ExecSide::Bought => engine::model::Side::Buy,
+                    engine::model::ExecSide::Sold => engine::model::Side::Sell,
+                    // Netting reports follow a fill; they carry the leg's
+                    // order_ref when the fill did.
+                    engine::model::ExecSide::Netting => return false,
+                };
+                let children = self.placed.iter().rev().filter(|(_, (req, _, _))| {
+                    req.parent.is_some() && req.conid == e.conid && req.side == side
+                });
+                let mut latest = None;
+                for (id, _) in children {
+                    if orders.get(*id).is_some_and(Order::is_open) {
+                        e.order_id = Some(*id);
+                        return true;
+                    }
+                    latest.get_or_insert(*id);
+                }
+                e.order_id = latest;
+                latest.is_some()
+            }
+        }
     }
 
     /// Remember an order and index it by gateway id and cOID.
@@ -129,6 +242,24 @@ impl IbkrBroker {
     }
 }
 
+/// Tag the engine cOIDs (and children's `parentId`) of a new batch with the
+/// strategy that placed it ([`cpapi::order_ticket::tag_strategy`]), once:
+/// a request already tagged (a retry) is left as it is.
+fn tag_batch(strategy: usize, batch: &mut [OrderRequest]) {
+    let tagged = cpapi::order_ticket::tag_strategy(strategy, "");
+    let tag = |c: &str| {
+        if c.starts_with(&tagged) {
+            c.to_owned()
+        } else {
+            cpapi::order_ticket::tag_strategy(strategy, c)
+        }
+    };
+    for r in batch {
+        r.client_order_id = tag(&r.client_order_id);
+        r.parent = r.parent.as_deref().map(tag);
+    }
+}
+
 fn venue(e: IbkrError) -> VenueError {
     match e {
         IbkrError::Api { message, .. } => VenueError::Rejected(message),
@@ -156,8 +287,9 @@ impl IbkrBroker {
     pub async fn place_batch(
         &mut self,
         strategy: usize,
-        batch: Vec<OrderRequest>,
+        mut batch: Vec<OrderRequest>,
     ) -> Result<Vec<Order>, VenueError> {
+        tag_batch(strategy, &mut batch);
         let sec: BTreeMap<Conid, SecType> = batch
             .iter()
             .map(|r| (r.conid, self.sec_type(r.conid)))
@@ -183,6 +315,9 @@ impl IbkrBroker {
             let status = parse_status(ack.and_then(|a| a.order_status.as_deref()));
             self.remember(req, strategy, broker_id);
             out.push(self.order(id, status)?);
+            if status.is_terminal() {
+                self.retire(id);
+            }
         }
         Ok(out)
     }
@@ -282,6 +417,29 @@ impl IbkrBroker {
         Ok(out)
     }
 
+    /// One order's status as `/iserver/account/order/status/{id}` reports
+    /// it, whatever its age: (status, filled quantity, average price). For
+    /// the orders the live list no longer shows (finished on an earlier
+    /// day) at reconciliation.
+    pub async fn fetch_order_status(
+        &self,
+        broker_order_id: &str,
+    ) -> Result<(OrderStatus, Decimal, Option<Decimal>), VenueError> {
+        let info = self
+            .exec
+            .client()
+            .order_status(broker_order_id)
+            .await
+            .map_err(venue)?;
+        let status = cpapi::spelling::order_status(info.order_status.as_deref().unwrap_or(""))
+            .map_err(|e| VenueError::Unreadable(format!("order {broker_order_id}: {e}")))?;
+        Ok((
+            status,
+            info.cum_fill.unwrap_or_default(),
+            info.average_price,
+        ))
+    }
+
     /// The account's executions of the last 7 days.
     pub async fn fetch_executions(&self) -> Result<Vec<Execution>, VenueError> {
         let trades = self.exec.client().trades(Some(7)).await.map_err(venue)?;
@@ -311,7 +469,9 @@ impl Venue for IbkrBroker {
         now: Timestamp,
         out: &mut Vec<Event>,
     ) -> Result<(), VenueError> {
-        let requests = batch.clone();
+        let mut requests = batch.clone();
+        // The refusal below names the orders as the journal would.
+        tag_batch(strategy, &mut requests);
         match self.place_batch(strategy, batch).await {
             Ok(orders) => {
                 out.extend(orders.into_iter().map(Event::OrderUpdate));
@@ -372,17 +532,22 @@ impl LiveVenue for IbkrBroker {
         match msg {
             WsMessage::OrderUpdate(lo) => {
                 if let Some(order) = self.order_update(&lo, orders) {
+                    if order.status.is_terminal() {
+                        self.retire(order.id());
+                    }
                     out.push(Event::OrderUpdate(order));
                 }
             }
             WsMessage::Event(Event::Execution(mut e)) => {
-                if e.order_id.is_none() {
-                    e.order_id = e
-                        .order_ref
-                        .as_deref()
-                        .and_then(|r| self.engine_id_by_ref(r));
+                if self.claim_execution(&mut e, orders) {
+                    out.push(Event::Execution(e));
+                } else {
+                    tracing::info!(
+                        execution = %e.execution_id,
+                        order_ref = e.order_ref.as_deref().unwrap_or("none"),
+                        "execution of an order this bot did not place: not counted"
+                    );
                 }
-                out.push(Event::Execution(e));
             }
             WsMessage::Event(ev) => out.push(ev),
             WsMessage::Disconnected { reason } => {
@@ -432,5 +597,104 @@ impl IbkrBroker {
         }
         order.updated = chrono::Utc::now();
         Some(order)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpapi::order_ticket::TicketBuilder;
+    use engine::model::{OrderType, Side, Tif};
+
+    fn broker() -> IbkrBroker {
+        let client = crate::IbkrClient::new(crate::ClientConfig::with_base_url(
+            "http://127.0.0.1:9/v1/api",
+        ))
+        .expect("a client (it never connects here)");
+        let exec = LiveExecutor::new(
+            client,
+            TicketBuilder {
+                account: "U1".into(),
+                coid_prefix: "bot1.00000000.".into(),
+                ext_operator: "t".into(),
+            },
+            crate::reply::ReplyPolicy::default(),
+        );
+        IbkrBroker::new(exec, "U1")
+    }
+
+    fn request(id: u64) -> OrderRequest {
+        OrderRequest {
+            id: OrderId(id),
+            conid: Conid(265598),
+            side: Side::Buy,
+            order_type: OrderType::Market,
+            quantity: Decimal::ONE,
+            limit_price: None,
+            stop_price: None,
+            trail: None,
+            tif: Tif::Day,
+            outside_rth: false,
+            client_order_id: format!("0.ibf-{id}"),
+            parent: None,
+            oca_group: None,
+        }
+    }
+
+    /// Placing and finishing many orders leaves the broker's maps bounded
+    /// (they used to keep every order of the run); the latest finished
+    /// orders are still found by their late reports.
+    #[test]
+    fn finished_orders_are_forgotten_beyond_the_cap() {
+        let mut b = broker();
+        let mut working = WorkingOrders::default();
+        let n = 5_000u64;
+        for id in 1..=n {
+            b.remember(request(id), 0, Some(format!("{}", 1_000_000 + id)));
+            let mut o = b.order(OrderId(id), OrderStatus::Submitted).expect("known");
+            working.update(o.clone());
+            let lo: cpapi::messages::LiveOrder = serde_json::from_value(serde_json::json!({
+                "conid": 265598, "orderId": format!("{}", 1_000_000 + id), "status": "Filled",
+                "filledQuantity": 1
+            }))
+            .expect("a sor row");
+            let mut out = Vec::new();
+            b.translate(WsMessage::OrderUpdate(lo), &working, &mut out);
+            assert_eq!(out.len(), 1, "order {id}: the update is ours");
+            o.status = OrderStatus::Filled;
+            working.update(o);
+            assert!(
+                b.tracked_orders() <= KEEP_FINISHED + 1,
+                "{}",
+                b.tracked_orders()
+            );
+        }
+        assert_eq!(b.tracked_orders(), KEEP_FINISHED);
+        // The latest finished order is still linked by its cOID and id.
+        let last = format!("bot1.00000000.0.ibf-{n}");
+        assert_eq!(b.engine_id_by_ref(&last), Some(OrderId(n)));
+        assert_eq!(b.engine_id(&format!("{}", 1_000_000 + n)), Some(OrderId(n)));
+        // An old one is forgotten, yet its late fill is still the bot's.
+        assert_eq!(b.engine_id_by_ref("bot1.00000000.0.ibf-1"), None);
+        let mut late = Execution {
+            execution_id: "late".into(),
+            order_id: None,
+            order_ref: Some("bot1.00000000.0.ibf-1".into()),
+            account: "U1".into(),
+            conid: Conid(265598),
+            side: engine::model::ExecSide::Bought,
+            size: Decimal::ONE,
+            price: Decimal::ONE,
+            commission: Decimal::ZERO,
+            net_amount: Decimal::ONE,
+            time: chrono::Utc::now(),
+        };
+        assert!(b.claim_execution(&mut late, &working));
+        // Another bot's fill is not.
+        let mut foreign = Execution {
+            order_ref: Some("bot2.00000000.0.ibf-1".into()),
+            ..late
+        };
+        assert!(!b.claim_execution(&mut foreign, &working));
     }
 }

@@ -97,6 +97,12 @@ impl LiveExecutor {
         &self.builder.coid_prefix
     }
 
+    /// What every cOID of this bot starts with, whatever the run
+    /// ([`TicketBuilder::bot_prefix`]): how a restarted bot knows its own.
+    pub fn bot_prefix(&self) -> &str {
+        self.builder.bot_prefix()
+    }
+
     /// Cancel a working order; futures and futures options carry
     /// `manualIndicator=false` and `extOperator` as the spec requires.
     pub async fn cancel(&self, order_id: &str, sec_type: &SecType) -> Result<(), SubmitError> {

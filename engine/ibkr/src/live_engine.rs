@@ -376,16 +376,21 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
     /// recorded once), then compare the journal's positions and open
     /// orders with the venue's. Differences are returned, logged and
     /// delivered to strategies as [`Event::Discrepancy`], never overwritten.
+    /// A fetch that fails fails the reconciliation (nothing is written): a
+    /// comparison with what could not be fetched would report "no
+    /// discrepancies" it never checked.
     pub async fn reconcile(&mut self) -> Result<Vec<Discrepancy>, JournalError> {
         if self.sink.journal.is_none() {
             return Ok(Vec::new());
         }
         let account = self.venue.account().to_owned();
         let mut report = VenueReport::default();
+        let mut failed = Vec::new();
         match self.venue.executions().await {
             Ok(v) => report.executions = v,
             Err(e) => {
-                tracing::error!(error = %e, "reconcile: could not fetch the venue's executions")
+                tracing::error!(error = %e, "reconcile: could not fetch the venue's executions");
+                failed.push(format!("executions: {e}"));
             }
         }
         match self.venue.positions().await {
@@ -400,7 +405,10 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
                         .collect(),
                 )
             }
-            Err(e) => tracing::error!(error = %e, "reconcile: could not fetch positions"),
+            Err(e) => {
+                tracing::error!(error = %e, "reconcile: could not fetch positions");
+                failed.push(format!("positions: {e}"));
+            }
         }
         match self.venue.orders().await {
             Ok(orders) => {
@@ -419,7 +427,16 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
                         .collect(),
                 )
             }
-            Err(e) => tracing::error!(error = %e, "reconcile: could not fetch orders"),
+            Err(e) => {
+                tracing::error!(error = %e, "reconcile: could not fetch orders");
+                failed.push(format!("orders: {e}"));
+            }
+        }
+        if !failed.is_empty() {
+            return Err(JournalError(format!(
+                "reconciliation failed: could not fetch the venue's {}",
+                failed.join("; ")
+            )));
         }
         let Some(journal) = &mut self.sink.journal else {
             return Ok(Vec::new());

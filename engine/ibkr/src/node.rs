@@ -15,7 +15,9 @@
 //! 4. opens the websocket (`sor`, `str`, `smd` of each contract) and waits
 //!    until it is up, so no update is missed;
 //! 5. starts the session keeper (`/tickle`, re-init after resets);
-//! 6. builds the executor (cOIDs with a per-run prefix, the reply policy)
+//! 6. builds the executor (cOIDs `{bot}.{run}.{strategy}.{engine}`: the
+//!    bot's id, random bits from the OS, see [`cpapi::order_ticket`]; the
+//!    reply policy)
 //!    and the [`LiveEngine`] with bars of the configured period, trading
 //!    hours from `/trsrv/secdef/schedule` when asked.
 //!
@@ -81,6 +83,17 @@ pub struct NodeConfig {
     pub ext_operator: String,
     /// How long to wait for the websocket before giving up.
     pub connect_timeout: Duration,
+    /// The bot's identity in every cOID (1 to 8 of `[0-9a-z]`): stable
+    /// across restarts so a restarted bot knows its earlier orders (the
+    /// store keeps one: `Store::bot_id`). `None`: a random
+    /// one for this run only.
+    pub bot_id: Option<String>,
+    /// How often [`LiveNode::with_journal`] tries to reconcile before it
+    /// gives up (the node then never trades): default 6.
+    pub reconcile_attempts: u32,
+    /// The wait before the second attempt; it doubles after each failure,
+    /// up to 30 s. Default 2 s (2 + 4 + 8 + 16 + 30 s over 6 attempts).
+    pub reconcile_backoff: Duration,
 }
 
 impl NodeConfig {
@@ -97,6 +110,9 @@ impl NodeConfig {
             trading_hours: false,
             ext_operator: format!("ibflow-{}", env!("CARGO_PKG_VERSION")),
             connect_timeout: Duration::from_secs(30),
+            bot_id: None,
+            reconcile_attempts: 6,
+            reconcile_backoff: Duration::from_secs(2),
         }
     }
 }
@@ -141,6 +157,30 @@ pub enum NodeError {
     /// Reconciling the journal failed.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// Reconciliation failed every time it was tried (the venue's orders,
+    /// executions or positions could not be fetched): the node does not
+    /// trade on an account it could not compare with its journal.
+    #[error("reconciliation failed {attempts} time(s), not trading: {last}")]
+    NotReconciled {
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last failure.
+        last: JournalError,
+    },
+    /// The configured bot id cannot be part of a cOID.
+    #[error(transparent)]
+    BotId(#[from] cpapi::order_ticket::BadBotId),
+}
+
+/// The cOID prefix of this run: the bot's id (or a random one) and 41 bits
+/// from the OS, so two bots started in the same second, on one account,
+/// never send the same cOID.
+pub fn run_coid_prefix(bot_id: Option<&str>) -> Result<String, NodeError> {
+    let bot = match bot_id {
+        Some(b) => b.to_owned(),
+        None => cpapi::order_ticket::base36(rand::random::<u64>() % 36u64.pow(6), 6),
+    };
+    Ok(TicketBuilder::unique_prefix(&bot, rand::random::<u64>())?)
 }
 
 fn gateway(what: &'static str) -> impl FnOnce(IbkrError) -> NodeError {
@@ -188,6 +228,8 @@ pub struct LiveNode<S: Strategy = Box<dyn Strategy>> {
     contracts: Contracts,
     event_records: Vec<StrikeSide>,
     started: bool,
+    reconcile_attempts: u32,
+    reconcile_backoff: Duration,
 }
 
 impl<S: Strategy> std::fmt::Debug for LiveNode<S> {
@@ -229,7 +271,7 @@ impl<S: Strategy> LiveNode<S> {
             client.clone(),
             TicketBuilder {
                 account: account.clone(),
-                coid_prefix: TicketBuilder::run_prefix(chrono::Utc::now()),
+                coid_prefix: run_coid_prefix(cfg.bot_id.as_deref())?,
                 ext_operator: cfg.ext_operator.clone(),
             },
             cfg.reply.clone(),
@@ -289,19 +331,63 @@ impl<S: Strategy> LiveNode<S> {
             contracts,
             event_records,
             started: false,
+            reconcile_attempts: cfg.reconcile_attempts,
+            reconcile_backoff: cfg.reconcile_backoff,
         })
     }
 
     /// Record orders and executions in `journal`, and reconcile it with the
     /// account now: the differences found (also logged, and delivered to
-    /// strategies when they start).
+    /// strategies when they start). A reconciliation that cannot fetch what
+    /// it compares is retried with backoff ([`NodeConfig::reconcile_attempts`],
+    /// [`NodeConfig::reconcile_backoff`]) and, failing every time, is
+    /// [`NodeError::NotReconciled`]: strategies never start on an account
+    /// the journal was not compared with.
     pub async fn with_journal(
         mut self,
         journal: Box<dyn Journal>,
     ) -> Result<(Self, Vec<Discrepancy>), NodeError> {
         self.engine = self.engine.with_journal(journal);
-        let found = self.engine.reconcile().await?;
-        Ok((self, found))
+        let attempts = self.reconcile_attempts.max(1);
+        let mut wait = self.reconcile_backoff;
+        let mut attempt = 1;
+        loop {
+            match self.engine.reconcile().await {
+                Ok(found) => return Ok((self, found)),
+                Err(last) if attempt >= attempts => {
+                    tracing::error!(attempts, error = %last, "reconciliation failed: not trading");
+                    return Err(NodeError::NotReconciled { attempts, last });
+                }
+                Err(e) => {
+                    tracing::error!(
+                        attempt,
+                        of = attempts,
+                        error = %e,
+                        retry_in = ?wait,
+                        "reconciliation failed; not trading until it succeeds"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = wait.saturating_mul(2).min(Duration::from_secs(30));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// What the broker says of one order by its id, whatever its age
+    /// (`/iserver/account/order/status/{id}`): status, filled quantity and
+    /// average price. Reconciliation asks it about orders the journal holds
+    /// as working that the live list no longer shows (finished on an
+    /// earlier day, while the bot was down).
+    pub async fn order_status(
+        &self,
+        broker_order_id: &str,
+    ) -> Result<(engine::model::OrderStatus, Decimal, Option<Decimal>), engine::venue::VenueError>
+    {
+        self.engine
+            .venue()
+            .fetch_order_status(broker_order_id)
+            .await
     }
 
     /// The account traded.

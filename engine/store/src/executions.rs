@@ -18,6 +18,14 @@ const CHUNK: usize = 256;
 /// keep every product in the position arithmetic far from `Decimal`'s range.
 const LIMIT: i64 = 1_000_000_000_000;
 
+/// Longest execution id, `order_ref` or account accepted: real ones are a
+/// few dozen characters; a megabyte of id is an attack or a broken file.
+pub(crate) const MAX_ID_LEN: usize = 128;
+
+/// How far after now a trade time may be (clock skew, time zones): beyond
+/// it the time is wrong, not early.
+const FUTURE_SLACK_DAYS: i64 = 2;
+
 /// One stored execution with what came with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredExecution {
@@ -78,11 +86,50 @@ fn validate(e: &Execution) -> Result<()> {
     if e.execution_id.trim().is_empty() {
         return bad("empty execution_id".into());
     }
+    let printable = |s: &str| s.chars().all(|c| !c.is_control());
+    if e.execution_id.len() > MAX_ID_LEN || !printable(&e.execution_id) {
+        return Err(StoreError::InvalidExecution {
+            // The id itself may be the problem: name it shortened.
+            execution_id: e.execution_id.chars().take(40).collect::<String>() + "...",
+            reason: format!(
+                "execution_id of {} bytes (at most {MAX_ID_LEN} printable characters)",
+                e.execution_id.len()
+            ),
+        });
+    }
+    if e.order_ref
+        .as_deref()
+        .is_some_and(|r| r.len() > MAX_ID_LEN || !printable(r))
+    {
+        return bad(format!(
+            "order_ref longer than {MAX_ID_LEN} characters or not printable"
+        ));
+    }
+    if e.account.trim().is_empty() || e.account.len() > MAX_ID_LEN || !printable(&e.account) {
+        return bad("account empty, too long or not printable".into());
+    }
     if e.size <= Decimal::ZERO || e.size > limit {
         return bad(format!("size must be in (0, {LIMIT}], got {}", e.size));
     }
     if e.price.abs() > limit {
         return bad(format!("price out of range: {}", e.price));
+    }
+    // A trade has a positive price; a netting report (ForecastEx) may
+    // carry zero, never less.
+    let price_ok = match e.side {
+        ExecSide::Netting => e.price >= Decimal::ZERO,
+        ExecSide::Bought | ExecSide::Sold => e.price > Decimal::ZERO,
+    };
+    if !price_ok {
+        return bad(format!("price must be positive, got {}", e.price));
+    }
+    let latest = chrono::Utc::now() + chrono::Duration::days(FUTURE_SLACK_DAYS);
+    if e.time.timestamp_millis() <= 0 || e.time > latest {
+        return bad(format!(
+            "trade time {} is not after 1970 and before {}",
+            e.time.to_rfc3339(),
+            latest.date_naive()
+        ));
     }
     if e.commission.abs() > limit || e.net_amount.abs() > limit * limit {
         return bad("commission or net amount out of range".into());
@@ -156,6 +203,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let known: HashSet<String> = serde_json::from_str(known.as_deref().unwrap_or("[]"))?;
+        check_same(&mut tx, batch, &known).await?;
         let fresh: Vec<&(Execution, Option<String>)> = candidates
             .into_iter()
             .filter(|(e, _)| !known.contains(&e.execution_id))
@@ -319,6 +367,86 @@ impl Store {
         out.sort_by(|a, b| (&a.account, a.conid).cmp(&(&b.account, b.conid)));
         Ok(out)
     }
+}
+
+/// What makes two reports of one execution id the same fill: who, what,
+/// which way, how many, at what price, for which order (when both name
+/// one: a later run's fill under a reused id names another cOID).
+/// Commission and net amount are left out (a `str` message may carry them
+/// before the commission is known).
+fn same_fill(a: &Execution, b: &Execution) -> bool {
+    let same_order = match (&a.order_ref, &b.order_ref) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    };
+    same_order
+        && a.account == b.account
+        && a.conid == b.conid
+        && a.side == b.side
+        && a.size == b.size
+        && a.price == b.price
+}
+
+fn conflict(new: &Execution, old: &Execution) -> StoreError {
+    StoreError::ConflictingExecution {
+        execution_id: new.execution_id.clone(),
+        stored: describe(old),
+        new: describe(new),
+    }
+}
+
+fn describe(e: &Execution) -> String {
+    format!(
+        "{} {} {} {} @ {} (order {})",
+        e.account,
+        e.conid,
+        e.side.code(),
+        e.size,
+        e.price,
+        e.order_ref.as_deref().unwrap_or("-")
+    )
+}
+
+/// A repeated execution id must be the same fill, within the batch and
+/// against the table: a different fill under a known id (a venue or a
+/// simulator that reuses ids, an edited file) is an error naming the id,
+/// never silently dropped as a duplicate.
+async fn check_same(
+    tx: &mut Transaction<'_, Sqlite>,
+    batch: &[(Execution, Option<String>)],
+    known: &HashSet<String>,
+) -> Result<()> {
+    let mut first: HashMap<&str, &Execution> = HashMap::with_capacity(batch.len());
+    for (e, _) in batch {
+        match first.get(e.execution_id.as_str()) {
+            Some(f) if !same_fill(f, e) => return Err(conflict(e, f)),
+            Some(_) => {}
+            None => {
+                first.insert(e.execution_id.as_str(), e);
+            }
+        }
+    }
+    if known.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&String> = known.iter().collect();
+    let rows = sqlx::query(
+        "SELECT execution_id, order_ref, engine_order_id, account, conid, side, size, price, \
+         commission, net_amount, trade_time_ms, NULL AS raw_json, recorded_ms FROM executions \
+         WHERE execution_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(serde_json::to_string(&ids)?)
+    .fetch_all(&mut **tx)
+    .await?;
+    for r in rows {
+        let stored = execution_from_row(&r)?.execution;
+        if let Some(e) = first.get(stored.execution_id.as_str()) {
+            if !same_fill(e, &stored) {
+                return Err(conflict(e, &stored));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The stored positions of `keys`, in a few multi-row lookups rather than

@@ -53,6 +53,12 @@ pub fn parse_message(line: &str) -> Result<Message, RecordError> {
     let v: Value = serde_json::from_str(line).map_err(|e| RecordError {
         what: format!("not JSON: {e}"),
     })?;
+    if v.get("topic").is_none() {
+        if let Some(e) = v.get("error") {
+            // A saved error answer (`{"error": "..."}`), not trades.
+            return err(format!("the gateway's error answer, not trades: {e}"));
+        }
+    }
     if v.get("topic").and_then(Value::as_str) != Some("str") {
         return Ok(Message::Other);
     }

@@ -8,6 +8,10 @@ use engine::model::Execution;
 
 use crate::{Store, StoredOrder};
 
+/// How far back the broker's trades reach (`/iserver/account/trades`,
+/// `days` at most 7).
+const TRADES_WINDOW_DAYS: i64 = 7;
+
 fn err(e: crate::StoreError) -> JournalError {
     JournalError(e.to_string())
 }
@@ -33,12 +37,40 @@ impl Journal for Store {
         _account: &str,
         venue: VenueReport,
     ) -> Result<Reconciled, JournalError> {
+        let now = chrono::Utc::now();
+        // Checked before ingesting: what the broker sends now is not what
+        // the store had.
+        if let Some(gap) = self
+            .history_gap(now, TRADES_WINDOW_DAYS)
+            .await
+            .map_err(err)?
+        {
+            tracing::error!(
+                last_recorded = %gap.last_recorded.to_rfc3339(),
+                recoverable_from = %gap.recoverable_from.to_rfc3339(),
+                "the store was last written more than {TRADES_WINDOW_DAYS} days ago: executions \
+                 from {} to {} cannot be fetched from the broker any more and may be missing",
+                gap.last_recorded.date_naive(),
+                gap.recoverable_from.date_naive()
+            );
+        }
         let batch: Vec<_> = venue.executions.into_iter().map(|e| (e, None)).collect();
         let ingested = self.record_executions(&batch).await.map_err(err)?;
         let mut out = Reconciled {
             ingested: ingested.new_count(),
             discrepancies: Vec::new(),
         };
+        if let Some(o) = &venue.orders {
+            for r in self.resolve_open_orders(o, now).await.map_err(err)? {
+                tracing::warn!(
+                    order = %r.client_order_id,
+                    was = %r.was,
+                    now = %r.now,
+                    from = r.source,
+                    "reconcile: an order finished while the bot was down"
+                );
+            }
+        }
         if let Some(p) = venue.positions {
             let found = self.position_discrepancies(&p).await.map_err(err)?;
             out.discrepancies.extend(found);

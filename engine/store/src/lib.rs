@@ -23,12 +23,14 @@
 //! ([`Store::position_discrepancies`], [`Store::order_discrepancies`]);
 //! the fetching belongs to the live client.
 
+mod check;
 mod codec;
 mod executions;
 pub mod import;
 mod journal;
 mod orders;
 mod reconcile;
+mod resolve;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -38,9 +40,11 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqlitePool};
 
+pub use check::{HistoryCheck, HistoryProblem};
 pub use executions::{Ingested, StoredExecution, StoredPosition};
 pub use orders::{OrderStatusUpdate, StatusChange, StoredOrder};
 pub use reconcile::{compare_orders, compare_positions, BrokerOrder, BrokerPosition, Discrepancy};
+pub use resolve::{HistoryGap, ResolvedOrder};
 /// Re-exported for queries through [`Store::pool`] that this API does not offer.
 pub use sqlx;
 pub use state::BacktestRun;
@@ -95,6 +99,34 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An execution id already stored (or repeated in the batch) with a
+    /// different fill: the same id must mean the same execution. Nothing
+    /// was written.
+    #[error("execution {execution_id} conflicts with the one stored under that id: stored {stored}, now {new}")]
+    ConflictingExecution {
+        /// The id.
+        execution_id: String,
+        /// The stored (or first) fill: account, conid, side, size @ price.
+        stored: String,
+        /// The conflicting one.
+        new: String,
+    },
+    /// An order's broker id is already stored for another cOID (two runs of
+    /// a venue that reuses order ids, or a corrupt report). Nothing was
+    /// written; the row is not dropped silently.
+    #[error("order {client_order_id}: broker order id {broker_order_id} already belongs to order {held_by}")]
+    BrokerIdTaken {
+        /// The order being written.
+        client_order_id: String,
+        /// Its broker id.
+        broker_order_id: String,
+        /// The cOID stored with that broker id.
+        held_by: String,
+    },
+    /// A database file that does not exist, where only an existing one will
+    /// do (`db check`, listings): nothing is created.
+    #[error("no database at {0}")]
+    Missing(PathBuf),
     /// The database changed under a transaction that holds the write lock:
     /// nothing was written.
     #[error("store inconsistency: {0}")]
@@ -127,11 +159,27 @@ impl Store {
         Ok(store)
     }
 
+    /// Open an existing database only, bringing its schema up to date: a
+    /// mistyped path is [`StoreError::Missing`], never a new empty database
+    /// that then looks fine.
+    pub async fn open_existing(path: &Path) -> Result<Store> {
+        if !path.is_file() {
+            return Err(StoreError::Missing(path.to_owned()));
+        }
+        let store = Store::connect(path, false).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
     /// Open without migrating: for tools that only report the schema state.
     pub async fn open_unmigrated(path: &Path) -> Result<Store> {
+        Store::connect(path, true).await
+    }
+
+    async fn connect(path: &Path, create: bool) -> Result<Store> {
         let opts = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
@@ -166,6 +214,40 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// The identity of the bot writing this store, for its cOIDs (see
+    /// `cpapi::order_ticket`): drawn at random on first use (8 hex digits,
+    /// SQLite's `randomblob`, seeded by the OS) and the same ever after, so
+    /// a restarted bot recognises its earlier orders and two bots with
+    /// their own stores never send the same cOIDs.
+    pub async fn bot_id(&self) -> Result<String> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('bot_id', lower(hex(randomblob(4))))",
+        )
+        .execute(&self.pool)
+        .await?;
+        let id: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'bot_id'")
+            .fetch_one(&self.pool)
+            .await?;
+        if !cpapi::order_ticket::valid_bot_id(&id) {
+            return Err(StoreError::Corrupt {
+                table: "meta",
+                column: "value",
+                value: id,
+            });
+        }
+        Ok(id)
+    }
+
+    /// The bot id this store gave out, if it gave one ([`Store::bot_id`]
+    /// creates it; this only reads).
+    pub async fn stored_bot_id(&self) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'bot_id'")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// `PRAGMA integrity_check`: `ok`, or the problems SQLite found.

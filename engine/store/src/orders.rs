@@ -136,7 +136,8 @@ impl Store {
     /// or filled quantity, appends to its status history; returns whether it
     /// did.
     pub async fn upsert_order(&self, o: &StoredOrder) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        broker_id_free(&mut tx, &o.client_order_id, o.broker_order_id.as_deref()).await?;
         sqlx::query(
             "INSERT INTO orders (client_order_id, broker_order_id, engine_order_id, parent, \
              oca_group, strategy, account, conid, side, order_type, quantity, limit_price, \
@@ -197,7 +198,16 @@ impl Store {
     /// nothing) when no order has that cOID: reconciliation decides what an
     /// unknown order means.
     pub async fn update_order_status(&self, u: &OrderStatusUpdate) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let known: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM orders WHERE client_order_id = ?")
+                .bind(&u.client_order_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if known.is_none() {
+            return Ok(false);
+        }
+        broker_id_free(&mut tx, &u.client_order_id, u.broker_order_id.as_deref()).await?;
         let done = sqlx::query(
             "UPDATE orders SET status = ?, filled_quantity = ?, \
              avg_fill_price = COALESCE(?, avg_fill_price), reason = COALESCE(?, reason), \
@@ -286,6 +296,34 @@ const SELECT_ORDER: &str = "SELECT client_order_id, broker_order_id, engine_orde
      oca_group, strategy, account, conid, side, order_type, quantity, limit_price, stop_price, \
      trail_amount, trail_unit, tif, outside_rth, status, filled_quantity, avg_fill_price, reason, \
      created_ms, updated_ms FROM orders";
+
+/// A broker order id names one order: writing it for another cOID is
+/// [`super::StoreError::BrokerIdTaken`], reported rather than left to the
+/// UNIQUE constraint's bare "constraint failed".
+async fn broker_id_free(
+    tx: &mut Transaction<'_, Sqlite>,
+    coid: &str,
+    broker_id: Option<&str>,
+) -> Result<()> {
+    let Some(b) = broker_id else {
+        return Ok(());
+    };
+    let held: Option<String> = sqlx::query_scalar(
+        "SELECT client_order_id FROM orders WHERE broker_order_id = ? AND client_order_id <> ?",
+    )
+    .bind(b)
+    .bind(coid)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match held {
+        Some(held_by) => Err(super::StoreError::BrokerIdTaken {
+            client_order_id: coid.to_owned(),
+            broker_order_id: b.to_owned(),
+            held_by,
+        }),
+        None => Ok(()),
+    }
+}
 
 /// Append a history row unless the last one already says the same.
 async fn append_history(

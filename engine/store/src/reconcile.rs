@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::{Result, Store, StoredOrder, StoredPosition};
+use cpapi::order_ticket::CoidParts;
 use engine::model::Conid;
 
 pub use engine::journal::{BrokerOrder, BrokerPosition, Discrepancy};
@@ -83,7 +84,9 @@ impl Store {
     /// Stored open orders against the broker's live orders. Orders the
     /// broker reports that we hold as finished are not discrepancies; an
     /// order we stored as finished but the broker still works is, as an
-    /// unknown order only when we never stored its cOID.
+    /// unknown order only when we never stored its cOID. Orders whose cOID
+    /// names another ibflow bot (once this store has a
+    /// [`Store::bot_id`]) are that bot's, not unknown.
     ///
     /// A finished broker order without a cOID (a bracket child: children
     /// carry no cOID on the wire) cannot be matched by cOID and changes
@@ -111,6 +114,16 @@ impl Store {
                     || !known.contains(b.client_order_id.as_str())
             })
             .cloned()
+            .collect();
+        // Another ibflow bot's orders on a shared account are its own
+        // store's business, not unknown to this one.
+        let own_bot = self.stored_bot_id().await?;
+        let relevant: Vec<BrokerOrder> = relevant
+            .into_iter()
+            .filter(|b| match (&own_bot, CoidParts::parse(&b.client_order_id)) {
+                (Some(own), Some(parts)) => parts.bot == own,
+                _ => true,
+            })
             .collect();
         let mut out = compare_orders(&open, &relevant);
         for b in broker {
