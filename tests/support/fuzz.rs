@@ -20,11 +20,11 @@
 use proptest::prelude::*;
 
 /// How many inputs each fuzz target runs: `FUZZ_CASES` from the
-/// environment, else `default`.
+/// environment, else `PROPTEST_CASES`, else `default`.
 pub fn cases(default: u32) -> u32 {
-    std::env::var("FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
+    ["FUZZ_CASES", "PROPTEST_CASES"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().and_then(|v| v.parse().ok()))
         .unwrap_or(default)
 }
 
@@ -39,6 +39,10 @@ pub const EXTREME_NUMBERS: &[&str] = &[
     "1e308",
     "-1e308",
     "1e-30",
+    "1e400",
+    "-1e400",
+    "1e-400",
+    "123456789012345678901234567890.123456789",
     "79228162514264337593543950335",
     "79228162514264337593543950336",
     "-79228162514264337593543950336",
@@ -49,8 +53,12 @@ pub const EXTREME_NUMBERS: &[&str] = &[
     "18446744073709551616",
     "NaN",
     "Infinity",
+    "\"NaN\"",
+    "\"Infinity\"",
     "\"\"",
     "\"1e27\"",
+    "\"-5\"",
+    "\"1,000,000.5\"",
     "null",
     "true",
     "[]",
@@ -70,7 +78,8 @@ pub enum Edit {
     Truncate(usize),
 }
 
-fn edit() -> impl Strategy<Value = Edit> {
+/// One random [`Edit`].
+pub fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Insert(i, b)),
         any::<usize>().prop_map(Edit::Delete),
@@ -127,15 +136,28 @@ pub fn replace_number(seed: &str, k: usize, number: &str) -> String {
 /// Inputs derived from `seeds`: arbitrary bytes, edited seeds, and seeds
 /// with one or two numbers made extreme.
 pub fn inputs(seeds: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
-    let n = seeds.len();
+    seeded(seeds.iter().map(|s| (*s).to_owned()).collect())
+}
+
+/// [`inputs`] from seeds read at run time (fixture files), the seeds
+/// themselves included.
+pub fn seeded(seeds: Vec<String>) -> impl Strategy<Value = Vec<u8>> {
+    let (s1, s2) = (seeds.clone(), seeds.clone());
     prop_oneof![
-        1 => prop::collection::vec(any::<u8>(), 0..256),
-        3 => (0..n, prop::collection::vec(edit(), 1..6))
-            .prop_map(move |(i, edits)| mutate(seeds[i].as_bytes(), &edits)),
-        3 => (0..n, any::<usize>(), 0..EXTREME_NUMBERS.len(), any::<usize>(), 0..EXTREME_NUMBERS.len())
-            .prop_map(move |(i, k1, x1, k2, x2)| {
-                let once = replace_number(seeds[i], k1, EXTREME_NUMBERS[x1]);
-                replace_number(&once, k2, EXTREME_NUMBERS[x2]).into_bytes()
+        2 => prop::collection::vec(any::<u8>(), 0..256),
+        6 => (prop::sample::select(s1), prop::collection::vec(edit(), 1..6))
+            .prop_map(|(seed, edits)| mutate(seed.as_bytes(), &edits)),
+        6 => (
+            prop::sample::select(s2),
+            any::<usize>(),
+            prop::sample::select(EXTREME_NUMBERS),
+            any::<usize>(),
+            prop::sample::select(EXTREME_NUMBERS),
+        )
+            .prop_map(|(seed, k1, x1, k2, x2)| {
+                let once = replace_number(&seed, k1, x1);
+                replace_number(&once, k2, x2).into_bytes()
             }),
+        1 => prop::sample::select(seeds).prop_map(String::into_bytes),
     ]
 }

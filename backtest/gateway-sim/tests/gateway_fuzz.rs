@@ -17,13 +17,15 @@
 //!
 //! Bounded for CI: 1000 HTTP cases (about a second; a case is three
 //! loopback requests and six replay hours) and 300 websocket cases by
-//! default; `PROPTEST_CASES` overrides both. The long run:
-//! `PROPTEST_CASES=1000000 cargo test --release -p ibflow-gateway-sim --test gateway_fuzz -- --nocapture`
+//! default; `FUZZ_CASES` (or `PROPTEST_CASES`) overrides both. The long run:
+//! `FUZZ_CASES=1000000 cargo test --release -p ibflow-gateway-sim --test gateway_fuzz -- --nocapture`
 //! (it prints the cases run, the time taken and the answers by status).
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_gateway_sim as gateway_sim;
 
+#[path = "../../../tests/support/fuzz.rs"]
+mod fuzz;
 mod support;
 
 use std::fmt::Write as _;
@@ -165,27 +167,6 @@ const BODY_KEYS: &[&str] = &[
     "isBuy",
 ];
 
-/// Numbers a JSON parser or `Decimal` may choke on, as JSON text.
-const ABSURD_NUMBERS: &[&str] = &[
-    "0",
-    "-0",
-    "-1",
-    "1e27",
-    "1e400",
-    "-1e400",
-    "1e-400",
-    "79228162514264337593543950335",
-    "79228162514264337593543950336",
-    "-79228162514264337593543950335",
-    "0.0000000000000000000000000001",
-    "123456789012345678901234567890.123456789",
-    "9223372036854775807",
-    "18446744073709551616",
-    "1.5",
-    "100",
-    "185.5",
-];
-
 /// Sizes and prices an order may carry as a JSON number or string.
 const SIZES: &[&str] = &[
     "1",
@@ -247,7 +228,7 @@ const WORDS: &[&str] = &[
 fn word() -> BoxedStrategy<String> {
     prop_oneof![
         3 => proptest::sample::select(WORDS).prop_map(str::to_owned),
-        3 => proptest::sample::select(ABSURD_NUMBERS).prop_map(str::to_owned),
+        3 => proptest::sample::select(fuzz::EXTREME_NUMBERS).prop_map(str::to_owned),
         1 => "[0-9]{1,40}",
         2 => span(),
         1 => "\\PC{0,24}",
@@ -290,7 +271,7 @@ fn json_text() -> BoxedStrategy<String> {
     let leaf = prop_oneof![
         Just("null".to_owned()),
         any::<bool>().prop_map(|b| b.to_string()),
-        proptest::sample::select(ABSURD_NUMBERS).prop_map(str::to_owned),
+        proptest::sample::select(fuzz::EXTREME_NUMBERS).prop_map(str::to_owned),
         any::<i64>().prop_map(|n| n.to_string()),
         word().prop_map(|w| jstr(&w)),
     ];
@@ -315,7 +296,7 @@ fn json_text() -> BoxedStrategy<String> {
 fn order_text() -> BoxedStrategy<String> {
     let value = prop_oneof![
         2 => word().prop_map(|w| jstr(&w)),
-        2 => proptest::sample::select(ABSURD_NUMBERS).prop_map(str::to_owned),
+        2 => proptest::sample::select(fuzz::EXTREME_NUMBERS).prop_map(str::to_owned),
         1 => json_text(),
     ];
     // Numbers JSON can carry (1e400 would only make the body unreadable,
@@ -323,7 +304,7 @@ fn order_text() -> BoxedStrategy<String> {
     let number = prop_oneof![
         3 => proptest::sample::select(SIZES).prop_map(str::to_owned),
         1 => proptest::sample::select(SIZES).prop_map(jstr),
-        1 => proptest::sample::select(ABSURD_NUMBERS).prop_map(str::to_owned),
+        1 => proptest::sample::select(fuzz::EXTREME_NUMBERS).prop_map(str::to_owned),
     ];
     // Sizes and prices are where absurd numbers hurt: one or two of them
     // are always among the fields.
@@ -618,10 +599,7 @@ fn http_handlers_never_panic() {
         gw
     };
     let gw = std::sync::Mutex::new((fresh(), 0u64));
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1000);
+    let cases = fuzz::cases(1000);
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,
@@ -756,7 +734,7 @@ fn ws_message() -> BoxedStrategy<String> {
 /// The websocket's message handler: generated topic messages (absurd
 /// history periods, bar sizes, targets and arguments) on one socket. No
 /// panic anywhere, and after each message the same socket still answers
-/// (`spl` always does). `PROPTEST_CASES` overrides the 300 cases.
+/// (`spl` always does). `FUZZ_CASES` overrides the 300 cases.
 #[test]
 fn websocket_messages_never_kill_the_socket() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -768,10 +746,7 @@ fn websocket_messages_never_kill_the_socket() {
         .unwrap();
     let gw = rt.block_on(support::start(|_| {}));
     let ws = std::sync::Mutex::new(rt.block_on(support::connect_ws(&gw)));
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(300);
+    let cases = fuzz::cases(300);
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,

@@ -25,6 +25,9 @@
 
 extern crate ibflow_ibkr as ibkr;
 
+#[path = "../../../tests/support/fuzz.rs"]
+mod fuzz;
+
 use std::collections::{BTreeMap, HashSet};
 
 use cpapi::messages::*;
@@ -39,52 +42,13 @@ use proptest::test_runner::Config;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// Cases per target: `FUZZ_CASES`, else `PROPTEST_CASES`, else 512.
-fn cases() -> u32 {
-    ["FUZZ_CASES", "PROPTEST_CASES"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().and_then(|v| v.parse().ok()))
-        .unwrap_or(512)
-}
-
 fn config() -> Config {
     Config {
-        cases: cases(),
+        cases: fuzz::cases(512),
         failure_persistence: None,
         ..Config::default()
     }
 }
-
-/// Numbers a corrupt or hostile answer could hold where a price, size,
-/// id or time is expected.
-const EXTREME: &[&str] = &[
-    "0",
-    "-0",
-    "-1",
-    "-50.25",
-    "1e27",
-    "1e308",
-    "-1e308",
-    "1e-30",
-    "79228162514264337593543950335",
-    "79228162514264337593543950336",
-    "-79228162514264337593543950336",
-    "340282366920938463463374607431768211456",
-    "0.0000000000000000000000000000001",
-    "9223372036854775807",
-    "-9223372036854775808",
-    "18446744073709551616",
-    "\"NaN\"",
-    "\"Infinity\"",
-    "\"\"",
-    "\"1e27\"",
-    "\"-5\"",
-    "\"1,000,000.5\"",
-    "null",
-    "true",
-    "[]",
-    "{}",
-];
 
 /// Field names and values the parsers look for, so generated objects
 /// reach past "missing field".
@@ -209,7 +173,7 @@ fn json_leaf() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
             .map(Value::Number)),
-        select(EXTREME)
+        select(fuzz::EXTREME_NUMBERS)
             .prop_map(|n| serde_json::from_str(n).unwrap_or_else(|_| Value::String(n.into()))),
         "[ -~]{0,16}".prop_map(Value::String),
         select(KEYS).prop_map(|k| Value::String(k.into())),
@@ -230,78 +194,12 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-/// One edit of a byte string.
-#[derive(Debug, Clone)]
-enum Edit {
-    Insert(usize, u8),
-    Delete(usize),
-    Replace(usize, u8),
-    Truncate(usize),
-}
-
-fn edit() -> impl Strategy<Value = Edit> {
-    prop_oneof![
-        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Insert(i, b)),
-        any::<usize>().prop_map(Edit::Delete),
-        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Replace(i, b)),
-        any::<usize>().prop_map(Edit::Truncate),
-    ]
-}
-
-fn mutate(seed: &str, edits: &[Edit]) -> Vec<u8> {
-    let mut v = seed.as_bytes().to_vec();
-    for e in edits {
-        let n = v.len();
-        match *e {
-            Edit::Insert(i, b) => v.insert(i % (n + 1), b),
-            Edit::Delete(i) if n > 0 => {
-                v.remove(i % n);
-            }
-            Edit::Replace(i, b) if n > 0 => v[i % n] = b,
-            Edit::Truncate(i) => v.truncate(i % (n + 1)),
-            _ => {}
-        }
-    }
-    v
-}
-
-/// `seed` with its `k`-th number (sign, fraction, exponent included)
-/// replaced by `number`; the seed as is when it has none.
-fn replace_number(seed: &str, k: usize, number: &str) -> Vec<u8> {
-    let b = seed.as_bytes();
-    let mut runs = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_digit() {
-            let start = if i > 0 && b[i - 1] == b'-' { i - 1 } else { i };
-            while i < b.len() && (b[i].is_ascii_digit() || matches!(b[i], b'.' | b'e' | b'E')) {
-                i += 1;
-            }
-            runs.push((start, i));
-        } else {
-            i += 1;
-        }
-    }
-    if runs.is_empty() {
-        return b.to_vec();
-    }
-    let (s, e) = runs[k % runs.len()];
-    let mut out = b[..s].to_vec();
-    out.extend_from_slice(number.as_bytes());
-    out.extend_from_slice(&b[e..]);
-    out
-}
-
-/// Every kind of input, seeded with `seeds`.
+/// Every kind of input, seeded with `seeds`: the shared generators
+/// (`tests/support/fuzz.rs`) and arbitrary JSON with the parsers' keys.
 fn inputs(seeds: Vec<String>) -> impl Strategy<Value = Vec<u8>> {
-    let s1 = seeds.clone();
-    let s2 = seeds.clone();
     prop_oneof![
-        1 => vec(any::<u8>(), 0..256),
         2 => json_value().prop_map(|v| v.to_string().into_bytes()),
-        3 => (select(s1), vec(edit(), 1..6)).prop_map(|(s, e)| mutate(&s, &e)),
-        3 => (select(s2), any::<usize>(), select(EXTREME)).prop_map(|(s, k, n)| replace_number(&s, k, n)),
-        1 => select(seeds).prop_map(String::into_bytes),
+        8 => fuzz::seeded(seeds),
     ]
 }
 
