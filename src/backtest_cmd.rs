@@ -333,28 +333,27 @@ fn run_sweep(plan: &Plan) -> Result<()> {
         .map_err(|e| e.to_string())
     });
     let total = results.len();
-    let failed: Vec<String> = results
-        .iter()
-        .filter_map(|(p, r)| {
-            r.as_ref()
-                .err()
-                .map(|e| format!("{}: {e}", toml::Value::Table(p.table().clone())))
-        })
-        .collect();
+    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+    // Only the first failure is named (the rest are in sweep.csv).
+    let first = results.iter().find_map(|(p, r)| {
+        r.as_ref()
+            .err()
+            .map(|e| format!("{}: {e}", toml::Value::Table(p.table().clone())))
+    });
     let path = plan.out.join("sweep.csv");
     let ranked = sweep::write_csv(&path, &plan.sweeps, results, &plan.rank_by)?;
     // A sweep with no successful point has no result: that is a failure,
     // not an empty ranking (it used to exit 0). Some failures among
     // successes are reported and ranked last.
-    if let Some(first) = failed.first() {
-        if failed.len() == total {
+    if let Some(first) = first {
+        if failed == total {
             bail!(
                 "every one of the {total} sweep points failed (errors in {}); the first: {first}",
                 path.display()
             );
         }
         tracing::warn!(
-            failed = failed.len(),
+            failed,
             total,
             first = %first,
             "some sweep points failed; they are ranked last in sweep.csv"

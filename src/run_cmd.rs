@@ -213,15 +213,16 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
                 .context("storing the ForecastEx contracts")?;
         }
         // Before reconciling: what the broker sends now is not what the
-        // store had. The broker's trades reach back 7 days.
+        // store had. The broker's trades reach back TRADES_WINDOW_DAYS.
+        let window = cpapi::messages::TRADES_WINDOW_DAYS;
         let gap = store
-            .history_gap(chrono::Utc::now(), 7)
+            .history_gap(chrono::Utc::now(), i64::from(window))
             .await
             .context("reading the store's last record")?;
         if let Some(g) = gap {
             eprintln!(
                 "WARNING: store {} was last written {}: executions from {} to {} are beyond \
-                 the broker's 7-day trades window and cannot be recovered",
+                 the broker's {window}-day trades window and cannot be recovered",
                 db.display(),
                 g.last_recorded.to_rfc3339(),
                 g.last_recorded.date_naive(),

@@ -11,6 +11,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use clap::{Args, Subcommand};
 use rust_decimal::Decimal;
 
+use cpapi::messages::TRADES_WINDOW_DAYS;
 use engine::forecastex::NetPosition;
 use engine::model::{Conid, ExecSide, Execution, Timestamp};
 use store::{import, Store, StoredExecution};
@@ -103,9 +104,6 @@ async fn open_existing(db: &Path) -> Result<Store> {
         .with_context(|| format!("opening database {}", db.display()))
 }
 
-/// How far back `/iserver/account/trades` reaches (`days`, at most 7).
-const TRADES_WINDOW_DAYS: i64 = 7;
-
 /// Run an `ibflow db` command on the database file `db`.
 pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
     match cmd {
@@ -129,7 +127,9 @@ pub fn db(db: &Path, cmd: DbCommand) -> Result<()> {
             let stored = store.positions().await?;
             let recomputed = store.recompute_positions().await?;
             let n = store.execution_count().await?;
-            let history = store.check_history(Utc::now(), TRADES_WINDOW_DAYS).await?;
+            let history = store
+                .check_history(Utc::now(), i64::from(TRADES_WINDOW_DAYS))
+                .await?;
             store.close().await;
             println!("integrity_check: {integrity}");
             println!("executions: {n}");

@@ -89,6 +89,11 @@ pub fn positive_at_most(
     if value <= Decimal::ZERO {
         return Err(LimitError::NotPositive { field, value });
     }
+    at_most(field, value, max)
+}
+
+/// `value` when it is at most `max` (zero and below allowed).
+pub fn at_most(field: &'static str, value: Decimal, max: Decimal) -> Result<Decimal, LimitError> {
     if value > max {
         return Err(LimitError::TooLarge { field, value, max });
     }

@@ -39,8 +39,12 @@ use engine::model::OrderRequest;
 use super::state::{Shared, State};
 use super::wire::dstr;
 
-/// Initial margin rate of the Reg T model (see the module doc).
-const INITIAL_MARGIN: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
+/// Initial margin rate of the Reg T model (see the module doc); whatif
+/// previews with it too.
+pub(crate) const INITIAL_MARGIN: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
+
+/// Maintenance margin rate of the Reg T model, for whatif.
+pub(crate) const MAINTENANCE_MARGIN: Decimal = Decimal::from_parts(25, 0, 0, false, 2);
 
 /// The price the buying-power check values `req` at, if there is one.
 pub(crate) fn reference_price(st: &State, sh: &Shared, req: &OrderRequest) -> Option<Decimal> {

@@ -227,8 +227,8 @@ fn whatif_figures(
             "change": grouped(-commission, 0),
             "after": grouped(nl.checked_sub(commission)?, 0),
         },
-        "initial": impact(Decimal::new(5, 1))?,
-        "maintenance": impact(Decimal::new(25, 2))?,
+        "initial": impact(super::limits::INITIAL_MARGIN)?,
+        "maintenance": impact(super::limits::MAINTENANCE_MARGIN)?,
         "position": {
             "current": dstr(pos_now),
             "change": dstr(signed),

@@ -1140,6 +1140,11 @@ impl OrderStatusInfo {
     }
 }
 
+/// How far back `/iserver/account/trades` reaches: its `days` parameter
+/// is at most 7 (the spec). Executions older than that cannot be fetched
+/// again; a restart after a longer absence has a gap.
+pub const TRADES_WINDOW_DAYS: u8 = 7;
+
 /// One trade record: an element of `/iserver/account/trades`, of a
 /// websocket `str` message's `args`, and of an executions import file (a
 /// saved trades response or `str` capture). All three are read by this one

@@ -380,11 +380,19 @@ pub struct BadBotId(pub String);
 /// Whether `id` can name a bot in a cOID: 1 to [`MAX_BOT_ID_LEN`]
 /// characters of `[0-9a-z]` (no separator, so a cOID parses back).
 pub fn valid_bot_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_BOT_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    !id.is_empty() && id.len() <= MAX_BOT_ID_LEN && base36_digits(id)
+}
+
+/// Only `[0-9a-z]`: the digits [`base36`] writes.
+fn base36_digits(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+}
+
+/// Whether `run` is a run id of [`TicketBuilder::unique_prefix`]:
+/// exactly [`RUN_ID_LEN`] characters of `[0-9a-z]`.
+fn valid_run_id(run: &str) -> bool {
+    run.len() == RUN_ID_LEN && base36_digits(run)
 }
 
 /// `n` in base 36 (`0-9a-z`), at least `width` digits (zero-padded).
@@ -434,11 +442,7 @@ impl<'a> CoidParts<'a> {
         let run = it.next()?;
         let strategy = it.next()?;
         let engine = it.next()?;
-        let run_ok = run.len() == RUN_ID_LEN
-            && run
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
-        if !valid_bot_id(bot) || !run_ok || engine.is_empty() || strategy.is_empty() {
+        if !valid_bot_id(bot) || !valid_run_id(run) || engine.is_empty() || strategy.is_empty() {
             return None;
         }
         let strategy = usize::from_str_radix(strategy, 36).ok()?;
@@ -469,8 +473,13 @@ impl TicketBuilder {
     /// otherwise (a hand-made prefix names one run only).
     pub fn bot_prefix(&self) -> &str {
         let p = self.coid_prefix.as_str();
+        // Read per execution: parsed in place, nothing allocated.
+        let unique = p
+            .strip_suffix('.')
+            .and_then(|head| head.split_once('.'))
+            .is_some_and(|(bot, run)| valid_bot_id(bot) && valid_run_id(run));
         match p.find('.') {
-            Some(i) if CoidParts::parse(&format!("{p}0.x")).is_some() => &p[..=i],
+            Some(i) if unique => &p[..=i],
             _ => p,
         }
     }
@@ -480,18 +489,7 @@ impl TicketBuilder {
     /// tests and tools that need a predictable one; a bot uses
     /// [`TicketBuilder::unique_prefix`].
     pub fn run_prefix(started: engine::model::Timestamp) -> String {
-        let mut n = started.timestamp().max(0) as u64;
-        let mut digits = Vec::new();
-        loop {
-            let d = (n % 36) as u8;
-            digits.push(if d < 10 { b'0' + d } else { b'a' + d - 10 });
-            n /= 36;
-            if n == 0 {
-                break;
-            }
-        }
-        digits.reverse();
-        format!("{}-", String::from_utf8_lossy(&digits))
+        format!("{}-", base36(started.timestamp().max(0) as u64, 1))
     }
 
     /// The body for `batch`. `sec_type` tells futures apart.

@@ -247,16 +247,16 @@ impl IbkrBroker {
 /// a request already tagged (a retry) is left as it is.
 fn tag_batch(strategy: usize, batch: &mut [OrderRequest]) {
     let tagged = cpapi::order_ticket::tag_strategy(strategy, "");
-    let tag = |c: &str| {
-        if c.starts_with(&tagged) {
-            c.to_owned()
-        } else {
-            cpapi::order_ticket::tag_strategy(strategy, c)
+    let tag = |c: &mut String| {
+        if !c.starts_with(&tagged) {
+            *c = cpapi::order_ticket::tag_strategy(strategy, c);
         }
     };
     for r in batch {
-        r.client_order_id = tag(&r.client_order_id);
-        r.parent = r.parent.as_deref().map(tag);
+        tag(&mut r.client_order_id);
+        if let Some(p) = r.parent.as_mut() {
+            tag(p);
+        }
     }
 }
 
@@ -440,9 +440,15 @@ impl IbkrBroker {
         ))
     }
 
-    /// The account's executions of the last 7 days.
+    /// The account's executions as far back as the broker reports them
+    /// ([`cpapi::messages::TRADES_WINDOW_DAYS`]).
     pub async fn fetch_executions(&self) -> Result<Vec<Execution>, VenueError> {
-        let trades = self.exec.client().trades(Some(7)).await.map_err(venue)?;
+        let trades = self
+            .exec
+            .client()
+            .trades(Some(cpapi::messages::TRADES_WINDOW_DAYS))
+            .await
+            .map_err(venue)?;
         let mut out = Vec::with_capacity(trades.len());
         for t in &trades {
             match t.to_execution() {
@@ -465,13 +471,14 @@ impl Venue for IbkrBroker {
     async fn place(
         &mut self,
         strategy: usize,
-        batch: Vec<OrderRequest>,
+        mut batch: Vec<OrderRequest>,
         now: Timestamp,
         out: &mut Vec<Event>,
     ) -> Result<(), VenueError> {
-        let mut requests = batch.clone();
-        // The refusal below names the orders as the journal would.
-        tag_batch(strategy, &mut requests);
+        // Tagged once here (`place_batch` leaves a tagged batch as it is):
+        // the refusal below names the orders as the journal would.
+        tag_batch(strategy, &mut batch);
+        let requests = batch.clone();
         match self.place_batch(strategy, batch).await {
             Ok(orders) => {
                 out.extend(orders.into_iter().map(Event::OrderUpdate));

@@ -119,22 +119,35 @@ pub enum RequestKind {
 
 impl RequestKind {
     /// The kind of `method path` (path relative to the base URL, a query
-    /// allowed): `POST /iserver/account/{acct}/orders`, `POST
-    /// /iserver/account/{acct}/order/{id}` and `POST /iserver/reply/{id}`
-    /// enter orders; `DELETE /iserver/account/{acct}/order/{id}` cancels.
+    /// allowed), by its row of the one endpoint table
+    /// ([`endpoints::lookup`]): `POST /iserver/account/{accountId}/orders`,
+    /// `POST /iserver/account/{accountId}/order/{orderId}` and
+    /// `POST /iserver/reply/{replyId}` enter orders; `DELETE
+    /// /iserver/account/{accountId}/order/{orderId}` cancels.
     pub fn of(method: &str, path: &str) -> RequestKind {
-        let p = path.split('?').next().unwrap_or(path).trim_end_matches('/');
-        let account_order = p.starts_with("/iserver/account/") && p.contains("/order/");
-        if method.eq_ignore_ascii_case("DELETE") && account_order {
-            RequestKind::Cancel
-        } else if method.eq_ignore_ascii_case("POST")
-            && (p.starts_with("/iserver/reply/")
-                || account_order
-                || (p.starts_with("/iserver/account/") && p.ends_with("/orders")))
-        {
-            RequestKind::OrderEntry
-        } else {
-            RequestKind::Other
+        Self::of_row(method, endpoints::lookup(method, path))
+    }
+
+    /// [`RequestKind::of`] for a request already matched to its row.
+    fn of_row(method: &str, row: Option<endpoints::Matched>) -> RequestKind {
+        let Some(row) = row else {
+            return RequestKind::Other;
+        };
+        let post = method.eq_ignore_ascii_case("POST");
+        match row.endpoint.path {
+            "/iserver/account/{accountId}/order/{orderId}"
+                if method.eq_ignore_ascii_case("DELETE") =>
+            {
+                RequestKind::Cancel
+            }
+            "/iserver/account/{accountId}/orders"
+            | "/iserver/account/{accountId}/order/{orderId}"
+            | "/iserver/reply/{replyId}"
+                if post =>
+            {
+                RequestKind::OrderEntry
+            }
+            _ => RequestKind::Other,
         }
     }
 }
@@ -208,11 +221,11 @@ impl Pacer {
     /// waiting out a penalty when the run is stopping (or the config says
     /// not to wait).
     pub async fn acquire(&self, method: &str, path: &str) -> Result<Permit, IbkrError> {
-        let kind = RequestKind::of(method, path);
+        let row = endpoints::lookup(method, path);
+        let kind = RequestKind::of_row(method, row);
         let _ticket = (kind == RequestKind::Cancel).then(|| CancelTicket::new(self));
         self.refuse_if_halted(kind, path)?;
         self.wait_penalty(path, kind).await?;
-        let row = endpoints::lookup(method, path);
         let pacing = row.map_or(Pacing::Global, |m| m.endpoint.pacing);
         let history = match pacing {
             Pacing::Concurrent(Pool::History) => Some(

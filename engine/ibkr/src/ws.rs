@@ -352,6 +352,7 @@ pub fn spawn(
     )
 }
 
+#[derive(Default)]
 struct State {
     subs: BTreeSet<Subscription>,
     smd: SmdDecoder,
@@ -381,12 +382,7 @@ async fn run(
     tx: mpsc::Sender<WsMessage>,
     mut cmd: mpsc::UnboundedReceiver<Command>,
 ) {
-    let mut st = State {
-        subs: BTreeSet::new(),
-        smd: SmdDecoder::new(),
-        seen_executions: HashSet::new(),
-        history_servers: BTreeMap::new(),
-    };
+    let mut st = State::default();
     let mut backoff = config.backoff_initial;
     let mut reconnects = 0u32;
     let limits = client.config().reconnect.clone();
@@ -642,21 +638,9 @@ async fn session(
 /// turns a received frame into [`WsMessage`]s, with the state it keeps
 /// (market data fields per conid, execution ids seen, history stream ids).
 /// Public so tests can drive it with any input (fuzzing) without a socket.
+#[derive(Default)]
 pub struct FrameDecoder {
     st: State,
-}
-
-impl Default for FrameDecoder {
-    fn default() -> Self {
-        FrameDecoder {
-            st: State {
-                subs: BTreeSet::new(),
-                smd: SmdDecoder::new(),
-                seen_executions: HashSet::new(),
-                history_servers: BTreeMap::new(),
-            },
-        }
-    }
 }
 
 impl std::fmt::Debug for FrameDecoder {
@@ -943,12 +927,7 @@ mod tests {
     }
 
     pub(super) fn state() -> State {
-        State {
-            subs: BTreeSet::new(),
-            smd: SmdDecoder::new(),
-            seen_executions: HashSet::new(),
-            history_servers: BTreeMap::new(),
-        }
+        State::default()
     }
 
     #[test]

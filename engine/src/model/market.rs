@@ -53,13 +53,7 @@ impl Bar {
         ] {
             limits::price(field, value)?;
         }
-        if self.volume > limits::MAX_VOLUME {
-            return Err(BarError::Limit(limits::LimitError::TooLarge {
-                field: "volume",
-                value: self.volume,
-                max: limits::MAX_VOLUME,
-            }));
-        }
+        limits::at_most("volume", self.volume, limits::MAX_VOLUME)?;
         if !self.is_consistent() {
             return Err(BarError::Inconsistent {
                 open: self.open,

@@ -8,9 +8,7 @@ use engine::model::Execution;
 
 use crate::{Store, StoredOrder};
 
-/// How far back the broker's trades reach (`/iserver/account/trades`,
-/// `days` at most 7).
-const TRADES_WINDOW_DAYS: i64 = 7;
+use cpapi::messages::TRADES_WINDOW_DAYS;
 
 fn err(e: crate::StoreError) -> JournalError {
     JournalError(e.to_string())
@@ -41,7 +39,7 @@ impl Journal for Store {
         // Checked before ingesting: what the broker sends now is not what
         // the store had.
         if let Some(gap) = self
-            .history_gap(now, TRADES_WINDOW_DAYS)
+            .history_gap(now, i64::from(TRADES_WINDOW_DAYS))
             .await
             .map_err(err)?
         {

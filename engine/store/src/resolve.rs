@@ -82,16 +82,8 @@ impl Store {
             let Some((status, filled, avg, source)) = update else {
                 continue;
             };
-            self.update_order_status(&OrderStatusUpdate {
-                client_order_id: o.client_order_id.clone(),
-                broker_order_id: None,
-                status,
-                filled_quantity: filled,
-                avg_fill_price: avg,
-                reason: Some(format!("resolved at start from {source}")),
-                time: now,
-            })
-            .await?;
+            self.store_resolution(coid, status, filled, avg, source, now)
+                .await?;
             out.push(ResolvedOrder {
                 client_order_id: o.client_order_id,
                 was: o.status,
@@ -118,13 +110,35 @@ impl Store {
         if !status.is_terminal() {
             return Ok(false);
         }
+        self.store_resolution(
+            client_order_id,
+            status,
+            filled_quantity,
+            avg_fill_price,
+            "/iserver/account/order/status",
+            now,
+        )
+        .await
+    }
+
+    /// Store a status found at start for a stored working order, with
+    /// where it came from as the reason; whether the row changed.
+    async fn store_resolution(
+        &self,
+        client_order_id: &str,
+        status: OrderStatus,
+        filled_quantity: Decimal,
+        avg_fill_price: Option<Decimal>,
+        source: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
         self.update_order_status(&OrderStatusUpdate {
             client_order_id: client_order_id.to_owned(),
             broker_order_id: None,
             status,
             filled_quantity,
             avg_fill_price,
-            reason: Some("resolved at start from /iserver/account/order/status".to_owned()),
+            reason: Some(format!("resolved at start from {source}")),
             time: now,
         })
         .await
