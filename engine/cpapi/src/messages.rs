@@ -1405,6 +1405,81 @@ pub struct ReplyPrompt {
     pub is_suppressed: bool,
 }
 
+/// A server prompt delivered by the `ntf` websocket topic, answered with
+/// `POST /iserver/notification` ("Respond to a Server Prompt").
+///
+/// Assumption (the spec's `ntf` example shows only `id`, `text`, `title`
+/// and `url`, while the answer needs `orderId`, `reqId` and one of an
+/// `options` array): a prompt is an `ntf` whose `args` also carry
+/// `orderId`, `reqId` and a non-empty `options` array; an `ntf` without
+/// them is information only. `id` is the prompt's message id (`o354`...),
+/// the same ids a reply policy lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ServerPrompt {
+    /// The notification's id: what a reply policy matches.
+    #[serde(default, deserialize_with = "string")]
+    pub id: String,
+    /// Headline.
+    #[serde(default, deserialize_with = "string")]
+    pub title: String,
+    /// Body text.
+    #[serde(default, deserialize_with = "string")]
+    pub text: String,
+    /// `orderId`: the order the prompt holds.
+    #[serde(rename = "orderId", deserialize_with = "string")]
+    pub order_id: String,
+    /// `reqId`: the request the answer refers to.
+    #[serde(rename = "reqId", deserialize_with = "string")]
+    pub req_id: String,
+    /// The answers offered (`["Yes", "No"]`); the reply sends one back
+    /// verbatim.
+    pub options: Vec<String>,
+}
+
+impl ServerPrompt {
+    /// The prompt an `ntf` message's `args` carry, or `None` when it is
+    /// information only (no `orderId`, `reqId` or `options`, or no option
+    /// offered).
+    pub fn from_args(args: &serde_json::Value) -> Option<ServerPrompt> {
+        let p: ServerPrompt = serde_json::from_value(args.clone()).ok()?;
+        (!p.options.is_empty() && !p.order_id.is_empty() && !p.req_id.is_empty()).then_some(p)
+    }
+
+    /// The option that says yes: the first one spelled `Yes`, `OK`,
+    /// `Confirm`, `Accept` or `Transmit` (any case), else the first offered.
+    pub fn yes(&self) -> &str {
+        const YES: [&str; 5] = ["yes", "ok", "confirm", "accept", "transmit"];
+        self.options
+            .iter()
+            .find(|o| YES.iter().any(|y| o.trim().eq_ignore_ascii_case(y)))
+            .or_else(|| self.options.first())
+            .map_or("", String::as_str)
+    }
+
+    /// The option that says no (`No`, `Cancel`, `Decline`, `Reject`), if
+    /// one is offered: a prompt is never declined with a guess.
+    pub fn no(&self) -> Option<&str> {
+        const NO: [&str; 4] = ["no", "cancel", "decline", "reject"];
+        self.options
+            .iter()
+            .find(|o| NO.iter().any(|n| o.trim().eq_ignore_ascii_case(n)))
+            .map(String::as_str)
+    }
+}
+
+/// The body of `POST /iserver/notification`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct NotificationAnswer {
+    /// `orderId` of the prompt (an int in the spec).
+    #[serde(rename = "orderId")]
+    pub order_id: i64,
+    /// `reqId` of the prompt.
+    #[serde(rename = "reqId")]
+    pub req_id: String,
+    /// One of the prompt's `options`, verbatim.
+    pub text: String,
+}
+
 /// The answer to place, reply and modify: either the orders went through,
 /// or the gateway asks a question first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -2128,5 +2203,50 @@ mod schedule_tests {
         // Monday 2024-06-03 14:00 UTC = 10:00 EDT; Tuesday is not listed.
         assert!(h.is_open(Utc.with_ymd_and_hms(2024, 6, 3, 14, 0, 0).unwrap(), false));
         assert!(!h.is_open(Utc.with_ymd_and_hms(2024, 6, 4, 14, 0, 0).unwrap(), false));
+    }
+}
+
+#[cfg(test)]
+mod server_prompt_tests {
+    use super::*;
+
+    #[test]
+    fn an_ntf_with_order_request_and_options_is_a_prompt() {
+        let args = serde_json::json!({
+            "id": "o354", "title": "Confirm", "text": "Size limit",
+            "orderId": 987654321, "reqId": "12345", "options": ["Yes", "No"]
+        });
+        let p = ServerPrompt::from_args(&args).expect("a prompt");
+        assert_eq!(
+            (p.order_id.as_str(), p.req_id.as_str()),
+            ("987654321", "12345")
+        );
+        assert_eq!((p.yes(), p.no()), ("Yes", Some("No")));
+        let answer = NotificationAnswer {
+            order_id: 987654321,
+            req_id: p.req_id.clone(),
+            text: p.yes().to_owned(),
+        };
+        assert_eq!(
+            serde_json::to_value(answer).expect("serializes"),
+            serde_json::json!({"orderId": 987654321, "reqId": "12345", "text": "Yes"})
+        );
+    }
+
+    #[test]
+    fn information_only_ntf_is_not_a_prompt() {
+        for args in [
+            serde_json::json!({"id": "1", "text": "t", "title": "T", "url": "u"}),
+            serde_json::json!({"id": "1", "orderId": 5, "reqId": "9", "options": []}),
+            serde_json::json!({"id": "1", "orderId": 5, "options": ["Yes"]}),
+            serde_json::json!("not an object"),
+        ] {
+            assert_eq!(ServerPrompt::from_args(&args), None, "{args}");
+        }
+        let p = ServerPrompt::from_args(
+            &serde_json::json!({"orderId": "5", "reqId": 9, "options": ["Transmit anyway"]}),
+        )
+        .expect("a prompt");
+        assert_eq!((p.yes(), p.no()), ("Transmit anyway", None));
     }
 }

@@ -772,7 +772,11 @@ impl IbkrClient {
         req_id: &str,
         text: &str,
     ) -> Result<String, IbkrError> {
-        let body = serde_json::json!({"orderId": order_id, "reqId": req_id, "text": text});
+        let body = cpapi::messages::NotificationAnswer {
+            order_id,
+            req_id: req_id.to_owned(),
+            text: text.to_owned(),
+        };
         let bytes = self
             .send(Method::POST, "/iserver/notification", &[], Some(&body))
             .await?;
