@@ -777,6 +777,10 @@ impl IbkrClient {
             req_id: req_id.to_owned(),
             text: text.to_owned(),
         };
+        let body = serde_json::to_value(body).map_err(|e| IbkrError::Decode {
+            endpoint: "/iserver/notification".to_owned(),
+            message: format!("cannot encode the answer: {e}"),
+        })?;
         let bytes = self
             .send(Method::POST, "/iserver/notification", &[], Some(&body))
             .await?;
