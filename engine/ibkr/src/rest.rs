@@ -780,6 +780,7 @@ impl IbkrClient {
         let body = serde_json::to_value(body).map_err(|e| IbkrError::Decode {
             endpoint: "/iserver/notification".to_owned(),
             message: format!("cannot encode the answer: {e}"),
+            snippet: String::new(),
         })?;
         let bytes = self
             .send(Method::POST, "/iserver/notification", &[], Some(&body))
