@@ -21,5 +21,6 @@ pub mod history;
 pub mod lenient;
 pub mod messages;
 pub mod order_ticket;
+pub mod reset;
 pub mod smd;
 pub mod spelling;
