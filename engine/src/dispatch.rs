@@ -92,6 +92,15 @@ impl<S: Strategy> Dispatcher<S> {
         self.orders.set_finished_memory(n);
     }
 
+    /// Take over a working order an earlier run placed (a restarted live
+    /// bot), owned by `order.strategy`, under an id drawn from
+    /// [`Outbox::next_order_id`]: before `on_start`, so the strategy finds
+    /// it among its open orders instead of placing it again. No strategy is
+    /// called.
+    pub fn adopt_order(&mut self, order: Order) {
+        self.orders.update(order);
+    }
+
     /// Intents and timers the strategies emitted; the driver drains the
     /// intents after each event and hands them to the router.
     pub fn outbox(&mut self) -> &mut Outbox {
@@ -278,7 +287,7 @@ impl<S: Strategy> Dispatcher<S> {
                 self.set_time(at);
                 self.one(strategy, |s, ctx| s.on_timer(ctx, id));
             }
-            Event::Session(_) | Event::Pnl(_) | Event::Discrepancy(_) => {
+            Event::Session(_) | Event::Pnl(_) | Event::Discrepancy(_) | Event::Bulletin { .. } => {
                 self.each(|s, ctx| s.on_event(ctx, &event))
             }
         }

@@ -66,4 +66,12 @@ pub enum Event {
     /// Reconciliation found the store and the broker disagreeing; the text
     /// says where. Nothing was overwritten.
     Discrepancy(String),
+    /// An urgent message from the venue (IBKR's `blt`: exchange issues,
+    /// system problems): a strategy may want to stop trading on it.
+    Bulletin {
+        /// The bulletin's id.
+        id: String,
+        /// Its text.
+        message: String,
+    },
 }

@@ -20,6 +20,7 @@ pub mod portfolio;
 pub mod registry;
 pub mod risk;
 pub mod router;
+pub mod seen;
 pub mod strategy;
 pub mod venue;
 pub mod working_orders;

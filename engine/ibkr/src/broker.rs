@@ -29,6 +29,7 @@ use engine::event::Event;
 use engine::model::{
     Conid, Execution, Order, OrderId, OrderRequest, OrderStatus, Position, SecType, Timestamp,
 };
+use engine::seen::SeenIds;
 use engine::venue::{Venue, VenueError, VenueState};
 use engine::working_orders::WorkingOrders;
 
@@ -55,6 +56,9 @@ pub struct IbkrBroker {
     finished: VecDeque<(OrderId, Instant)>,
     /// The ids in `finished`.
     finished_ids: HashSet<OrderId>,
+    /// Executions delivered to the engine, whatever reported them (`str`,
+    /// the trades fetched after a gap): the exactly-once gate.
+    seen: SeenIds,
 }
 
 /// How long a finished order stays known: its late reports (a fill after
@@ -87,6 +91,7 @@ impl IbkrBroker {
             by_coid: HashMap::new(),
             finished: VecDeque::new(),
             finished_ids: HashSet::new(),
+            seen: SeenIds::default(),
         }
     }
 
@@ -162,8 +167,11 @@ impl IbkrBroker {
     /// prefix) belongs to. Bracket children carry no cOID on the wire, so
     /// their executions stay unlinked here; their `sor` updates link them.
     pub fn engine_id_by_ref(&self, order_ref: &str) -> Option<OrderId> {
-        let coid = order_ref.strip_prefix(self.exec.coid_prefix())?;
-        self.by_coid.get(coid).copied()
+        match order_ref.strip_prefix(self.exec.coid_prefix()) {
+            Some(coid) => self.by_coid.get(coid).copied(),
+            // An earlier run's order this run adopted: known by its whole cOID.
+            None => self.by_coid.get(order_ref).copied(),
+        }
     }
 
     /// Whether an execution belongs to this bot, linking it to its engine
@@ -467,6 +475,171 @@ impl IbkrBroker {
     }
 }
 
+/// What [`IbkrBroker::catch_up`] found after a gap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaughtUp {
+    /// Executions the feed had not delivered (they happened in the gap).
+    pub executions: usize,
+    /// Order updates the feed had not delivered.
+    pub order_updates: usize,
+}
+
+/// The gap, the restart and the exactly-once gate: what the websocket
+/// cannot tell.
+impl IbkrBroker {
+    /// One execution, from any source, through the exactly-once gate and
+    /// the attribution of [`IbkrBroker::claim_execution`]: delivered at most
+    /// once per execution id, and only when it is this bot's.
+    fn deliver_execution(
+        &mut self,
+        mut e: Execution,
+        orders: &WorkingOrders,
+        out: &mut Vec<Event>,
+    ) -> bool {
+        if !self.seen.insert(&e.execution_id) {
+            tracing::debug!(execution = %e.execution_id, "execution already delivered");
+            return false;
+        }
+        if self.claim_execution(&mut e, orders) {
+            out.push(Event::Execution(e));
+            return true;
+        }
+        tracing::info!(
+            execution = %e.execution_id,
+            order_ref = e.order_ref.as_deref().unwrap_or("none"),
+            "execution of an order this bot did not place: not counted"
+        );
+        false
+    }
+
+    /// Mark the executions the venue reports now as delivered: at start
+    /// they are already in the positions the portfolio was seeded with, so
+    /// a later report of them (a `str` replay, a catch-up) must not count
+    /// them again. Returns how many were marked.
+    ///
+    /// Assumption: an execution that lands between the portfolio's seeding
+    /// and this call is counted by neither; the window is the time of one
+    /// request, and the first reconciliation compares the journal's
+    /// positions with the broker's.
+    pub async fn prime_executions(&mut self) -> Result<usize, VenueError> {
+        let executions = self.fetch_executions().await?;
+        Ok(executions
+            .iter()
+            .filter(|e| self.seen.insert(&e.execution_id))
+            .count())
+    }
+
+    /// After a websocket gap or a session re-init: what happened meanwhile.
+    /// The trades of the last days (`/iserver/account/trades`) go through
+    /// the same exactly-once gate as `str`, so an execution the feed missed
+    /// is delivered once and one it did deliver is not delivered again;
+    /// the live orders (`/iserver/account/orders`) become order updates
+    /// where they moved past what `orders` (the engine's view) holds.
+    pub async fn catch_up(
+        &mut self,
+        orders: &WorkingOrders,
+        out: &mut Vec<Event>,
+    ) -> Result<CaughtUp, VenueError> {
+        let mut found = CaughtUp::default();
+        for e in self.fetch_executions().await? {
+            if self.deliver_execution(e, orders, out) {
+                found.executions += 1;
+            }
+        }
+        for lo in self.exec.live_orders().await.map_err(venue)? {
+            let Some(order) = self.order_update(&lo, orders) else {
+                continue;
+            };
+            let known = orders.get(order.id());
+            let moved = known.is_none_or(|k| {
+                k.status != order.status || k.filled_quantity != order.filled_quantity
+            });
+            if !moved {
+                continue;
+            }
+            if order.status.is_terminal() {
+                self.retire(order.id());
+            }
+            found.order_updates += 1;
+            out.push(Event::OrderUpdate(order));
+        }
+        Ok(found)
+    }
+
+    /// At start: the working orders an earlier run of this bot placed (its
+    /// cOID names this bot, another run), each given a new engine id by
+    /// `next_id` and owned by the strategy its cOID names, so the strategy
+    /// sees them among its open orders and hears their fills and updates.
+    /// `strategies` is how many strategies run now: an order of an index
+    /// beyond it is left alone with a warning. Bracket children carry no
+    /// cOID on the wire (the spec), so they are not adopted; cancel their
+    /// parent's group from TWS or let reconciliation report them.
+    pub async fn adopt_earlier_orders(
+        &mut self,
+        strategies: usize,
+        mut next_id: impl FnMut() -> OrderId,
+    ) -> Result<Vec<Order>, VenueError> {
+        let bot = self.exec.bot_prefix().to_owned();
+        let this_run = self.exec.coid_prefix().to_owned();
+        let mut adopted = Vec::new();
+        for lo in self.exec.live_orders().await.map_err(venue)? {
+            let Some(coid) = lo.order_ref.clone() else {
+                continue;
+            };
+            if !coid.starts_with(&bot) || coid.starts_with(&this_run) {
+                continue;
+            }
+            let status = lo
+                .status_of_order()
+                .map_err(|e| VenueError::Unreadable(e.to_string()))?;
+            if status.is_terminal() {
+                continue;
+            }
+            let Some(parts) = cpapi::order_ticket::CoidParts::parse(&coid) else {
+                tracing::warn!(%coid, "an earlier run's order with an unreadable cOID: not adopted");
+                continue;
+            };
+            if parts.strategy >= strategies {
+                tracing::warn!(
+                    %coid,
+                    strategy = parts.strategy,
+                    running = strategies,
+                    "an earlier run's order of a strategy that no longer runs: not adopted"
+                );
+                continue;
+            }
+            let strategy = parts.strategy;
+            let mut request = lo
+                .to_request()
+                .map_err(|e| VenueError::Unreadable(e.to_string()))?;
+            request.id = next_id();
+            request.client_order_id = coid.clone();
+            let now = chrono::Utc::now();
+            let order = Order {
+                request: request.clone(),
+                broker_order_id: lo.order_id.clone(),
+                status,
+                filled_quantity: lo.filled_quantity.unwrap_or_default(),
+                avg_fill_price: lo.avg_price,
+                reason: None,
+                strategy,
+                created: now,
+                updated: now,
+            };
+            self.remember(request, strategy, lo.order_id.clone());
+            tracing::info!(
+                %coid,
+                strategy,
+                order = %order.request.id,
+                status = ?status,
+                "re-attached an earlier run's working order"
+            );
+            adopted.push(order);
+        }
+        Ok(adopted)
+    }
+}
+
 impl Venue for IbkrBroker {
     async fn place(
         &mut self,
@@ -545,18 +718,14 @@ impl LiveVenue for IbkrBroker {
                     out.push(Event::OrderUpdate(order));
                 }
             }
-            WsMessage::Event(Event::Execution(mut e)) => {
-                if self.claim_execution(&mut e, orders) {
-                    out.push(Event::Execution(e));
-                } else {
-                    tracing::info!(
-                        execution = %e.execution_id,
-                        order_ref = e.order_ref.as_deref().unwrap_or("none"),
-                        "execution of an order this bot did not place: not counted"
-                    );
-                }
+            WsMessage::Event(Event::Execution(e)) => {
+                self.deliver_execution(e, orders, out);
             }
             WsMessage::Event(ev) => out.push(ev),
+            WsMessage::Bulletin { id, message } => {
+                tracing::warn!(%id, %message, "IBKR bulletin");
+                out.push(Event::Bulletin { id, message });
+            }
             WsMessage::Disconnected { reason } => {
                 tracing::warn!(%reason, "websocket lost; it reconnects and resubscribes")
             }
@@ -571,6 +740,12 @@ impl LiveVenue for IbkrBroker {
 
     fn coid_prefix(&self) -> &str {
         self.exec.coid_prefix()
+    }
+
+    fn mark_delivered(&mut self, executions: &[Execution]) {
+        for e in executions {
+            self.seen.insert(&e.execution_id);
+        }
     }
 }
 

@@ -41,6 +41,11 @@ pub trait LiveVenue: Venue + VenueState + Send {
     /// What the venue's cOIDs add in front of the engine's (this run's
     /// prefix): the journal keys orders by the cOID the venue knows.
     fn coid_prefix(&self) -> &str;
+
+    /// Executions reconciliation fetched: already in the account the
+    /// engine started from, so a later report of them must not count them
+    /// again. A venue whose feed cannot repeat itself ignores this.
+    fn mark_delivered(&mut self, _executions: &[Execution]) {}
 }
 
 /// Counters of what a live run handled.
@@ -76,8 +81,13 @@ enum Unwritten {
     Execution(Execution),
 }
 
-/// The cOID the venue knows an engine order by.
+/// The cOID the venue knows an engine order by: this run's prefix and the
+/// engine's cOID, or, for an earlier run's order this run adopted, the
+/// whole cOID it already carries.
 fn wire_coid(prefix: &str, client_order_id: &str) -> String {
+    if cpapi::order_ticket::CoidParts::parse(client_order_id).is_some() {
+        return client_order_id.to_owned();
+    }
     format!("{prefix}{client_order_id}")
 }
 
@@ -387,7 +397,10 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
         let mut report = VenueReport::default();
         let mut failed = Vec::new();
         match self.venue.executions().await {
-            Ok(v) => report.executions = v,
+            Ok(v) => {
+                self.venue.mark_delivered(&v);
+                report.executions = v;
+            }
             Err(e) => {
                 tracing::error!(error = %e, "reconcile: could not fetch the venue's executions");
                 failed.push(format!("executions: {e}"));
@@ -454,5 +467,63 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
                 .dispatch(Event::Discrepancy(format!("{d:?}")));
         }
         Ok(found.discrepancies)
+    }
+}
+
+/// What only the IBKR venue can do for the engine: adopt an earlier run's
+/// orders, and catch up on what the websocket missed.
+impl<S: Strategy> LiveEngine<S, crate::broker::IbkrBroker> {
+    /// Re-attach the working orders an earlier run of this bot placed to
+    /// the strategies that placed them (see
+    /// [`crate::broker::IbkrBroker::adopt_earlier_orders`]). Call before
+    /// [`LiveEngine::start`]. Returns how many were adopted.
+    pub async fn adopt_earlier_orders(&mut self) -> Result<usize, engine::venue::VenueError> {
+        let strategies = self.dispatcher.strategies().len();
+        let outbox = self.dispatcher.outbox();
+        let orders = self
+            .venue
+            .adopt_earlier_orders(strategies, || outbox.next_order_id())
+            .await?;
+        let n = orders.len();
+        for order in orders {
+            self.dispatcher.adopt_order(order);
+        }
+        Ok(n)
+    }
+
+    /// Mark the executions the venue reports now as already delivered (they
+    /// are in the positions the portfolio was seeded with).
+    pub async fn prime_executions(&mut self) -> Result<usize, engine::venue::VenueError> {
+        self.venue.prime_executions().await
+    }
+
+    /// After a websocket gap or a session re-init, before trading resumes:
+    /// the executions and order changes the feed missed, delivered through
+    /// the same exactly-once path as the feed's own (portfolio, strategies,
+    /// journal), then whatever the strategies ask in reaction routed.
+    pub async fn catch_up(&mut self) -> Result<crate::broker::CaughtUp, engine::venue::VenueError> {
+        self.dispatcher.set_time(chrono::Utc::now());
+        let mut events = std::mem::take(&mut self.scratch);
+        let found = self
+            .venue
+            .catch_up(self.dispatcher.orders(), &mut events)
+            .await;
+        self.pending.append(&mut events);
+        self.scratch = events;
+        if !self.pending.is_empty() {
+            let mut pending = std::mem::take(&mut self.pending);
+            let delivered = self
+                .router
+                .deliver(
+                    &mut self.dispatcher,
+                    &mut self.venue,
+                    &mut self.sink,
+                    &mut pending,
+                )
+                .await;
+            self.pending = pending;
+            self.after(delivered).await;
+        }
+        found
     }
 }

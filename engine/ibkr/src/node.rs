@@ -26,10 +26,18 @@
 //! [`LiveNode::finish`] cancels working orders (unless asked not to),
 //! closes the connections and says what happened.
 //!
-//! Working orders at the venue are not adopted: orders this run did not
-//! place are left alone, and a journal's reconciliation reports them
-//! (`/iserver/account/orders` is paced at one call per 5 s, and the
-//! journal needs that call anyway).
+//! With a lasting bot id ([`NodeConfig::bot_id`], the store's), `connect`
+//! also re-attaches the working orders an earlier run of this bot placed
+//! to the strategies that placed them (the strategy index is part of the
+//! cOID): a restarted bot does not place them again, and their fills reach
+//! their owner. Orders of other bots and of TWS are left alone, and a
+//! journal's reconciliation reports them.
+//!
+//! Exactly once across gaps: the executions the venue lists at start are
+//! in the seeded portfolio and marked delivered; after every websocket
+//! reconnect and every re-established session, the trades and live orders
+//! are fetched and what the feed missed is delivered through the same gate
+//! as `str` (one execution id, one delivery), before trading resumes.
 //!
 //! Assumption (spec silent on order): `/portfolio/accounts` is called
 //! before the other `/portfolio` endpoints, as IBKR's documentation asks
@@ -151,6 +159,9 @@ pub enum NodeError {
     /// ForecastEx contracts that cannot be paired.
     #[error("ForecastEx contracts: {0}")]
     Pairing(#[from] NettingError),
+    /// The working orders of the bot's earlier runs could not be listed.
+    #[error("listing the earlier runs' working orders: {0}")]
+    Adopt(String),
     /// The websocket did not come up.
     #[error("the websocket did not connect within {0:?}")]
     WebsocketTimeout(Duration),
@@ -230,6 +241,17 @@ pub struct LiveNode<S: Strategy = Box<dyn Strategy>> {
     started: bool,
     reconcile_attempts: u32,
     reconcile_backoff: Duration,
+    /// For answering `ntf` server prompts.
+    client: IbkrClient,
+    reply: crate::reply::ReplyPolicy,
+    /// The executions the venue reported at start are marked delivered
+    /// (by reconciliation, or by [`LiveNode::run`] before it starts).
+    primed: bool,
+    /// The websocket is down (or was, and the catch-up has not run yet):
+    /// the timer is held, so no strategy acts on a stale picture.
+    feed_down: bool,
+    /// The last session status said authenticated.
+    authenticated: bool,
 }
 
 impl<S: Strategy> std::fmt::Debug for LiveNode<S> {
@@ -318,6 +340,18 @@ impl<S: Strategy> LiveNode<S> {
         if cfg.trading_hours {
             load_trading_hours(&client, &contracts, &mut engine).await;
         }
+        if cfg.bot_id.is_some() {
+            // A bot with a lasting identity may find its earlier run's
+            // orders working: they go back to their strategies.
+            let adopted = engine
+                .adopt_earlier_orders()
+                .await
+                .map_err(|e| NodeError::Adopt(e.to_string()))?;
+            tracing::info!(
+                adopted,
+                "earlier runs' working orders re-attached to their strategies"
+            );
+        }
         let (kill_tx, kill_rx) = mpsc::unbounded_channel();
         Ok(LiveNode {
             engine,
@@ -333,6 +367,11 @@ impl<S: Strategy> LiveNode<S> {
             started: false,
             reconcile_attempts: cfg.reconcile_attempts,
             reconcile_backoff: cfg.reconcile_backoff,
+            client,
+            reply: cfg.reply,
+            primed: false,
+            feed_down: false,
+            authenticated: true,
         })
     }
 
@@ -353,7 +392,10 @@ impl<S: Strategy> LiveNode<S> {
         let mut attempt = 1;
         loop {
             match self.engine.reconcile().await {
-                Ok(found) => return Ok((self, found)),
+                Ok(found) => {
+                    self.primed = true;
+                    return Ok((self, found));
+                }
                 Err(last) if attempt >= attempts => {
                     tracing::error!(attempts, error = %last, "reconciliation failed: not trading");
                     return Err(NodeError::NotReconciled { attempts, last });
@@ -419,9 +461,23 @@ impl<S: Strategy> LiveNode<S> {
     /// Start the strategies (once) and trade until `stop` resolves or the
     /// websocket ends: venue messages, session changes, a one-second timer
     /// that closes bars, and the kill switch.
+    ///
+    /// While the websocket is down the timer is held (no bar closes, no
+    /// timer fires: strategies do not act on a picture that stopped
+    /// moving). When it is back, and when the brokerage session is
+    /// re-established after a loss (the daily reset, the 24-hour limit),
+    /// the executions and order changes of the gap are fetched and
+    /// delivered through the exactly-once path before anything else
+    /// ([`LiveEngine::catch_up`]). `ntf` server prompts are answered by the
+    /// reply policy ([`ReplyPolicy::answer_notification`]).
+    ///
+    /// [`ReplyPolicy::answer_notification`]: crate::reply::ReplyPolicy::answer_notification
     pub async fn run(&mut self, stop: impl Future<Output = ()>) {
         if !self.started {
             self.started = true;
+            if !self.primed {
+                self.prime().await;
+            }
             self.engine.start().await;
         }
         let mut timer = tokio::time::interval(Duration::from_secs(1));
@@ -429,12 +485,35 @@ impl<S: Strategy> LiveNode<S> {
         loop {
             tokio::select! {
                 msg = self.rx.recv() => match msg {
+                    Some(WsMessage::Connected { reconnects }) => {
+                        if reconnects > 0 || self.feed_down {
+                            tracing::info!(reconnects, "websocket back: catching up before trading resumes");
+                            self.catch_up("websocket reconnected").await;
+                        }
+                        self.feed_down = false;
+                    }
+                    Some(m @ WsMessage::Disconnected { .. }) => {
+                        self.feed_down = true;
+                        self.engine.handle(m).await;
+                    }
+                    Some(WsMessage::Notification { raw, id, title, text }) => {
+                        self.on_notification(&raw, &id, &title, &text).await;
+                    }
                     Some(m) => self.engine.handle(m).await,
                     None => break,
                 },
-                _ = timer.tick() => self.engine.tick().await,
+                _ = timer.tick() => {
+                    if !self.feed_down {
+                        self.engine.tick().await;
+                    }
+                }
                 Some(status) = self.session_rx.recv() => {
-                    self.engine.handle(WsMessage::Event(Event::Session(status))).await
+                    let regained = status.authenticated && !self.authenticated;
+                    self.authenticated = status.authenticated;
+                    self.engine.handle(WsMessage::Event(Event::Session(status))).await;
+                    if regained {
+                        self.catch_up("brokerage session re-established").await;
+                    }
                 }
                 Some(reason) = self.kill_rx.recv() => {
                     tracing::error!(%reason, "kill switch: cancelling every working order, trading halted");
@@ -444,6 +523,90 @@ impl<S: Strategy> LiveNode<S> {
             }
         }
         self.engine.stop().await;
+    }
+
+    /// Mark the executions the venue reports now as delivered (they are in
+    /// the account the portfolio was seeded from), retried like
+    /// reconciliation. Without it a catch-up could not tell a missed
+    /// execution from an old one, so until it succeeds catch-ups prime
+    /// instead of delivering.
+    async fn prime(&mut self) {
+        let mut wait = self.reconcile_backoff;
+        for attempt in 1..=self.reconcile_attempts.max(1) {
+            match self.engine.prime_executions().await {
+                Ok(n) => {
+                    tracing::info!(executions = n, "the venue's recent executions are known");
+                    self.primed = true;
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(attempt, error = %e, retry_in = ?wait,
+                        "could not list the venue's recent executions");
+                    tokio::time::sleep(wait).await;
+                    wait = wait.saturating_mul(2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        tracing::error!(
+            "the venue's recent executions could not be listed: executions missed during a \
+             websocket gap are not fetched until they can be"
+        );
+    }
+
+    /// The gap's executions and order changes, before trading resumes.
+    async fn catch_up(&mut self, why: &'static str) {
+        if !self.primed {
+            self.prime().await;
+            return;
+        }
+        match self.engine.catch_up().await {
+            Ok(found) => tracing::info!(
+                %why,
+                executions = found.executions,
+                order_updates = found.order_updates,
+                "caught up with the venue"
+            ),
+            Err(e) => tracing::error!(
+                %why,
+                error = %e,
+                "could not catch up with the venue: executions of the gap reach the engine \
+                 when the feed repeats them, and the store at the next reconciliation"
+            ),
+        }
+    }
+
+    /// An `ntf` message: a server prompt is answered by the reply policy
+    /// through `/iserver/notification`; anything else is logged.
+    async fn on_notification(
+        &mut self,
+        raw: &serde_json::Value,
+        id: &str,
+        title: &str,
+        text: &str,
+    ) {
+        let Some(prompt) = cpapi::messages::ServerPrompt::from_args(raw) else {
+            tracing::info!(%id, %title, %text, "IBKR notification");
+            return;
+        };
+        let Some(answer) = self.reply.answer_notification(&prompt) else {
+            return;
+        };
+        let Ok(order_id) = prompt.order_id.parse::<i64>() else {
+            tracing::error!(order = %prompt.order_id, "server prompt with a non-numeric order id: unanswered");
+            return;
+        };
+        match self
+            .client
+            .answer_notification(order_id, &prompt.req_id, answer)
+            .await
+        {
+            Ok(status) => {
+                tracing::info!(prompt = %prompt.id, %answer, %status, "server prompt answered")
+            }
+            Err(e) => {
+                tracing::error!(prompt = %prompt.id, error = %e, "answering a server prompt failed")
+            }
+        }
     }
 
     /// End the run: cancel every working order (unless `keep_orders`),

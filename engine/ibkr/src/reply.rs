@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use cpapi::messages::ServerPrompt;
+
 /// A precaution prompt from place/modify or a reply: `{id, message[],
 /// messageIds[]}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +71,35 @@ impl ReplyPolicy {
     }
 }
 
+impl ReplyPolicy {
+    /// The answer to a server prompt delivered by `ntf` (see
+    /// [`cpapi::messages::ServerPrompt`]): its yes option when its id is
+    /// among [`ReplyPolicy::auto_confirm`], else its no option (declined,
+    /// logged at WARN); `None` when it offers no option that says no, so
+    /// it is left unanswered (logged at ERROR: the order it holds waits).
+    pub fn answer_notification<'p>(&self, prompt: &'p ServerPrompt) -> Option<&'p str> {
+        if self.auto_confirm.contains(&prompt.id) {
+            tracing::info!(prompt = %prompt.id, order = %prompt.order_id, answer = prompt.yes(),
+                "server prompt confirmed by the reply policy");
+            return Some(prompt.yes());
+        }
+        match prompt.no() {
+            Some(no) => {
+                tracing::warn!(prompt = %prompt.id, order = %prompt.order_id, title = %prompt.title,
+                    text = %prompt.text, answer = no, "server prompt declined by the reply policy \
+                    (list its id with --confirm to accept it)");
+                Some(no)
+            }
+            None => {
+                tracing::error!(prompt = %prompt.id, order = %prompt.order_id, title = %prompt.title,
+                    options = ?prompt.options, "server prompt neither allowed nor declinable: \
+                    left unanswered, the order waits");
+                None
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +126,40 @@ mod tests {
             policy.decide(&p(&[])),
             ReplyDecision::Decline { .. }
         ));
+    }
+}
+
+#[cfg(test)]
+mod notification_tests {
+    use super::*;
+
+    fn prompt(id: &str, options: &[&str]) -> ServerPrompt {
+        ServerPrompt {
+            id: id.into(),
+            title: "t".into(),
+            text: "x".into(),
+            order_id: "5".into(),
+            req_id: "9".into(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn listed_prompts_are_confirmed_the_rest_declined_or_left() {
+        let policy = ReplyPolicy {
+            auto_confirm: ["o10082".to_owned()].into(),
+        };
+        assert_eq!(
+            policy.answer_notification(&prompt("o10082", &["No", "Yes"])),
+            Some("Yes")
+        );
+        assert_eq!(
+            policy.answer_notification(&prompt("o99", &["Yes", "No"])),
+            Some("No")
+        );
+        assert_eq!(
+            policy.answer_notification(&prompt("o99", &["Transmit"])),
+            None
+        );
     }
 }

@@ -27,7 +27,7 @@
 //! with `dpl`, `upl`, `nl`; text and binary frames both carry JSON text.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +48,7 @@ use cpapi::messages::{LiveOrder, SessionToken, Trade};
 use cpapi::smd::SmdDecoder;
 use engine::event::{Event, PnlUpdate, SessionStatus};
 use engine::model::Conid;
+use engine::seen::SeenIds;
 
 /// A subscription, as the spec's topics define them.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -356,7 +357,8 @@ pub fn spawn(
 struct State {
     subs: BTreeSet<Subscription>,
     smd: SmdDecoder,
-    seen_executions: HashSet<String>,
+    /// Executions published (bounded: see [`SeenIds`]).
+    seen_executions: SeenIds,
     /// `serverId` of each conid's historical stream (from its first
     /// `smh` answer): the spec cancels a stream with `umh+{serverId}`.
     history_servers: BTreeMap<Conid, String>,
@@ -496,8 +498,26 @@ impl From<IbkrError> for Failed {
 
 /// `/tickle` for the session value, then open the socket with the cookie.
 async fn connect(client: &IbkrClient) -> Result<Socket, Failed> {
-    let tickle = client.tickle().await?;
-    let auth = tickle.auth_status();
+    let mut tickle = client.tickle().await?;
+    let mut auth = tickle.auth_status();
+    if auth.connected && !auth.authenticated && !auth.competing {
+        // The daily reset or the 24-hour limit ended the brokerage session
+        // while the gateway stayed logged in: re-open it here, or every
+        // attempt would be refused until the session keeper's next round.
+        tracing::warn!(
+            "brokerage session not authenticated; re-opening it with /iserver/auth/ssodh/init \
+             before reconnecting the websocket"
+        );
+        match client.ssodh_init(false).await {
+            Ok(a) if a.authenticated => {
+                tracing::info!("brokerage session re-established");
+                tickle = client.tickle().await?;
+                auth = tickle.auth_status();
+            }
+            Ok(_) => tracing::warn!("ssodh/init answered; the session is not authenticated yet"),
+            Err(e) => tracing::warn!(error = %e, "ssodh/init failed"),
+        }
+    }
     // The gateway says so itself: logged out (not connected) or another
     // login holds the session. The socket is still tried (a login may
     // have happened since), but the attempt counts as "session gone".
@@ -764,7 +784,7 @@ fn handle_text(text: &str, st: &mut State) -> Vec<WsMessage> {
             for v in items(&args) {
                 match Trade::execution_from_value(v) {
                     Ok(e) => {
-                        if st.seen_executions.insert(e.execution_id.clone()) {
+                        if st.seen_executions.insert(&e.execution_id) {
                             out.push(WsMessage::Event(Event::Execution(e)));
                         }
                     }
@@ -1006,7 +1026,7 @@ mod history_cancel_tests {
         let mut st = State {
             subs: BTreeSet::new(),
             smd: SmdDecoder::new(),
-            seen_executions: HashSet::new(),
+            seen_executions: SeenIds::default(),
             history_servers: BTreeMap::new(),
         };
         let sub = Subscription::History {
