@@ -42,11 +42,11 @@ mod faults;
 mod ladder;
 mod limits;
 mod market;
+mod notifications;
 mod order_handlers;
 mod order_json;
 mod pacing;
 mod portfolio;
-mod notifications;
 mod prompts;
 mod reset;
 mod server;
@@ -69,9 +69,9 @@ use engine::model::Timestamp;
 
 pub use config::{GatewayConfig, Instrument, PacingConfig, PromptRule, ServerLimits};
 pub use events::{EventMarket, EventStrike};
+pub use faults::{ReceivedRequest, ReceivedWsMessage};
 pub use notifications::NTF_PROMPT_ID;
 pub use reset::ResetRegion;
-pub use faults::{ReceivedRequest, ReceivedWsMessage};
 
 use faults::{Answer, Scope};
 use state::Shared;

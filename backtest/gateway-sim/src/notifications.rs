@@ -151,11 +151,10 @@ async fn answer(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
     let mut guard = sh.lock();
     let st = &mut *guard;
     sh.pump(st);
-    let found = st
-        .desk
-        .held
-        .iter()
-        .position(|h| i64::try_from(h.order_id).ok() == Some(a.order_id) && h.req_id == a.req_id);
+    let found =
+        st.desk.held.iter().position(|h| {
+            i64::try_from(h.order_id).ok() == Some(a.order_id) && h.req_id == a.req_id
+        });
     let Some(i) = found else {
         return bad_request(format!(
             "no server prompt awaits an answer for orderId {} and reqId {:?}",

@@ -94,7 +94,10 @@ impl ResetRegion {
             let at = tz
                 .from_local_datetime(&local)
                 .earliest()
-                .or_else(|| tz.from_local_datetime(&(local + TimeDelta::hours(1))).earliest())
+                .or_else(|| {
+                    tz.from_local_datetime(&(local + TimeDelta::hours(1)))
+                        .earliest()
+                })
                 .map(|d| d.to_utc());
             if let Some(at) = at.filter(|a| *a > t) {
                 return at;
@@ -258,15 +261,24 @@ mod tests {
             ResetRegion::NorthAmerica.next_reset_after(t),
             utc(2023, 6, 2, 4, 0)
         );
-        assert_eq!(ResetRegion::Europe.next_reset_after(t), utc(2023, 6, 1, 22, 0));
-        assert_eq!(ResetRegion::Asia.next_reset_after(t), utc(2023, 6, 1, 16, 0));
+        assert_eq!(
+            ResetRegion::Europe.next_reset_after(t),
+            utc(2023, 6, 1, 22, 0)
+        );
+        assert_eq!(
+            ResetRegion::Asia.next_reset_after(t),
+            utc(2023, 6, 1, 16, 0)
+        );
         // Winter: EST (UTC-5), CET (UTC+1).
         let w = utc(2023, 12, 1, 14, 0);
         assert_eq!(
             ResetRegion::NorthAmerica.next_reset_after(w),
             utc(2023, 12, 2, 5, 0)
         );
-        assert_eq!(ResetRegion::Europe.next_reset_after(w), utc(2023, 12, 1, 23, 0));
+        assert_eq!(
+            ResetRegion::Europe.next_reset_after(w),
+            utc(2023, 12, 1, 23, 0)
+        );
         // Exactly at midnight: the next one.
         let m = utc(2023, 6, 2, 4, 0);
         assert_eq!(
@@ -305,7 +317,11 @@ mod tests {
         let w = s.step(utc(2023, 6, 2, 3, 56), true);
         assert_eq!(w.warn, Some(utc(2023, 6, 2, 4, 0)));
         assert!(!w.reset);
-        assert_eq!(s.step(utc(2023, 6, 2, 3, 58), true), Due::default(), "warned once");
+        assert_eq!(
+            s.step(utc(2023, 6, 2, 3, 58), true),
+            Due::default(),
+            "warned once"
+        );
         let r = s.step(utc(2023, 6, 2, 4, 0), true);
         assert!(r.reset && r.warn.is_none());
         assert_eq!(s.resets(), 1);
@@ -324,7 +340,12 @@ mod tests {
     #[test]
     fn the_24_hours_alone() {
         let start = utc(2023, 6, 1, 14, 0);
-        let mut s = Schedule::new(None, Duration::from_secs(300), Some(Duration::from_secs(3600)), start);
+        let mut s = Schedule::new(
+            None,
+            Duration::from_secs(300),
+            Some(Duration::from_secs(3600)),
+            start,
+        );
         assert_eq!(s.next_reset(), None);
         assert!(!s.step(utc(2023, 6, 1, 14, 59), true).reset);
         assert!(s.step(utc(2023, 6, 1, 15, 0), true).reset);
@@ -335,6 +356,9 @@ mod tests {
     #[test]
     fn the_bulletin_names_the_local_midnight() {
         let t = warning_text(ResetRegion::NorthAmerica, utc(2023, 6, 2, 4, 0));
-        assert!(t.starts_with("IBKR server maintenance at 00:00 US/Eastern"), "{t}");
+        assert!(
+            t.starts_with("IBKR server maintenance at 00:00 US/Eastern"),
+            "{t}"
+        );
     }
 }

@@ -300,7 +300,9 @@ impl Shared {
     /// one. Returns the id.
     pub(crate) fn bulletin(&self, st: &mut State, id: Option<String>, message: &str) -> String {
         let id = id.unwrap_or_else(|| st.schedule.bulletin_id());
-        self.push(Push::Blt(serde_json::json!({ "id": id, "message": message })));
+        self.push(Push::Blt(
+            serde_json::json!({ "id": id, "message": message }),
+        ));
         id
     }
 
