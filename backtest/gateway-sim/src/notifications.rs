@@ -161,7 +161,7 @@ async fn answer(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
             a.order_id, a.req_id
         ));
     };
-    if !st.desk.held[i].options.iter().any(|o| *o == a.text) {
+    if !st.desk.held[i].options.contains(&a.text) {
         return bad_request(format!(
             "{:?} is not one of the options {:?}",
             a.text, st.desk.held[i].options
