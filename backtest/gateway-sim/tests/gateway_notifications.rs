@@ -1,7 +1,8 @@
 //! Server prompts by `ntf` and `POST /iserver/notification`, the admin
 //! API's `ntf` and `blt`, and the replay clock's schedule: the daily reset
-//! with its warning bulletin and the session's maximum age. Everything
-//! over real sockets on 127.0.0.1.
+//! with its warning bulletin and the session's maximum age; the trading
+//! schedule against the replay clock (the venue's clock), holidays
+//! included. Everything over real sockets on 127.0.0.1.
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 extern crate ibflow_gateway_sim as gateway_sim;
@@ -470,4 +471,50 @@ async fn the_schedule_agrees_with_the_replay_clock() {
         hours.is_open(before_open, true),
         "but inside extended hours"
     );
+}
+
+/// A weekday the data has no bar for (a holiday) is listed closed under its
+/// own date; the weekdays around it stay open.
+#[tokio::test]
+async fn a_weekday_without_bars_is_closed_in_the_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("77.csv");
+    let mut csv = "time,open,high,low,close,volume\n".to_owned();
+    for d in [
+        "2023-06-26",
+        "2023-06-27",
+        "2023-06-28",
+        "2023-06-29",
+        "2023-06-30",
+        "2023-07-03",
+        // 2023-07-04: Independence Day, no bar.
+        "2023-07-05",
+        "2023-07-06",
+        "2023-07-07",
+    ] {
+        csv.push_str(&format!("{d},10,11,9,10.5,1000\n"));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let gw = start(|c| {
+        c.data = vec![file.clone()];
+        c.start = Some(Utc.with_ymd_and_hms(2023, 7, 3, 14, 0, 0).unwrap());
+    })
+    .await;
+    let c = Client::new(&gw);
+    let v = c.ok("/trsrv/secdef/schedule?conid=77").await;
+    let s: Vec<TradingSchedule> = serde_json::from_value(v.clone()).unwrap();
+    let hours = s[0].to_hours().unwrap();
+    let at = |d: u32, m: u32| Utc.with_ymd_and_hms(2023, m, d, 14, 0, 0).unwrap();
+    assert!(hours.is_open(at(3, 7), false), "{v}");
+    assert!(!hours.is_open(at(4, 7), true), "the holiday is closed: {v}");
+    assert!(hours.is_open(at(5, 7), false), "{v}");
+    assert!(hours.is_open(at(30, 6), false), "{v}");
+    let dated: Vec<&str> = v[0]["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["tradingScheduleDate"].as_str())
+        .filter(|d| !d.starts_with("200001"))
+        .collect();
+    assert_eq!(dated, ["20230704"], "{v}");
 }
