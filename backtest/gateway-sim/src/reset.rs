@@ -184,6 +184,13 @@ impl Schedule {
             }
             if now >= at {
                 let mut next = at;
+                let gap_days = (now - at).num_days();
+                if gap_days > 366 {
+                    // An absurd jump (speed or advance): count the days
+                    // rather than walk them one by one under the lock.
+                    self.resets += u64::try_from(gap_days).unwrap_or(0) + 1;
+                    next = region.next_reset_after(now);
+                }
                 while next <= now {
                     self.resets += 1;
                     next = region.next_reset_after(next);
@@ -335,6 +342,15 @@ mod tests {
         assert!(j.reset);
         assert_eq!(s.resets(), 4);
         assert_eq!(s.next_reset(), Some(utc(2023, 6, 6, 4, 0)));
+    }
+
+    #[test]
+    fn a_jump_of_years_is_counted_not_walked() {
+        let start = utc(2023, 6, 1, 14, 0);
+        let mut s = Schedule::new(Some(ResetRegion::Asia), Duration::ZERO, None, start);
+        assert!(s.step(utc(2123, 6, 1, 14, 0), false).reset);
+        assert!(s.resets() > 36_000, "{}", s.resets());
+        assert_eq!(s.next_reset(), Some(utc(2123, 6, 1, 16, 0)));
     }
 
     #[test]
