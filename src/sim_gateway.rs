@@ -136,7 +136,7 @@ fn parse_region(s: &str) -> Result<Option<ResetRegion>> {
     if s.trim().eq_ignore_ascii_case("none") {
         return Ok(None);
     }
-    match ResetRegion::from_name(s) {
+    match ResetRegion::parse(s.trim()) {
         Some(r) => Ok(Some(r)),
         None => bail!("--reset-region {s:?}: expected america, europe, asia or none"),
     }
@@ -228,7 +228,10 @@ pub fn run(args: Args) -> Result<()> {
             println!("  admin      {}/sim/admin (loopback only)", gw.root_url());
         }
         if let Some(r) = reset_region {
-            println!("  reset      daily at 00:00 {} (replay clock)", r.label());
+            println!(
+                "  reset      daily at 00:00 {} (replay clock)",
+                r.tz().name()
+            );
         }
         if let Some(q) = ntf_prompt_above {
             println!("  ntf        orders above {q} wait for a {NTF_PROMPT_ID} prompt");

@@ -8,11 +8,12 @@
 //! a session remains authenticated for up to 24 hours.
 //!
 //! Assumptions where the spec is silent or inconsistent:
-//! * Midnight is local midnight in `America/New_York`, `Europe/Zurich` and
-//!   `Asia/Hong_Kong`, daylight saving time included (so Europe resets at
-//!   00:00 CET in winter). The spec's "Universal Time Coordinated" row
-//!   (20:00, 02:00, 08:00 UTC) does not match its own local times (00:00
-//!   EDT is 04:00 UTC) and is not used.
+//! * The reset times are the wire crate's table ([`cpapi::reset`], shared
+//!   with the client's session keeper): local midnight in US/Eastern,
+//!   Europe/Zurich and Asia/Hong_Kong, daylight saving time included (so
+//!   Europe resets at 00:00 CET in winter). The spec's "Universal Time
+//!   Coordinated" row (20:00, 02:00, 08:00 UTC) does not match its own
+//!   local times (00:00 EDT is 04:00 UTC) and is not used.
 //! * Both run on the *replay clock*, like everything the venue does, so a
 //!   replay at `--speed 86400` sees a reset every real second. A jump of
 //!   the clock across several midnights ([`crate::GatewayHandle::advance`])
@@ -32,78 +33,18 @@
 
 use std::time::Duration;
 
-use chrono::{NaiveTime, TimeDelta, TimeZone};
-use chrono_tz::Tz;
+use chrono::TimeDelta;
+
+pub use cpapi::reset::ResetRegion;
 
 use engine::model::Timestamp;
 
-/// Which IBKR region the simulated gateway connects to: its midnight is
-/// the daily server reset (the spec's "Regular Server Maintenance").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResetRegion {
-    /// 00:00 US/Eastern (New York).
-    NorthAmerica,
-    /// 00:00 Central European time (Zug, Switzerland).
-    Europe,
-    /// 00:00 HKT (Hong Kong).
-    Asia,
-}
-
-impl ResetRegion {
-    /// The region a command-line name stands for: `america`, `europe` or
-    /// `asia` (any case); `None` for anything else, so a front end can say
-    /// what it accepts.
-    pub fn from_name(name: &str) -> Option<ResetRegion> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "america" | "north-america" | "northamerica" | "us" => Some(ResetRegion::NorthAmerica),
-            "europe" | "eu" => Some(ResetRegion::Europe),
-            "asia" | "hk" => Some(ResetRegion::Asia),
-            _ => None,
-        }
-    }
-
-    /// The time zone whose midnight is the reset.
-    pub fn time_zone(self) -> Tz {
-        match self {
-            ResetRegion::NorthAmerica => chrono_tz::America::New_York,
-            ResetRegion::Europe => chrono_tz::Europe::Zurich,
-            ResetRegion::Asia => chrono_tz::Asia::Hong_Kong,
-        }
-    }
-
-    /// How the spec's table names the reset's zone, for the bulletin.
-    pub fn label(self) -> &'static str {
-        match self {
-            ResetRegion::NorthAmerica => "US/Eastern",
-            ResetRegion::Europe => "CET/CEST",
-            ResetRegion::Asia => "HKT",
-        }
-    }
-
-    /// The first local midnight strictly after `t`.
-    pub fn next_reset_after(self, t: Timestamp) -> Timestamp {
-        let tz = self.time_zone();
-        let mut day = t.with_timezone(&tz).date_naive();
-        // At most two steps: today's midnight is never after `t`, so
-        // tomorrow's is the answer unless it does not exist locally.
-        for _ in 0..4 {
-            day = day.succ_opt().unwrap_or(day);
-            let local = day.and_time(NaiveTime::MIN);
-            // A midnight skipped by a DST change (none of the three zones
-            // has one today) falls back to the first instant after it.
-            let at = tz
-                .from_local_datetime(&local)
-                .earliest()
-                .or_else(|| {
-                    tz.from_local_datetime(&(local + TimeDelta::hours(1)))
-                        .earliest()
-                })
-                .map(|d| d.to_utc());
-            if let Some(at) = at.filter(|a| *a > t) {
-                return at;
-            }
-        }
-        t + TimeDelta::days(1)
+/// How the spec's table names a region's reset zone, for the bulletin.
+pub(crate) fn label(region: ResetRegion) -> &'static str {
+    match region {
+        ResetRegion::NorthAmerica => "US/Eastern",
+        ResetRegion::Europe => "CET/CEST",
+        ResetRegion::Asia => "HKT",
     }
 }
 
@@ -144,7 +85,7 @@ impl Schedule {
             region,
             warning: TimeDelta::from_std(warning).unwrap_or(TimeDelta::zero()),
             max_age: max_age.and_then(|d| TimeDelta::from_std(d).ok()),
-            next_reset: region.map(|r| r.next_reset_after(now)),
+            next_reset: region.map(|r| r.next_reset(now)),
             warned: false,
             resets: 0,
             session_expires_at: None,
@@ -189,11 +130,11 @@ impl Schedule {
                     // An absurd jump (speed or advance): count the days
                     // rather than walk them one by one under the lock.
                     self.resets += u64::try_from(gap_days).unwrap_or(0) + 1;
-                    next = region.next_reset_after(now);
+                    next = region.next_reset(now);
                 }
                 while next <= now {
                     self.resets += 1;
-                    next = region.next_reset_after(next);
+                    next = region.next_reset(next);
                 }
                 self.next_reset = Some(next);
                 self.warned = false;
@@ -241,12 +182,12 @@ impl Schedule {
 
 /// The text of the bulletin that warns of a reset at `at`.
 pub(crate) fn warning_text(region: ResetRegion, at: Timestamp) -> String {
-    let local = at.with_timezone(&region.time_zone());
+    let local = at.with_timezone(&region.tz());
     format!(
         "IBKR server maintenance at {} {} ({} UTC): the session will be reset and must be \
          re-authenticated",
         local.format("%H:%M"),
-        region.label(),
+        label(region),
         at.format("%Y-%m-%d %H:%M")
     )
 }
@@ -254,7 +195,7 @@ pub(crate) fn warning_text(region: ResetRegion, at: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
+    use chrono::{TimeZone, Utc};
 
     fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> Timestamp {
         Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
@@ -265,49 +206,29 @@ mod tests {
         // Summer: EDT (UTC-4), CEST (UTC+2), HKT (UTC+8).
         let t = utc(2023, 6, 1, 14, 0);
         assert_eq!(
-            ResetRegion::NorthAmerica.next_reset_after(t),
+            ResetRegion::NorthAmerica.next_reset(t),
             utc(2023, 6, 2, 4, 0)
         );
-        assert_eq!(
-            ResetRegion::Europe.next_reset_after(t),
-            utc(2023, 6, 1, 22, 0)
-        );
-        assert_eq!(
-            ResetRegion::Asia.next_reset_after(t),
-            utc(2023, 6, 1, 16, 0)
-        );
+        assert_eq!(ResetRegion::Europe.next_reset(t), utc(2023, 6, 1, 22, 0));
+        assert_eq!(ResetRegion::Asia.next_reset(t), utc(2023, 6, 1, 16, 0));
         // Winter: EST (UTC-5), CET (UTC+1).
         let w = utc(2023, 12, 1, 14, 0);
         assert_eq!(
-            ResetRegion::NorthAmerica.next_reset_after(w),
+            ResetRegion::NorthAmerica.next_reset(w),
             utc(2023, 12, 2, 5, 0)
         );
-        assert_eq!(
-            ResetRegion::Europe.next_reset_after(w),
-            utc(2023, 12, 1, 23, 0)
-        );
+        assert_eq!(ResetRegion::Europe.next_reset(w), utc(2023, 12, 1, 23, 0));
         // Exactly at midnight: the next one.
         let m = utc(2023, 6, 2, 4, 0);
         assert_eq!(
-            ResetRegion::NorthAmerica.next_reset_after(m),
+            ResetRegion::NorthAmerica.next_reset(m),
             utc(2023, 6, 3, 4, 0)
         );
         // Across the spring DST change (2023-03-12 02:00 EST).
         assert_eq!(
-            ResetRegion::NorthAmerica.next_reset_after(utc(2023, 3, 12, 6, 0)),
+            ResetRegion::NorthAmerica.next_reset(utc(2023, 3, 12, 6, 0)),
             utc(2023, 3, 13, 4, 0)
         );
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(
-            ResetRegion::from_name("America"),
-            Some(ResetRegion::NorthAmerica)
-        );
-        assert_eq!(ResetRegion::from_name("europe"), Some(ResetRegion::Europe));
-        assert_eq!(ResetRegion::from_name("asia"), Some(ResetRegion::Asia));
-        assert_eq!(ResetRegion::from_name("mars"), None);
     }
 
     #[test]
