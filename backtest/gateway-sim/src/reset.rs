@@ -28,6 +28,12 @@
 //!   the clock passes both the warning time and the reset within one step
 //!   (high speeds), the bulletin is still sent, just before the sockets
 //!   close.
+//! * `resets` counts scheduled midnights and the admin API's
+//!   `daily-reset`s; a session reaching its maximum age is not a reset and
+//!   is not counted. The maximum age runs from the start and from every
+//!   transition to authenticated (`ssodh/init`, `reauthenticate`, an admin
+//!   restart that logs in); a session already timed out (idle, admin) when
+//!   it would expire just loses its expiry.
 //! * The replay clock does not stop or loop at the end of the data: it runs
 //!   on (quotes stay at the last bar's close), and resets go on with it.
 
