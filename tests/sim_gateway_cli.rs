@@ -641,3 +641,171 @@ fn admin_restart_keeps_orders_and_renews_the_session() {
         .collect();
     assert!(ids.contains(&order_id), "{order_id} not in {live}");
 }
+
+/// `--ntf-prompt-above`: a larger order is acknowledged, held
+/// (`PreSubmitted`, not filling while days of replay pass) behind an `ntf`
+/// server prompt on the websocket, and transmitted by answering it `Yes`
+/// through `POST /iserver/notification`; a wrong answer is a 400.
+#[test]
+fn ntf_prompt_holds_a_large_order_until_answered() {
+    let sim = Sim::start(&[
+        "--no-pacing",
+        "--speed",
+        "86400",
+        "--ntf-prompt-above",
+        "100",
+    ]);
+    let (_, tickle) = sim.get("/tickle");
+    let mut ws = Ws::connect(sim.port, tickle["session"].as_str().unwrap());
+    assert!(ws.topic("sts", 30).is_some(), "the socket says hello");
+    let (st, v) = sim.order(mkt("BUY", "500"));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v[0]["order_status"], "PreSubmitted", "{v}");
+    let id = v[0]["order_id"].as_str().unwrap().to_owned();
+    let ntf = ws.topic("ntf", 30).expect("an ntf prompt");
+    let args = &ntf["args"];
+    assert_eq!(args["id"], "o10082", "{ntf}");
+    assert_eq!(args["options"], json!(["Yes", "No"]), "{ntf}");
+    assert_eq!(
+        args["orderId"].as_i64().map(|i| i.to_string()),
+        Some(id.clone())
+    );
+    let req_id = args["reqId"]
+        .as_str()
+        .expect("reqId is a string")
+        .to_owned();
+
+    // Several replay days pass: still held, nothing bought.
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = sim.get("/iserver/account/orders");
+    let (_, live) = sim.get("/iserver/account/orders");
+    let status = live["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["orderId"].to_string().trim_matches('"') == id)
+        .map(|o| o["status"].clone());
+    assert_eq!(status, Some(json!("PreSubmitted")), "{live}");
+    assert!(
+        !sim.position_reaches(500.0, 1),
+        "a held order does not fill"
+    );
+
+    let order_id: i64 = id.parse().unwrap();
+    let (st, v) = sim.post(
+        "/iserver/notification",
+        json!({"orderId": order_id, "reqId": req_id, "text": "Perhaps"}),
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(v["error"].is_string(), "{v}");
+    let (st, v) = sim.post(
+        "/iserver/notification",
+        json!({"orderId": order_id, "reqId": req_id, "text": "Yes"}),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert!(v.is_string(), "a status text: {v}");
+    assert!(sim.position_reaches(500.0, 60), "the answered order fills");
+}
+
+/// `--reset-region` on the replay clock: at a replay day per second the
+/// midnight comes within seconds, after a `blt` bulletin; the websocket
+/// closes, the session times out until `ssodh/init`, and `GET /sim/admin`
+/// counts the resets and names the next one.
+#[test]
+fn sim_gateway_resets_at_replay_midnight() {
+    let sim = Sim::start(&[
+        "--no-pacing",
+        "--speed",
+        "86400",
+        "--admin",
+        "--reset-region",
+        "america",
+        "--reset-warning",
+        "1h",
+    ]);
+    let (_, tickle) = sim.get("/tickle");
+    let mut ws = Ws::connect(sim.port, tickle["session"].as_str().unwrap());
+    let blt = ws.topic("blt", 60).expect("a bulletin before the reset");
+    assert!(
+        blt["args"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("00:00 US/Eastern")),
+        "{blt}"
+    );
+    assert!(
+        (0..100).any(|_| ws.next(10).is_none()),
+        "the websocket survived the reset"
+    );
+    let state = sim
+        .wait_for(60, |s| {
+            let (_, v) = s.get("/sim/admin");
+            (v["resets"].as_u64() >= Some(1)).then_some(v)
+        })
+        .expect("a reset is counted");
+    assert!(
+        state["next_reset"]
+            .as_str()
+            .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()),
+        "{state}"
+    );
+    let (_, status) = sim.post("/iserver/auth/status", json!({}));
+    assert_eq!(status["authenticated"], false, "{status}");
+    let (st, init) = sim.post(
+        "/iserver/auth/ssodh/init",
+        json!({"publish": true, "compete": true}),
+    );
+    assert_eq!(
+        (st, init["authenticated"].clone()),
+        (200, json!(true)),
+        "{init}"
+    );
+}
+
+/// `--session-max-age` shows in `GET /sim/admin`; `--help` names the order
+/// prompts a bot must confirm; bad schedule flags are refused at start.
+#[test]
+fn session_flags_and_prompt_help() {
+    let sim = Sim::start(&[
+        "--no-pacing",
+        "--speed",
+        "0",
+        "--admin",
+        "--start",
+        "2023-06-01T14:00:00Z",
+        "--session-max-age",
+        "24h",
+    ]);
+    let (_, v) = sim.get("/sim/admin");
+    assert_eq!(v["session_expires_at"], "2023-06-02T14:00:00.000Z", "{v}");
+    assert_eq!(v["next_reset"], Value::Null, "no reset unless asked for");
+    assert_eq!(v["resets"], 0);
+
+    let help = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .args(["sim-gateway", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for id in [
+        "o163",
+        "o354",
+        "o10331",
+        "o10082",
+        "--reset-region",
+        "--session-max-age",
+    ] {
+        assert!(text.contains(id), "--help does not name {id}:\n{text}");
+    }
+
+    for bad in [
+        ["--reset-region", "mars"],
+        ["--session-max-age", "soon"],
+        ["--ntf-prompt-above", "-5"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+            .args(["sim-gateway", "--port", &free_port().to_string()])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?} was accepted");
+    }
+}

@@ -416,8 +416,15 @@ async fn secdef_info(
 }
 
 /// US equity hours for every instrument: regular 09:30-16:00 (LIQUID),
-/// extended 04:00-20:00, Monday to Friday, New York time (assumption: the
-/// simulator has no holiday calendar).
+/// extended 04:00-20:00, Monday to Friday, New York time, as the spec's
+/// weekday templates (`20000103`..`20000107`), which hold for every
+/// replayed date. Holidays come from the data: a weekday from a week
+/// before to two weeks after the replay date, inside the data's span, on
+/// which no bar of the contract overlaps 09:30-16:00 is listed under its
+/// own date with no sessions and no trading times (closed). Assumption:
+/// the spec promises at least one trading time per day, but a dated day
+/// overrides its weekday, and an empty one is how the client reads a
+/// closed day.
 async fn schedule(
     State(sh): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
@@ -450,6 +457,30 @@ async fn schedule(
                 "tradingtimes": [{ "openingTime": "0400", "closingTime": "2000", "cancelDayOrders": "Y" }]
             })
         })
+        .collect();
+    let closed = {
+        let st = sh.lock();
+        let today = st
+            .clock
+            .now()
+            .with_timezone(&chrono_tz::America::New_York)
+            .date_naive();
+        st.market.closed_weekdays(
+            conid,
+            today - chrono::Days::new(7),
+            today + chrono::Days::new(14),
+        )
+    };
+    let days: Vec<Value> = days
+        .into_iter()
+        .chain(closed.into_iter().map(|d| {
+            json!({
+                "clearingCycleEndTime": "2000",
+                "tradingScheduleDate": d.format("%Y%m%d").to_string(),
+                "sessions": [],
+                "tradingtimes": []
+            })
+        }))
         .collect();
     ok(json!([{
         "id": format!("p{}", conid.0),

@@ -22,6 +22,13 @@
 //! | `POST /sim/admin/session/compete` | | another login takes the session |
 //! | `POST /sim/admin/daily-reset` | | IBKR's nightly reset: websockets close and the brokerage session times out |
 //! | `POST /sim/admin/restart` | `{"down_ms"?, "authenticated"?}` | a gateway restart (see below) |
+//! | `POST /sim/admin/notify` | `{"id", "title", "text", "url"?}` | an information-only `ntf` to every websocket |
+//! | `POST /sim/admin/bulletin` | `{"id"?, "message"}` | a `blt` bulletin to every websocket (`id` default `bltN`) |
+//!
+//! `GET /sim/admin` also reports the replay-clock schedule (`reset.rs`):
+//! `next_reset` and `session_expires_at` (RFC 3339 UTC, or null when off),
+//! `resets` (scheduled resets, midnights crossed, and admin `daily-reset`s)
+//! and `held_orders` (order ids behind an unanswered `ntf` prompt).
 //!
 //! Restart: websockets close, every HTTP connection is closed (requests in
 //! flight are answered first, within 2 s), new connections are closed at
@@ -63,6 +70,8 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/session/compete", post(compete))
         .route("/daily-reset", post(daily_reset))
         .route("/restart", post(restart))
+        .route("/notify", post(notify))
+        .route("/bulletin", post(bulletin))
         .layer(axum::middleware::from_fn_with_state(shared, loopback_only))
 }
 
@@ -99,13 +108,21 @@ fn done(extra: Value) -> Response {
 
 async fn state(State(sh): State<Arc<Shared>>) -> Response {
     let st = sh.lock();
+    let rfc = |t: Option<engine::model::Timestamp>| match t {
+        Some(t) => json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        None => Value::Null,
+    };
     ok(json!({
         "authenticated": st.session.authenticated(),
         "connected": st.session.connected(),
         "websocket_connections_accepted": st.log.ws_connections,
         "path_faults": st.faults.answers.len(),
         "delays": st.faults.delay.len(),
-        "replay_time": st.clock.now().to_rfc3339(),
+        "replay_time": st.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "next_reset": rfc(st.schedule.next_reset()),
+        "resets": st.schedule.resets(),
+        "session_expires_at": rfc(st.schedule.session_expires_at()),
+        "held_orders": st.desk.held.iter().map(|h| h.order_id.to_string()).collect::<Vec<_>>(),
     }))
 }
 
@@ -193,9 +210,10 @@ async fn compete(State(sh): State<Arc<Shared>>) -> Response {
 /// IBKR's nightly reset as a client sees it: the websockets close and the
 /// brokerage session times out (a client must `ssodh/init` again).
 async fn daily_reset(State(sh): State<Arc<Shared>>) -> Response {
-    sh.push(Push::Disconnect);
-    sh.expire_session();
-    done(json!({}))
+    let mut st = sh.lock();
+    sh.daily_reset(&mut st);
+    st.schedule.count_reset();
+    done(json!({ "resets": st.schedule.resets() }))
 }
 
 /// `{"down_ms": 1000, "authenticated": true}`.
@@ -216,7 +234,61 @@ async fn restart(State(sh): State<Arc<Shared>>, b: Bytes) -> Response {
         return bad_request("down_ms must be at most 3600000 (an hour)");
     }
     sh.push(Push::Disconnect);
-    sh.lock().session.restart(r.authenticated.unwrap_or(true));
+    {
+        let mut st = sh.lock();
+        let authenticated = r.authenticated.unwrap_or(true);
+        st.session.restart(authenticated);
+        let t = st.clock.now();
+        if authenticated {
+            st.schedule.authenticated(t);
+        } else {
+            st.schedule.deauthenticated();
+        }
+    }
     sh.conns.restart(Duration::from_millis(down_ms));
     done(json!({ "down_ms": down_ms }))
+}
+
+/// `{"id": "...", "title": "...", "text": "...", "url": "..."}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Notify {
+    id: String,
+    title: String,
+    text: String,
+    url: Option<String>,
+}
+
+/// An information-only `ntf` (the spec's Notifications shape), to every
+/// websocket.
+async fn notify(State(sh): State<Arc<Shared>>, b: Bytes) -> Response {
+    let n: Notify = match body(&b) {
+        Ok(n) => n,
+        Err(e) => return bad_request(e),
+    };
+    let mut args = json!({ "id": n.id, "title": n.title, "text": n.text });
+    if let Some(url) = n.url {
+        args["url"] = json!(url);
+    }
+    sh.push(Push::Ntf(args));
+    done(json!({ "id": n.id }))
+}
+
+/// `{"id": "...", "message": "..."}`; `id` optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Bulletin {
+    id: Option<String>,
+    message: String,
+}
+
+/// A `blt` bulletin to every websocket.
+async fn bulletin(State(sh): State<Arc<Shared>>, b: Bytes) -> Response {
+    let n: Bulletin = match body(&b) {
+        Ok(n) => n,
+        Err(e) => return bad_request(e),
+    };
+    let mut st = sh.lock();
+    let id = sh.bulletin(&mut st, n.id, &n.message);
+    done(json!({ "id": id }))
 }

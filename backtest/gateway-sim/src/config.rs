@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use engine::model::{Conid, Timestamp};
 
 use super::events::EventMarket;
+use super::reset::ResetRegion;
 use backtest::exchange::ExchangeConfig;
 
 /// How the simulator runs. `Default` is what `ibflow sim-gateway` serves:
@@ -58,6 +59,24 @@ pub struct GatewayConfig {
     /// HTTP, for tests of a separately running bot). Off by default: the
     /// paths are 404 then.
     pub admin: bool,
+    /// Orders whose quantity exceeds this are accepted, then held
+    /// (`PreSubmitted`, not working) behind a server prompt sent by the
+    /// `ntf` websocket topic until `POST /iserver/notification` answers it
+    /// (`notifications.rs`). `None` (default): no order is held.
+    pub ntf_prompt_above: Option<Decimal>,
+    /// The region whose midnight (on the replay clock) is IBKR's daily
+    /// reset: websockets close and the session times out until
+    /// `ssodh/init`. `None` (default) for no scheduled reset, so that
+    /// replays at high speed are not interrupted every real second.
+    pub reset_region: Option<ResetRegion>,
+    /// How long (replay time) before each scheduled reset the `blt`
+    /// bulletin warning of it goes out. Default 5 minutes.
+    pub reset_warning: Duration,
+    /// The longest a brokerage session stays authenticated (replay time;
+    /// the spec: 24 hours), counted from the start and from every
+    /// `ssodh/init`; then it times out like a reset. `None` (default):
+    /// no limit, as tests that jump the replay clock by days expect.
+    pub session_max_age: Option<Duration>,
 }
 
 /// Timeouts and the connection cap of the simulator's HTTP server, so that
@@ -112,6 +131,10 @@ impl Default for GatewayConfig {
             event_markets: EventMarket::sample(),
             server: ServerLimits::default(),
             admin: false,
+            ntf_prompt_above: None,
+            reset_region: None,
+            reset_warning: Duration::from_secs(5 * 60),
+            session_max_age: None,
         }
     }
 }
@@ -136,6 +159,15 @@ impl GatewayConfig {
         }
         if l.max_connections == 0 {
             return Err("max_connections must be at least 1".to_owned());
+        }
+        if self.session_max_age.is_some_and(|a| a.is_zero()) {
+            return Err("session_max_age must be positive (None: no limit)".to_owned());
+        }
+        if self.ntf_prompt_above.is_some_and(|q| q.is_sign_negative()) {
+            return Err("ntf_prompt_above must not be negative".to_owned());
+        }
+        if self.reset_warning > Duration::from_secs(23 * 3600) {
+            return Err("reset_warning must be shorter than a day".to_owned());
         }
         Ok(())
     }

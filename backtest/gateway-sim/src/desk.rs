@@ -62,6 +62,22 @@ pub(crate) struct Staged {
     pub(crate) batch: Vec<OrderRequest>,
 }
 
+/// A batch held behind an `ntf` server prompt (`notifications.rs`): booked
+/// (`PreSubmitted`), not handed to the exchange until the prompt is
+/// answered yes.
+#[derive(Debug)]
+pub(crate) struct Held {
+    /// The order the prompt names (`orderId`).
+    pub(crate) order_id: u64,
+    /// The prompt's `reqId`.
+    pub(crate) req_id: String,
+    /// The `ntf` args as sent (re-sent to websockets that connect later).
+    pub(crate) args: serde_json::Value,
+    /// The answers offered.
+    pub(crate) options: Vec<String>,
+    pub(crate) batch: Vec<OrderRequest>,
+}
+
 #[derive(Debug)]
 pub(crate) enum Action {
     Place(Vec<(OrderRequest, Option<String>)>),
@@ -92,6 +108,10 @@ pub(crate) struct Desk {
     pub(crate) pending: Option<Pending>,
     pub(crate) suppressed: HashSet<String>,
     pub(crate) reply_seq: u64,
+    /// Batches held behind an unanswered `ntf` server prompt.
+    pub(crate) held: Vec<Held>,
+    /// Numbers the `reqId`s of server prompts.
+    pub(crate) ntf_seq: u64,
     /// The daily PnL base (positions and cash are the venue's books).
     pub books: Books,
 }
@@ -128,6 +148,8 @@ impl Desk {
             pending: None,
             suppressed: HashSet::new(),
             reply_seq: 0,
+            held: Vec::new(),
+            ntf_seq: 0,
             books: Books::default(),
         }
     }

@@ -27,7 +27,10 @@
 //! and the replay pump), `session`, `accounts` (accounts and contracts),
 //! [`events`] (ForecastEx markets, their endpoints, prices and netting),
 //! `market` (bars, quotes, history), `orders` (the order desk on the
-//! exchange), `prompts`, `pacing`, `ws` (the websocket topics), `ladder`
+//! exchange), `prompts` (`/iserver/reply` precautions), `notifications`
+//! (`ntf` server prompts, `POST /iserver/notification`, `blt` bulletins),
+//! `reset` (the daily reset and the session's 24 hours on the replay
+//! clock), `pacing`, `ws` (the websocket topics), `ladder`
 //! (the `sbd` price ladder), `wire` (JSON helpers).
 
 mod accounts;
@@ -39,11 +42,13 @@ mod faults;
 mod ladder;
 mod limits;
 mod market;
+mod notifications;
 mod order_handlers;
 mod order_json;
 mod pacing;
 mod portfolio;
 mod prompts;
+mod reset;
 mod server;
 mod session;
 mod state;
@@ -65,6 +70,8 @@ use engine::model::Timestamp;
 pub use config::{GatewayConfig, Instrument, PacingConfig, PromptRule, ServerLimits};
 pub use events::{EventMarket, EventStrike};
 pub use faults::{ReceivedRequest, ReceivedWsMessage};
+pub use notifications::NTF_PROMPT_ID;
+pub use reset::ResetRegion;
 
 use faults::{Answer, Scope};
 use state::Shared;
@@ -156,6 +163,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(events::routes())
         .merge(market::routes())
         .merge(order_handlers::routes())
+        .merge(notifications::routes())
         .merge(portfolio::routes())
         .merge(ws::routes())
         // Paths the simulator does not serve pass the layers too: they count

@@ -114,6 +114,57 @@ impl Market {
             .unwrap_or(Timestamp::UNIX_EPOCH)
     }
 
+    /// The weekdays in `from..=to` (New York dates) inside the span of
+    /// `conid`'s data on which no bar of it overlaps the liquid hours
+    /// (09:30-16:00 New York): the replayed market was closed (holidays).
+    /// Only for data of a day or shorter bars; days outside the data's
+    /// span are not judged.
+    pub(crate) fn closed_weekdays(
+        &self,
+        conid: Conid,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Vec<chrono::NaiveDate> {
+        use chrono::{Datelike, NaiveTime, TimeZone, Weekday};
+        use chrono_tz::America::New_York;
+        let Some(s) = self.series.get(&conid) else {
+            return Vec::new();
+        };
+        let (Some(first), Some(last)) = (s.bars.first(), s.bars.last()) else {
+            return Vec::new();
+        };
+        if s.len > TimeDelta::days(1) {
+            return Vec::new();
+        }
+        let span = (
+            first.time.with_timezone(&New_York).date_naive(),
+            (last.time + s.len).with_timezone(&New_York).date_naive(),
+        );
+        let at = |d: chrono::NaiveDate, h: u32, m: u32| {
+            let t = NaiveTime::from_hms_opt(h, m, 0).unwrap_or(NaiveTime::MIN);
+            New_York
+                .from_local_datetime(&d.and_time(t))
+                .earliest()
+                .map(|x| x.to_utc())
+        };
+        from.iter_days()
+            .take_while(|d| *d <= to)
+            .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
+            .filter(|d| span.0 <= *d && *d <= span.1)
+            .filter(|d| {
+                let (Some(open), Some(close)) = (at(*d, 9, 30), at(*d, 16, 0)) else {
+                    return false;
+                };
+                let i = s.bars.partition_point(|b| b.time < close);
+                let covered = i
+                    .checked_sub(1)
+                    .and_then(|j| s.bars.get(j))
+                    .is_some_and(|b| b.time + s.len > open);
+                !covered
+            })
+            .collect()
+    }
+
     /// The open of the first bar of `conid`: the price an order is valued
     /// at before any of its bars has started.
     pub(crate) fn first_open(&self, conid: Conid) -> Option<Decimal> {

@@ -32,6 +32,11 @@
 //! * Cancel: `-1` cancels every open order and answers `order_id` -1,
 //!   `conid` -1 and `account` null (the spec's "immediately cancelled"
 //!   values); a single cancel answers the order's conid and account.
+//! * Server prompts: with [`crate::GatewayConfig::ntf_prompt_above`], a
+//!   batch holding an order above that quantity is acknowledged, booked
+//!   `PreSubmitted` and held behind an `ntf` prompt answered through
+//!   `POST /iserver/notification` (see [`super::notifications`]). A held
+//!   order can be modified and cancelled like a staged one.
 //! * Live orders: the first call of a session, and any call with
 //!   `force=true`, answer an empty `orders` array (the pre-flight the spec
 //!   describes); later calls list open orders and those updated on the
@@ -366,17 +371,15 @@ async fn place(State(sh): State<Arc<Shared>>, Path(acct): Path<String>, body: By
 }
 
 /// Book the batch and hand it to the exchange (or stage it behind the bar
-/// in progress).
+/// in progress), or hold it behind an `ntf` server prompt when an order's
+/// quantity exceeds [`crate::GatewayConfig::ntf_prompt_above`].
 fn submit(st: &mut GwState, sh: &Shared, batch: Vec<(OrderRequest, Option<String>)>) -> Response {
     let now = st.clock.now();
-    let release = batch
-        .iter()
-        .filter_map(|(r, _)| st.market.in_progress_end(r.conid, now))
-        .max();
+    let hold = super::notifications::prompt_trigger(sh, &batch);
     let ids: Vec<u64> = batch.iter().map(|(r, _)| r.id.0).collect();
     let mut reqs = Vec::with_capacity(batch.len());
     for (req, user_coid) in batch {
-        let status = if req.parent.is_some() {
+        let status = if req.parent.is_some() || hold.is_some() {
             OrderStatus::PreSubmitted
         } else {
             OrderStatus::Submitted
@@ -395,21 +398,35 @@ fn submit(st: &mut GwState, sh: &Shared, batch: Vec<(OrderRequest, Option<String
         st.desk.orders.insert(req.id.0, g);
         reqs.push(req);
     }
-    match release {
-        Some(at) => st.desk.staged.push(Staged {
-            release_at: at,
-            batch: reqs,
-        }),
-        None => {
-            // A refused batch shows as its orders' Inactive status below.
-            let _ = st.desk.place(reqs, now, sh);
-        }
+    match hold {
+        Some(trigger) => super::notifications::hold(st, sh, &trigger, reqs),
+        None => route(st, sh, reqs),
     }
     let placed: Vec<&GwOrder> = ids.iter().filter_map(|id| st.desk.orders.get(id)).collect();
     if let Some(bad) = placed.iter().find(|o| o.status == OrderStatus::Inactive) {
         return reject(format!("order {} rejected by the exchange", bad.id()));
     }
     placed_json(&placed)
+}
+
+/// Hand booked orders to the exchange now, or stage them behind the bar of
+/// their contract in progress.
+pub(crate) fn route(st: &mut GwState, sh: &Shared, reqs: Vec<OrderRequest>) {
+    let now = st.clock.now();
+    let release = reqs
+        .iter()
+        .filter_map(|r| st.market.in_progress_end(r.conid, now))
+        .max();
+    match release {
+        Some(at) => st.desk.staged.push(Staged {
+            release_at: at,
+            batch: reqs,
+        }),
+        None => {
+            // A refused batch shows as its orders' Inactive status.
+            let _ = st.desk.place(reqs, now, sh);
+        }
+    }
 }
 
 async fn reply(State(sh): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
@@ -561,6 +578,7 @@ fn apply_modify(st: &mut GwState, sh: &Shared, id: u64, changes: OrderChanges) -
         .staged
         .iter_mut()
         .flat_map(|s| s.batch.iter_mut())
+        .chain(st.desk.held.iter_mut().flat_map(|h| h.batch.iter_mut()))
         .find(|r| r.id.0 == id);
     if let Some(req) = staged {
         changes.apply_to(req);
@@ -595,8 +613,14 @@ fn cancel_one(st: &mut GwState, sh: &Shared, id: u64) -> Result<(), String> {
         None => return Err(format!("OrderID {id} doesn't exist")),
     };
     let mut staged_ids = Vec::new();
-    for s in &mut st.desk.staged {
-        s.batch.retain(|r| {
+    let batches = st
+        .desk
+        .staged
+        .iter_mut()
+        .map(|s| &mut s.batch)
+        .chain(st.desk.held.iter_mut().map(|h| &mut h.batch));
+    for batch in batches {
+        batch.retain(|r| {
             let hit = r.id.0 == id || r.parent.as_deref() == Some(coid.as_str());
             if hit {
                 staged_ids.push(r.id.0);
@@ -604,6 +628,8 @@ fn cancel_one(st: &mut GwState, sh: &Shared, id: u64) -> Result<(), String> {
             !hit
         });
     }
+    // A prompt whose orders are all gone has nothing left to answer.
+    st.desk.held.retain(|h| !h.batch.is_empty());
     if staged_ids.is_empty() {
         st.desk.cancel(id, now, sh).map_err(|e| e.to_string())?;
     }

@@ -13,6 +13,10 @@
 //! resets the idle timer, as the spec says the session times out "without
 //! sending new requests"; a request arriving after the timeout does not
 //! revive the session.
+//!
+//! The daily reset and the session's maximum age (24 hours) run on the
+//! replay clock (`reset.rs`); a transition to authenticated through
+//! `ssodh/init` or `reauthenticate` starts a new maximum age.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
@@ -293,6 +297,11 @@ async fn ssodh_init(State(sh): State<Arc<Shared>>, body: Bytes) -> Response {
     if now != was {
         sh.push(Push::Sts { authenticated: now });
     }
+    if now && !was {
+        // A new brokerage session: a new maximum age (`reset.rs`).
+        let t = st.clock.now();
+        st.schedule.authenticated(t);
+    }
     ok(st.session.auth_status(false))
 }
 
@@ -304,6 +313,8 @@ async fn reauthenticate(State(sh): State<Arc<Shared>>) -> Response {
             sh.push(Push::Sts {
                 authenticated: true,
             });
+            let t = st.clock.now();
+            st.schedule.authenticated(t);
         }
     }
     ok(json!({ "message": "triggered" }))

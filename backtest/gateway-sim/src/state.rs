@@ -17,6 +17,7 @@ use super::events::EventBook;
 use super::faults::{Faults, RequestLog};
 use super::market::Market;
 use super::pacing::Pacing;
+use super::reset::Schedule;
 use super::session::Session;
 use super::GatewayError;
 use backtest::data::{self, DataOptions};
@@ -43,6 +44,10 @@ pub(crate) enum Push {
     Disconnect,
     /// A text frame sent as is (fault injection: malformed messages).
     Raw(String),
+    /// An `ntf` notification: its `args` (a server prompt or information).
+    Ntf(Value),
+    /// A `blt` bulletin: its `args` (`id`, `message`).
+    Blt(Value),
 }
 
 /// Replay time = `base_sim` + real time since `base_real` x `speed`.
@@ -97,6 +102,8 @@ pub(crate) struct State {
     pub faults: Faults,
     /// What clients sent (while recording) and how many websockets opened.
     pub log: RequestLog,
+    /// The daily reset and the session's 24 hours, on the replay clock.
+    pub schedule: Schedule,
 }
 
 pub(crate) struct Shared {
@@ -190,6 +197,12 @@ impl Shared {
             pacing: Pacing::default(),
             faults: Faults::default(),
             log: RequestLog::default(),
+            schedule: Schedule::new(
+                cfg.reset_region,
+                cfg.reset_warning,
+                cfg.session_max_age,
+                start,
+            ),
         };
         let (events, _) = broadcast::channel(4096);
         Ok(Shared {
@@ -268,6 +281,44 @@ impl Shared {
         let mut st = self.lock();
         st.clock.advance(by);
         self.pump(&mut st);
+        self.check_schedule(&mut st);
+    }
+
+    /// IBKR's daily reset as a client sees it: every websocket closes and
+    /// the brokerage session times out (`ssodh/init` recovers).
+    pub(crate) fn daily_reset(&self, st: &mut State) {
+        self.push(Push::Disconnect);
+        if st.session.expire() {
+            self.push(Push::Sts {
+                authenticated: false,
+            });
+        }
+        st.schedule.deauthenticated();
+    }
+
+    /// Send a `blt` bulletin to every websocket; `id` defaults to a fresh
+    /// one. Returns the id.
+    pub(crate) fn bulletin(&self, st: &mut State, id: Option<String>, message: &str) -> String {
+        let id = id.unwrap_or_else(|| st.schedule.bulletin_id());
+        self.push(Push::Blt(
+            serde_json::json!({ "id": id, "message": message }),
+        ));
+        id
+    }
+
+    /// Do what the replay clock's schedule asks at its current time: warn
+    /// of the next reset, reset, expire a session past its maximum age.
+    pub(crate) fn check_schedule(&self, st: &mut State) {
+        let now = st.clock.now();
+        let due = st.schedule.step(now, st.session.authenticated());
+        if let (Some(at), Some(region)) = (due.warn, st.schedule.region()) {
+            let text = super::reset::warning_text(region, at);
+            self.bulletin(st, None, &text);
+        }
+        if due.reset {
+            tracing::info!("sim gateway: daily reset / session expiry at replay time {now}");
+            self.daily_reset(st);
+        }
     }
 }
 
@@ -321,6 +372,7 @@ pub(crate) async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bo
                     authenticated: false,
                 });
             }
+            shared.check_schedule(st);
             super::portfolio::refresh(st, &shared);
             let now = st.clock.now();
             (

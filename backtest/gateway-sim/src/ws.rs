@@ -5,7 +5,9 @@
 //! `{"session":"..."}`, which is accepted too. Without it: 401.
 //!
 //! On connect: `system` with the username, `act` (the `/iserver/accounts`
-//! object), `sts`. Then a `system` heartbeat every `heartbeat` (assumption:
+//! object), `sts`, and the `ntf` of every unanswered server prompt
+//! (`notifications.rs`). Unsolicited `ntf` and `blt` go to every socket,
+//! without a subscription. Then a `system` heartbeat every `heartbeat` (assumption:
 //! `{"topic":"system","hb":<epoch ms>}`; the spec says only that the
 //! heartbeat carries the unix time in milliseconds).
 //!
@@ -215,9 +217,13 @@ fn smd_delta(
 async fn run(socket: WebSocket, sh: Arc<Shared>, connection: usize) {
     let (mut tx, mut rx) = socket.split();
     let mut events = sh.events.subscribe();
-    let (token, authenticated) = {
+    let (token, authenticated, prompts) = {
         let st = sh.lock();
-        (st.session.token().to_owned(), st.session.authenticated())
+        (
+            st.session.token().to_owned(),
+            st.session.authenticated(),
+            super::notifications::unanswered(&st),
+        )
     };
     let sid = super::accounts::session_id(&token);
     let hello = [
@@ -225,7 +231,7 @@ async fn run(socket: WebSocket, sh: Arc<Shared>, connection: usize) {
         json!({ "topic": "act", "args": accounts_json(&sh.cfg.account, &sid) }),
         json!({ "topic": "sts", "args": { "authenticated": authenticated } }),
     ];
-    for m in hello {
+    for m in hello.into_iter().chain(prompts) {
         if tx.send(frame(&sh, m.to_string())).await.is_err() {
             return;
         }
@@ -287,6 +293,8 @@ fn on_push(p: Push, subs: &mut Subs) -> Vec<Value> {
         Push::Order(o) if subs.orders => vec![json!({ "topic": "sor", "args": [o] })],
         Push::Trade(t) if subs.trades => vec![json!({ "topic": "str", "args": [t] })],
         Push::Raw(t) => vec![Value::String(t)],
+        Push::Ntf(args) => vec![super::notifications::ntf_message(args)],
+        Push::Blt(args) => vec![super::notifications::blt_message(args)],
         Push::Pnl(msg) if subs.pnl => vec![msg],
         Push::Sts { authenticated } => {
             vec![json!({ "topic": "sts", "args": { "authenticated": authenticated } })]
