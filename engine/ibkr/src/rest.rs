@@ -61,8 +61,10 @@ pub struct ClientConfig {
     pub bearer: Option<BearerToken>,
 }
 
-/// A bearer token that never shows in `Debug` output, logs or errors.
-#[derive(Clone, PartialEq, Eq)]
+/// A bearer token that never shows in `Debug` output, logs or errors (a
+/// config file may hold one, and configs get logged).
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
 pub struct BearerToken(String);
 
 impl BearerToken {
@@ -202,8 +204,10 @@ impl IbkrClient {
         headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
         headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
         if let Some(token) = &config.bearer {
-            let mut v = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                .map_err(|_| IbkrError::Config("the bearer token is not a valid header value".into()))?;
+            let mut v =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    IbkrError::Config("the bearer token is not a valid header value".into())
+                })?;
             v.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, v);
         }

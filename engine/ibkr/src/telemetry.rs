@@ -49,8 +49,7 @@ pub const MAX_REASONS: usize = 32;
 
 /// The `Content-Type` of [`Telemetry::encode`]'s output: the Prometheus
 /// text format, version 0.0.4.
-pub const METRICS_CONTENT_TYPE: &str =
-    prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+pub const METRICS_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// Websocket topics counted under their own label; anything else is
 /// `other`. The spec's topics (requests and unsolicited ones).
@@ -420,7 +419,9 @@ impl Telemetry {
     /// reduced to `[a-z0-9_]` and 40 characters, and past
     /// [`MAX_REASONS`] distinct reasons it is counted as `other`.
     pub fn risk_reject(&self, reason: &str) {
-        self.inner.risk_rejects_total.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .risk_rejects_total
+            .fetch_add(1, Ordering::Relaxed);
         let mut slug = slug(reason);
         {
             let mut seen = self
@@ -528,9 +529,7 @@ impl Telemetry {
         match (alive, self.is_authenticated()) {
             (true, true) => Health::Ok,
             (false, _) => Health::Unhealthy("websocket down (reconnecting)".to_owned()),
-            (true, false) => {
-                Health::Unhealthy("brokerage session not authenticated".to_owned())
-            }
+            (true, false) => Health::Unhealthy("brokerage session not authenticated".to_owned()),
         }
     }
 
@@ -833,7 +832,10 @@ mod tests {
         }
         t.risk_reject("");
         let s = samples(&t.encode());
-        let series = s.keys().filter(|k| k.starts_with("ibflow_risk_rejects")).count();
+        let series = s
+            .keys()
+            .filter(|k| k.starts_with("ibflow_risk_rejects"))
+            .count();
         assert_eq!(series, MAX_REASONS + 1, "the first reasons and `other`");
         assert_eq!(s[r#"ibflow_risk_rejects_total{reason="other"}"#], 11.0);
         assert_eq!(slug("  Daily-Loss  limit "), "daily_loss_limit");
@@ -890,7 +892,10 @@ mod tests {
         let s = t.status();
         assert_eq!(s.connection, "connecting");
         let v = serde_json::to_value(&s).unwrap();
-        assert_eq!(v["positions"][0]["avg_price"], "192.2600000000000000000000001");
+        assert_eq!(
+            v["positions"][0]["avg_price"],
+            "192.2600000000000000000000001"
+        );
         assert_eq!(v["realized_pnl"], "1.10");
         assert_eq!(v["working_orders"][0]["price"], "190.5");
         assert!(v["counters"]["orders_sent"].is_u64());
