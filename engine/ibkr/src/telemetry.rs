@@ -43,8 +43,10 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-/// The most distinct risk reject reasons kept as labels; further ones are
-/// counted as `other`.
+use engine::risk::RiskReject;
+
+/// The most distinct risk reject reasons kept as labels (the
+/// [`RiskReject`] kinds included); further ones are counted as `other`.
 pub const MAX_REASONS: usize = 32;
 
 /// The `Content-Type` of [`Telemetry::encode`]'s output: the Prometheus
@@ -57,6 +59,46 @@ const TOPICS: &[&str] = &[
     "smd", "smh", "sbd", "sor", "str", "spl", "ssd", "sld", "sts", "system", "ntf", "blt", "act",
     "tic", "other",
 ];
+
+/// The label of each [`RiskReject`] kind, in the enum's order; every one
+/// is a series from the start (at 0), so the family is always exposed.
+const RISK_KINDS: &[&str] = &[
+    "halted",
+    "not_reducing",
+    "conid_not_allowed",
+    "sec_type_not_allowed",
+    "order_quantity",
+    "order_notional",
+    "position",
+    "open_orders",
+    "rate",
+    "collar",
+    "short",
+    "no_price",
+    "market_closed",
+    "forecastex_sell",
+];
+
+/// The bounded label of a risk refusal: its kind, not its message (which
+/// carries quantities and prices).
+pub fn risk_reject_kind(r: &RiskReject) -> &'static str {
+    match r {
+        RiskReject::Halted(_) => "halted",
+        RiskReject::NotReducing(_) => "not_reducing",
+        RiskReject::ConidNotAllowed(_) => "conid_not_allowed",
+        RiskReject::SecTypeNotAllowed(_) => "sec_type_not_allowed",
+        RiskReject::OrderQuantity { .. } => "order_quantity",
+        RiskReject::OrderNotional { .. } => "order_notional",
+        RiskReject::Position { .. } => "position",
+        RiskReject::OpenOrders { .. } => "open_orders",
+        RiskReject::Rate(_) => "rate",
+        RiskReject::Collar { .. } => "collar",
+        RiskReject::Short(_) => "short",
+        RiskReject::NoPrice(_) => "no_price",
+        RiskReject::MarketClosed { .. } => "market_closed",
+        RiskReject::ForecastExSell(_) => "forecastex_sell",
+    }
+}
 
 /// Buckets of the order round trip, in seconds: a loopback simulator
 /// answers in milliseconds, a real gateway in tens to hundreds.
@@ -314,6 +356,11 @@ impl Telemetry {
             orders.clone(),
         );
         let risk_rejects = Family::<ReasonLabel, Counter>::default();
+        for k in RISK_KINDS {
+            let _ = risk_rejects.get_or_create(&ReasonLabel {
+                reason: (*k).to_owned(),
+            });
+        }
         registry.register(
             "risk_rejects",
             "Orders refused by the pre-trade risk checks, by reason",
@@ -373,7 +420,7 @@ impl Telemetry {
                 orders,
                 risk_rejects,
                 risk_rejects_total: AtomicU64::new(0),
-                reasons: Mutex::new(HashSet::new()),
+                reasons: Mutex::new(RISK_KINDS.iter().map(|k| (*k).to_owned()).collect()),
                 realized_pnl,
                 unrealized_pnl,
                 equity,
@@ -412,6 +459,12 @@ impl Telemetry {
                 outcome: outcome.as_str(),
             })
             .inc();
+    }
+
+    /// The risk checks refused an order for `reject`: counted under its
+    /// kind ([`risk_reject_kind`]).
+    pub fn risk_rejected(&self, reject: &RiskReject) {
+        self.risk_reject(risk_reject_kind(reject));
     }
 
     /// The risk checks refused an order. `reason` should be a short kind
@@ -782,6 +835,7 @@ mod tests {
         t.order_outcome(OrderOutcome::Rejected);
         t.risk_reject("Max Position!");
         t.risk_reject("max position");
+        t.risk_rejected(&RiskReject::Rate(10));
         t.set_pnl(dec!(12.5), dec!(-3.25));
         t.set_equity(dec!(100012.5));
         t.ws_message(r#"{"topic":"smd+1"}"#);
@@ -819,7 +873,9 @@ mod tests {
         let c = t.counters();
         assert_eq!(c["orders_sent"], 2);
         assert_eq!(c["orders_rejected"], 1);
-        assert_eq!(c["risk_rejects"], 2);
+        assert_eq!(c["risk_rejects"], 3);
+        assert_eq!(s[r#"ibflow_risk_rejects_total{reason="rate"}"#], 1.0);
+        assert_eq!(s[r#"ibflow_risk_rejects_total{reason="collar"}"#], 0.0);
         assert_eq!(c["ws_messages"], 1);
         assert_eq!(c["http_429"], 1);
     }
@@ -827,10 +883,12 @@ mod tests {
     #[test]
     fn risk_reasons_are_bounded() {
         let t = Telemetry::new();
-        for i in 0..(MAX_REASONS + 10) {
+        let free = MAX_REASONS - RISK_KINDS.len();
+        for i in 0..(free + 10) {
             t.risk_reject(&format!("reason {i}"));
         }
         t.risk_reject("");
+        t.risk_reject("halted");
         let s = samples(&t.encode());
         let series = s
             .keys()
@@ -838,6 +896,7 @@ mod tests {
             .count();
         assert_eq!(series, MAX_REASONS + 1, "the first reasons and `other`");
         assert_eq!(s[r#"ibflow_risk_rejects_total{reason="other"}"#], 11.0);
+        assert_eq!(s[r#"ibflow_risk_rejects_total{reason="halted"}"#], 1.0);
         assert_eq!(slug("  Daily-Loss  limit "), "daily_loss_limit");
         assert_eq!(slug("%%%"), "unknown");
         assert!(slug(&"x".repeat(100)).len() <= 40);
