@@ -667,3 +667,45 @@ fn cli_queries_through_the_bot_draw_no_429() {
     drop(bot);
     drop(sim);
 }
+
+/// The endpoint is up before the bot has a gateway: `/health` says
+/// `connecting` (503), `/status` too, and the kill switch already works.
+/// The "gateway" here accepts connections and never answers (the bot's
+/// first request would time out after 30 s; the test is done before).
+#[test]
+fn the_endpoint_answers_while_the_bot_connects() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gateway = format!(
+        "http://127.0.0.1:{}/v1/api",
+        silent.local_addr().unwrap().port()
+    );
+    let port = free_port();
+    let mut cmd = ibflow();
+    cmd.args([
+        "run",
+        "--gateway",
+        &gateway,
+        "--conid",
+        AAPL,
+        "--control",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    let bot = Proc::spawn(cmd);
+    let (s, v) = wait_for(60, || http(port, "GET", "/health", None, None).ok())
+        .map(|(s, _, b)| (s, serde_json::from_str::<Value>(&b).unwrap()))
+        .unwrap_or_else(|| panic!("no control endpoint: {}", bot.stderr()));
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(v, serde_json::json!({"ok": false, "reason": "connecting"}));
+    let (s, v) = get_json(port, "/status", None);
+    assert_eq!(s, 200);
+    assert_eq!(v["connection"], "connecting", "{v}");
+    assert_eq!(v["session"], "not authenticated", "{v}");
+    let (s, _, _) = http(port, "POST", "/kill", None, None).unwrap();
+    assert_eq!(s, 202);
+    let (_, v) = get_json(port, "/status", None);
+    assert_eq!(v["orders_halted"], "kill switch (control endpoint)", "{v}");
+    let (ok, _, stderr) = bot.interrupt();
+    assert!(!ok, "stopped before it traded: {stderr}");
+    assert!(stderr.contains("stopped while connecting"), "{stderr}");
+    drop(silent);
+}
