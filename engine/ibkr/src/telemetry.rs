@@ -174,6 +174,16 @@ pub struct PositionRow {
     pub avg_price: Decimal,
 }
 
+impl From<&engine::model::Position> for PositionRow {
+    fn from(p: &engine::model::Position) -> Self {
+        PositionRow {
+            conid: p.conid.0,
+            quantity: p.quantity,
+            avg_price: p.avg_price,
+        }
+    }
+}
+
 /// One working order as the status shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkingOrderRow {

@@ -556,6 +556,9 @@ async fn connect(client: &IbkrClient) -> Result<Socket, Failed> {
             use tokio_tungstenite::tungstenite::Error as WsError;
             let refused =
                 matches!(&e, WsError::Http(r) if matches!(r.status().as_u16(), 401 | 403));
+            if matches!(&e, WsError::Http(r) if r.status().as_u16() == 429) {
+                client.config().telemetry.http_429();
+            }
             let error = match gone_because {
                 Some(why) => IbkrError::Websocket(format!("connect failed: {e}; {why}")),
                 None => IbkrError::Websocket(format!("connect failed: {e}")),
