@@ -664,6 +664,19 @@ fn cli_queries_through_the_bot_draw_no_429() {
         errors.iter().all(|e| !e.contains("via the bot")),
         "{errors:?}"
     );
+    // The address is in the simulator's penalty box now: the bot's next
+    // request (a proxied one, or on a loaded machine its session keeper's
+    // tickle) meets the 429, the bot counts it, says so on /health, and
+    // sends nothing more.
+    let (s, v) = get_json(port, "/gateway/iserver/accounts", None);
+    assert!(s == 429 || s == 503, "{s}: {v}");
+    assert_eq!(metrics(port, None)["ibflow_http_429_total"], 1.0);
+    let (s, v) = get_json(port, "/health", None);
+    assert_eq!(s, 503, "{v}");
+    assert!(v["reason"].as_str().unwrap().contains("penalty box"), "{v}");
+    let (s, v) = get_json(port, "/gateway/iserver/accounts", None);
+    assert_eq!(s, 503, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("penalty box"), "{v}");
     drop(bot);
     drop(sim);
 }
