@@ -150,7 +150,7 @@ async fn authorize(State(s): State<Shared>, req: Request, next: Next) -> Respons
         let presented = req
             .headers()
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .and_then(|v| bearer(v.as_bytes()))
             .unwrap_or_default();
         if !super::token_matches(token.expose().as_bytes(), presented) {
             let mut r = error(
@@ -163,6 +163,13 @@ async fn authorize(State(s): State<Shared>, req: Request, next: Next) -> Respons
         }
     }
     next.run(req).await
+}
+
+/// The credentials of an `Authorization: Bearer <token>` value (the
+/// scheme's case does not matter, RFC 9110).
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(7)?;
+    scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
 }
 
 async fn health(State(s): State<Shared>) -> Response {
@@ -406,6 +413,14 @@ mod tests {
         for bad in ["", "/", "//x", "/a/../b", "/a/./b", "/a%2e", "/a b", "x"] {
             assert!(check_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"Basic abcdef"), None);
+        assert_eq!(bearer(b"Bear"), None);
     }
 
     #[test]
