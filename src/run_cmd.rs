@@ -357,6 +357,7 @@ const FINISH_WITHIN: Duration = Duration::from_secs(30);
 /// channel for the engine (cancel everything, halt). The signal handlers
 /// are installed before this returns, so a signal never meets the default
 /// action once the bot is starting.
+///
 /// Also returns a sender of that channel, for the control endpoint's
 /// `POST /kill`.
 #[allow(clippy::type_complexity)]

@@ -172,10 +172,34 @@ impl Drop for Proc {
     }
 }
 
-/// `ibflow run` on the built-in simulator with the control endpoint on
-/// `port`, trading sma_cross fast on daily bars, keeping orders on exit
-/// (so only a kill switch halts it). `extra` goes last.
-fn start_bot(port: u16, token: Option<&str>, extra: &[&str]) -> Proc {
+/// Start `make(port)` for a free port until its control endpoint answers
+/// (anything, a 401 included) or it exits for another reason than the
+/// port being taken meanwhile; the process and the port.
+fn spawn_on_free_port(make: impl Fn(u16) -> Command) -> (Proc, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut p = Proc::spawn(make(port));
+        let up = wait_for(120, || {
+            if let Ok(Some(_)) = p.child.try_wait() {
+                return Some(!p.stderr().contains("binding the control endpoint"));
+            }
+            http(port, "GET", "/health", None, None).ok().map(|_| true)
+        });
+        if up != Some(false) {
+            return (p, port);
+        }
+    }
+    panic!("no free port for the control endpoint");
+}
+
+/// `ibflow run` on the built-in simulator with the control endpoint on a
+/// free port, trading sma_cross fast on daily bars, keeping orders on exit
+/// (so only a kill switch halts it); the process and the port.
+fn start_bot(token: Option<&str>) -> (Proc, u16) {
+    spawn_on_free_port(|port| bot_command(port, token))
+}
+
+fn bot_command(port: u16, token: Option<&str>) -> Command {
     let mut cmd = ibflow();
     cmd.args([
         "run",
@@ -195,12 +219,11 @@ fn start_bot(port: u16, token: Option<&str>, extra: &[&str]) -> Proc {
         "--json",
         "--control",
         &format!("127.0.0.1:{port}"),
-    ])
-    .args(extra);
+    ]);
     if let Some(t) = token {
         cmd.env("IBFLOW_CONTROL_TOKEN", t);
     }
-    Proc::spawn(cmd)
+    cmd
 }
 
 /// Wait until the bot's `/health` says ok; every answer before must be a
@@ -300,9 +323,8 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn health_metrics_status_and_the_kill_switch_of_a_running_bot() {
-    let port = free_port();
+    let (bot, port) = start_bot(None);
     let addr = format!("127.0.0.1:{port}");
-    let bot = start_bot(port, None, &[]);
     wait_healthy(&bot, port, None);
 
     // Metrics: the whole exposition parses, every family is there, and
@@ -450,9 +472,8 @@ fn health_metrics_status_and_the_kill_switch_of_a_running_bot() {
 
 #[test]
 fn with_a_token_every_route_asks_for_it() {
-    let port = free_port();
+    let (bot, port) = start_bot(Some(TOKEN));
     let addr = format!("127.0.0.1:{port}");
-    let bot = start_bot(port, Some(TOKEN), &[]);
     wait_healthy(&bot, port, Some(TOKEN));
     for (method, path) in [
         ("GET", "/health"),
@@ -578,25 +599,26 @@ fn start_sim() -> (Proc, u16) {
 fn cli_queries_through_the_bot_draw_no_429() {
     let (sim, sim_port) = start_sim();
     let gateway = format!("http://127.0.0.1:{sim_port}/v1/api");
-    let port = free_port();
+    let (bot, port) = spawn_on_free_port(|port| {
+        let mut cmd = ibflow();
+        cmd.args([
+            "run",
+            "--gateway",
+            &gateway,
+            "--conid",
+            AAPL,
+            "--trading-hours",
+            "false",
+            "--duration",
+            "600",
+            "--keep-orders",
+            "--json",
+            "--control",
+            &format!("127.0.0.1:{port}"),
+        ]);
+        cmd
+    });
     let addr = format!("127.0.0.1:{port}");
-    let mut cmd = ibflow();
-    cmd.args([
-        "run",
-        "--gateway",
-        &gateway,
-        "--conid",
-        AAPL,
-        "--trading-hours",
-        "false",
-        "--duration",
-        "600",
-        "--keep-orders",
-        "--json",
-        "--control",
-        &addr,
-    ]);
-    let bot = Proc::spawn(cmd);
     wait_healthy(&bot, port, None);
 
     let dir = tempfile::tempdir().unwrap();
@@ -692,18 +714,19 @@ fn the_endpoint_answers_while_the_bot_connects() {
         "http://127.0.0.1:{}/v1/api",
         silent.local_addr().unwrap().port()
     );
-    let port = free_port();
-    let mut cmd = ibflow();
-    cmd.args([
-        "run",
-        "--gateway",
-        &gateway,
-        "--conid",
-        AAPL,
-        "--control",
-        &format!("127.0.0.1:{port}"),
-    ]);
-    let bot = Proc::spawn(cmd);
+    let (bot, port) = spawn_on_free_port(|port| {
+        let mut cmd = ibflow();
+        cmd.args([
+            "run",
+            "--gateway",
+            &gateway,
+            "--conid",
+            AAPL,
+            "--control",
+            &format!("127.0.0.1:{port}"),
+        ]);
+        cmd
+    });
     let (s, v) = wait_for(60, || http(port, "GET", "/health", None, None).ok())
         .map(|(s, _, b)| (s, serde_json::from_str::<Value>(&b).unwrap()))
         .unwrap_or_else(|| panic!("no control endpoint: {}", bot.stderr()));
