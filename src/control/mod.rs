@@ -66,7 +66,9 @@
 //! are reads too), except `/ws` and `/iserver/marketdata/unsubscribeall`;
 //! order entry, cancels, logout and account switches are refused with
 //! 405. A query waits at most a minute in the bot's pacer (504 beyond),
-//! and none is sent while the bot sits in a penalty box (503).
+//! at most 4 are in flight at once (503 beyond: the bot's own requests
+//! share the pacer's queues), and none is sent while the bot sits in a
+//! penalty box (503).
 //!
 //! The gateway commands (`ibflow orders`, `trades`, `positions`, `quote`,
 //! `gateway status`, `history fetch`) use it on their own: when a control

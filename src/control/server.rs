@@ -25,6 +25,10 @@ use tokio::task::JoinHandle;
 /// the 15 minutes of the slowest endpoint rows.
 pub const PROXY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The most proxied queries at once: the bot's own requests share its
+/// pacer's queues with them, and an operator's loop must not crowd them.
+pub const PROXY_IN_FLIGHT: usize = 4;
+
 /// Rows the proxy refuses although they are GETs: the websocket upgrade,
 /// and a GET that changes the bot's market data subscriptions.
 const NOT_PROXIED: &[&str] = &["/ws", "/iserver/marketdata/unsubscribeall"];
@@ -123,7 +127,10 @@ impl Drop for ControlServer {
 
 /// The routes, behind the token check.
 pub fn router(state: ControlState) -> Router {
-    let state = Arc::new(state);
+    let state = Arc::new(Served {
+        state,
+        proxy_slots: tokio::sync::Semaphore::new(PROXY_IN_FLIGHT),
+    });
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -137,7 +144,24 @@ pub fn router(state: ControlState) -> Router {
         .with_state(state)
 }
 
-type Shared = Arc<ControlState>;
+/// The routes' state: the caller's, and the proxy's slots.
+#[derive(Debug)]
+struct Served {
+    state: ControlState,
+    /// Proxied queries in flight; beyond [`PROXY_IN_FLIGHT`] a query is
+    /// answered 503 instead of queueing in front of the bot's own requests.
+    proxy_slots: tokio::sync::Semaphore,
+}
+
+impl std::ops::Deref for Served {
+    type Target = ControlState;
+
+    fn deref(&self) -> &ControlState {
+        &self.state
+    }
+}
+
+type Shared = Arc<Served>;
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
@@ -266,6 +290,14 @@ async fn gateway(State(s): State<Shared>, method: Method, uri: Uri, body: Bytes)
                 )
             };
         }
+    };
+    let Ok(_slot) = s.proxy_slots.try_acquire() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the bot is already serving {PROXY_IN_FLIGHT} gateway queries; try again shortly"
+            ),
+        );
     };
     let Some(client) = s.telemetry.bot_client() else {
         return error(
