@@ -72,6 +72,10 @@ pub enum Command {
     Trades(crate::gateway_cmd::TradesArgs),
     /// Positions reported by the gateway.
     Positions(crate::gateway_cmd::PositionsArgs),
+    /// A running bot's status, from its control endpoint.
+    Status(crate::control::client::StatusArgs),
+    /// Pull a running bot's kill switch through its control endpoint.
+    Kill(crate::control::client::KillArgs),
 }
 
 /// Run the command `cli` names. The database path is `--db` (or
@@ -93,6 +97,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Orders(args) => crate::gateway_cmd::orders(args, &db),
         Command::Trades(args) => crate::gateway_cmd::trades(args),
         Command::Positions(args) => crate::gateway_cmd::positions(args, &db),
+        Command::Status(args) => crate::control::client::status(args),
+        Command::Kill(args) => crate::control::client::kill(args),
         Command::Strategies => {
             for e in strategies::registry().entries() {
                 println!("{:<16} {}", e.name, e.description);

@@ -87,6 +87,12 @@ pub struct RunSection {
     pub store: Option<bool>,
     /// Leave working orders in place on exit (default: cancel them).
     pub keep_orders: Option<bool>,
+    /// The control endpoint's address (`127.0.0.1:9464`; loopback only):
+    /// health, metrics, status, kill switch, gateway proxy. Absent: off.
+    pub control: Option<String>,
+    /// The bearer token the control endpoint asks for;
+    /// `IBFLOW_CONTROL_TOKEN` wins. Never shown in `Debug` output.
+    pub control_token: Option<ibkr::BearerToken>,
     /// `[[run.strategies]]`: the strategies to run, in order (their index is
     /// the one `[risk.per_strategy.N]` uses); replaced by `--strategy`.
     #[serde(default)]

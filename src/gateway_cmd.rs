@@ -29,6 +29,15 @@ pub struct Common {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// A running bot to ask instead (`--control`, `IBFLOW_CONTROL`,
+    /// `--config` with `[run] control`): when one answers there, the query
+    /// goes through the bot's paced client, so it cannot put the bot's IP
+    /// in the gateway's 429 penalty box.
+    #[command(flatten)]
+    pub bot: crate::control::client::BotArgs,
+    /// Go to the gateway directly even when a bot answers.
+    #[arg(long)]
+    pub direct: bool,
 }
 
 /// `ibflow gateway` commands.
@@ -147,6 +156,11 @@ pub struct PositionsArgs {
 }
 
 fn client(c: &Common) -> Result<IbkrClient> {
+    if !c.direct {
+        if let Some(cfg) = crate::control::client::via_bot(&c.bot)? {
+            return Ok(IbkrClient::new(cfg)?);
+        }
+    }
     let mut cfg = ClientConfig::with_base_url(&c.gateway);
     cfg.accept_invalid_certs = c.insecure;
     // An operator tool must not hang for 15 minutes on a 429.

@@ -7,6 +7,7 @@ pub mod backtest_cmd;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod gateway_cmd;
 pub mod run_cmd;
 pub mod sim_gateway;

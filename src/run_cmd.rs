@@ -83,6 +83,10 @@ pub struct RunArgs {
     /// Print the final summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Serve the control endpoint on this loopback address (health,
+    /// metrics, status, kill switch, gateway proxy; see `[run] control`).
+    #[arg(long, value_name = "ADDR")]
+    pub control: Option<String>,
 }
 
 /// Run `ibflow run` until `--duration` ends or Ctrl-C, on its own
@@ -129,8 +133,18 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
     // their own tasks on the client's control handle, so no request held
     // by the pacer (a 429 penalty box) can hold them.
     let control = ClientControl::default();
+    let telemetry = ibkr::Telemetry::default();
     let (trading_tx, trading_rx) = tokio::sync::oneshot::channel();
-    let kill_rx = spawn_control(&control, args.duration, trading_rx)?;
+    let (kill_tx, kill_rx) = spawn_control(&control, args.duration, trading_rx)?;
+    // Stopped when dropped: on every way out of this function.
+    let _control_server = start_control_server(
+        args.control.take().or(run.control.clone()),
+        run.control_token.as_ref(),
+        &control,
+        &telemetry,
+        kill_tx,
+    )
+    .await?;
 
     // The venue: a gateway, or the simulator in this process.
     let (sim, base_url, default_conids) = match &args.gateway {
@@ -168,6 +182,7 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
     let mut node_cfg = NodeConfig::new(ClientConfig {
         accept_invalid_certs: args.insecure,
         control: control.clone(),
+        telemetry: telemetry.clone(),
         reconnect: if args.wait_for_login {
             ReconnectLimits::wait_forever()
         } else {
@@ -342,11 +357,18 @@ const FINISH_WITHIN: Duration = Duration::from_secs(30);
 /// channel for the engine (cancel everything, halt). The signal handlers
 /// are installed before this returns, so a signal never meets the default
 /// action once the bot is starting.
+///
+/// Also returns a sender of that channel, for the control endpoint's
+/// `POST /kill`.
+#[allow(clippy::type_complexity)]
 fn spawn_control(
     control: &ClientControl,
     duration: Option<u64>,
     trading: tokio::sync::oneshot::Receiver<()>,
-) -> Result<tokio::sync::mpsc::UnboundedReceiver<String>> {
+) -> Result<(
+    tokio::sync::mpsc::UnboundedSender<String>,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+)> {
     let deadline = async move {
         match (duration, trading.await) {
             (Some(s), Ok(())) => tokio::time::sleep(Duration::from_secs(s)).await,
@@ -354,6 +376,7 @@ fn spawn_control(
         }
     };
     let (kill_tx, kill_rx) = tokio::sync::mpsc::unbounded_channel();
+    let endpoint_tx = kill_tx.clone();
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -392,7 +415,46 @@ fn spawn_control(
             c.stop();
         });
     }
-    Ok(kill_rx)
+    Ok((endpoint_tx, kill_rx))
+}
+
+/// Start the control endpoint when `addr` (`--control`, else `[run]
+/// control`) is given: before the bot connects, so `/health` answers
+/// "connecting" meanwhile and `POST /kill` works from the start. Its
+/// kill switch is SIGUSR1's: `kill` is the same channel.
+async fn start_control_server(
+    addr: Option<String>,
+    config_token: Option<&ibkr::BearerToken>,
+    control: &ClientControl,
+    telemetry: &ibkr::Telemetry,
+    kill: tokio::sync::mpsc::UnboundedSender<String>,
+) -> Result<Option<crate::control::server::ControlServer>> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let addr = crate::control::loopback_addr(&addr)?;
+    let token = crate::control::token(config_token);
+    let authenticated = token.is_some();
+    let server = crate::control::server::ControlServer::start(
+        addr,
+        crate::control::server::ControlState {
+            telemetry: telemetry.clone(),
+            control: control.clone(),
+            kill,
+            token,
+        },
+    )
+    .await?;
+    eprintln!(
+        "control endpoint on http://{} (/health /metrics /status, POST /kill){}",
+        server.local_addr(),
+        if authenticated {
+            ", bearer token required"
+        } else {
+            ""
+        }
+    );
+    Ok(Some(server))
 }
 
 /// Orders the store holds as working that the broker's live list no

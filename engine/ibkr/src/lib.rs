@@ -8,6 +8,8 @@
 //! * [`session`]: keeps the session alive (`/tickle`, re-init, reset times).
 //! * [`control`]: the operator's stop and kill switch as every pacer wait
 //!   sees them, and what ends a run (penalty box, session gone).
+//! * [`telemetry`]: Prometheus metrics, health and the status snapshot a
+//!   bot's control endpoint serves.
 //! * [`history`]: the history downloader (split, fetch, stitch, save).
 //! * [`executor`]: one order submission at a time, prompts answered by the
 //!   [`reply`] policy, lost answers recovered by cOID.
@@ -32,8 +34,10 @@ pub mod pacing;
 pub mod reply;
 pub mod rest;
 pub mod session;
+pub mod telemetry;
 pub mod ws;
 
 pub use control::ClientControl;
 pub use error::IbkrError;
-pub use rest::{ClientConfig, IbkrClient};
+pub use rest::{BearerToken, ClientConfig, IbkrClient};
+pub use telemetry::Telemetry;

@@ -19,6 +19,7 @@ use url::Url;
 use crate::control::ClientControl;
 use crate::error::{api_error, looks_like_html, snippet, IbkrError};
 use crate::pacing::{Pacer, PacingConfig};
+use crate::telemetry::Telemetry;
 use crate::ws::ReconnectLimits;
 use cpapi::messages::*;
 use engine::model::{Conid, OrderStatus};
@@ -50,6 +51,38 @@ pub struct ClientConfig {
     pub control: ClientControl,
     /// When the websocket stops reconnecting to a session that is gone.
     pub reconnect: ReconnectLimits,
+    /// Metrics, health and status of the bot; shared, like `control`, by
+    /// every client built from (a clone of) this config, so the binary
+    /// that serves them sees what the node's clients counted.
+    pub telemetry: Telemetry,
+    /// Sent as `Authorization: Bearer ...` with every request: for a
+    /// client whose base URL is a bot's control endpoint (its gateway
+    /// proxy), which asks for the bot's token. `None` for a gateway.
+    pub bearer: Option<BearerToken>,
+}
+
+/// A bearer token that never shows in `Debug` output, logs or errors (a
+/// config file may hold one, and configs get logged).
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct BearerToken(String);
+
+impl BearerToken {
+    /// Wrap `token`.
+    pub fn new(token: impl Into<String>) -> Self {
+        BearerToken(token.into())
+    }
+
+    /// The token itself, for the one place that sends or compares it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(***)")
+    }
 }
 
 impl Default for ClientConfig {
@@ -64,6 +97,8 @@ impl Default for ClientConfig {
             snapshot_preflight_wait: Duration::from_millis(500),
             control: ClientControl::default(),
             reconnect: ReconnectLimits::default(),
+            telemetry: Telemetry::default(),
+            bearer: None,
         }
     }
 }
@@ -107,7 +142,8 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-struct Inner {
+/// The shared state of a client and its clones.
+pub(crate) struct Inner {
     http: reqwest::Client,
     base: Url,
     config: ClientConfig,
@@ -116,6 +152,9 @@ struct Inner {
     hmds_warm: AtomicBool,
     orders_called: AtomicBool,
 }
+
+/// What [`crate::telemetry::Telemetry`] keeps a weak reference to.
+pub(crate) type ClientInner = Inner;
 
 /// The CP Web API REST client. Cheap to clone; clones share the cookie
 /// store and the pacing limiter.
@@ -164,6 +203,14 @@ impl IbkrClient {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
         headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+        if let Some(token) = &config.bearer {
+            let mut v =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    IbkrError::Config("the bearer token is not a valid header value".into())
+                })?;
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
         let http = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .default_headers(headers)
@@ -173,17 +220,22 @@ impl IbkrClient {
             .timeout(config.timeout)
             .build()
             .map_err(|e| IbkrError::Config(format!("cannot build HTTP client: {e}")))?;
-        Ok(IbkrClient {
-            inner: Arc::new(Inner {
-                http,
-                base,
-                pacer: Pacer::with_control(config.pacing.clone(), config.control.clone()),
-                config,
-                accounts_called: AtomicBool::new(false),
-                hmds_warm: AtomicBool::new(false),
-                orders_called: AtomicBool::new(false),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            http,
+            base,
+            pacer: Pacer::with_control(config.pacing.clone(), config.control.clone()),
+            config,
+            accounts_called: AtomicBool::new(false),
+            hmds_warm: AtomicBool::new(false),
+            orders_called: AtomicBool::new(false),
+        });
+        inner.config.telemetry.register_client(&inner);
+        Ok(IbkrClient { inner })
+    }
+
+    /// The client around `inner` (from [`Telemetry::bot_client`]).
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Self {
+        IbkrClient { inner }
     }
 
     /// The base URL, without a trailing slash or query.
@@ -282,7 +334,11 @@ impl IbkrClient {
             .await
             .map_err(|e| IbkrError::transport(path, e))?;
         if status == 429 {
+            self.inner.config.telemetry.http_429();
             self.inner.pacer.penalize(path);
+        }
+        if status == 401 {
+            self.inner.config.telemetry.set_authenticated(false);
         }
         check_response(path, status, &body)?;
         Ok(body.to_vec())

@@ -86,6 +86,8 @@ pub async fn check_once(
         ),
         Err(e) => return Err(e),
     };
+    let telemetry = &client.config().telemetry;
+    telemetry.set_authenticated(auth.authenticated);
     let mut reinitialized = false;
     if auth.competing {
         tracing::error!(
@@ -96,12 +98,14 @@ pub async fn check_once(
         tracing::warn!(
             "brokerage session not authenticated; re-opening it with /iserver/auth/ssodh/init"
         );
+        telemetry.session_reinit();
         auth = client.ssodh_init(config.compete).await?;
         reinitialized = true;
         if !auth.authenticated {
             // The init answer can lag; the status endpoint is authoritative.
             auth = client.auth_status().await.unwrap_or(auth);
         }
+        telemetry.set_authenticated(auth.authenticated);
     }
     Ok(SessionCheck {
         status: auth.to_session_status(),
@@ -127,6 +131,7 @@ pub fn spawn_keeper(
             let status = match check_once(&client, &config).await {
                 Ok(c) => c.status,
                 Err(e) => {
+                    client.config().telemetry.set_authenticated(false);
                     if expected {
                         tracing::info!(error = %e, "gateway unreachable during the daily server reset (expected)");
                     } else {

@@ -388,6 +388,8 @@ async fn run(
     let mut backoff = config.backoff_initial;
     let mut reconnects = 0u32;
     let limits = client.config().reconnect.clone();
+    let tel = client.config().telemetry.clone();
+    let _down = AliveGuard(&tel);
     // Attempts in a row on which the gateway said the session is gone, and
     // since when the socket is down.
     let mut gone_in_a_row = 0u32;
@@ -410,10 +412,13 @@ async fn run(
                 backoff = config.backoff_initial;
                 gone_in_a_row = 0;
                 down_since = None;
+                tel.set_ws_alive(true);
                 if tx.send(WsMessage::Connected { reconnects }).await.is_err() {
                     return;
                 }
-                match session(socket, &config, &tx, &mut cmd, &mut st).await {
+                let ended = session(socket, &config, &tx, &mut cmd, &mut st, &tel).await;
+                tel.set_ws_alive(false);
+                match ended {
                     Ended::Shutdown => return,
                     Ended::Lost(r) => (r, false),
                 }
@@ -473,6 +478,17 @@ async fn run(
         }
         backoff = (backoff * 2).min(config.backoff_max);
         reconnects += 1;
+        tel.ws_reconnect();
+    }
+}
+
+/// Marks the websocket down in the telemetry however the task ends
+/// (shutdown, give-up, abort).
+struct AliveGuard<'a>(&'a crate::telemetry::Telemetry);
+
+impl Drop for AliveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set_ws_alive(false);
     }
 }
 
@@ -518,6 +534,10 @@ async fn connect(client: &IbkrClient) -> Result<Socket, Failed> {
             Err(e) => tracing::warn!(error = %e, "ssodh/init failed"),
         }
     }
+    client
+        .config()
+        .telemetry
+        .set_authenticated(auth.authenticated);
     // The gateway says so itself: logged out (not connected) or another
     // login holds the session. The socket is still tried (a login may
     // have happened since), but the attempt counts as "session gone".
@@ -556,6 +576,9 @@ async fn connect(client: &IbkrClient) -> Result<Socket, Failed> {
             use tokio_tungstenite::tungstenite::Error as WsError;
             let refused =
                 matches!(&e, WsError::Http(r) if matches!(r.status().as_u16(), 401 | 403));
+            if matches!(&e, WsError::Http(r) if r.status().as_u16() == 429) {
+                client.config().telemetry.http_429();
+            }
             let error = match gone_because {
                 Some(why) => IbkrError::Websocket(format!("connect failed: {e}; {why}")),
                 None => IbkrError::Websocket(format!("connect failed: {e}")),
@@ -579,6 +602,7 @@ async fn session(
     tx: &mpsc::Sender<WsMessage>,
     cmd: &mut mpsc::UnboundedReceiver<Command>,
     st: &mut State,
+    tel: &crate::telemetry::Telemetry,
 ) -> Ended {
     let (mut sink, mut stream) = socket.split();
     for s in &st.subs {
@@ -599,13 +623,18 @@ async fn session(
                     Some(Ok(m)) => m,
                 };
                 last_seen = Instant::now();
+                tel.ws_frame_seen();
                 let text: Cow<'_, str> = match &m {
                     Message::Text(t) => Cow::Borrowed(t.as_str()),
                     Message::Binary(b) => String::from_utf8_lossy(b),
                     Message::Close(_) => return Ended::Lost("close frame from the gateway".into()),
                     _ => continue,
                 };
+                tel.ws_message(&text);
                 for out in handle_text(&text, st) {
+                    if matches!(out, WsMessage::Malformed { .. }) {
+                        tel.ws_decode_error();
+                    }
                     if tx.send(out).await.is_err() {
                         return Ended::Shutdown;
                     }
