@@ -114,6 +114,45 @@ fn human_logs_on_a_pipe_have_no_colour_and_utc_times() {
     assert!(out.stdout.contains("equity"), "{}", out.stdout);
 }
 
+/// On a terminal the human format is coloured, unless `NO_COLOR` says no:
+/// the colour is turned off only where it does not belong. The terminal is
+/// util-linux `script`'s pseudo-terminal; without `script` there is nothing
+/// to check.
+#[cfg(target_os = "linux")]
+#[test]
+fn human_logs_on_a_terminal_are_coloured_unless_no_color() {
+    let bot = format!(
+        "'{}' -v run --duration 1 --speed 864000 --bar-seconds 86400",
+        env!("CARGO_BIN_EXE_ibflow")
+    );
+    let on_a_tty = |no_color: Option<&str>| {
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &bot, "/dev/null"])
+            .env_remove("IBFLOW_LOG")
+            .env_remove("IBFLOW_LOG_FORMAT")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        cmd.output()
+    };
+    let Ok(coloured) = on_a_tty(None) else {
+        eprintln!("no `script` here: colour on a terminal not checked");
+        return;
+    };
+    // `script` writes what the terminal showed, stderr included.
+    let text = String::from_utf8_lossy(&coloured.stdout);
+    assert!(coloured.status.success(), "{text}");
+    assert!(text.contains(SEEDED), "{text}");
+    assert!(text.contains("\x1b["), "{text}");
+    let plain = on_a_tty(Some("1")).unwrap();
+    let text = String::from_utf8_lossy(&plain.stdout);
+    assert!(plain.status.success(), "{text}");
+    assert!(text.contains(SEEDED), "{text}");
+    assert!(!text.contains("\x1b["), "{text}");
+}
+
 #[test]
 fn json_logs_are_one_object_per_line() {
     let out = short_bot(&["-v", "--log-format", "json"], &[]);
