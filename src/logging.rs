@@ -1,29 +1,16 @@
 //! Where the `tracing` events of every crate go, and how they look.
 //!
 //! All logs go to stderr (stdout is for a command's results: reports,
-//! summaries, `--json` answers), in one of two [`LogFormat`]s:
+//! summaries, `--json` answers), as [`LogFormat::Human`] text, coloured only
+//! when stderr is a terminal and `NO_COLOR` is unset or empty, or as
+//! [`LogFormat::Json`], one object per line. Times are UTC, RFC 3339, to the
+//! microsecond, in both. The level: `IBFLOW_LOG` (an `EnvFilter` directive
+//! such as `info,ibflow_ibkr=debug`) if set, else the more verbose of the
+//! caller's default and `-v` (info), `-vv` (debug), `-vvv` (trace).
 //!
-//! - **human** (the default): `2026-11-30T20:11:12.103784Z  INFO
-//!   ibflow_ibkr::node: portfolio seeded from the account account=DU1234567
-//!   cash=1000000 equity=1000000 positions=0`. Coloured only when
-//!   stderr is a terminal and `NO_COLOR` is unset or empty, so a file or a
-//!   journal never receives escape codes.
-//! - **json**: one object per line, for journald, Docker and log shippers:
-//!   `{"timestamp":"2026-11-30T20:11:16.765405Z","level":"INFO",
-//!   "fields":{"message":"portfolio seeded from the account","positions":0,
-//!   ...},"target":"ibflow_ibkr::node"}`. The message and the event's own fields are
-//!   under `fields`; a span, if any, adds `span` and `spans`.
-//!
-//! Timestamps are UTC, RFC 3339, to the microsecond, in both formats.
-//!
-//! The level: `IBFLOW_LOG` (an `EnvFilter` directive such as
-//! `info,ibflow_ibkr=debug`) wins over everything; otherwise the more verbose of
-//! the caller's default and `-v` (info), `-vv` (debug), `-vvv` (trace).
-//!
-//! Some commands also print progress lines with `eprintln!` (the
-//! simulator's address, the reconciliation result of `ibflow run`); those
-//! are plain text in both formats. A JSON consumer should keep only the
-//! lines that start with `{`.
+//! Some commands also print plain-text progress lines on stderr
+//! (`eprintln!`), whatever the format. `docs/deploy.md` ("Logs") shows both
+//! formats and their fields, as operators see them.
 
 use std::io::IsTerminal as _;
 
@@ -33,7 +20,7 @@ use tracing_subscriber::EnvFilter;
 
 /// The environment variable holding an `EnvFilter` directive that overrides
 /// `-v` and the default level.
-pub const LOG_FILTER_ENV: &str = "IBFLOW_LOG";
+const LOG_FILTER_ENV: &str = "IBFLOW_LOG";
 
 /// How log lines are written on stderr (`--log-format`,
 /// `IBFLOW_LOG_FORMAT`).
@@ -50,7 +37,7 @@ pub enum LogFormat {
 
 /// The level `-v` asks for: none says nothing (the caller's default
 /// stands), one info, two debug, three or more trace.
-pub fn verbosity_level(verbose: u8) -> Option<Level> {
+fn verbosity_level(verbose: u8) -> Option<Level> {
     match verbose {
         0 => None,
         1 => Some(Level::INFO),
@@ -61,20 +48,20 @@ pub fn verbosity_level(verbose: u8) -> Option<Level> {
 
 /// The level when `IBFLOW_LOG` is not set: the more verbose of `default`
 /// and what `-v` asks for.
-pub fn effective_level(default: Level, verbose: u8) -> Level {
+fn effective_level(default: Level, verbose: u8) -> Level {
     // tracing orders levels by verbosity: TRACE is the greatest.
     verbosity_level(verbose).map_or(default, |v| v.max(default))
 }
 
 /// Whether the human format may colour its output: stderr is a terminal
 /// and `NO_COLOR` (<https://no-color.org>) is unset or empty.
-pub fn stderr_wants_colour() -> bool {
+fn stderr_wants_colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Install the global `tracing` subscriber: events to stderr in `format`,
-/// filtered by `IBFLOW_LOG` if set, else by [`effective_level`] of
-/// `default` and `verbose`. `ibflow` passes WARN as `default` for every
+/// filtered by `IBFLOW_LOG` if set, else at the more verbose of `default`
+/// and the level `verbose` (the count of `-v`) asks for. `ibflow` passes WARN as `default` for every
 /// command; a command that should say more unasked (a headless bot's
 /// order lines) can pass INFO. Does nothing if a subscriber is already
 /// installed (a test harness, an embedding program).
