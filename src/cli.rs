@@ -20,6 +20,16 @@ pub struct Cli {
     /// More logging (-v info, -vv debug); IBFLOW_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Log lines on stderr: `human` (text, coloured only on a terminal) or
+    /// `json` (one object per line: timestamp, level, target, fields).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "IBFLOW_LOG_FORMAT",
+        default_value_t = crate::logging::LogFormat::Human
+    )]
+    pub log_format: crate::logging::LogFormat,
     /// SQLite database file (orders, executions, positions). Precedence:
     /// this flag, then IBFLOW_DB, then `[store] db` of a `--config` file,
     /// then ./ibflow.db.

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod gateway_cmd;
+pub mod logging;
 pub mod run_cmd;
 pub mod sim_gateway;
 pub mod store_cmd;
@@ -20,21 +21,17 @@ use clap::Parser;
 /// `ibflow` binary.
 pub fn main() -> Result<()> {
     let cli = cli::Cli::parse();
-    init_tracing(cli.verbose);
-    cli::dispatch(cli)
+    let format = cli.log_format;
+    // The level when neither -v nor IBFLOW_LOG says, for every command.
+    // `ibflow run` could ask for INFO here (see docs/deploy.md, "Logs").
+    init_tracing(format, cli.verbose, tracing::Level::WARN);
+    let result = cli::dispatch(cli);
+    if let (Err(e), LogFormat::Json) = (&result, format) {
+        // The "Error: ..." line printed on the way out is plain text; a
+        // JSON log consumer gets the reason as an event too.
+        tracing::error!(error = format!("{e:#}"), "ibflow exited with an error");
+    }
+    result
 }
 
-fn init_tracing(verbose: u8) {
-    use tracing_subscriber::EnvFilter;
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_env("IBFLOW_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
+pub use logging::{init_tracing, LogFormat};
