@@ -197,11 +197,24 @@ pub fn factory(params: &Params) -> Result<Box<dyn Strategy>, RegistryError> {
 }
 
 impl Strategy for BreakoutOca {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    /// `lookback` bars: the range is known at the first live bar.
+    fn warmup_bars(&self) -> usize {
+        self.params.lookback
+    }
+
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
         let i = self.tracks.slot(bar.conid);
         let t = &mut self.tracks[i];
         t.high.update(bar.high);
         t.low.update(bar.low);
+        // History builds the range; only live bars place orders.
+        if ctx.is_warming_up() {
+            return;
+        }
         let (Some(high), Some(low)) = (t.high.value(), t.low.value()) else {
             return;
         };

@@ -161,10 +161,24 @@ pub fn factory(params: &Params) -> Result<Box<dyn Strategy>, RegistryError> {
 }
 
 impl Strategy for MeanReversion {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    /// The Bollinger window, `period` bars: the bands are full at the first
+    /// live bar.
+    fn warmup_bars(&self) -> usize {
+        self.params.period
+    }
+
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
         let i = self.tracks.slot(bar.conid);
         let t = &mut self.tracks[i];
         t.bands.update(bar.close);
+        // History builds the bands; only live bars trade.
+        if ctx.is_warming_up() {
+            return;
+        }
         if !t.working.is_empty() || !ctx.position(bar.conid).is_zero() {
             return;
         }

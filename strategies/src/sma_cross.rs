@@ -144,6 +144,16 @@ pub fn factory(params: &Params) -> Result<Box<dyn Strategy>, RegistryError> {
 }
 
 impl Strategy for SmaCross {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    /// `slow` bars: the slow window is full and the previous comparison
+    /// recorded, so the first live bar can be a cross, as in a backtest.
+    fn warmup_bars(&self) -> usize {
+        self.params.slow
+    }
+
     #[inline]
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
         let i = self.tracks.slot(bar.conid);
@@ -158,6 +168,10 @@ impl Strategy for SmaCross {
         let Some(prev) = t.prev.replace(now) else {
             return;
         };
+        // History builds the averages; only live bars trade.
+        if ctx.is_warming_up() {
+            return;
+        }
         match (prev, now) {
             // Up-cross, and flat. "Flat" includes no order of ours still
             // working in the contract: live, a fill can arrive bars after
