@@ -38,7 +38,10 @@ fn same_decisions<S: Strategy>(
     for k in 0..=first {
         let mut live = dispatcher(make());
         live.warm_up(&bars[history(k)]);
-        assert!(drain(&mut live).is_empty(), "bar {k}: nothing during warm-up");
+        assert!(
+            drain(&mut live).is_empty(),
+            "bar {k}: nothing during warm-up"
+        );
         assert_eq!(live.next_timer(), None);
         assert_eq!(step(&mut live, &bars[k]), at[k], "decision at bar {k}");
     }
@@ -56,7 +59,11 @@ fn zigzag(conid: Conid, n: i64, half: i64, offset: i64) -> Vec<Bar> {
     (0..n)
         .map(|i| {
             let phase = (i + offset) % (2 * half);
-            let level = if phase < half { phase } else { 2 * half - phase };
+            let level = if phase < half {
+                phase
+            } else {
+                2 * half - phase
+            };
             bar(conid, i, Decimal::new(10_000 + 7 * level, 2))
         })
         .collect()
@@ -117,7 +124,15 @@ fn breakout_oca_warmed_up_places_its_pair_like_a_backtest() {
     };
     assert_eq!(make().warmup_bars(), 5);
     let bars: Vec<Bar> = (0..20)
-        .map(|i| ohlc(A, i, Decimal::from(101 + i % 3), Decimal::from(99), Decimal::from(100)))
+        .map(|i| {
+            ohlc(
+                A,
+                i,
+                Decimal::from(101 + i % 3),
+                Decimal::from(99),
+                Decimal::from(100),
+            )
+        })
         .collect();
     let first = same_decisions(make, &bars, |k| k.saturating_sub(5)..k);
     assert_eq!(first, 4, "the first full range places the pair");

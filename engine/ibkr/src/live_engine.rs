@@ -540,11 +540,7 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
     /// many `on_bar` calls were made.
     pub fn warm_up(&mut self, bars: &[engine::model::Bar]) -> usize {
         let calls = self.dispatcher.warm_up(bars);
-        tracing::info!(
-            bars = bars.len(),
-            calls,
-            "strategies warmed up on history"
-        );
+        tracing::info!(bars = bars.len(), calls, "strategies warmed up on history");
         calls
     }
 }

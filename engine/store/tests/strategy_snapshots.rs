@@ -72,9 +72,15 @@ fn oversized_or_non_json_states_are_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     rt().block_on(async {
         let mut store = Store::open(&dir.path().join("ibflow.db")).await.unwrap();
-        store.save_strategy_state(1, "s", r#""kept""#).await.unwrap();
+        store
+            .save_strategy_state(1, "s", r#""kept""#)
+            .await
+            .unwrap();
         let big = format!("\"{}\"", "x".repeat(MAX_STATE_BYTES));
-        let err = store.save_strategy_snapshot(1, "s", &big).await.unwrap_err();
+        let err = store
+            .save_strategy_snapshot(1, "s", &big)
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, StoreError::InvalidState { index: 1, .. }),
             "{err}"
@@ -83,7 +89,10 @@ fn oversized_or_non_json_states_are_refused_and_nothing_is_written() {
         // Through the journal, the same refusal as a JournalError.
         let err = store.save_strategy_state(1, "s", &big).await.unwrap_err();
         assert!(err.to_string().contains("1048576"), "{err}");
-        let err = store.save_strategy_snapshot(1, "s", "{oops").await.unwrap_err();
+        let err = store
+            .save_strategy_snapshot(1, "s", "{oops")
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::Json(_)), "{err}");
         // Exactly at the limit is accepted.
         let edge = format!("\"{}\"", "y".repeat(MAX_STATE_BYTES - 2));
@@ -135,7 +144,9 @@ fn corrupt_or_foreign_json_in_the_file_is_an_error_for_the_strategy_not_a_panic(
         let mut store = Store::open(&dir.path().join("ibflow.db")).await.unwrap();
         // Edited by hand: not JSON, foreign JSON, a fitting one.
         sqlx_insert(&store, 0, "reader", "{not json").await.unwrap();
-        sqlx_insert(&store, 1, "reader", r#"{"a":"b"}"#).await.unwrap();
+        sqlx_insert(&store, 1, "reader", r#"{"a":"b"}"#)
+            .await
+            .unwrap();
         sqlx_insert(&store, 2, "reader", "41").await.unwrap();
         let loaded = store.load_strategy_states().await.unwrap();
         assert_eq!(loaded.len(), 3);
@@ -145,7 +156,11 @@ fn corrupt_or_foreign_json_in_the_file_is_an_error_for_the_strategy_not_a_panic(
         );
         assert_eq!(d.restore_states(loaded), 3);
         d.start();
-        let got: Vec<_> = d.strategies().iter().map(|r| r.0.clone().unwrap()).collect();
+        let got: Vec<_> = d
+            .strategies()
+            .iter()
+            .map(|r| r.0.clone().unwrap())
+            .collect();
         assert!(got[0].as_ref().unwrap_err().contains("does not fit"));
         assert!(got[1].as_ref().unwrap_err().contains("does not fit"));
         assert_eq!(got[2], Ok(Some(41)));
