@@ -430,7 +430,7 @@ impl<S: Strategy> Dispatcher<S> {
             let slots = self.strategies.iter_mut().zip(self.states.iter_mut());
             for (idx, (s, slot)) in slots.enumerate() {
                 let want = wants.get(idx).copied().unwrap_or(0);
-                if want == 0 || rank + want < total {
+                if want == 0 || rank.saturating_add(want) < total {
                     continue;
                 }
                 let mut ctx = Context::new(

@@ -25,6 +25,10 @@
 //!   a new pair at the levels of the first bar close after the venue reports
 //!   the expiry.
 //!
+//! Live, the engine warms the range up on the last `lookback` bars of each
+//! contract ([`Strategy::warmup_bars`]), so the first live bar can place the
+//! pair; warm-up bars only update the range.
+//!
 //! "Working" is known from the ids the strategy placed and the order updates
 //! it receives (see [`OrderTracker`]), not from the order book alone: the
 //! book learns of an order only when the venue acknowledges it, which would

@@ -25,6 +25,10 @@
 //!   than half a tick), or the stop-loss at or above it (a close of a few
 //!   ticks), the bracket would make no sense and no order is sent.
 //!
+//! Live, the engine warms the bands up on the last `period` bars of each
+//! contract ([`Strategy::warmup_bars`]), so the first live bar can enter;
+//! warm-up bars only update the bands.
+//!
 //! Exits are fixed when the entry is placed; the strategy does not move them
 //! as the bands move. It enters again only after the position is flat and
 //! both exits are done.

@@ -15,6 +15,11 @@
 //!
 //! Nothing else: no shorting, no stops, no re-entry without a fresh cross.
 //!
+//! Live, the engine warms the strategy up on the last `slow` bars of each
+//! contract ([`Strategy::warmup_bars`]): the averages and the previous
+//! comparison are then what a backtest has at the first live bar, which
+//! can therefore be a cross. Warm-up bars only update the averages.
+//!
 //! The per-bar path allocates nothing, clones nothing and never divides: the
 //! averages are compared as `fast_sum * slow_len` against
 //! `slow_sum * fast_len` ([`Sma::cmp_mean`]), which orders exactly like
