@@ -6,6 +6,13 @@
 //! registration order, so a run is reproducible event for event. Intents the
 //! strategies emit wait in the [`Outbox`] until the driver (backtest loop or
 //! live runner) collects them.
+//!
+//! The dispatcher also keeps each strategy's saved state (see
+//! [`crate::strategy`]): what [`Dispatcher::restore_states`] handed over
+//! from an earlier run, and what the strategies saved since, until the
+//! driver takes it with [`Dispatcher::take_dirty_states`] to persist it (a
+//! backtest never does: its states live in memory only). And it replays
+//! history for warm-up ([`Dispatcher::warm_up`]).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -16,7 +23,7 @@ use crate::event::Event;
 use crate::forecastex::Pairing;
 use crate::model::{Bar, Conid, Execution, Order, Quote, Timestamp};
 use crate::portfolio::Portfolio;
-use crate::strategy::{Context, Outbox, Strategy, TimerId};
+use crate::strategy::{Context, Outbox, SavedState, StateSlot, Strategy, TimerId};
 use crate::working_orders::WorkingOrders;
 
 /// Owns strategies, portfolio, order book and timers; routes events.
@@ -29,6 +36,8 @@ pub struct Dispatcher<S: Strategy = Box<dyn Strategy>> {
     now: Timestamp,
     /// ForecastEx YES/NO pairs strategies can look up (empty unless given).
     events: Pairing,
+    /// Saved state of each strategy, by index.
+    states: Vec<StateSlot>,
 }
 
 impl<S: Strategy> std::fmt::Debug for Dispatcher<S> {
@@ -46,7 +55,9 @@ impl<S: Strategy> Dispatcher<S> {
     /// over a portfolio that may already hold positions and cash. Engine
     /// time starts at the Unix epoch until the first event sets it.
     pub fn new(strategies: Vec<S>, portfolio: Portfolio) -> Self {
+        let states = vec![StateSlot::default(); strategies.len()];
         Dispatcher {
+            states,
             strategies,
             portfolio,
             orders: WorkingOrders::default(),
@@ -130,7 +141,8 @@ impl<S: Strategy> Dispatcher<S> {
     // shares its codegen unit.
     #[inline(always)]
     fn each(&mut self, mut f: impl FnMut(&mut S, &mut Context<'_>)) {
-        for (i, s) in self.strategies.iter_mut().enumerate() {
+        let slots = self.strategies.iter_mut().zip(self.states.iter_mut());
+        for (i, (s, slot)) in slots.enumerate() {
             let mut ctx = Context::new(
                 self.now,
                 i,
@@ -138,7 +150,8 @@ impl<S: Strategy> Dispatcher<S> {
                 &self.orders,
                 &self.events,
                 &mut self.outbox,
-            );
+            )
+            .with_state(slot);
             f(s, &mut ctx);
         }
         self.collect_timers();
@@ -156,7 +169,7 @@ impl<S: Strategy> Dispatcher<S> {
         idx: usize,
         f: impl FnOnce(&mut S, &mut Context<'_>, &WorkingOrders),
     ) {
-        if let Some(s) = self.strategies.get_mut(idx) {
+        if let (Some(s), Some(slot)) = (self.strategies.get_mut(idx), self.states.get_mut(idx)) {
             let mut ctx = Context::new(
                 self.now,
                 idx,
@@ -164,7 +177,8 @@ impl<S: Strategy> Dispatcher<S> {
                 &self.orders,
                 &self.events,
                 &mut self.outbox,
-            );
+            )
+            .with_state(slot);
             f(s, &mut ctx, &self.orders);
         }
         self.collect_timers();
@@ -291,6 +305,172 @@ impl<S: Strategy> Dispatcher<S> {
                 self.each(|s, ctx| s.on_event(ctx, &event))
             }
         }
+    }
+
+    /// Hand the states an earlier run saved (from the journal) back to
+    /// their strategies, before [`Dispatcher::start`]: each goes to the
+    /// strategy at its index when that strategy has the same
+    /// [`Strategy::name`]. A state whose index is past the last strategy,
+    /// or whose strategy's name changed, is not handed over (a warning
+    /// names it): another strategy's state would be read as its own.
+    /// Returns how many states were handed over.
+    pub fn restore_states(&mut self, saved: impl IntoIterator<Item = SavedState>) -> usize {
+        let mut restored = 0;
+        for st in saved {
+            match self.strategies.get(st.index) {
+                Some(s) if s.name() == st.name => {
+                    if let Some(slot) = self.states.get_mut(st.index) {
+                        *slot = StateSlot::restored(st.json);
+                        restored += 1;
+                    }
+                }
+                Some(s) => tracing::warn!(
+                    index = st.index,
+                    saved_by = %st.name,
+                    now = %s.name(),
+                    "a saved strategy state belongs to another strategy than the one now at \
+                     its index; not handed over (it is replaced once the strategy saves)"
+                ),
+                None => tracing::warn!(
+                    index = st.index,
+                    saved_by = %st.name,
+                    strategies = self.strategies.len(),
+                    "a saved strategy state's index is past the last strategy of this run; \
+                     not handed over"
+                ),
+            }
+        }
+        restored
+    }
+
+    /// The state strategy `index` holds now (saved this run, else handed
+    /// over by [`Dispatcher::restore_states`]), as JSON.
+    pub fn state_json(&self, index: usize) -> Option<&str> {
+        self.states.get(index).and_then(StateSlot::json)
+    }
+
+    /// True when a strategy saved state since the last
+    /// [`Dispatcher::take_dirty_states`]; cheap, for the driver's hot path.
+    pub fn has_dirty_states(&self) -> bool {
+        self.states.iter().any(StateSlot::is_dirty)
+    }
+
+    /// The states saved since the last call (the latest of each strategy
+    /// only, by index), for the driver to persist; clears the dirty set.
+    /// Allocates nothing when nothing was saved.
+    pub fn take_dirty_states(&mut self) -> Vec<SavedState> {
+        let mut out = Vec::new();
+        for (index, (s, slot)) in self.strategies.iter().zip(&mut self.states).enumerate() {
+            if let Some(json) = slot.take_dirty() {
+                out.push(SavedState {
+                    index,
+                    name: s.name().to_owned(),
+                    json: json.to_owned(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Put strategy `index`'s state back in the dirty set (persisting it
+    /// failed), so the next [`Dispatcher::take_dirty_states`] returns it
+    /// again.
+    pub fn mark_state_dirty(&mut self, index: usize) {
+        if let Some(slot) = self.states.get_mut(index) {
+            slot.mark_dirty();
+        }
+    }
+
+    /// The most bars of history any strategy asks for
+    /// ([`Strategy::warmup_bars`]): how many recent bars per contract the
+    /// driver should fetch for [`Dispatcher::warm_up`].
+    pub fn warmup_bars(&self) -> usize {
+        self.strategies
+            .iter()
+            .map(Strategy::warmup_bars)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Build the strategies' indicators from history before live data:
+    /// `bars` are delivered to `on_bar` in time order (stable: bars of the
+    /// same time keep their order), each strategy getting only the last
+    /// [`Strategy::warmup_bars`] bars of each contract (none when it asks
+    /// for none), through a context that [`Context::is_warming_up`].
+    ///
+    /// History is not the present, so warm-up changes nothing but the
+    /// strategies: intents and timers they ask for are dropped (counted,
+    /// and logged as a warning); pending timers do not fire; the portfolio
+    /// is not marked at the bars' closes (positions keep their live marks:
+    /// a stale close would misstate equity and the risk checks built on
+    /// it); engine time does not move (the context's `now` is each bar's
+    /// time, as in a backtest). Saved state may be read and saved.
+    ///
+    /// Pass completed bars of the period live bars are built with, older
+    /// than the first live bar; call it after [`Dispatcher::start`] (a
+    /// backtest also starts its strategies before the first bar). Returns
+    /// how many `on_bar` calls were made.
+    pub fn warm_up(&mut self, bars: &[Bar]) -> usize {
+        let wants: Vec<usize> = self.strategies.iter().map(Strategy::warmup_bars).collect();
+        if bars.is_empty() || wants.iter().all(|&n| n == 0) {
+            return 0;
+        }
+        let mut order: Vec<usize> = (0..bars.len()).collect();
+        order.sort_by_key(|&i| bars[i].time);
+        // Per contract: (conid, bars in the history, bars delivered so far).
+        let mut per_conid: Vec<(Conid, usize, usize)> = Vec::new();
+        for b in bars {
+            match per_conid.iter_mut().find(|(c, _, _)| *c == b.conid) {
+                Some(e) => e.1 += 1,
+                None => per_conid.push((b.conid, 1, 0)),
+            }
+        }
+        let dropped_before = self.outbox.dropped;
+        let mut calls = 0;
+        for i in order {
+            let bar = &bars[i];
+            let Some(entry) = per_conid.iter_mut().find(|(c, _, _)| *c == bar.conid) else {
+                continue;
+            };
+            // This bar is the `rank`-th of its contract, `total` in all:
+            // strategy `s` gets it when it is among the last `wants[s]`.
+            let (total, rank) = (entry.1, entry.2);
+            entry.2 += 1;
+            let slots = self.strategies.iter_mut().zip(self.states.iter_mut());
+            for (idx, (s, slot)) in slots.enumerate() {
+                let want = wants.get(idx).copied().unwrap_or(0);
+                if want == 0 || rank.saturating_add(want) < total {
+                    continue;
+                }
+                let mut ctx = Context::new(
+                    bar.time,
+                    idx,
+                    &self.portfolio,
+                    &self.orders,
+                    &self.events,
+                    &mut self.outbox,
+                )
+                .with_state(slot)
+                .warming_up(true);
+                s.on_bar(&mut ctx, bar);
+                calls += 1;
+            }
+        }
+        let dropped = self.outbox.dropped - dropped_before;
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "strategies asked for orders or timers during warm-up; they were dropped \
+                 (a strategy should check Context::is_warming_up before deciding)"
+            );
+        }
+        calls
+    }
+
+    /// How many intents and timers strategies asked for during warm-up
+    /// (all dropped), over the dispatcher's life.
+    pub fn dropped_in_warm_up(&self) -> u64 {
+        self.outbox.dropped
     }
 
     /// Mark-to-market helper for drivers that know a price without a bar.

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::model::{Conid, Execution, Order, OrderStatus};
+use crate::strategy::SavedState;
 
 /// An order as the journal keeps it: the engine's order with the names the
 /// venue knows it by.
@@ -127,4 +128,30 @@ pub trait Journal: Send {
         account: &str,
         venue: VenueReport,
     ) -> Result<Reconciled, JournalError>;
+
+    /// Keep `json` as the state of the strategy at `index` named `name`,
+    /// replacing what was kept for that index (last write wins). A journal
+    /// refuses a state larger than
+    /// [`MAX_STATE_BYTES`](crate::strategy::MAX_STATE_BYTES).
+    ///
+    /// The default keeps nothing (a journal without state storage): the
+    /// next run's strategies then start without saved state.
+    async fn save_strategy_state(
+        &mut self,
+        index: usize,
+        name: &str,
+        json: &str,
+    ) -> Result<(), JournalError> {
+        let _ = (index, name, json);
+        Ok(())
+    }
+
+    /// Every strategy state kept, for
+    /// [`Dispatcher::restore_states`](crate::dispatch::Dispatcher::restore_states)
+    /// at start. The JSON is returned as stored: whether it still fits the
+    /// strategy is for the strategy to find out (it gets an error, never a
+    /// panic). The default (a journal without state storage) has none.
+    async fn load_strategy_states(&mut self) -> Result<Vec<SavedState>, JournalError> {
+        Ok(Vec::new())
+    }
 }

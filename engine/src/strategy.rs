@@ -6,8 +6,117 @@
 //! *intents*; the engine hands them to risk and execution after the callback
 //! returns. The same compiled strategy therefore runs unchanged in backtest,
 //! against the simulator and live.
+//!
+//! # Restarts: saved state and warm-up
+//!
+//! A live bot is restarted (a deploy, a crash, a gateway that logged out).
+//! Two things keep a restarted strategy from behaving like a newborn one:
+//!
+//! * **Saved state.** [`Context::save_state`] stores any `Serialize` value
+//!   (as JSON) for this strategy, from any callback; the live engine writes
+//!   it to the journal (the SQLite store) and hands it back to the next run,
+//!   where [`Context::saved_state`] reads it, from `on_start` on. Use it for
+//!   what cannot be recomputed from market data: a daily trade count, the
+//!   entry price of a position, a mode switched by hand. State is kept per
+//!   strategy, by its index in the run and its [`Strategy::name`]; a
+//!   different strategy at that index does not get it. A backtest keeps
+//!   state in memory only: nothing is written, and each run starts empty.
+//! * **Warm-up.** Indicators need history: an SMA of 30 bars is meaningless
+//!   for the first 29. A strategy says how many bars it needs with
+//!   [`Strategy::warmup_bars`]; before live bars arrive, the engine replays
+//!   that many recent bars per contract through `on_bar` with
+//!   [`Context::is_warming_up`] true. Orders and timers asked for during
+//!   warm-up are dropped (the bars are history: acting on them now would
+//!   trade on stale prices), so the first live bar finds the indicators as
+//!   a backtest would have them and the strategy trades on it at once,
+//!   instead of sitting out (or, worse, trading on half-built indicators).
+//!   A strategy that tracks the ids of its orders should not place any
+//!   while warming up: those orders never exist.
+//!
+//! ```
+//! # extern crate ibflow_engine as engine;
+//! use engine::dispatch::Dispatcher;
+//! use engine::model::{Bar, Conid};
+//! use engine::portfolio::Portfolio;
+//! use engine::strategy::{Context, SavedState, Strategy};
+//! use engine::Decimal;
+//! use serde::{Deserialize, Serialize};
+//!
+//! /// Buys once per run of `n` rising closes; remembers across restarts how
+//! /// many entries it made.
+//! struct Rising {
+//!     n: usize,
+//!     closes: Vec<Decimal>,
+//!     memo: Memo,
+//! }
+//!
+//! #[derive(Default, Serialize, Deserialize)]
+//! struct Memo {
+//!     entries: u32,
+//! }
+//!
+//! impl Strategy for Rising {
+//!     fn name(&self) -> &str {
+//!         "rising" // stable: the key its saved state is found by
+//!     }
+//!     fn warmup_bars(&self) -> usize {
+//!         self.n // a full window before the first live bar
+//!     }
+//!     fn on_start(&mut self, ctx: &mut Context<'_>) {
+//!         // A state that no longer fits `Memo` is an error, not a panic:
+//!         // start afresh (the engine has logged a warning).
+//!         self.memo = ctx.saved_state().ok().flatten().unwrap_or_default();
+//!     }
+//!     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
+//!         self.closes.push(bar.close);
+//!         if self.closes.len() > self.n {
+//!             self.closes.remove(0);
+//!         }
+//!         let rising = self.closes.len() == self.n
+//!             && self.closes.windows(2).all(|w| w[0] < w[1]);
+//!         // Indicators update during warm-up; decisions wait for live bars.
+//!         if rising && !ctx.is_warming_up() && ctx.position(bar.conid).is_zero() {
+//!             ctx.buy(bar.conid, Decimal::ONE);
+//!             self.memo.entries += 1;
+//!             if let Err(e) = ctx.save_state(&self.memo) {
+//!                 tracing::warn!(error = %e, "could not save state");
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let strategy = Rising { n: 3, closes: Vec::new(), memo: Memo::default() };
+//! let mut d = Dispatcher::new(vec![strategy], Portfolio::new(Decimal::from(1000)));
+//! // What an earlier run saved (live: LiveEngine::restore_states reads it).
+//! d.restore_states(vec![SavedState {
+//!     index: 0,
+//!     name: "rising".into(),
+//!     json: r#"{"entries":4}"#.into(),
+//! }]);
+//! d.start();
+//! let bar = |min: i64, close: i64| Bar {
+//!     conid: Conid(1),
+//!     time: engine::model::from_epoch_ms(min * 60_000).unwrap_or_default(),
+//!     open: close.into(),
+//!     high: close.into(),
+//!     low: close.into(),
+//!     close: close.into(),
+//!     volume: Decimal::ZERO,
+//! };
+//! // History: three rising closes. Nothing is bought on them.
+//! d.warm_up(&[bar(0, 10), bar(1, 11), bar(2, 12)]);
+//! assert!(!d.outbox().has_intents());
+//! // The first live bar continues the rise: the strategy buys at once.
+//! d.on_bar(&bar(3, 13));
+//! assert_eq!(d.outbox().drain_intents().count(), 1);
+//! // ...and its memo, now 5 entries, waits for the live engine to persist.
+//! let dirty = d.take_dirty_states();
+//! assert_eq!(dirty[0].json, r#"{"entries":5}"#);
+//! ```
 
 use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::event::Event;
 use crate::forecastex::{Pairing, Right, StrikePair, StrikePosition};
@@ -48,6 +157,8 @@ pub struct Outbox {
     pub(crate) timers: Vec<(usize, TimerId, Timestamp)>,
     next_order_id: u64,
     next_timer_id: u64,
+    /// Intents and timers asked for during warm-up, and dropped.
+    pub(crate) dropped: u64,
 }
 
 impl Outbox {
@@ -254,6 +365,108 @@ pub struct BracketIds {
     pub stop_loss: Option<OrderId>,
 }
 
+/// The largest state, in bytes of JSON, one strategy may save: state is
+/// for what cannot be recomputed (counters, entry prices, modes), not for
+/// price history, and every save is written to the journal.
+pub const MAX_STATE_BYTES: usize = 1024 * 1024;
+
+/// A strategy's saved state as the journal keeps it and the dispatcher
+/// hands it back: whose it is (index and name) and the JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedState {
+    /// The strategy's index in the dispatcher (its place in the run's
+    /// list of strategies).
+    pub index: usize,
+    /// The [`Strategy::name`] of the strategy that saved it; the state goes
+    /// back only to a strategy of the same name at the same index.
+    pub name: String,
+    /// The state, as JSON text (at most [`MAX_STATE_BYTES`] bytes).
+    pub json: String,
+}
+
+/// Why a strategy's state could not be saved or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The value does not serialize to JSON (e.g. a map with non-string
+    /// keys). Nothing was saved; the previous state stands.
+    #[error("strategy state does not serialize to JSON: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// The JSON is larger than [`MAX_STATE_BYTES`]. Nothing was saved; the
+    /// previous state stands.
+    #[error("strategy state is {size} bytes of JSON, more than the {limit} allowed")]
+    TooLarge {
+        /// Size of the refused JSON, in bytes.
+        size: usize,
+        /// The limit, [`MAX_STATE_BYTES`].
+        limit: usize,
+    },
+    /// The saved JSON does not deserialize into the type asked for: it was
+    /// saved by another version of the strategy, or edited by hand. The
+    /// saved text is kept until the strategy saves anew.
+    #[error(
+        "saved strategy state does not fit the type asked for (saved by another version?): {0}"
+    )]
+    Decode(#[source] serde_json::Error),
+    /// This context has no state slot: a context built with
+    /// [`Context::new`] alone (a test calling a strategy directly).
+    #[error("this context keeps no strategy state")]
+    Unavailable,
+}
+
+/// One strategy's state in the dispatcher: what an earlier run saved, what
+/// this run saved, and whether that still has to be persisted.
+#[derive(Debug, Clone, Default)]
+pub struct StateSlot {
+    /// Handed over from an earlier run.
+    loaded: Option<String>,
+    /// Saved during this run; supersedes `loaded`.
+    saved: Option<String>,
+    /// `saved` has not been taken for persisting yet.
+    dirty: bool,
+}
+
+impl StateSlot {
+    /// A slot holding what an earlier run saved.
+    pub fn restored(json: String) -> Self {
+        StateSlot {
+            loaded: Some(json),
+            saved: None,
+            dirty: false,
+        }
+    }
+
+    /// The current state: the latest saved in this run, else what an
+    /// earlier run saved.
+    pub fn json(&self) -> Option<&str> {
+        self.saved.as_deref().or(self.loaded.as_deref())
+    }
+
+    /// Saved since it was last taken for persisting.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// The state to persist, if it changed since the last call; clears the
+    /// flag.
+    pub fn take_dirty(&mut self) -> Option<&str> {
+        if !std::mem::take(&mut self.dirty) {
+            return None;
+        }
+        self.saved.as_deref()
+    }
+
+    /// Flag the state as not persisted (a journal write failed): the next
+    /// persisting tries again.
+    pub fn mark_dirty(&mut self) {
+        self.dirty = self.saved.is_some();
+    }
+
+    fn save(&mut self, json: String) {
+        self.saved = Some(json);
+        self.dirty = true;
+    }
+}
+
 /// The strategy's window on the engine during one callback.
 #[derive(Debug)]
 pub struct Context<'a> {
@@ -263,6 +476,8 @@ pub struct Context<'a> {
     orders: &'a WorkingOrders,
     events: &'a Pairing,
     outbox: &'a mut Outbox,
+    state: Option<&'a mut StateSlot>,
+    warming_up: bool,
 }
 
 impl<'a> Context<'a> {
@@ -284,6 +499,79 @@ impl<'a> Context<'a> {
             orders,
             events,
             outbox,
+            state: None,
+            warming_up: false,
+        }
+    }
+
+    /// This context reads and saves the strategy's state in `slot` (the
+    /// dispatcher lends each strategy its own).
+    #[inline]
+    pub fn with_state(mut self, slot: &'a mut StateSlot) -> Self {
+        self.state = Some(slot);
+        self
+    }
+
+    /// This context delivers history (see [`Context::is_warming_up`]):
+    /// the intents and timers asked for through it are dropped.
+    #[inline]
+    pub fn warming_up(mut self, yes: bool) -> Self {
+        self.warming_up = yes;
+        self
+    }
+
+    /// True while the engine replays history to build the strategy's
+    /// indicators (see [`Strategy::warmup_bars`]). Orders and timers asked
+    /// for now are dropped, never reaching risk or the venue: update
+    /// indicators, but decide nothing (an order id returned now names an
+    /// order that will never exist).
+    pub fn is_warming_up(&self) -> bool {
+        self.warming_up
+    }
+
+    /// Save `value` as this strategy's state (JSON), replacing what was
+    /// saved before. Live, the engine writes it to the journal after the
+    /// callback, so the next run of the bot finds it with
+    /// [`Context::saved_state`]; a backtest keeps it in memory only.
+    ///
+    /// Fails, keeping the previous state, when the value does not serialize
+    /// or its JSON exceeds [`MAX_STATE_BYTES`]; and with
+    /// [`StateError::Unavailable`] on a context without a state slot.
+    pub fn save_state<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), StateError> {
+        let Some(slot) = self.state.as_deref_mut() else {
+            return Err(StateError::Unavailable);
+        };
+        let json = serde_json::to_string(value).map_err(StateError::Encode)?;
+        if json.len() > MAX_STATE_BYTES {
+            return Err(StateError::TooLarge {
+                size: json.len(),
+                limit: MAX_STATE_BYTES,
+            });
+        }
+        slot.save(json);
+        Ok(())
+    }
+
+    /// This strategy's state: the latest [`Context::save_state`] of this
+    /// run, else what an earlier run saved (from `on_start` on), else
+    /// `None`. A saved state that does not deserialize into `T` (another
+    /// version of the strategy saved it) is [`StateError::Decode`], with a
+    /// warning logged, never a panic.
+    pub fn saved_state<T: DeserializeOwned>(&self) -> Result<Option<T>, StateError> {
+        let Some(json) = self.state.as_deref().and_then(StateSlot::json) else {
+            return Ok(None);
+        };
+        match serde_json::from_str(json) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => {
+                tracing::warn!(
+                    strategy = self.strategy,
+                    error = %e,
+                    "the saved strategy state does not fit the type asked for; \
+                     it is ignored until the strategy saves a new one"
+                );
+                Err(StateError::Decode(e))
+            }
         }
     }
 
@@ -342,7 +630,12 @@ impl<'a> Context<'a> {
         self.orders.get(id)
     }
 
+    #[inline]
     fn push(&mut self, intent: Intent) {
+        if self.warming_up {
+            self.outbox.dropped += 1;
+            return;
+        }
         self.outbox.intents.push((self.strategy, intent));
     }
 
@@ -507,11 +800,16 @@ impl<'a> Context<'a> {
         self.buy_event(pair, held.opposite(), quantity, limit)
     }
 
-    /// Ask for [`Strategy::on_timer`] at `at` (engine time).
+    /// Ask for [`Strategy::on_timer`] at `at` (engine time). During
+    /// warm-up the timer is dropped: it would be set for a time in the past.
     pub fn set_timer(&mut self, at: Timestamp) -> TimerId {
         self.outbox.next_timer_id += 1;
         let id = TimerId(self.outbox.next_timer_id);
-        self.outbox.timers.push((self.strategy, id, at));
+        if self.warming_up {
+            self.outbox.dropped += 1;
+        } else {
+            self.outbox.timers.push((self.strategy, id, at));
+        }
         id
     }
 }
@@ -519,6 +817,24 @@ impl<'a> Context<'a> {
 /// A trading strategy. Every callback has a default that does nothing, so a
 /// strategy implements only what it reacts to.
 pub trait Strategy: Send {
+    /// The name the strategy's saved state is kept under (with its index in
+    /// the run): a state goes back only to a strategy of the same name at
+    /// the same index. Override it with a stable name (the built-in
+    /// strategies return their registry name): the default, the Rust type
+    /// name, changes when the type is renamed or moved, and may change with
+    /// the compiler version; the saved state is then not handed over (a
+    /// warning says so).
+    fn name(&self) -> &str {
+        std::any::type_name::<Self>()
+    }
+    /// How many bars of history (per contract) the strategy's indicators
+    /// need before it should trade: live, that many recent bars are
+    /// replayed through `on_bar` with [`Context::is_warming_up`] true before
+    /// the first live bar, so it does not trade on half-built indicators
+    /// nor sit out the first hour. Zero (the default) asks for no history.
+    fn warmup_bars(&self) -> usize {
+        0
+    }
     /// Once, before any market data: set timers or place opening orders
     /// here.
     fn on_start(&mut self, _ctx: &mut Context<'_>) {}
@@ -546,6 +862,12 @@ pub trait Strategy: Send {
 }
 
 impl<S: Strategy + ?Sized> Strategy for Box<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn warmup_bars(&self) -> usize {
+        (**self).warmup_bars()
+    }
     fn on_start(&mut self, ctx: &mut Context<'_>) {
         (**self).on_start(ctx)
     }
@@ -609,6 +931,12 @@ impl<S: Strategy> Scoped<S> {
 }
 
 impl<S: Strategy> Strategy for Scoped<S> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn warmup_bars(&self) -> usize {
+        self.inner.warmup_bars()
+    }
     fn on_start(&mut self, ctx: &mut Context<'_>) {
         self.inner.on_start(ctx)
     }

@@ -25,6 +25,10 @@
 //!   a new pair at the levels of the first bar close after the venue reports
 //!   the expiry.
 //!
+//! Live, the engine warms the range up on the last `lookback` bars of each
+//! contract ([`Strategy::warmup_bars`]), so the first live bar can place the
+//! pair; warm-up bars only update the range.
+//!
 //! "Working" is known from the ids the strategy placed and the order updates
 //! it receives (see [`OrderTracker`]), not from the order book alone: the
 //! book learns of an order only when the venue acknowledges it, which would
@@ -197,11 +201,24 @@ pub fn factory(params: &Params) -> Result<Box<dyn Strategy>, RegistryError> {
 }
 
 impl Strategy for BreakoutOca {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    /// `lookback` bars: the range is known at the first live bar.
+    fn warmup_bars(&self) -> usize {
+        self.params.lookback
+    }
+
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
         let i = self.tracks.slot(bar.conid);
         let t = &mut self.tracks[i];
         t.high.update(bar.high);
         t.low.update(bar.low);
+        // History builds the range; only live bars place orders.
+        if ctx.is_warming_up() {
+            return;
+        }
         let (Some(high), Some(low)) = (t.high.value(), t.low.value()) else {
             return;
         };

@@ -148,6 +148,15 @@ pub fn factory(params: &Params) -> Result<Box<dyn Strategy>, RegistryError> {
 }
 
 impl Strategy for ForecastBand {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    // No indicator: `warmup_bars` stays 0. History another strategy of the
+    // run asked for never reaches it (the dispatcher gives each strategy
+    // only the bars it asked for); the guard below is for drivers that
+    // deliver it anyway.
+
     fn on_start(&mut self, ctx: &mut Context<'_>) {
         if ctx.event_pair(Conid(self.params.conid)).is_none() {
             tracing::warn!(
@@ -159,6 +168,9 @@ impl Strategy for ForecastBand {
     }
 
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
+        if ctx.is_warming_up() {
+            return;
+        }
         let Some(pair) = ctx.event_pair(Conid(self.params.conid)) else {
             return;
         };

@@ -25,6 +25,10 @@
 //!   than half a tick), or the stop-loss at or above it (a close of a few
 //!   ticks), the bracket would make no sense and no order is sent.
 //!
+//! Live, the engine warms the bands up on the last `period` bars of each
+//! contract ([`Strategy::warmup_bars`]), so the first live bar can enter;
+//! warm-up bars only update the bands.
+//!
 //! Exits are fixed when the entry is placed; the strategy does not move them
 //! as the bands move. It enters again only after the position is flat and
 //! both exits are done.
@@ -161,10 +165,24 @@ pub fn factory(params: &Params) -> Result<Box<dyn Strategy>, RegistryError> {
 }
 
 impl Strategy for MeanReversion {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    /// The Bollinger window, `period` bars: the bands are full at the first
+    /// live bar.
+    fn warmup_bars(&self) -> usize {
+        self.params.period
+    }
+
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
         let i = self.tracks.slot(bar.conid);
         let t = &mut self.tracks[i];
         t.bands.update(bar.close);
+        // History builds the bands; only live bars trade.
+        if ctx.is_warming_up() {
+            return;
+        }
         if !t.working.is_empty() || !ctx.position(bar.conid).is_zero() {
             return;
         }

@@ -15,6 +15,11 @@
 //!
 //! Nothing else: no shorting, no stops, no re-entry without a fresh cross.
 //!
+//! Live, the engine warms the strategy up on the last `slow` bars of each
+//! contract ([`Strategy::warmup_bars`]): the averages and the previous
+//! comparison are then what a backtest has at the first live bar, which
+//! can therefore be a cross. Warm-up bars only update the averages.
+//!
 //! The per-bar path allocates nothing, clones nothing and never divides: the
 //! averages are compared as `fast_sum * slow_len` against
 //! `slow_sum * fast_len` ([`Sma::cmp_mean`]), which orders exactly like
@@ -144,6 +149,16 @@ pub fn factory(params: &Params) -> Result<Box<dyn Strategy>, RegistryError> {
 }
 
 impl Strategy for SmaCross {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    /// `slow` bars: the slow window is full and the previous comparison
+    /// recorded, so the first live bar can be a cross, as in a backtest.
+    fn warmup_bars(&self) -> usize {
+        self.params.slow
+    }
+
     #[inline]
     fn on_bar(&mut self, ctx: &mut Context<'_>, bar: &Bar) {
         let i = self.tracks.slot(bar.conid);
@@ -158,6 +173,10 @@ impl Strategy for SmaCross {
         let Some(prev) = t.prev.replace(now) else {
             return;
         };
+        // History builds the averages; only live bars trade.
+        if ctx.is_warming_up() {
+            return;
+        }
         match (prev, now) {
             // Up-cross, and flat. "Flat" includes no order of ours still
             // working in the contract: live, a fill can arrive bars after

@@ -525,5 +525,91 @@ impl<S: Strategy> LiveEngine<S, crate::broker::IbkrBroker> {
             self.after(delivered).await;
         }
         found
+
+/// Restarts: saved strategy state and warm-up (see `engine::strategy`).
+///
+/// A restarted bot should not behave like a newborn one: its strategies
+/// find the state they saved ([`LiveEngine::restore_states`], persisted by
+/// [`LiveEngine::persist_states`]) and indicators already built from recent
+/// history ([`LiveEngine::warm_up`]), so they neither forget what they
+/// knew nor trade on half-built indicators. Start-up order:
+/// [`LiveEngine::reconcile`], [`LiveEngine::restore_states`],
+/// [`LiveEngine::start`], [`LiveEngine::warm_up`] (with
+/// [`LiveEngine::warmup_bars`] bars per contract), then the live loop,
+/// calling [`LiveEngine::persist_states`] after each routed batch
+/// ([`LiveEngine::handle`], [`LiveEngine::tick`]) and after
+/// [`LiveEngine::stop`].
+impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
+    /// Hand the strategies the states the journal kept from earlier runs;
+    /// call before [`LiveEngine::start`], so `on_start` can read them. A
+    /// state goes back only to a strategy of the same name at the same
+    /// index (others are logged and left in the journal until overwritten).
+    /// Returns how many were handed over; `Ok(0)` without a journal. A
+    /// journal that cannot be read is an error: starting as if nothing had
+    /// been saved is the caller's decision.
+    pub async fn restore_states(&mut self) -> Result<usize, JournalError> {
+        let Some(journal) = &mut self.sink.journal else {
+            return Ok(0);
+        };
+        let saved = journal.load_strategy_states().await?;
+        let found = saved.len();
+        let restored = self.dispatcher.restore_states(saved);
+        tracing::info!(found, restored, "strategy states restored from the journal");
+        Ok(restored)
+    }
+
+    /// Write the states strategies saved since the last call to the
+    /// journal (last write wins); returns how many were written. Cheap when
+    /// nothing was saved. A write that fails is logged and retried at the
+    /// next call (the state stays in memory meanwhile), never fatal to
+    /// trading. Without a journal, states live in memory only and nothing
+    /// is written.
+    pub async fn persist_states(&mut self) -> usize {
+        if !self.dispatcher.has_dirty_states() {
+            return 0;
+        }
+        let dirty = self.dispatcher.take_dirty_states();
+        let Some(journal) = &mut self.sink.journal else {
+            return 0;
+        };
+        let mut written = 0;
+        for st in dirty {
+            match journal
+                .save_strategy_state(st.index, &st.name, &st.json)
+                .await
+            {
+                Ok(()) => written += 1,
+                Err(e) => {
+                    tracing::error!(
+                        error = %e,
+                        index = st.index,
+                        strategy = %st.name,
+                        "could not persist a strategy state; retrying at the next save"
+                    );
+                    self.dispatcher.mark_state_dirty(st.index);
+                }
+            }
+        }
+        written
+    }
+
+    /// The most bars of history (per contract) a strategy asks for: how
+    /// many recent completed bars, of the period live bars are built with,
+    /// to fetch before [`LiveEngine::warm_up`]. Zero: no history needed.
+    pub fn warmup_bars(&self) -> usize {
+        self.dispatcher.warmup_bars()
+    }
+
+    /// Replay recent history through the strategies' `on_bar` before the
+    /// first live bar, so their indicators are built (see
+    /// `Dispatcher::warm_up`): call after [`LiveEngine::start`], with
+    /// completed bars older than the first live one. Nothing is routed:
+    /// orders and timers asked for during warm-up are dropped, and the
+    /// portfolio and the engine clock are left as they were. Returns how
+    /// many `on_bar` calls were made.
+    pub fn warm_up(&mut self, bars: &[engine::model::Bar]) -> usize {
+        let calls = self.dispatcher.warm_up(bars);
+        tracing::info!(bars = bars.len(), calls, "strategies warmed up on history");
+        calls
     }
 }

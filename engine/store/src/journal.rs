@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use engine::journal::{Journal, JournalError, JournalOrder, Reconciled, VenueReport};
 use engine::model::Execution;
+use engine::strategy::SavedState;
 
 use crate::{Store, StoredOrder};
 
@@ -78,5 +79,21 @@ impl Journal for Store {
             out.discrepancies.extend(found);
         }
         Ok(out)
+    }
+
+    async fn save_strategy_state(
+        &mut self,
+        index: usize,
+        name: &str,
+        json: &str,
+    ) -> Result<(), JournalError> {
+        self.save_strategy_snapshot(index, name, json)
+            .await
+            .map_err(err)
+    }
+
+    async fn load_strategy_states(&mut self) -> Result<Vec<SavedState>, JournalError> {
+        let rows = self.strategy_snapshots().await.map_err(err)?;
+        Ok(rows.into_iter().map(|(s, _)| s).collect())
     }
 }

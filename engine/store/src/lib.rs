@@ -139,6 +139,18 @@ pub enum StoreError {
     /// that does not serialize or parse.
     #[error("JSON value: {0}")]
     Json(#[from] serde_json::Error),
+    /// A strategy state refused before anything was written: larger than
+    /// [`engine::strategy::MAX_STATE_BYTES`], or an index the database
+    /// cannot hold.
+    #[error("strategy state of strategy {index} ({name}): {reason}")]
+    InvalidState {
+        /// The strategy's index in its run.
+        index: usize,
+        /// The strategy's name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The store's result: [`StoreError`] unless said otherwise.

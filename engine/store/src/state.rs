@@ -9,6 +9,7 @@ use super::codec::{dec, from_ms, ms, now_ms, opt_dec};
 use super::{Result, Store, StoreError};
 use engine::forecastex::{Pairing, Right, StrikePair, StrikePosition, StrikeSide};
 use engine::model::{Bar, Conid, Timestamp};
+use engine::strategy::{SavedState, MAX_STATE_BYTES};
 
 /// A finished backtest: what ran, on what, and its summary document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,6 +79,95 @@ impl Store {
         let r = sqlx::query("DELETE FROM strategy_state WHERE strategy = ? AND key = ?")
             .bind(strategy)
             .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Keep `json` as the state of the strategy at `index` named `name`
+    /// (the live engine's [`engine::journal::Journal::save_strategy_state`]),
+    /// replacing what that index held: last write wins, with the time of
+    /// the write. Refused, writing nothing, when larger than
+    /// [`MAX_STATE_BYTES`] ([`StoreError::InvalidState`]) or not JSON
+    /// ([`StoreError::Json`]).
+    pub async fn save_strategy_snapshot(&self, index: usize, name: &str, json: &str) -> Result<()> {
+        let invalid = |reason: String| StoreError::InvalidState {
+            index,
+            name: name.to_owned(),
+            reason,
+        };
+        if json.len() > MAX_STATE_BYTES {
+            return Err(invalid(format!(
+                "{} bytes of JSON, more than the {MAX_STATE_BYTES} allowed",
+                json.len()
+            )));
+        }
+        serde_json::from_str::<serde::de::IgnoredAny>(json)?;
+        let slot = i64::try_from(index).map_err(|_| invalid("index out of range".into()))?;
+        sqlx::query(
+            "INSERT INTO strategy_snapshots (slot, name, state_json, updated_ms) \
+             VALUES (?, ?, ?, ?) \
+             ON CONFLICT(slot) DO UPDATE SET name = excluded.name, \
+             state_json = excluded.state_json, updated_ms = excluded.updated_ms",
+        )
+        .bind(slot)
+        .bind(name)
+        .bind(json)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every strategy state kept, by index, with when it was written. The
+    /// JSON comes back as stored, parsed or not (the strategy reading it
+    /// finds out whether it still fits); a row no strategy could have
+    /// written (a negative index, text over [`MAX_STATE_BYTES`]) is
+    /// [`StoreError::Corrupt`].
+    pub async fn strategy_snapshots(&self) -> Result<Vec<(SavedState, Timestamp)>> {
+        let rows = sqlx::query(
+            "SELECT slot, name, state_json, updated_ms FROM strategy_snapshots ORDER BY slot",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let slot: i64 = r.try_get("slot")?;
+            let index = usize::try_from(slot).map_err(|_| StoreError::Corrupt {
+                table: "strategy_snapshots",
+                column: "slot",
+                value: slot.to_string(),
+            })?;
+            let json: String = r.try_get("state_json")?;
+            if json.len() > MAX_STATE_BYTES {
+                return Err(StoreError::Corrupt {
+                    table: "strategy_snapshots",
+                    column: "state_json",
+                    value: format!("{} bytes of text", json.len()),
+                });
+            }
+            let updated = from_ms("strategy_snapshots", "updated_ms", r.try_get("updated_ms")?)?;
+            out.push((
+                SavedState {
+                    index,
+                    name: r.try_get("name")?,
+                    json,
+                },
+                updated,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Forget the state of the strategy at `index` (e.g. before running a
+    /// changed strategy that must start afresh); returns whether one was
+    /// kept.
+    pub async fn delete_strategy_snapshot(&self, index: usize) -> Result<bool> {
+        let Ok(slot) = i64::try_from(index) else {
+            return Ok(false);
+        };
+        let r = sqlx::query("DELETE FROM strategy_snapshots WHERE slot = ?")
+            .bind(slot)
             .execute(&self.pool)
             .await?;
         Ok(r.rows_affected() > 0)
