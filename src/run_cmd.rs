@@ -349,7 +349,27 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
 /// Longest wait for the cancels and the close at the end of a run.
 const FINISH_WITHIN: Duration = Duration::from_secs(30);
 
-/// Start the control tasks: SIGINT (Ctrl-C), or the end of `duration`
+/// Longest an orderly stop may take, from the signal or the end of
+/// `--duration` to the process's exit: the cancels and the close
+/// ([`FINISH_WITHIN`]) with room for the store's flush.
+const STOP_WITHIN: Duration = Duration::from_secs(60);
+
+/// A stop that does not finish within [`STOP_WITHIN`] ends the process
+/// with a clear error (exit 3): a bounded run always ends. On an OS
+/// thread, so a wedged async runtime cannot hold it.
+fn start_watchdog() {
+    std::thread::spawn(|| {
+        std::thread::sleep(STOP_WITHIN);
+        eprintln!(
+            "ERROR: the orderly stop did not finish within {}s; exiting. Check the account's \
+             working orders",
+            STOP_WITHIN.as_secs()
+        );
+        std::process::exit(3);
+    });
+}
+
+/// Start the control tasks: SIGINT (Ctrl-C), SIGTERM, or the end of `duration`
 /// counted from when `trading` is told, stops the run
 /// ([`ClientControl::stop`]); SIGUSR1, the kill switch, halts order entry
 /// at the transport at once
@@ -381,15 +401,19 @@ fn spawn_control(
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        // What systemd and docker send: the same orderly stop as Ctrl-C.
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
         let mut usr1 =
             signal(SignalKind::user_defined1()).context("installing the SIGUSR1 kill switch")?;
         let c = control.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = int.recv() => eprintln!("SIGINT: stopping"),
+                _ = term.recv() => eprintln!("SIGTERM: stopping"),
                 _ = deadline => {}
             }
             c.stop();
+            start_watchdog();
         });
         let c = control.clone();
         tokio::spawn(async move {

@@ -525,6 +525,8 @@ impl<S: Strategy> LiveEngine<S, crate::broker::IbkrBroker> {
             self.after(delivered).await;
         }
         found
+    }
+}
 
 /// Restarts: saved strategy state and warm-up (see `engine::strategy`).
 ///

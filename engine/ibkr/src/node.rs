@@ -577,13 +577,7 @@ impl<S: Strategy> LiveNode<S> {
 
     /// An `ntf` message: a server prompt is answered by the reply policy
     /// through `/iserver/notification`; anything else is logged.
-    async fn on_notification(
-        &mut self,
-        raw: &serde_json::Value,
-        id: &str,
-        title: &str,
-        text: &str,
-    ) {
+    async fn on_notification(&self, raw: &serde_json::Value, id: &str, title: &str, text: &str) {
         let Some(prompt) = cpapi::messages::ServerPrompt::from_args(raw) else {
             tracing::info!(%id, %title, %text, "IBKR notification");
             return;
