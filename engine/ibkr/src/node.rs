@@ -343,14 +343,18 @@ impl<S: Strategy> LiveNode<S> {
         if cfg.bot_id.is_some() {
             // A bot with a lasting identity may find its earlier run's
             // orders working: they go back to their strategies.
-            let adopted = engine
-                .adopt_earlier_orders()
-                .await
-                .map_err(|e| NodeError::Adopt(e.to_string()))?;
-            tracing::info!(
-                adopted,
-                "earlier runs' working orders re-attached to their strategies"
-            );
+            // Not fatal: reconciliation, which retries, reports what
+            // could not be re-attached.
+            match engine.adopt_earlier_orders().await {
+                Ok(adopted) => tracing::info!(
+                    adopted,
+                    "earlier runs' working orders re-attached to their strategies"
+                ),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "earlier runs' working orders could not be listed: not re-attached"
+                ),
+            }
         }
         let (kill_tx, kill_rx) = mpsc::unbounded_channel();
         Ok(LiveNode {
