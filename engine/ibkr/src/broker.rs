@@ -268,6 +268,28 @@ fn tag_batch(strategy: usize, batch: &mut [OrderRequest]) {
     }
 }
 
+/// An order as `/iserver/account/orders` lists it: its fill and average
+/// price as listed, known to the engine as `request` of `strategy`.
+fn listed_order(
+    lo: &cpapi::messages::LiveOrder,
+    request: OrderRequest,
+    strategy: usize,
+    status: OrderStatus,
+) -> Order {
+    let now: Timestamp = chrono::Utc::now();
+    Order {
+        request,
+        broker_order_id: lo.order_id.clone(),
+        status,
+        filled_quantity: lo.filled_quantity.unwrap_or_default(),
+        avg_fill_price: lo.avg_price,
+        reason: None,
+        strategy,
+        created: now,
+        updated: now,
+    }
+}
+
 fn venue(e: IbkrError) -> VenueError {
     match e {
         IbkrError::Api { message, .. } => VenueError::Rejected(message),
@@ -409,18 +431,7 @@ impl IbkrBroker {
                 // Not ours: describe it as far as the listing allows.
                 None => (lo.to_request().map_err(unreadable)?, usize::MAX),
             };
-            let now: Timestamp = chrono::Utc::now();
-            out.push(Order {
-                request,
-                broker_order_id: lo.order_id.clone(),
-                status,
-                filled_quantity: lo.filled_quantity.unwrap_or_default(),
-                avg_fill_price: lo.avg_price,
-                reason: None,
-                strategy,
-                created: now,
-                updated: now,
-            });
+            out.push(listed_order(&lo, request, strategy, status));
         }
         Ok(out)
     }
@@ -614,18 +625,7 @@ impl IbkrBroker {
                 .map_err(|e| VenueError::Unreadable(e.to_string()))?;
             request.id = next_id();
             request.client_order_id = coid.clone();
-            let now = chrono::Utc::now();
-            let order = Order {
-                request: request.clone(),
-                broker_order_id: lo.order_id.clone(),
-                status,
-                filled_quantity: lo.filled_quantity.unwrap_or_default(),
-                avg_fill_price: lo.avg_price,
-                reason: None,
-                strategy,
-                created: now,
-                updated: now,
-            };
+            let order = listed_order(&lo, request.clone(), strategy, status);
             self.remember(request, strategy, lo.order_id.clone());
             tracing::info!(
                 %coid,

@@ -313,20 +313,7 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
             }
         }
         self.scratch = events;
-        if !self.pending.is_empty() {
-            let mut pending = std::mem::take(&mut self.pending);
-            let delivered = self
-                .router
-                .deliver(
-                    &mut self.dispatcher,
-                    &mut self.venue,
-                    &mut self.sink,
-                    &mut pending,
-                )
-                .await;
-            self.pending = pending;
-            self.after(delivered).await;
-        }
+        self.deliver_pending().await;
         let checked = self
             .router
             .check_equity(&mut self.dispatcher, &mut self.venue, &mut self.sink)
@@ -363,6 +350,26 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
         if let Err(e) = done {
             tracing::error!(error = %e, "while cancelling at shutdown");
         }
+    }
+
+    /// Deliver the venue reports waiting in `pending` through the router
+    /// (portfolio, strategies, journal), then route what strategies ask.
+    async fn deliver_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        let delivered = self
+            .router
+            .deliver(
+                &mut self.dispatcher,
+                &mut self.venue,
+                &mut self.sink,
+                &mut pending,
+            )
+            .await;
+        self.pending = pending;
+        self.after(delivered).await;
     }
 
     async fn route(&mut self) {
@@ -510,20 +517,7 @@ impl<S: Strategy> LiveEngine<S, crate::broker::IbkrBroker> {
             .await;
         self.pending.append(&mut events);
         self.scratch = events;
-        if !self.pending.is_empty() {
-            let mut pending = std::mem::take(&mut self.pending);
-            let delivered = self
-                .router
-                .deliver(
-                    &mut self.dispatcher,
-                    &mut self.venue,
-                    &mut self.sink,
-                    &mut pending,
-                )
-                .await;
-            self.pending = pending;
-            self.after(delivered).await;
-        }
+        self.deliver_pending().await;
         found
     }
 }

@@ -159,9 +159,6 @@ pub enum NodeError {
     /// ForecastEx contracts that cannot be paired.
     #[error("ForecastEx contracts: {0}")]
     Pairing(#[from] NettingError),
-    /// The working orders of the bot's earlier runs could not be listed.
-    #[error("listing the earlier runs' working orders: {0}")]
-    Adopt(String),
     /// The websocket did not come up.
     #[error("the websocket did not connect within {0:?}")]
     WebsocketTimeout(Duration),
