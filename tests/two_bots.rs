@@ -91,17 +91,19 @@ async fn two_bots_in_one_second(bot_a: Option<&str>, bot_b: Option<&str>) {
         let s = s.lock().unwrap();
         s.filled_orders >= 3 || !s.refused.is_empty()
     };
-    // Both bots trade until each has heard the fate of its four orders (or
-    // a generous deadline passes); the market moves a day at a time.
+    // Both bots trade until each has heard the fate of its orders (or a
+    // generous deadline passes); the market moves a day at a time for as
+    // long as it takes, so a bot slow to start (a loaded machine, the
+    // paced start-up requests) still has a market to fill in.
     let (tx, rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let drive = async {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         let mut days = 0;
         while !(done(&seen_a) && done(&seen_b)) && tokio::time::Instant::now() < deadline {
-            if days < 5 {
+            if days < 60 {
                 gw.advance(Duration::from_secs(86_400));
                 days += 1;
             }

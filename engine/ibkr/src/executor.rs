@@ -8,8 +8,19 @@
 //! in transport (timeout, connection reset) the order may still have
 //! reached the venue, so the executor looks for its cOIDs among the live
 //! orders before reporting the failure: a retry never duplicates an order.
+//!
+//! Listings of the live orders are reused for the endpoint's pacing window
+//! (5 s) when this executor has placed, modified or cancelled nothing since:
+//! a fresh listing could not be had sooner (the pacer would hold it), and
+//! what changed meanwhile reaches the engine over the websocket. Start-up
+//! lists the orders twice in a row (re-attaching an earlier run's orders,
+//! then reconciling); without reuse each listing cost 5 s.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use crate::reply::{Prompt, ReplyDecision, ReplyPolicy};
 use crate::{IbkrClient, IbkrError};
@@ -70,6 +81,19 @@ pub struct LiveExecutor {
     policy: ReplyPolicy,
     max_prompts: usize,
     in_flight: Mutex<()>,
+    /// Bumped by every placement, modification and cancel.
+    changes: AtomicU64,
+    /// The last listing: when it was taken, `changes` then, the orders.
+    recent: std::sync::Mutex<Option<(Instant, u64, Vec<LiveOrder>)>>,
+}
+
+/// How long a listing of the live orders may be reused: the endpoint's
+/// window in [`cpapi::endpoints`] (1 request per 5 s).
+fn listing_reuse() -> Duration {
+    match cpapi::endpoints::lookup("GET", "/iserver/account/orders").map(|m| m.endpoint.pacing) {
+        Some(cpapi::endpoints::Pacing::Rate(r)) => r.per,
+        _ => Duration::ZERO,
+    }
 }
 
 impl LiveExecutor {
@@ -83,6 +107,8 @@ impl LiveExecutor {
             policy,
             max_prompts: 8,
             in_flight: Mutex::new(()),
+            changes: AtomicU64::new(0),
+            recent: std::sync::Mutex::new(None),
         }
     }
 
@@ -106,6 +132,7 @@ impl LiveExecutor {
     /// Cancel a working order; futures and futures options carry
     /// `manualIndicator=false` and `extOperator` as the spec requires.
     pub async fn cancel(&self, order_id: &str, sec_type: &SecType) -> Result<(), SubmitError> {
+        self.changes.fetch_add(1, Ordering::Relaxed);
         let compliance = matches!(sec_type, SecType::Future | SecType::FutureOption)
             .then_some((false, self.builder.ext_operator.as_str()));
         self.client
@@ -131,6 +158,7 @@ impl LiveExecutor {
         sec_type: impl Fn(Conid) -> SecType,
     ) -> Result<Placed, SubmitError> {
         let _one_at_a_time = self.in_flight.lock().await;
+        self.changes.fetch_add(1, Ordering::Relaxed);
         let body = self.builder.body(batch, sec_type);
         let coids: Vec<String> = body.orders.iter().filter_map(|o| o.c_oid.clone()).collect();
         let first = match self.client.place_orders(&self.builder.account, &body).await {
@@ -155,6 +183,7 @@ impl LiveExecutor {
     /// it); prompts are answered by the same policy.
     pub async fn modify(&self, order_id: &str, body: &OrderTicket) -> Result<Placed, SubmitError> {
         let _one_at_a_time = self.in_flight.lock().await;
+        self.changes.fetch_add(1, Ordering::Relaxed);
         let first = self
             .client
             .modify_order(&self.builder.account, order_id, body)
@@ -207,19 +236,34 @@ impl LiveExecutor {
         Err(SubmitError::TooManyPrompts(self.max_prompts))
     }
 
-    /// The account's live orders, fresh: `force=true` clears the gateway's
-    /// cache and answers a blank list (the spec), the next call lists them.
+    /// The account's live orders: `force=true` clears the gateway's cache
+    /// and answers a blank list (the spec), so the client asks again; an
+    /// answer still blank and not marked `snapshot` is asked twice more. A
+    /// listing within the reuse window (module doc) is answered from memory.
     pub async fn live_orders(&self) -> Result<Vec<LiveOrder>, IbkrError> {
-        self.client.live_orders(&[], true).await?;
-        let mut last = Vec::new();
-        for _ in 0..3 {
-            let live = self.client.live_orders(&[], false).await?;
-            if live.snapshot || !live.orders.is_empty() {
-                return Ok(live.orders);
-            }
-            last = live.orders;
+        let changes = self.changes.load(Ordering::Relaxed);
+        if let Some(orders) = self.reusable(changes) {
+            return Ok(orders);
         }
-        Ok(last)
+        let mut live = self.client.live_orders(&[], true).await?;
+        for _ in 0..2 {
+            if live.snapshot || !live.orders.is_empty() {
+                break;
+            }
+            live = self.client.live_orders(&[], false).await?;
+        }
+        if let Ok(mut recent) = self.recent.lock() {
+            *recent = Some((Instant::now(), changes, live.orders.clone()));
+        }
+        Ok(live.orders)
+    }
+
+    /// The last listing, if it is young enough and nothing was placed,
+    /// modified or cancelled since.
+    fn reusable(&self, changes: u64) -> Option<Vec<LiveOrder>> {
+        let recent = self.recent.lock().ok()?;
+        let (at, then, orders) = recent.as_ref()?;
+        (*then == changes && at.elapsed() < listing_reuse()).then(|| orders.clone())
     }
 
     /// Acks for live orders whose `order_ref` (the cOID) is one of `coids`.

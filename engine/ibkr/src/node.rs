@@ -244,6 +244,8 @@ pub struct LiveNode<S: Strategy = Box<dyn Strategy>> {
     /// The executions the venue reported at start are marked delivered
     /// (by reconciliation, or by [`LiveNode::run`] before it starts).
     primed: bool,
+    /// When priming failed: the next attempt, and the wait after it.
+    prime_retry: Option<(tokio::time::Instant, Duration)>,
     /// The websocket is down (or was, and the catch-up has not run yet):
     /// the timer is held, so no strategy acts on a stale picture.
     feed_down: bool,
@@ -371,6 +373,7 @@ impl<S: Strategy> LiveNode<S> {
             client,
             reply: cfg.reply,
             primed: false,
+            prime_retry: None,
             feed_down: false,
             authenticated: true,
         })
@@ -482,6 +485,9 @@ impl<S: Strategy> LiveNode<S> {
             self.engine.start().await;
         }
         let mut timer = tokio::time::interval(Duration::from_secs(1));
+        // Far enough to never fire; `select!` evaluates every branch's
+        // future, so the retry branch needs a deadline even when idle.
+        let idle = || tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -520,6 +526,8 @@ impl<S: Strategy> LiveNode<S> {
                     tracing::error!(%reason, "kill switch: cancelling every working order, trading halted");
                     self.engine.kill(&reason).await;
                 }
+                _ = tokio::time::sleep_until(self.prime_retry.map_or_else(idle, |(at, _)| at)),
+                    if self.prime_retry.is_some() => self.prime().await,
                 _ = &mut stop => break,
             }
         }
@@ -527,31 +535,30 @@ impl<S: Strategy> LiveNode<S> {
     }
 
     /// Mark the executions the venue reports now as delivered (they are in
-    /// the account the portfolio was seeded from), retried like
-    /// reconciliation. Without it a catch-up could not tell a missed
-    /// execution from an old one, so until it succeeds catch-ups prime
-    /// instead of delivering.
+    /// the account the portfolio was seeded from). Without it a catch-up
+    /// could not tell a missed execution from an old one, so until it
+    /// succeeds catch-ups prime instead of delivering.
+    ///
+    /// One attempt: a failure schedules the next one in [`LiveNode::run`]'s
+    /// loop (backoff doubling to 30 s), so a gateway that refuses for long
+    /// (the 429 penalty box) never keeps the loop from the stop signal or
+    /// the kill switch.
     async fn prime(&mut self) {
-        let mut wait = self.reconcile_backoff;
-        for attempt in 1..=self.reconcile_attempts.max(1) {
-            match self.engine.prime_executions().await {
-                Ok(n) => {
-                    tracing::info!(executions = n, "the venue's recent executions are known");
-                    self.primed = true;
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(attempt, error = %e, retry_in = ?wait,
-                        "could not list the venue's recent executions");
-                    tokio::time::sleep(wait).await;
-                    wait = wait.saturating_mul(2).min(Duration::from_secs(30));
-                }
+        match self.engine.prime_executions().await {
+            Ok(n) => {
+                tracing::info!(executions = n, "the venue's recent executions are known");
+                self.primed = true;
+                self.prime_retry = None;
+            }
+            Err(e) => {
+                let wait = self.prime_retry.map_or(self.reconcile_backoff, |(_, w)| w);
+                tracing::error!(error = %e, retry_in = ?wait,
+                    "could not list the venue's recent executions: executions missed during a \
+                     websocket gap are not fetched until they can be");
+                let next = wait.saturating_mul(2).min(Duration::from_secs(30));
+                self.prime_retry = Some((tokio::time::Instant::now() + wait, next));
             }
         }
-        tracing::error!(
-            "the venue's recent executions could not be listed: executions missed during a \
-             websocket gap are not fetched until they can be"
-        );
     }
 
     /// The gap's executions and order changes, before trading resumes.
