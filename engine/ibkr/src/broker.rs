@@ -416,7 +416,9 @@ impl IbkrBroker {
     /// engine silently does not see is one it can neither cancel nor count
     /// against risk.
     pub async fn fetch_orders(&self) -> Result<Vec<Order>, VenueError> {
-        let live = self.exec.live_orders().await.map_err(venue)?;
+        // Reconciliation follows start-up's listing (the adoption of
+        // earlier orders): within 5 s and with nothing placed, it is reused.
+        let live = self.exec.recent_live_orders().await.map_err(venue)?;
         let mut out = Vec::with_capacity(live.len());
         for lo in live {
             let unreadable = |e: LiveOrderError| VenueError::Unreadable(e.to_string());

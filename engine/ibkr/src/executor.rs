@@ -9,8 +9,9 @@
 //! reached the venue, so the executor looks for its cOIDs among the live
 //! orders before reporting the failure: a retry never duplicates an order.
 //!
-//! Listings of the live orders are reused for the endpoint's pacing window
-//! (5 s) when this executor has placed, modified or cancelled nothing since:
+//! A listing of the live orders may be reused ([`LiveExecutor::recent_live_orders`])
+//! within the endpoint's pacing window (5 s) when this executor has placed,
+//! modified or cancelled nothing since:
 //! a fresh listing could not be had sooner (the pacer would hold it), and
 //! what changed meanwhile reaches the engine over the websocket. Start-up
 //! lists the orders twice in a row (re-attaching an earlier run's orders,
@@ -236,15 +237,11 @@ impl LiveExecutor {
         Err(SubmitError::TooManyPrompts(self.max_prompts))
     }
 
-    /// The account's live orders: `force=true` clears the gateway's cache
-    /// and answers a blank list (the spec), so the client asks again; an
-    /// answer still blank and not marked `snapshot` is asked twice more. A
-    /// listing within the reuse window (module doc) is answered from memory.
+    /// The account's live orders, fresh: `force=true` clears the gateway's
+    /// cache and answers a blank list (the spec), so the client asks again;
+    /// an answer still blank and not marked `snapshot` is asked twice more.
     pub async fn live_orders(&self) -> Result<Vec<LiveOrder>, IbkrError> {
         let changes = self.changes.load(Ordering::Relaxed);
-        if let Some(orders) = self.reusable(changes) {
-            return Ok(orders);
-        }
         let mut live = self.client.live_orders(&[], true).await?;
         for _ in 0..2 {
             if live.snapshot || !live.orders.is_empty() {
@@ -256,6 +253,16 @@ impl LiveExecutor {
             *recent = Some((Instant::now(), changes, live.orders.clone()));
         }
         Ok(live.orders)
+    }
+
+    /// The live orders, from the last listing when it is within the reuse
+    /// window (module doc), fresh otherwise. For reconciliation right after
+    /// start-up's listing; a catch-up after a gap asks afresh.
+    pub async fn recent_live_orders(&self) -> Result<Vec<LiveOrder>, IbkrError> {
+        match self.reusable(self.changes.load(Ordering::Relaxed)) {
+            Some(orders) => Ok(orders),
+            None => self.live_orders().await,
+        }
     }
 
     /// The last listing, if it is young enough and nothing was placed,
