@@ -35,6 +35,7 @@ pub mod reply;
 pub mod rest;
 pub mod session;
 pub mod telemetry;
+pub mod warmup;
 pub mod ws;
 
 pub use control::ClientControl;

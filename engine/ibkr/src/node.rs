@@ -251,6 +251,10 @@ pub struct LiveNode<S: Strategy = Box<dyn Strategy>> {
     feed_down: bool,
     /// The last session status said authenticated.
     authenticated: bool,
+    /// The contracts subscribed, and the live bar period: what warm-up
+    /// history is fetched for.
+    conids: Vec<Conid>,
+    bar_period: Duration,
 }
 
 impl<S: Strategy> std::fmt::Debug for LiveNode<S> {
@@ -376,6 +380,8 @@ impl<S: Strategy> LiveNode<S> {
             prime_retry: None,
             feed_down: false,
             authenticated: true,
+            conids: cfg.conids.clone(),
+            bar_period: cfg.bar_period,
         })
     }
 
@@ -466,6 +472,12 @@ impl<S: Strategy> LiveNode<S> {
     /// websocket ends: venue messages, session changes, a one-second timer
     /// that closes bars, and the kill switch.
     ///
+    /// Starting hands each strategy the state it saved in an earlier run
+    /// (from the journal, before `on_start`), then warms the strategies up
+    /// on the last bars of history ([`crate::warmup`]). States saved with
+    /// `Context::save_state` are written to the journal after every message
+    /// and timer tick that changed them, and once more at the stop.
+    ///
     /// While the websocket is down the timer is held (no bar closes, no
     /// timer fires: strategies do not act on a picture that stopped
     /// moving). When it is back, and when the brokerage session is
@@ -479,10 +491,17 @@ impl<S: Strategy> LiveNode<S> {
     pub async fn run(&mut self, stop: impl Future<Output = ()>) {
         if !self.started {
             self.started = true;
+            // Before `on_start`, which may read them.
+            if let Err(e) = self.engine.restore_states().await {
+                tracing::error!(error = %e,
+                    "the strategies' saved states could not be read: they start without them");
+            }
             if !self.primed {
                 self.prime().await;
             }
             self.engine.start().await;
+            self.warm_up().await;
+            self.engine.persist_states().await;
         }
         let mut timer = tokio::time::interval(Duration::from_secs(1));
         // Far enough to never fire; `select!` evaluates every branch's
@@ -502,16 +521,21 @@ impl<S: Strategy> LiveNode<S> {
                     Some(m @ WsMessage::Disconnected { .. }) => {
                         self.feed_down = true;
                         self.engine.handle(m).await;
+                        self.engine.persist_states().await;
                     }
                     Some(WsMessage::Notification { raw, id, title, text }) => {
                         self.on_notification(&raw, &id, &title, &text).await;
                     }
-                    Some(m) => self.engine.handle(m).await,
+                    Some(m) => {
+                        self.engine.handle(m).await;
+                        self.engine.persist_states().await;
+                    }
                     None => break,
                 },
                 _ = timer.tick() => {
                     if !self.feed_down {
                         self.engine.tick().await;
+                        self.engine.persist_states().await;
                     }
                 }
                 Some(status) = self.session_rx.recv() => {
@@ -532,6 +556,27 @@ impl<S: Strategy> LiveNode<S> {
             }
         }
         self.engine.stop().await;
+        self.engine.persist_states().await;
+    }
+
+    /// Replay the last bars of history through the strategies' `on_bar`
+    /// (as many as the most demanding asks, [`LiveEngine::warmup_bars`]),
+    /// so their indicators are built before the first live bar. History
+    /// that cannot be had is logged; strategies then start cold.
+    async fn warm_up(&mut self) {
+        let wanted = self.engine.warmup_bars();
+        if wanted == 0 {
+            return;
+        }
+        let bars = crate::warmup::fetch(
+            &self.client,
+            &self.conids,
+            self.bar_period,
+            wanted,
+            chrono::Utc::now(),
+        )
+        .await;
+        self.engine.warm_up(&bars);
     }
 
     /// Mark the executions the venue reports now as delivered (they are in
