@@ -22,9 +22,14 @@ use clap::Parser;
 pub fn main() -> Result<()> {
     let cli = cli::Cli::parse();
     let format = cli.log_format;
-    // The level when neither -v nor IBFLOW_LOG says, for every command.
-    // `ibflow run` could ask for INFO here (see docs/deploy.md, "Logs").
-    init_tracing(format, cli.verbose, tracing::Level::WARN);
+    // The level when neither -v nor IBFLOW_LOG says: a bot's operator
+    // wants its orders, fills and minute status lines (INFO); every other
+    // command is quiet (WARN). See docs/deploy.md, "Log levels".
+    let default = match cli.command {
+        cli::Command::Run(_) => tracing::Level::INFO,
+        _ => tracing::Level::WARN,
+    };
+    init_tracing(format, cli.verbose, default);
     let result = cli::dispatch(cli);
     if let (Err(e), LogFormat::Json) = (&result, format) {
         // The "Error: ..." line printed on the way out is plain text; a

@@ -344,7 +344,29 @@ fn health_metrics_status_and_the_kill_switch_of_a_running_bot() {
         );
     }
 
-    // Status: the snapshot's fields, decimals as strings.
+    // The engine counts what its orders became: sma_cross trades within
+    // seconds of replay, so orders are sent and acknowledged, and the
+    // round trip is observed once per acknowledgement.
+    let m = wait_for(60, || {
+        let m = metrics(port, None);
+        (m[r#"ibflow_orders_total{outcome="acked"}"#] > 0.0).then_some(m)
+    })
+    .expect("orders acknowledged");
+    assert!(
+        m[r#"ibflow_orders_total{outcome="sent"}"#] >= m[r#"ibflow_orders_total{outcome="acked"}"#]
+    );
+    assert!(
+        m["ibflow_order_round_trip_seconds_count"] >= m[r#"ibflow_orders_total{outcome="acked"}"#]
+    );
+
+    // Status: the snapshot's fields, decimals as strings; the engine's
+    // part (account, trading state) is published every second.
+    let v = wait_for(10, || {
+        let (_, v) = get_json(port, "/status", None);
+        (v["trading_state"] == "Active").then_some(v)
+    })
+    .expect("the engine publishes its status");
+    assert_eq!(v["account"], "DU1234567", "{v}");
     let (s, v) = get_json(port, "/status", None);
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["connection"], "connected", "{v}");
@@ -428,6 +450,9 @@ fn health_metrics_status_and_the_kill_switch_of_a_running_bot() {
     );
     let summary: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(summary["trading_state"], "Halted", "{summary}");
+    // `run` logs at INFO by default: each order's journey, one line each.
+    assert!(stderr.contains("order sent"), "{stderr}");
+    assert!(stderr.contains("order acknowledged"), "{stderr}");
     // And the endpoint is gone with the bot.
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
     let out = cli(&["status", "--control", &addr], None);

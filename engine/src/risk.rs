@@ -173,6 +173,29 @@ pub enum RiskReject {
     ForecastExSell(Conid),
 }
 
+impl RiskReject {
+    /// The refusal's kind, a bounded label (`position`, `rate`, ...): its
+    /// message carries quantities and prices, the kind does not.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RiskReject::Halted(_) => "halted",
+            RiskReject::NotReducing(_) => "not_reducing",
+            RiskReject::ConidNotAllowed(_) => "conid_not_allowed",
+            RiskReject::SecTypeNotAllowed(_) => "sec_type_not_allowed",
+            RiskReject::OrderQuantity { .. } => "order_quantity",
+            RiskReject::OrderNotional { .. } => "order_notional",
+            RiskReject::Position { .. } => "position",
+            RiskReject::OpenOrders { .. } => "open_orders",
+            RiskReject::Rate(_) => "rate",
+            RiskReject::Collar { .. } => "collar",
+            RiskReject::Short(_) => "short",
+            RiskReject::NoPrice(_) => "no_price",
+            RiskReject::MarketClosed { .. } => "market_closed",
+            RiskReject::ForecastExSell(_) => "forecastex_sell",
+        }
+    }
+}
+
 /// What the risk engine needs to know about the account and instruments.
 pub struct RiskView<'a> {
     /// Engine time: the rate limit's window and the trading hours use it.
@@ -211,6 +234,9 @@ pub struct RiskEngine {
     /// Trading hours by conid (from `/trsrv/secdef/schedule`); contracts
     /// without an entry are not checked.
     hours: BTreeMap<Conid, TradingHours>,
+    /// The kinds of the refusals since [`RiskEngine::take_refusals`] last
+    /// emptied it: what a live run counts in its metrics.
+    refusals: Vec<&'static str>,
 }
 
 impl RiskEngine {
@@ -227,7 +253,15 @@ impl RiskEngine {
             recent_all: VecDeque::new(),
             day_start_equity: None,
             hours: BTreeMap::new(),
+            refusals: Vec::new(),
         }
+    }
+
+    /// The kinds ([`RiskReject::kind`]) of the refusals since the last
+    /// call, oldest first. A run that never asks keeps at most the last
+    /// 1024.
+    pub fn take_refusals(&mut self) -> Vec<&'static str> {
+        std::mem::take(&mut self.refusals)
     }
 
     /// The trading state now; `Active` until halted or set.
@@ -371,6 +405,10 @@ impl RiskEngine {
             Ok(()) => Ok(intent),
             Err(reject) => {
                 tracing::info!(strategy, %reject, "intent rejected by risk");
+                if self.refusals.len() >= 1024 {
+                    self.refusals.remove(0);
+                }
+                self.refusals.push(reject.kind());
                 let reason = format!("risk: {reject}");
                 Err(match intent {
                     Intent::Place(batch) => batch

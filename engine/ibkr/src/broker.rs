@@ -324,11 +324,29 @@ impl IbkrBroker {
             .iter()
             .map(|r| (r.conid, self.sec_type(r.conid)))
             .collect();
+        let telemetry = &self.exec.client().config().telemetry;
+        for req in &batch {
+            telemetry.order_sent();
+            tracing::info!(coid = %req.client_order_id, conid = %req.conid, side = ?req.side,
+                quantity = %req.quantity, order_type = ?req.order_type,
+                limit = ?req.limit_price, stop = ?req.stop_price, "order sent");
+        }
+        let sent = std::time::Instant::now();
         let placed = self
             .exec
             .submit(&batch, |c| sec.get(&c).cloned().unwrap_or_default())
             .await
             .map_err(submit_error)?;
+        let round_trip = sent.elapsed();
+        for ack in placed.acks.iter().filter(|a| a.order_id.is_some()) {
+            telemetry.order_acked(round_trip);
+            tracing::info!(
+                order = ack.order_id.as_deref().unwrap_or(""),
+                status = ack.order_status.as_deref().unwrap_or(""),
+                round_trip_ms = round_trip.as_millis(),
+                "order acknowledged"
+            );
+        }
         // The gateway answers one ack per order of the batch, in order.
         if placed.acks.len() != batch.len() {
             tracing::warn!(

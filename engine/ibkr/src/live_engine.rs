@@ -15,7 +15,10 @@ use engine::event::Event;
 use engine::journal::{
     BrokerOrder, BrokerPosition, Discrepancy, Journal, JournalError, JournalOrder, VenueReport,
 };
-use engine::model::{Conid, Execution, Order, Timestamp};
+use engine::model::{Conid, Execution, Order, OrderStatus, Timestamp};
+use rust_decimal::Decimal;
+
+use crate::telemetry::{OrderOutcome, PositionRow, StatusSnapshot, Telemetry, WorkingOrderRow};
 use engine::portfolio::Portfolio;
 use engine::risk::{RiskConfig, TradingState};
 use engine::router::{RouteError, Router, Sink};
@@ -73,6 +76,8 @@ struct JournalSink {
     prefix: String,
     /// Recorded since the last flush, in order.
     unwritten: Vec<Unwritten>,
+    /// Where order outcomes are counted (`ibflow_orders_total`).
+    telemetry: Option<Telemetry>,
 }
 
 /// A record waiting for [`Sink::flush`].
@@ -111,8 +116,41 @@ impl JournalSink {
     }
 }
 
+impl JournalSink {
+    /// One INFO line and one count per order that reached an end: filled,
+    /// cancelled, refused before it left (risk, a declined prompt, a
+    /// halted client: no gateway id) or rejected by the gateway. Sent and
+    /// acknowledged are reported by the venue, which sees them happen.
+    fn report(&self, order: &Order) {
+        let outcome = match order.status {
+            OrderStatus::Filled => OrderOutcome::Filled,
+            OrderStatus::Cancelled => OrderOutcome::Cancelled,
+            OrderStatus::Inactive if order.broker_order_id.is_none() => OrderOutcome::Refused,
+            OrderStatus::Inactive => OrderOutcome::Rejected,
+            _ => return,
+        };
+        if let Some(t) = &self.telemetry {
+            t.order_outcome(outcome);
+        }
+        let coid = wire_coid(&self.prefix, &order.request.client_order_id);
+        tracing::info!(
+            %coid,
+            strategy = order.strategy,
+            conid = %order.request.conid,
+            side = ?order.request.side,
+            quantity = %order.request.quantity,
+            filled = %order.filled_quantity,
+            avg_price = ?order.avg_fill_price,
+            reason = order.reason.as_deref().unwrap_or(""),
+            "order {}",
+            outcome.as_str()
+        );
+    }
+}
+
 impl Sink for JournalSink {
     fn order(&mut self, order: &Order) -> Result<(), RouteError> {
+        self.report(order);
         if self.journal.is_some() {
             self.unwritten
                 .push(Unwritten::Order(Box::new(order.clone())));
@@ -121,6 +159,11 @@ impl Sink for JournalSink {
     }
 
     fn executions(&mut self, group: &[Execution]) -> Result<(), RouteError> {
+        for e in group {
+            tracing::info!(execution = %e.execution_id, conid = %e.conid, side = ?e.side,
+                size = %e.size, price = %e.price, order_ref = e.order_ref.as_deref().unwrap_or(""),
+                "execution");
+        }
         if self.journal.is_some() {
             self.unwritten
                 .extend(group.iter().cloned().map(Unwritten::Execution));
@@ -198,6 +241,7 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
                 account,
                 prefix,
                 unwritten: Vec::new(),
+                telemetry: None,
             },
             bars: None,
             feed_time: None,
@@ -220,6 +264,66 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
     pub fn with_journal(mut self, journal: Box<dyn Journal>) -> Self {
         self.sink.journal = Some(journal);
         self
+    }
+
+    /// Count order outcomes and risk refusals in `telemetry`, and publish
+    /// the status snapshot there ([`LiveEngine::publish_status`]).
+    pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.sink.telemetry = Some(telemetry);
+        self
+    }
+
+    /// Hand the control endpoint what `GET /status` and `/metrics` show of
+    /// the engine: trading state, positions, working orders, PnL and
+    /// equity at the last marks. Call on a timer (the node: every second).
+    pub fn publish_status(&self) {
+        let Some(t) = &self.sink.telemetry else {
+            return;
+        };
+        let p = self.dispatcher.portfolio();
+        let realized = p.realized_pnl();
+        // (mark - average) x quantity x multiplier over the holdings with a
+        // mark; checked, since every factor came from the network.
+        let unrealized = p
+            .positions()
+            .filter(|pos| !pos.is_flat())
+            .filter_map(|pos| {
+                let mark = p.mark_price(pos.conid)?;
+                mark.checked_sub(pos.avg_price)?
+                    .checked_mul(pos.quantity)?
+                    .checked_mul(pos.multiplier)
+            })
+            .fold(Decimal::ZERO, |acc, x| acc.checked_add(x).unwrap_or(acc));
+        let equity = p.equity();
+        t.set_pnl(realized, unrealized);
+        t.set_equity(equity);
+        t.publish_status(StatusSnapshot {
+            account: Some(self.sink.account.clone()),
+            trading_state: format!("{:?}", self.trading_state()),
+            positions: p
+                .positions()
+                .filter(|p| !p.is_flat())
+                .map(PositionRow::from)
+                .collect(),
+            working_orders: self
+                .dispatcher
+                .orders()
+                .open()
+                .map(|o| WorkingOrderRow {
+                    coid: wire_coid(&self.sink.prefix, &o.request.client_order_id),
+                    conid: o.request.conid.0,
+                    side: o.request.side.to_string(),
+                    quantity: o.request.quantity,
+                    filled: o.filled_quantity,
+                    status: o.status.to_string(),
+                    price: o.request.limit_price.or(o.request.stop_price),
+                })
+                .collect(),
+            realized_pnl: realized,
+            unrealized_pnl: unrealized,
+            equity,
+            ..StatusSnapshot::default()
+        });
     }
 
     /// The dispatcher: strategies, portfolio, working orders.
@@ -377,6 +481,12 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
             .router
             .route(&mut self.dispatcher, &mut self.venue, &mut self.sink)
             .await;
+        let refusals = self.router.risk_mut().take_refusals();
+        if let Some(t) = &self.sink.telemetry {
+            for kind in refusals {
+                t.risk_reject(kind);
+            }
+        }
         self.after(routed).await;
     }
 

@@ -69,6 +69,9 @@ use crate::session;
 use crate::ws::{self, Subscription, WsConfig, WsHandle, WsMessage};
 use crate::{ClientConfig, IbkrClient, IbkrError};
 
+/// The longest start-up waits for warm-up history before trading cold.
+const WARMUP_WITHIN: Duration = Duration::from_secs(60);
+
 /// How to build a node.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -332,7 +335,8 @@ impl<S: Strategy> LiveNode<S> {
         );
         let mut engine =
             LiveEngine::new(strategies, portfolio, cfg.risk, broker, contracts.clone())
-                .with_bars(cfg.bar_period);
+                .with_bars(cfg.bar_period)
+                .with_telemetry(client.config().telemetry.clone());
         if !pairing.is_empty() {
             tracing::info!(
                 strikes = pairing.pairs().len(),
@@ -504,6 +508,7 @@ impl<S: Strategy> LiveNode<S> {
             self.engine.persist_states().await;
         }
         let mut timer = tokio::time::interval(Duration::from_secs(1));
+        let mut ticks: u64 = 0;
         // Far enough to never fire; `select!` evaluates every branch's
         // future, so the retry branch needs a deadline even when idle.
         let idle = || tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
@@ -537,6 +542,11 @@ impl<S: Strategy> LiveNode<S> {
                         self.engine.tick().await;
                         self.engine.persist_states().await;
                     }
+                    self.engine.publish_status();
+                    if ticks.is_multiple_of(60) {
+                        self.status_line();
+                    }
+                    ticks = ticks.wrapping_add(1);
                 }
                 Some(status) = self.session_rx.recv() => {
                     let regained = status.authenticated && !self.authenticated;
@@ -559,6 +569,24 @@ impl<S: Strategy> LiveNode<S> {
         self.engine.persist_states().await;
     }
 
+    /// The minute's one INFO line: is the bot trading, and what it holds.
+    fn status_line(&self) {
+        let stats = self.engine.stats();
+        let p = self.engine.dispatcher().portfolio();
+        tracing::info!(
+            state = ?self.engine.trading_state(),
+            feed = if self.feed_down { "down" } else { "up" },
+            authenticated = self.authenticated,
+            positions = p.positions().filter(|p| !p.is_flat()).count(),
+            working_orders = self.engine.dispatcher().orders().open().count(),
+            equity = %p.equity(),
+            realized = %p.realized_pnl(),
+            quotes = stats.quotes,
+            executions = stats.executions,
+            "status"
+        );
+    }
+
     /// Replay the last bars of history through the strategies' `on_bar`
     /// (as many as the most demanding asks, [`LiveEngine::warmup_bars`]),
     /// so their indicators are built before the first live bar. History
@@ -568,15 +596,33 @@ impl<S: Strategy> LiveNode<S> {
         if wanted == 0 {
             return;
         }
-        let bars = crate::warmup::fetch(
+        // The loop waits for the warm-up: never for a 429 penalty box
+        // (minutes) nor for longer than WARMUP_WITHIN, so the kill switch
+        // and the stop signal are heard soon after start whatever the
+        // gateway does.
+        if let Some(left) = self.client.pacer().penalty_remaining() {
+            tracing::error!(
+                penalty_left_s = left.as_secs(),
+                "no warm-up history in the 429 penalty box: strategies start cold"
+            );
+            return;
+        }
+        let fetch = crate::warmup::fetch(
             &self.client,
             &self.conids,
             self.bar_period,
             wanted,
             chrono::Utc::now(),
-        )
-        .await;
-        self.engine.warm_up(&bars);
+        );
+        match tokio::time::timeout(WARMUP_WITHIN, fetch).await {
+            Ok(bars) => {
+                self.engine.warm_up(&bars);
+            }
+            Err(_) => tracing::error!(
+                within_s = WARMUP_WITHIN.as_secs(),
+                "warm-up history took too long: strategies start cold"
+            ),
+        }
     }
 
     /// Mark the executions the venue reports now as delivered (they are in

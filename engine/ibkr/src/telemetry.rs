@@ -82,22 +82,7 @@ const RISK_KINDS: &[&str] = &[
 /// The bounded label of a risk refusal: its kind, not its message (which
 /// carries quantities and prices).
 pub fn risk_reject_kind(r: &RiskReject) -> &'static str {
-    match r {
-        RiskReject::Halted(_) => "halted",
-        RiskReject::NotReducing(_) => "not_reducing",
-        RiskReject::ConidNotAllowed(_) => "conid_not_allowed",
-        RiskReject::SecTypeNotAllowed(_) => "sec_type_not_allowed",
-        RiskReject::OrderQuantity { .. } => "order_quantity",
-        RiskReject::OrderNotional { .. } => "order_notional",
-        RiskReject::Position { .. } => "position",
-        RiskReject::OpenOrders { .. } => "open_orders",
-        RiskReject::Rate(_) => "rate",
-        RiskReject::Collar { .. } => "collar",
-        RiskReject::Short(_) => "short",
-        RiskReject::NoPrice(_) => "no_price",
-        RiskReject::MarketClosed { .. } => "market_closed",
-        RiskReject::ForecastExSell(_) => "forecastex_sell",
-    }
+    r.kind()
 }
 
 /// Buckets of the order round trip, in seconds: a loopback simulator
