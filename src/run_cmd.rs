@@ -56,9 +56,12 @@ pub struct RunArgs {
     /// strategies start; default: run until Ctrl-C).
     #[arg(long)]
     pub duration: Option<u64>,
-    /// When the gateway's session is gone (logged out, a competing login),
-    /// keep reconnecting until someone logs in again. Default: give up
-    /// after a few attempts, halt trading and exit non-zero.
+    /// Wait for the gateway: at start, until it answers and someone is
+    /// logged in (retrying every 2 to 30 s, saying what is missing); while
+    /// running, when the session is gone (logged out, a competing login),
+    /// keep reconnecting until someone logs in again. Default: fail at
+    /// start saying why; while running, give up after a few attempts, halt
+    /// trading and exit non-zero.
     #[arg(long)]
     pub wait_for_login: bool,
     /// Prompt message ids to confirm automatically (o163, o354, o10331...).
@@ -207,8 +210,24 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         node_cfg.bot_id = Some(store.bot_id().await.context("reading the store's bot id")?);
         store.close().await;
     }
+    // A gateway that is not up yet, or not logged in: say what to do, and
+    // with --wait-for-login wait for it (Ctrl-C still stops).
+    // The same client then connects the node: one pacer for both.
+    let client = ibkr::IbkrClient::new(node_cfg.client.clone())
+        .map_err(|e| anyhow!("the gateway client: {e}"))?;
+    if args.gateway.is_some() {
+        tokio::select! {
+            r = ibkr::startup::wait_until_ready(&client, args.wait_for_login) => {
+                r.map_err(|e| match e.is_transient() {
+                    true => anyhow!("{e} (--wait-for-login waits for it)"),
+                    false => anyhow!("{e}"),
+                })?;
+            }
+            _ = control.stopped() => return Err(anyhow!("stopped while waiting for the gateway")),
+        }
+    }
     let mut node = tokio::select! {
-        n = LiveNode::connect(node_cfg, strategies) => n?,
+        n = LiveNode::connect_with(client, node_cfg, strategies) => n?,
         _ = control.stopped() => return Err(anyhow!("stopped while connecting to the gateway")),
     };
     let strikes = node.engine().dispatcher().event_pairing().pairs().len();

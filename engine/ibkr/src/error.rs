@@ -188,9 +188,24 @@ impl IbkrError {
     /// Transport error from reqwest, with the URL (which may hold query
     /// parameters but never cookies) stripped to keep messages short.
     pub(crate) fn transport(endpoint: &str, e: reqwest::Error) -> IbkrError {
+        // The chain down to the OS error ("Connection refused (os error
+        // 111)", "certificate has expired"): "error sending request" alone
+        // does not tell an operator what is wrong. The URL stays out (the
+        // caller names the gateway; a query could carry a token).
+        let e = e.without_url();
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = s.source();
+        }
         IbkrError::Transport {
             endpoint: endpoint.to_owned(),
-            message: e.without_url().to_string(),
+            message,
         }
     }
 }

@@ -34,6 +34,7 @@ pub mod pacing;
 pub mod reply;
 pub mod rest;
 pub mod session;
+pub mod startup;
 pub mod telemetry;
 pub mod warmup;
 pub mod ws;

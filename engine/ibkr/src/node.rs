@@ -273,10 +273,24 @@ impl<S: Strategy> LiveNode<S> {
     /// Connect to the gateway and assemble the node (see the module doc).
     /// Strategies are not called until [`LiveNode::run`].
     pub async fn connect(cfg: NodeConfig, strategies: Vec<S>) -> Result<Self, NodeError> {
+        let client = IbkrClient::new(cfg.client.clone()).map_err(gateway("building the client"))?;
+        Self::connect_with(client, cfg, strategies).await
+    }
+
+    /// [`LiveNode::connect`] through a client already made from
+    /// `cfg.client` (one that asked the gateway something first, as
+    /// [`crate::startup::wait_until_ready`] does): one client, one pacer,
+    /// so start-up's burst of requests stays within the gateway's global
+    /// limit of 10 a second. Two clients each keep to it alone, and
+    /// together they can break it into the 15-minute penalty box.
+    pub async fn connect_with(
+        client: IbkrClient,
+        cfg: NodeConfig,
+        strategies: Vec<S>,
+    ) -> Result<Self, NodeError> {
         if cfg.conids.is_empty() {
             return Err(NodeError::NoContracts);
         }
-        let client = IbkrClient::new(cfg.client.clone()).map_err(gateway("building the client"))?;
         let account = match &cfg.account {
             Some(a) => a.clone(),
             None => client

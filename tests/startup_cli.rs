@@ -1,0 +1,128 @@
+//! A bot started before its gateway (issue 13), through the real binary:
+//! without `--wait-for-login` it fails at once naming the URL and the
+//! operating system's reason; with it, it waits, saying so, and trades once
+//! a gateway (`ibflow sim-gateway`, a separate process) comes up on that
+//! address.
+#![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run_args(url: &str) -> Vec<String> {
+    [
+        "run",
+        "--gateway",
+        url,
+        "--conid",
+        "265598",
+        "--bar-seconds",
+        "86400",
+        "--param",
+        "fast=2",
+        "--param",
+        "slow=3",
+        "--duration",
+        "6",
+        "--json",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+#[test]
+fn without_waiting_a_missing_gateway_is_named_with_the_os_reason() {
+    let url = format!("http://127.0.0.1:{}/v1/api", free_port());
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .args(run_args(&url))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failed at once"
+    );
+    assert!(stderr.contains(&url), "names the URL: {stderr}");
+    assert!(
+        stderr.contains("Connection refused"),
+        "the OS reason: {stderr}"
+    );
+    assert!(stderr.contains("--wait-for-login"), "the way out: {stderr}");
+}
+
+#[test]
+fn with_wait_for_login_the_bot_waits_for_a_late_gateway_and_trades() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/v1/api");
+    let mut bot = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .args(run_args(&url))
+        .arg("--wait-for-login")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The gateway comes up a few seconds later (the bot asks at 0, 2, 6 s).
+    std::thread::sleep(Duration::from_secs(3));
+    let mut gw = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .args([
+            "sim-gateway",
+            "--port",
+            &port.to_string(),
+            "--speed",
+            "864000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = bot.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = gw.kill();
+    let _ = gw.wait();
+    if status.is_none() {
+        let _ = bot.kill();
+    }
+    let mut stderr = String::new();
+    bot.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let mut stdout = String::new();
+    bot.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = status.unwrap_or_else(|| panic!("the bot never finished: {stderr}"));
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("does not answer") && stderr.contains("waiting"),
+        "it said it was waiting: {stderr}"
+    );
+    assert!(stderr.contains("the gateway is ready"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(
+        v["stats"]["quotes"].as_u64().unwrap() > 0,
+        "it traded the late gateway's feed: {v}"
+    );
+}
