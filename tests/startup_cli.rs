@@ -2,13 +2,17 @@
 //! without `--wait-for-login` it fails at once naming the URL and the
 //! operating system's reason; with it, it waits, saying so, and trades once
 //! a gateway (`ibflow sim-gateway`, a separate process) comes up on that
-//! address.
+//! address, or once someone logs in to a gateway that had no login.
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+#[path = "support/http.rs"]
+mod http;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -125,4 +129,99 @@ fn with_wait_for_login_the_bot_waits_for_a_late_gateway_and_trades() {
         v["stats"]["quotes"].as_u64().unwrap() > 0,
         "it traded the late gateway's feed: {v}"
     );
+}
+
+/// A bot started with `--wait-for-login` on a gateway nobody is logged in
+/// to names the page to log in at, waits, and trades once the login is
+/// there (here `ssodh/init`, which the simulator accepts for a logged-out
+/// user; on the real gateway a person logs in through that page).
+#[test]
+fn with_wait_for_login_the_bot_names_the_login_page_and_waits_for_it() {
+    let port = free_port();
+    let mut gw = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .args([
+            "sim-gateway",
+            "--port",
+            &port.to_string(),
+            "--speed",
+            "864000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let post = |path: &str, body: Option<&str>| {
+        http::request(port, "POST", path, &[], body, Duration::from_secs(10))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while post("/v1/api/logout", None).map(|a| a.status).ok() != Some(200) {
+        assert!(Instant::now() < deadline, "the simulator never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let url = format!("http://127.0.0.1:{port}/v1/api");
+    let mut bot = Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .args(run_args(&url))
+        .arg("--wait-for-login")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let err = bot.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let login = format!("log in at http://127.0.0.1:{port}/");
+    let waited_until = Instant::now() + Duration::from_secs(60);
+    let mut asked = false;
+    while !asked && Instant::now() < waited_until {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(l) => asked = l.contains("has no brokerage login") && l.contains(&login),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    if !asked {
+        let _ = bot.kill();
+        let _ = gw.kill();
+    }
+    assert!(asked, "the bot named the login page");
+    // Someone logs in.
+    let a = post(
+        "/v1/api/iserver/auth/ssodh/init",
+        Some(r#"{"publish":true,"compete":true}"#),
+    )
+    .unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    let finish = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = bot.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > finish {
+            let _ = bot.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = gw.kill();
+    let _ = gw.wait();
+    let stderr = reader.join().unwrap();
+    let mut stdout = String::new();
+    bot.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = status.unwrap_or_else(|| panic!("the bot never finished: {stderr}"));
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("the gateway is ready"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(v["stats"]["quotes"].as_u64().unwrap() > 0, "{v}");
 }
