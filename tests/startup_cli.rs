@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,35 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `ibflow sim-gateway` on `port`, replaying fast, as its own process.
+fn sim_gateway(port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ibflow"))
+        .args([
+            "sim-gateway",
+            "--port",
+            &port.to_string(),
+            "--speed",
+            "864000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The bot's exit status if it ends within `limit`; killed otherwise.
+fn exits_within(bot: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(s) = bot.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = bot.kill();
+    None
 }
 
 fn run_args(url: &str) -> Vec<String> {
@@ -78,33 +107,10 @@ fn with_wait_for_login_the_bot_waits_for_a_late_gateway_and_trades() {
         .unwrap();
     // The gateway comes up a few seconds later (the bot asks at 0, 2, 6 s).
     std::thread::sleep(Duration::from_secs(3));
-    let mut gw = Command::new(env!("CARGO_BIN_EXE_ibflow"))
-        .args([
-            "sim-gateway",
-            "--port",
-            &port.to_string(),
-            "--speed",
-            "864000",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(s) = bot.try_wait().unwrap() {
-            break Some(s);
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let mut gw = sim_gateway(port);
+    let status = exits_within(&mut bot, Duration::from_secs(120));
     let _ = gw.kill();
     let _ = gw.wait();
-    if status.is_none() {
-        let _ = bot.kill();
-    }
     let mut stderr = String::new();
     bot.stderr
         .take()
@@ -138,18 +144,7 @@ fn with_wait_for_login_the_bot_waits_for_a_late_gateway_and_trades() {
 #[test]
 fn with_wait_for_login_the_bot_names_the_login_page_and_waits_for_it() {
     let port = free_port();
-    let mut gw = Command::new(env!("CARGO_BIN_EXE_ibflow"))
-        .args([
-            "sim-gateway",
-            "--port",
-            &port.to_string(),
-            "--speed",
-            "864000",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut gw = sim_gateway(port);
     let post = |path: &str, body: Option<&str>| {
         http::request(port, "POST", path, &[], body, Duration::from_secs(10))
     };
@@ -199,17 +194,7 @@ fn with_wait_for_login_the_bot_names_the_login_page_and_waits_for_it() {
     )
     .unwrap();
     assert_eq!(a.status, 200, "{}", a.body);
-    let finish = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(s) = bot.try_wait().unwrap() {
-            break Some(s);
-        }
-        if Instant::now() > finish {
-            let _ = bot.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let status = exits_within(&mut bot, Duration::from_secs(120));
     let _ = gw.kill();
     let _ = gw.wait();
     let stderr = reader.join().unwrap();
