@@ -193,6 +193,8 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
         },
         ..ClientConfig::with_base_url(base_url)
     });
+    // Leave room in the gateway's per-IP global limit for the operator.
+    node_cfg.client.pacing.global = ibkr::pacing::BOT_GLOBAL;
     node_cfg.account = args.account.clone();
     node_cfg.conids = conids;
     node_cfg.bar_period = Duration::from_secs(bar_seconds);
@@ -223,7 +225,7 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
                     false => anyhow!("{e}"),
                 })?;
             }
-            _ = control.stopped() => return Err(anyhow!("stopped while waiting for the gateway")),
+            _ = control.stopped() => return Err(anyhow!("stopped while connecting to the gateway (waiting for it to answer)")),
         }
     }
     let mut node = tokio::select! {

@@ -62,6 +62,13 @@ pub struct PacingConfig {
     pub wait_out_penalty: bool,
 }
 
+/// The share of the gateway's global limit a long-running bot takes: 8 of
+/// the 10 requests a second. The gateway counts every client on the IP
+/// address together (an operator's CLI, a script, a test's own requests);
+/// a bot whose start-up burst used all ten pushed the next request of
+/// anyone else on the machine into the 15-minute penalty box.
+pub const BOT_GLOBAL: Rate = Rate::new(8, std::time::Duration::from_secs(1));
+
 impl Default for PacingConfig {
     fn default() -> Self {
         PacingConfig {
