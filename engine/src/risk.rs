@@ -174,25 +174,48 @@ pub enum RiskReject {
 }
 
 impl RiskReject {
-    /// The refusal's kind, a bounded label (`position`, `rate`, ...): its
-    /// message carries quantities and prices, the kind does not.
-    pub fn kind(&self) -> &'static str {
+    /// Every kind's label, in the enum's order: bounded labels for metrics
+    /// (the messages carry quantities and prices, the kinds do not).
+    pub const KINDS: [&'static str; 14] = [
+        "halted",
+        "not_reducing",
+        "conid_not_allowed",
+        "sec_type_not_allowed",
+        "order_quantity",
+        "order_notional",
+        "position",
+        "open_orders",
+        "rate",
+        "collar",
+        "short",
+        "no_price",
+        "market_closed",
+        "forecastex_sell",
+    ];
+
+    /// The refusal's position in [`RiskReject::KINDS`].
+    pub fn kind_index(&self) -> usize {
         match self {
-            RiskReject::Halted(_) => "halted",
-            RiskReject::NotReducing(_) => "not_reducing",
-            RiskReject::ConidNotAllowed(_) => "conid_not_allowed",
-            RiskReject::SecTypeNotAllowed(_) => "sec_type_not_allowed",
-            RiskReject::OrderQuantity { .. } => "order_quantity",
-            RiskReject::OrderNotional { .. } => "order_notional",
-            RiskReject::Position { .. } => "position",
-            RiskReject::OpenOrders { .. } => "open_orders",
-            RiskReject::Rate(_) => "rate",
-            RiskReject::Collar { .. } => "collar",
-            RiskReject::Short(_) => "short",
-            RiskReject::NoPrice(_) => "no_price",
-            RiskReject::MarketClosed { .. } => "market_closed",
-            RiskReject::ForecastExSell(_) => "forecastex_sell",
+            RiskReject::Halted(_) => 0,
+            RiskReject::NotReducing(_) => 1,
+            RiskReject::ConidNotAllowed(_) => 2,
+            RiskReject::SecTypeNotAllowed(_) => 3,
+            RiskReject::OrderQuantity { .. } => 4,
+            RiskReject::OrderNotional { .. } => 5,
+            RiskReject::Position { .. } => 6,
+            RiskReject::OpenOrders { .. } => 7,
+            RiskReject::Rate(_) => 8,
+            RiskReject::Collar { .. } => 9,
+            RiskReject::Short(_) => 10,
+            RiskReject::NoPrice(_) => 11,
+            RiskReject::MarketClosed { .. } => 12,
+            RiskReject::ForecastExSell(_) => 13,
         }
+    }
+
+    /// The refusal's kind (`position`, `rate`, ...).
+    pub fn kind(&self) -> &'static str {
+        Self::KINDS[self.kind_index()]
     }
 }
 
@@ -234,9 +257,11 @@ pub struct RiskEngine {
     /// Trading hours by conid (from `/trsrv/secdef/schedule`); contracts
     /// without an entry are not checked.
     hours: BTreeMap<Conid, TradingHours>,
-    /// The kinds of the refusals since [`RiskEngine::take_refusals`] last
-    /// emptied it: what a live run counts in its metrics.
-    refusals: Vec<&'static str>,
+    /// Refusals by kind ([`RiskReject::KINDS`]) since
+    /// [`RiskEngine::take_refusals`] last emptied it: what a live run
+    /// counts in its metrics. Counters, so a backtest that never asks pays
+    /// one increment per refusal and keeps nothing.
+    refusals: [u64; RiskReject::KINDS.len()],
 }
 
 impl RiskEngine {
@@ -253,14 +278,13 @@ impl RiskEngine {
             recent_all: VecDeque::new(),
             day_start_equity: None,
             hours: BTreeMap::new(),
-            refusals: Vec::new(),
+            refusals: [0; RiskReject::KINDS.len()],
         }
     }
 
-    /// The kinds ([`RiskReject::kind`]) of the refusals since the last
-    /// call, oldest first. A run that never asks keeps at most the last
-    /// 1024.
-    pub fn take_refusals(&mut self) -> Vec<&'static str> {
+    /// How many refusals of each kind ([`RiskReject::KINDS`], same order)
+    /// since the last call.
+    pub fn take_refusals(&mut self) -> [u64; RiskReject::KINDS.len()] {
         std::mem::take(&mut self.refusals)
     }
 
@@ -405,10 +429,8 @@ impl RiskEngine {
             Ok(()) => Ok(intent),
             Err(reject) => {
                 tracing::info!(strategy, %reject, "intent rejected by risk");
-                if self.refusals.len() >= 1024 {
-                    self.refusals.remove(0);
-                }
-                self.refusals.push(reject.kind());
+                let n = &mut self.refusals[reject.kind_index()];
+                *n = n.saturating_add(1);
                 let reason = format!("risk: {reject}");
                 Err(match intent {
                     Intent::Place(batch) => batch

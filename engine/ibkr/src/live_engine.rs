@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 
 use crate::telemetry::{OrderOutcome, PositionRow, StatusSnapshot, Telemetry, WorkingOrderRow};
 use engine::portfolio::Portfolio;
-use engine::risk::{RiskConfig, TradingState};
+use engine::risk::{RiskConfig, RiskReject, TradingState};
 use engine::router::{RouteError, Router, Sink};
 use engine::strategy::Strategy;
 use engine::venue::{Venue, VenueState};
@@ -483,8 +483,10 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
             .await;
         let refusals = self.router.risk_mut().take_refusals();
         if let Some(t) = &self.sink.telemetry {
-            for kind in refusals {
-                t.risk_reject(kind);
+            for (kind, &n) in RiskReject::KINDS.iter().zip(&refusals) {
+                for _ in 0..n {
+                    t.risk_reject(kind);
+                }
             }
         }
         self.after(routed).await;

@@ -60,30 +60,9 @@ const TOPICS: &[&str] = &[
     "tic", "other",
 ];
 
-/// The label of each [`RiskReject`] kind, in the enum's order; every one
-/// is a series from the start (at 0), so the family is always exposed.
-const RISK_KINDS: &[&str] = &[
-    "halted",
-    "not_reducing",
-    "conid_not_allowed",
-    "sec_type_not_allowed",
-    "order_quantity",
-    "order_notional",
-    "position",
-    "open_orders",
-    "rate",
-    "collar",
-    "short",
-    "no_price",
-    "market_closed",
-    "forecastex_sell",
-];
-
-/// The bounded label of a risk refusal: its kind, not its message (which
-/// carries quantities and prices).
-pub fn risk_reject_kind(r: &RiskReject) -> &'static str {
-    r.kind()
-}
+/// The label of each [`RiskReject`] kind: every one is a series from the
+/// start (at 0), so the family is always exposed.
+const RISK_KINDS: [&str; RiskReject::KINDS.len()] = RiskReject::KINDS;
 
 /// Buckets of the order round trip, in seconds: a loopback simulator
 /// answers in milliseconds, a real gateway in tens to hundreds.
@@ -457,9 +436,9 @@ impl Telemetry {
     }
 
     /// The risk checks refused an order for `reject`: counted under its
-    /// kind ([`risk_reject_kind`]).
+    /// kind ([`RiskReject::kind`]).
     pub fn risk_rejected(&self, reject: &RiskReject) {
-        self.risk_reject(risk_reject_kind(reject));
+        self.risk_reject(reject.kind());
     }
 
     /// The risk checks refused an order. `reason` should be a short kind
