@@ -579,6 +579,12 @@ impl<S: Strategy> LiveNode<S> {
                 _ = &mut stop => break,
             }
         }
+        // A kill switch pulled as the stop came (`select!` picks among
+        // ready branches at random) still halts: the summary says Halted.
+        while let Ok(reason) = self.kill_rx.try_recv() {
+            tracing::error!(%reason, "kill switch: cancelling every working order, trading halted");
+            self.engine.kill(&reason).await;
+        }
         self.engine.stop().await;
         self.engine.persist_states().await;
     }
