@@ -195,6 +195,9 @@ async fn run_async(mut args: RunArgs, db: Option<PathBuf>) -> Result<()> {
     });
     // Leave room in the gateway's per-IP global limit for the operator.
     node_cfg.client.pacing.global = ibkr::pacing::BOT_GLOBAL;
+    // A bot restarted by its supervisor right after a crash follows its
+    // own dead process on the gateway's per-IP windows.
+    node_cfg.client.pacing.assume_windows_used = args.gateway.is_some();
     node_cfg.account = args.account.clone();
     node_cfg.conids = conids;
     node_cfg.bar_period = Duration::from_secs(bar_seconds);

@@ -163,7 +163,8 @@ pub enum RiskReject {
     MarketClosed {
         /// The contract.
         conid: Conid,
-        /// Engine time of the check, UTC.
+        /// The venue's time of the check, UTC (engine time unless the
+        /// venue keeps its own clock, see [`RiskEngine::set_venue_time`]).
         at: Timestamp,
     },
     /// A sell of a ForecastEx contract: the venue only takes buys, so an
@@ -257,6 +258,10 @@ pub struct RiskEngine {
     /// Trading hours by conid (from `/trsrv/secdef/schedule`); contracts
     /// without an entry are not checked.
     hours: BTreeMap<Conid, TradingHours>,
+    /// The venue's clock, when it is not engine time (a gateway replaying
+    /// history stamps its quotes in replay time): trading hours are the
+    /// venue's, so they are checked on its clock. `None`: engine time.
+    venue_time: Option<Timestamp>,
     /// Refusals by kind ([`RiskReject::KINDS`]) since
     /// [`RiskEngine::take_refusals`] last emptied it: what a live run
     /// counts in its metrics. Counters, so a backtest that never asks pays
@@ -278,6 +283,7 @@ impl RiskEngine {
             recent_all: VecDeque::new(),
             day_start_equity: None,
             hours: BTreeMap::new(),
+            venue_time: None,
             refusals: [0; RiskReject::KINDS.len()],
         }
     }
@@ -320,6 +326,12 @@ impl RiskEngine {
     /// trading hours for `outside_rth` orders).
     pub fn set_trading_hours(&mut self, conid: Conid, hours: TradingHours) {
         self.hours.insert(conid, hours);
+    }
+
+    /// The venue's time now, for the trading-hours check (`None`: engine
+    /// time). A live engine sets it before each batch of callbacks.
+    pub fn set_venue_time(&mut self, at: Option<Timestamp>) {
+        self.venue_time = at;
     }
 
     /// Start of a session: the daily loss limit counts from this equity.
@@ -387,12 +399,13 @@ impl RiskEngine {
                 }
             }
         }
+        let venue_now = self.venue_time.unwrap_or(view.now);
         for o in batch {
             if let Some(h) = self.hours.get(&o.conid) {
-                if !h.is_open(view.now, o.outside_rth) {
+                if !h.is_open(venue_now, o.outside_rth) {
                     return Err(RiskReject::MarketClosed {
                         conid: o.conid,
-                        at: view.now,
+                        at: venue_now,
                     });
                 }
             }

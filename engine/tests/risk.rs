@@ -461,3 +461,34 @@ fn trading_hours_from_the_schedule() {
     // Saturday: closed either way.
     assert!(w.check(&mut r, &buy(dec!(1)), t(5 * 86_400)).is_err());
 }
+
+#[test]
+fn trading_hours_are_checked_on_the_venue_clock_when_it_has_its_own() {
+    use engine::hours::{ScheduleDay, TradingHours};
+    let days = ["20000103", "20000104", "20000105", "20000106", "20000107"].map(|d| ScheduleDay {
+        date: d,
+        sessions: vec![("0930", "1600")],
+        trading_times: vec![("0400", "2000")],
+    });
+    let mut r = engine(RiskLimits::default());
+    r.set_trading_hours(C, TradingHours::new("America/New_York", days).unwrap());
+    let w = World::new(Decimal::ZERO, dec!(10));
+    // Engine time (the bot's wall clock) is Saturday; the venue replays a
+    // Monday morning: the venue's hours are what count.
+    let saturday = t(5 * 86_400);
+    r.set_venue_time(Some(t(0)));
+    assert!(w.check(&mut r, &buy(dec!(1)), saturday).is_ok());
+    // The other way round: the engine's Monday morning does not open a
+    // market the venue says is in its Saturday.
+    r.set_venue_time(Some(saturday));
+    assert_eq!(
+        w.check(&mut r, &buy(dec!(1)), t(0)),
+        Err(RiskReject::MarketClosed {
+            conid: C,
+            at: saturday
+        })
+    );
+    // No venue clock: engine time, as before.
+    r.set_venue_time(None);
+    assert!(w.check(&mut r, &buy(dec!(1)), t(0)).is_ok());
+}

@@ -14,6 +14,8 @@
 //! | Method and path | Body | Effect |
 //! |---|---|---|
 //! | `GET /sim/admin` | | the state: session, websockets, faults |
+//! | `GET /sim/admin/ledger` | | the venue's truth: every order the desk took (`orders`, as the live orders list shows each), every execution it remembers (`executions`, as `/iserver/account/trades` shows each, whatever its day), and the positions (`positions`, conid to quantity) |
+//! | `POST /sim/admin/clock` | `{"speed"?, "advance_ms"?}` | the replay clock: set its speed (0 pauses), then move it forward `advance_ms` replay milliseconds (bars completed meanwhile are processed); answers `replay_time` |
 //! | `POST /sim/admin/faults/status` | `{"path", "status", "message"?, "times"?}` | answer requests whose path (after `/v1/api`) starts with `path` with `status` (4xx/5xx) and `{"error": message}`, `times` times or until cleared |
 //! | `POST /sim/admin/faults/delay` | `{"path", "ms"}` | hold answers on `path` for `ms` (until cleared) |
 //! | `POST /sim/admin/faults/clear` | | remove every fault |
@@ -62,6 +64,8 @@ use super::wire::{bad_request, error, ok};
 pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/", get(state))
+        .route("/ledger", get(ledger))
+        .route("/clock", post(clock))
         .route("/faults/status", post(fault_status))
         .route("/faults/delay", post(fault_delay))
         .route("/faults/clear", post(clear))
@@ -124,6 +128,72 @@ async fn state(State(sh): State<Arc<Shared>>) -> Response {
         "session_expires_at": rfc(st.schedule.session_expires_at()),
         "held_orders": st.desk.held.iter().map(|h| h.order_id.to_string()).collect::<Vec<_>>(),
     }))
+}
+
+/// What the venue holds, for a test or an operator to check a bot's store
+/// against: the trades list is limited to 7 days, this is not.
+async fn ledger(State(sh): State<Arc<Shared>>) -> Response {
+    let st = sh.lock();
+    let orders: Vec<Value> = st
+        .desk
+        .orders
+        .values()
+        .map(|o| super::order_json::order_json(o, &sh, false))
+        .collect();
+    let executions: Vec<Value> = st
+        .desk
+        .trades
+        .iter()
+        .map(|e| super::order_json::trade_json(e, st.desk.user_ref(e), &sh))
+        .collect();
+    let positions: serde_json::Map<String, Value> = st
+        .desk
+        .venue
+        .books()
+        .map(|b| {
+            b.positions()
+                .filter(|p| !p.is_flat())
+                .map(|p| (p.conid.to_string(), json!(p.quantity.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    ok(json!({ "orders": orders, "executions": executions, "positions": positions }))
+}
+
+/// `{"speed": 0, "advance_ms": 86400000}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockChange {
+    speed: Option<f64>,
+    advance_ms: Option<u64>,
+}
+
+/// Longest single move of the clock: ten years, far past any data set.
+const MAX_ADVANCE_MS: u64 = 10 * 366 * 86_400_000;
+/// Fastest replay: a thousand days a second.
+const MAX_SPEED: f64 = 86_400_000.0;
+
+/// Pause, resume or move the replay clock, so a test can hold the market
+/// still while a bot restarts, or make a day pass at once.
+async fn clock(State(sh): State<Arc<Shared>>, b: Bytes) -> Response {
+    let c: ClockChange = match body(&b) {
+        Ok(c) => c,
+        Err(e) => return bad_request(e),
+    };
+    if let Some(s) = c.speed {
+        if !s.is_finite() || !(0.0..=MAX_SPEED).contains(&s) {
+            return bad_request(format!("speed must be between 0 and {MAX_SPEED}"));
+        }
+        sh.lock().clock.set_speed(s);
+    }
+    if let Some(ms) = c.advance_ms {
+        if ms > MAX_ADVANCE_MS {
+            return bad_request(format!("advance_ms must be at most {MAX_ADVANCE_MS}"));
+        }
+        sh.advance(Duration::from_millis(ms));
+    }
+    let now = sh.lock().clock.now();
+    done(json!({ "replay_time": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) }))
 }
 
 /// `{"path": "/iserver", "status": 429, "message": "...", "times": 3}`.

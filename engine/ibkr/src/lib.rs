@@ -16,6 +16,8 @@
 //! * [`broker`]: [`broker::IbkrBroker`], the client behind the engine's
 //!   venue seam.
 //! * [`live_engine`]: strategies, risk and a venue fed by its messages.
+//! * [`venue_clock`]: the venue's time from its quotes (a replaying
+//!   gateway keeps its own), for trading hours and bar closing.
 //! * [`node`]: [`node::LiveNode`], a whole bot from a config: account,
 //!   contracts, a portfolio seeded from the account, websocket, session
 //!   keeper, executor, journal.
@@ -36,6 +38,7 @@ pub mod rest;
 pub mod session;
 pub mod startup;
 pub mod telemetry;
+pub mod venue_clock;
 pub mod warmup;
 pub mod ws;
 

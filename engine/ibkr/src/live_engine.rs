@@ -19,6 +19,7 @@ use engine::model::{Conid, Execution, Order, OrderStatus, Timestamp};
 use rust_decimal::Decimal;
 
 use crate::telemetry::{OrderOutcome, PositionRow, StatusSnapshot, Telemetry, WorkingOrderRow};
+use crate::venue_clock::VenueClock;
 use engine::portfolio::Portfolio;
 use engine::risk::{RiskConfig, RiskReject, TradingState};
 use engine::router::{RouteError, Router, Sink};
@@ -202,8 +203,8 @@ pub struct LiveEngine<S: Strategy, V: LiveVenue> {
     sink: JournalSink,
     /// Quotes into bars for `on_bar` strategies (off until configured).
     bars: Option<BarBuilder>,
-    /// Time stamp of the latest quote (the feed's clock).
-    feed_time: Option<Timestamp>,
+    /// The venue's clock, from the quotes' times.
+    venue_clock: VenueClock,
     quotes: u64,
     bars_built: u64,
     scratch: Vec<Event>,
@@ -244,7 +245,7 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
                 telemetry: None,
             },
             bars: None,
-            feed_time: None,
+            venue_clock: VenueClock::default(),
             quotes: 0,
             bars_built: 0,
             scratch: Vec::new(),
@@ -366,21 +367,17 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
 
     /// `on_start`, and whatever the strategies asked for in it.
     pub async fn start(&mut self) {
-        self.dispatcher.set_time(chrono::Utc::now());
+        self.set_clocks();
         self.dispatcher.start();
         self.route().await;
     }
 
-    /// Close bars whose period has ended (call on a timer). Only for a
-    /// live feed: when the quotes carry times far from the wall clock (a
-    /// replay), bars close as later quotes arrive instead.
+    /// Close bars whose period has ended (call on a timer). Only when the
+    /// venue runs on the wall clock: on a replay (quotes stamped far from
+    /// it, see [`VenueClock`]) bars close as later quotes arrive instead.
     pub async fn tick(&mut self) {
-        let now = chrono::Utc::now();
-        self.dispatcher.set_time(now);
-        let live_feed = self
-            .feed_time
-            .is_some_and(|t| (now - t).num_minutes().abs() < 10);
-        if let (Some(b), true) = (&mut self.bars, live_feed) {
+        let now = self.set_clocks();
+        if let (Some(b), false) = (&mut self.bars, self.venue_clock.is_replay()) {
             for bar in b.flush(now) {
                 self.bars_built += 1;
                 self.dispatcher.on_bar(&bar);
@@ -389,16 +386,28 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
         self.route().await;
     }
 
+    /// Engine time is the wall clock (strategies' `now`, timers, the rate
+    /// limit); trading hours are checked on the venue's clock. Returns the
+    /// wall time.
+    fn set_clocks(&mut self) -> Timestamp {
+        let now = chrono::Utc::now();
+        self.dispatcher.set_time(now);
+        self.router
+            .risk_mut()
+            .set_venue_time(Some(self.venue_clock.now(now)));
+        now
+    }
+
     /// `on_stop`, and whatever the strategies asked for in it.
     pub async fn stop(&mut self) {
+        self.set_clocks();
         self.dispatcher.stop();
         self.route().await;
     }
 
     /// One message from the venue.
     pub async fn handle(&mut self, msg: V::Message) {
-        let now = chrono::Utc::now();
-        self.dispatcher.set_time(now);
+        let now = self.set_clocks();
         let mut events = std::mem::take(&mut self.scratch);
         self.venue
             .translate(msg, self.dispatcher.orders(), &mut events);
@@ -406,7 +415,12 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
             match ev {
                 Event::Quote(q) => {
                     self.dispatcher.on_quote(&q);
-                    self.feed_time = Some(q.time.unwrap_or(now));
+                    if let Some(t) = q.time {
+                        self.venue_clock.observe(t, now);
+                        self.router
+                            .risk_mut()
+                            .set_venue_time(Some(self.venue_clock.now(now)));
+                    }
                     self.quotes += 1;
                     if let Some(bar) = self.bars.as_mut().and_then(|b| b.on_quote(&q, now)) {
                         self.bars_built += 1;
@@ -621,7 +635,7 @@ impl<S: Strategy> LiveEngine<S, crate::broker::IbkrBroker> {
     /// the same exactly-once path as the feed's own (portfolio, strategies,
     /// journal), then whatever the strategies ask in reaction routed.
     pub async fn catch_up(&mut self) -> Result<crate::broker::CaughtUp, engine::venue::VenueError> {
-        self.dispatcher.set_time(chrono::Utc::now());
+        self.set_clocks();
         let mut events = std::mem::take(&mut self.scratch);
         let found = self
             .venue

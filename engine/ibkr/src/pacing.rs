@@ -60,6 +60,14 @@ pub struct PacingConfig {
     /// During the penalty: wait it out (a long-running bot) or fail at once
     /// with [`IbkrError::PenaltyBox`] (the CLI).
     pub wait_out_penalty: bool,
+    /// Start every window (global and per endpoint) as if it had just been
+    /// used up. The gateway counts per IP address, and a process cannot
+    /// know what it counted from the process before it: a bot restarted
+    /// right after a crash listed its orders within 5 s of the killed one
+    /// and spent 15 minutes in the penalty box. Assuming the worst costs at
+    /// most one window per endpoint at start (5 s for the order and trade
+    /// lists); on for a bot on an outside gateway.
+    pub assume_windows_used: bool,
 }
 
 /// The share of the gateway's global limit a long-running bot takes: 8 of
@@ -77,6 +85,7 @@ impl Default for PacingConfig {
             margin: Margin::CLIENT,
             penalty: endpoints::PENALTY_BOX,
             wait_out_penalty: true,
+            assume_windows_used: false,
         }
     }
 }
@@ -88,6 +97,14 @@ struct Window {
 }
 
 impl Window {
+    /// A window used up by `rate` at `at` when `used`, else empty.
+    fn starting(rate: Rate, used: bool, at: Instant) -> Self {
+        let n = if used { rate.count } else { 0 };
+        Window {
+            sent: std::iter::repeat_n(at, n).collect(),
+        }
+    }
+
     /// When the next request may go under `rate`.
     fn next_free(&mut self, rate: Rate, now: Instant) -> Instant {
         while let Some(&t) = self.sent.front() {
@@ -163,6 +180,9 @@ impl RequestKind {
 #[derive(Debug)]
 pub struct Pacer {
     config: PacingConfig,
+    /// When the pacer was made: the stamp of windows that start used
+    /// ([`PacingConfig::assume_windows_used`]).
+    created: Instant,
     global: Mutex<Window>,
     endpoints: std::sync::Mutex<HashMap<EndpointId, Arc<Mutex<Window>>>>,
     history: Arc<Semaphore>,
@@ -201,10 +221,16 @@ impl Pacer {
     /// A limiter that answers to `control` (shared with whoever stops the
     /// run or pulls the kill switch), and records its penalty box there.
     pub fn with_control(config: PacingConfig, control: ClientControl) -> Self {
+        let created = Instant::now();
         Pacer {
             history: Arc::new(Semaphore::new(config.max_concurrent_history.max(1))),
+            global: Mutex::new(Window::starting(
+                config.global,
+                config.assume_windows_used,
+                created,
+            )),
+            created,
             config,
-            global: Mutex::new(Window::default()),
             endpoints: std::sync::Mutex::new(HashMap::new()),
             control,
             cancels_waiting: AtomicUsize::new(0),
@@ -247,7 +273,7 @@ impl Pacer {
         match (row, pacing) {
             (Some(row), Pacing::Rate(rate)) => {
                 let rate = self.config.margin.apply(rate);
-                let bucket = self.bucket(row.id);
+                let bucket = self.bucket(row.id, rate);
                 let mut w = bucket.lock().await;
                 let at = w.next_free(rate, Instant::now());
                 self.sleep_until(at, kind, path).await?;
@@ -323,12 +349,20 @@ impl Pacer {
         Ok(now)
     }
 
-    fn bucket(&self, id: EndpointId) -> Arc<Mutex<Window>> {
+    fn bucket(&self, id: EndpointId, rate: Rate) -> Arc<Mutex<Window>> {
         let mut map = self
             .endpoints
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.entry(id).or_default().clone()
+        map.entry(id)
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Window::starting(
+                    rate,
+                    self.config.assume_windows_used,
+                    self.created,
+                )))
+            })
+            .clone()
     }
 
     async fn wait_penalty(&self, path: &str, kind: RequestKind) -> Result<(), IbkrError> {
@@ -448,6 +482,36 @@ mod tests {
             let n = times[i..].iter().filter(|u| **u < *t + SEC).count();
             assert!(n <= 10, "{n} sends in a second from {t:?}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pacer_that_assumes_its_windows_used_waits_one_window_first() {
+        let p = Pacer::new(PacingConfig {
+            assume_windows_used: true,
+            ..exact()
+        });
+        let t0 = Instant::now();
+        // The process before may have listed orders a moment ago.
+        p.acquire("GET", "/iserver/account/orders").await.unwrap();
+        assert_eq!(Instant::now() - t0, SEC5);
+        // ...and used the global second up: the first plain request had to
+        // wait for it too (it is long over by now), the next goes at once.
+        let t1 = Instant::now();
+        p.acquire("GET", "/iserver/accounts").await.unwrap();
+        assert_eq!(Instant::now() - t1, Duration::ZERO);
+        // Without the assumption nothing waits at first.
+        let q = Pacer::new(exact());
+        let t2 = Instant::now();
+        q.acquire("GET", "/iserver/account/orders").await.unwrap();
+        q.acquire("GET", "/iserver/accounts").await.unwrap();
+        assert_eq!(Instant::now() - t2, Duration::ZERO);
+        let r = Pacer::new(PacingConfig {
+            assume_windows_used: true,
+            ..exact()
+        });
+        let t3 = Instant::now();
+        r.acquire("GET", "/iserver/accounts").await.unwrap();
+        assert_eq!(Instant::now() - t3, SEC, "the global window starts used");
     }
 
     #[tokio::test(start_paused = true)]
