@@ -33,6 +33,11 @@ use bin::{admin_ok, ibflow, sim_gateway, wait_for, Proc};
 /// trades with them).
 const SPEED: &str = "172800";
 
+/// Half a replay day a second while faults come: a catch-up waits up to
+/// 10 s for the trade and order lists' pacing windows, and must find the
+/// gap's executions still inside the trades list's 7 days.
+const FAULT_SPEED: &str = "43200";
+
 fn bot(port: u16, db: &Path) -> Proc {
     let mut cmd = ibflow();
     cmd.arg("--db")
@@ -107,13 +112,13 @@ fn working(ledger: &Value) -> usize {
 /// Pause the replay until orders work at the venue (resuming it between
 /// looks), SIGTERM the bot, and check the stop and the store against the
 /// venue.
-fn stop_and_compare(port: u16, db: &Path, mut b: Proc) {
+fn stop_and_compare(port: u16, db: &Path, speed: &str, mut b: Proc) {
     let found = wait_for(Duration::from_secs(60), || {
         set_speed(port, "0");
         if working(&ledger(port)) > 0 {
             return Some(());
         }
-        set_speed(port, SPEED);
+        set_speed(port, speed);
         std::thread::sleep(Duration::from_millis(700));
         None
     });
@@ -163,7 +168,10 @@ fn stop_and_compare(port: u16, db: &Path, mut b: Proc) {
         stored_ids.len(),
         "an execution stored twice"
     );
-    assert_eq!(stored_set, venue_ids, "the store and the venue disagree");
+    assert_eq!(
+        stored_set, venue_ids,
+        "the store and the venue disagree; the bot said: {err}"
+    );
 
     // The stored positions are the venue's.
     let mut stored_pos: BTreeMap<String, String> = BTreeMap::new();
@@ -182,7 +190,10 @@ fn stop_and_compare(port: u16, db: &Path, mut b: Proc) {
             (c.clone(), q.normalize().to_string())
         })
         .collect();
-    assert_eq!(stored_pos, venue_pos, "positions: store vs venue");
+    assert_eq!(
+        stored_pos, venue_pos,
+        "positions: store vs venue; the bot said: {err}"
+    );
 }
 
 /// SIGKILL at random moments while the bot trades, three times, each
@@ -241,7 +252,7 @@ fn killed_at_random_moments_and_restarted_the_bot_doubles_and_loses_nothing() {
         adopted > 0,
         "no restart found a working order of the run before: the test proves nothing"
     );
-    stop_and_compare(port, &db, b);
+    stop_and_compare(port, &db, SPEED, b);
 }
 
 /// Pointed at `ibflow sim-gateway` with no extra flag, the bot checks each
@@ -283,4 +294,85 @@ fn a_bot_on_sim_gateway_trades_on_the_venues_hours_with_no_extra_flag() {
             "judged on the wall clock: {l}"
         );
     }
+}
+
+/// How many stderr lines contain `text`.
+fn count(b: &Proc, text: &str) -> usize {
+    b.stderr().lines().filter(|l| l.contains(text)).count()
+}
+
+/// Provoke `fault` (admin calls), then wait for the bot to catch up with
+/// the venue once more than before.
+fn survive(port: u16, b: &Proc, name: &str, fault: impl FnOnce()) {
+    let before = count(b, "caught up with the venue");
+    fault();
+    assert!(
+        b.wait_for_lines(
+            "caught up with the venue",
+            before + 1,
+            Duration::from_secs(120)
+        ),
+        "no catch-up after {name}: {}",
+        b.stderr()
+    );
+    let _ = port;
+}
+
+/// One bot through a bad day, each fault survived with nothing lost: a
+/// websocket gap in which exits fill, a session expiry, the daily reset, a
+/// burst of 500s on the account endpoints, and a gateway restart. It
+/// trades on after them all, and its store equals the venue's ledger.
+#[test]
+fn a_bot_survives_gaps_expiry_the_daily_reset_500s_and_a_gateway_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+    let (_gw, port) = sim_gateway(&["--speed", FAULT_SPEED, "--start", "2023-06-01T15:00:00Z"]);
+    let b = bot(port, &db);
+    wait_running(&b, 1);
+    assert!(
+        b.wait_for_lines("order acknowledged", 2, Duration::from_secs(90)),
+        "no order in 90 s: {}",
+        b.stderr()
+    );
+    survive(port, &b, "a websocket gap", || {
+        admin_ok(
+            port,
+            "POST",
+            "/faults/status",
+            Some(r#"{"path": "/ws", "status": 503}"#),
+        );
+        admin_ok(port, "POST", "/websockets/drop", None);
+        // A replay day without a feed: exits fill meanwhile.
+        std::thread::sleep(Duration::from_secs(2));
+        admin_ok(port, "POST", "/faults/clear", None);
+    });
+    survive(port, &b, "a session expiry", || {
+        admin_ok(port, "POST", "/session/expire", None);
+    });
+    survive(port, &b, "the daily reset", || {
+        admin_ok(port, "POST", "/daily-reset", None);
+    });
+    let acked = count(&b, "order acknowledged");
+    admin_ok(
+        port,
+        "POST",
+        "/faults/status",
+        Some(r#"{"path": "/iserver/account", "status": 500, "times": 6}"#),
+    );
+    assert!(
+        b.wait_for_lines("order acknowledged", acked + 1, Duration::from_secs(90)),
+        "no order acknowledged after a burst of 500s: {}",
+        b.stderr()
+    );
+    survive(port, &b, "a gateway restart", || {
+        admin_ok(port, "POST", "/restart", Some(r#"{"down_ms": 1500}"#));
+    });
+    let acked = count(&b, "order acknowledged");
+    assert!(
+        b.wait_for_lines("order acknowledged", acked + 1, Duration::from_secs(90)),
+        "no order after the faults: {}",
+        b.stderr()
+    );
+    assert!(!b.stderr().contains("panicked"), "{}", b.stderr());
+    stop_and_compare(port, &db, FAULT_SPEED, b);
 }

@@ -325,9 +325,11 @@ impl IbkrBroker {
             .map(|r| (r.conid, self.sec_type(r.conid)))
             .collect();
         let telemetry = &self.exec.client().config().telemetry;
+        let prefix = self.exec.coid_prefix();
         for req in &batch {
             telemetry.order_sent();
-            tracing::info!(coid = %req.client_order_id, conid = %req.conid, side = ?req.side,
+            // The cOID as the venue and the other order lines show it.
+            tracing::info!(coid = format_args!("{prefix}{}", req.client_order_id), conid = %req.conid, side = ?req.side,
                 quantity = %req.quantity, order_type = ?req.order_type,
                 limit = ?req.limit_price, stop = ?req.stop_price, "order sent");
         }
@@ -577,24 +579,66 @@ impl IbkrBroker {
                 found.executions += 1;
             }
         }
+        let mut listed = std::collections::HashSet::new();
         for lo in self.exec.live_orders().await.map_err(venue)? {
             let Some(order) = self.order_update(&lo, orders) else {
                 continue;
             };
-            let known = orders.get(order.id());
-            let moved = known.is_none_or(|k| {
-                k.status != order.status || k.filled_quantity != order.filled_quantity
-            });
-            if !moved {
+            listed.insert(order.id());
+            self.push_if_moved(order, orders, out, &mut found);
+        }
+        // The live list shows finished orders of the venue's current day
+        // only: an exit that filled, or an OCA sibling cancelled, on an
+        // earlier day of the gap is missing from it and would stay
+        // "working" here for ever (a strategy that waits for its exits to
+        // end would never trade again). Each is asked for by id.
+        let unlisted: Vec<(OrderId, String)> = orders
+            .open()
+            .filter(|o| !listed.contains(&o.id()))
+            .filter_map(|o| Some((o.id(), self.broker_id(o.id())?.to_owned())))
+            .collect();
+        for (id, broker_id) in unlisted {
+            let (status, filled, avg) = match self.fetch_order_status(&broker_id).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%id, order = %broker_id, error = %e,
+                        "an order missing from the live list could not be looked up");
+                    continue;
+                }
+            };
+            let Some(mut order) = orders.get(id).cloned() else {
                 continue;
+            };
+            order.status = status;
+            order.filled_quantity = filled;
+            if avg.is_some() {
+                order.avg_fill_price = avg;
             }
-            if order.status.is_terminal() {
-                self.retire(order.id());
-            }
-            found.order_updates += 1;
-            out.push(Event::OrderUpdate(order));
+            order.updated = chrono::Utc::now();
+            self.push_if_moved(order, orders, out, &mut found);
         }
         Ok(found)
+    }
+
+    /// Deliver `order` when it differs from what the engine knows.
+    fn push_if_moved(
+        &mut self,
+        order: Order,
+        orders: &WorkingOrders,
+        out: &mut Vec<Event>,
+        found: &mut CaughtUp,
+    ) {
+        let moved = orders
+            .get(order.id())
+            .is_none_or(|k| k.status != order.status || k.filled_quantity != order.filled_quantity);
+        if !moved {
+            return;
+        }
+        if order.status.is_terminal() {
+            self.retire(order.id());
+        }
+        found.order_updates += 1;
+        out.push(Event::OrderUpdate(order));
     }
 
     /// At start: the working orders an earlier run of this bot placed (its

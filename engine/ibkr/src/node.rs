@@ -45,6 +45,7 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
@@ -231,6 +232,9 @@ pub struct LiveNode<S: Strategy = Box<dyn Strategy>> {
     engine: LiveEngine<S, IbkrBroker>,
     rx: mpsc::Receiver<WsMessage>,
     session_rx: mpsc::Receiver<SessionStatus>,
+    /// Wakes the session keeper for a check now (see
+    /// [`session::spawn_keeper`]).
+    keeper_nudge: Arc<tokio::sync::Notify>,
     keeper: JoinHandle<()>,
     ws: WsHandle,
     kill_tx: mpsc::UnboundedSender<String>,
@@ -342,10 +346,12 @@ impl<S: Strategy> LiveNode<S> {
         }
 
         let (session_tx, session_rx) = mpsc::channel(16);
+        let keeper_nudge = Arc::new(tokio::sync::Notify::new());
         let keeper = session::spawn_keeper(
             client.clone(),
             session::SessionConfig::default(),
             session_tx,
+            keeper_nudge.clone(),
         );
         let mut engine =
             LiveEngine::new(strategies, portfolio, cfg.risk, broker, contracts.clone())
@@ -383,6 +389,7 @@ impl<S: Strategy> LiveNode<S> {
             rx,
             session_rx,
             keeper,
+            keeper_nudge,
             ws,
             kill_tx,
             kill_rx,
@@ -538,6 +545,9 @@ impl<S: Strategy> LiveNode<S> {
                         self.feed_down = false;
                     }
                     Some(m @ WsMessage::Disconnected { .. }) => {
+                        // A closed socket may be the daily reset: is the
+                        // session still there?
+                        self.keeper_nudge.notify_one();
                         self.feed_down = true;
                         self.engine.handle(m).await;
                         self.engine.persist_states().await;
@@ -546,6 +556,9 @@ impl<S: Strategy> LiveNode<S> {
                         self.on_notification(&raw, &id, &title, &text).await;
                     }
                     Some(m) => {
+                        if matches!(&m, WsMessage::Event(Event::Session(s)) if !s.authenticated) {
+                            self.keeper_nudge.notify_one();
+                        }
                         self.engine.handle(m).await;
                         self.engine.persist_states().await;
                     }

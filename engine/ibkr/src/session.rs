@@ -115,20 +115,43 @@ pub async fn check_once(
 }
 
 /// Run the keeper in the background; every status change is sent on `tx`.
+/// It checks every [`SessionConfig::tickle_every`], and at once when
+/// `nudge` is notified: the websocket said the session is gone (`sts`) or
+/// closed (a reset), and waiting up to a minute to re-open the session
+/// would hold trading that long.
 pub fn spawn_keeper(
     client: IbkrClient,
     config: SessionConfig,
     tx: mpsc::Sender<SessionStatus>,
+    nudge: std::sync::Arc<tokio::sync::Notify>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut last: Option<SessionStatus> = None;
         let mut every = tokio::time::interval(config.tickle_every);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            every.tick().await;
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = nudge.notified() => {}
+            }
             let now = chrono::Utc::now();
             let expected = config.region.in_reset_window(now, config.reset_grace);
             let status = match check_once(&client, &config).await {
+                Ok(c) if c.reinitialized && c.status.authenticated => {
+                    // Found lost and re-opened within one check: the
+                    // session was gone meanwhile, and whoever listens
+                    // must hear it went (to catch up with what happened
+                    // while it was), then that it is back.
+                    let lost = SessionStatus {
+                        authenticated: false,
+                        ..c.status.clone()
+                    };
+                    if tx.send(lost.clone()).await.is_err() {
+                        return;
+                    }
+                    last = Some(lost);
+                    c.status
+                }
                 Ok(c) => c.status,
                 Err(e) => {
                     client.config().telemetry.set_authenticated(false);

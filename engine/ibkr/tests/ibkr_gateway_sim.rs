@@ -198,30 +198,33 @@ async fn keeper_task_reports_status_changes() {
     let g = sim().await;
     g.expire_session();
     let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    // Checks only when nudged: a tickle an hour apart never comes twice.
     let cfg = SessionConfig {
-        tickle_every: Duration::from_millis(50),
+        tickle_every: Duration::from_secs(3600),
         ..SessionConfig::default()
     };
-    let task = ibkr::session::spawn_keeper(client(&g), cfg, tx);
-    let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    // The first tickle found the brokerage session closed and re-opened it.
-    assert!(first.authenticated && first.connected, "{first:?}");
-    // Expire it again: the keeper notices on its next tickle and re-inits.
+    let nudge = std::sync::Arc::new(tokio::sync::Notify::new());
+    let task = ibkr::session::spawn_keeper(client(&g), cfg, tx, nudge.clone());
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a status within 10 s")
+            .expect("the keeper runs")
+    };
+    // The first check found the brokerage session closed and re-opened it:
+    // the listener hears it was lost, then that it is back.
+    let lost = next().await;
+    assert!(!lost.authenticated, "{lost:?}");
+    let back = next().await;
+    assert!(back.authenticated && back.connected, "{back:?}");
+    // Expired again, and the keeper nudged (as the node does when the
+    // websocket says so): re-opened at once, not an hour later.
     g.expire_session();
-    let probe = client(&g);
-    tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            if probe.auth_status().await.is_ok_and(|a| a.authenticated) {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("re-init after expiry");
+    nudge.notify_one();
+    let lost = next().await;
+    assert!(!lost.authenticated, "{lost:?}");
+    let back = next().await;
+    assert!(back.authenticated, "{back:?}");
     task.abort();
     g.shutdown().await;
 }
