@@ -47,6 +47,9 @@ pub enum Command {
     Backtest(crate::backtest_cmd::BacktestArgs),
     /// Measure the replay pipeline on synthetic bars: bars/s and peak memory.
     Bench(crate::bench::BenchArgs),
+    /// A bot on `sim-gateway` for simulated months, its memory sampled:
+    /// the series, and whether it stayed flat.
+    BenchSoak(crate::soak::SoakArgs),
     /// Run a strategy live: on a CP Gateway, or on the built-in simulator.
     Run(crate::run_cmd::RunArgs),
     /// Serve the CP Gateway simulator (the CP Web API on 127.0.0.1).
@@ -96,6 +99,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Backtest(args) => crate::backtest_cmd::backtest(args),
         Command::Bench(args) => crate::bench::run(args),
+        Command::BenchSoak(args) => crate::soak::run(args),
         Command::Run(args) => crate::run_cmd::run(args, cli.db.as_deref()),
         Command::SimGateway(args) => crate::sim_gateway::run(args),
         Command::Db(cmd) => crate::store_cmd::db(&db, cmd),

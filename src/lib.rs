@@ -12,6 +12,7 @@ pub mod gateway_cmd;
 pub mod logging;
 pub mod run_cmd;
 pub mod sim_gateway;
+pub mod soak;
 pub mod store_cmd;
 
 use anyhow::Result;

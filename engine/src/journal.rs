@@ -29,6 +29,18 @@ pub struct JournalOrder<'a> {
     pub parent: Option<&'a str>,
 }
 
+/// How a journal knows a working order: the gateway's id, the cOID on the
+/// wire, and the parent's cOID for a bracket child.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkingOrderIds {
+    /// The gateway's order id.
+    pub broker_order_id: String,
+    /// The cOID (with the run's prefix).
+    pub client_order_id: String,
+    /// The parent's cOID, for bracket children.
+    pub parent: Option<String>,
+}
+
 /// A position as the broker reports it (`/portfolio/{acct}/positions`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BrokerPosition {
@@ -152,6 +164,14 @@ pub trait Journal: Send {
     /// strategy is for the strategy to find out (it gets an error, never a
     /// panic). The default (a journal without state storage) has none.
     async fn load_strategy_states(&mut self) -> Result<Vec<SavedState>, JournalError> {
+        Ok(Vec::new())
+    }
+
+    /// The ids of each order the journal last saw working. A restarted
+    /// bot finds its bracket children by these: the gateway lists a child
+    /// without its cOID (the spec sends none for children). The default (a
+    /// journal that cannot read back) knows none.
+    async fn working_order_ids(&mut self) -> Result<Vec<WorkingOrderIds>, JournalError> {
         Ok(Vec::new())
     }
 }

@@ -172,12 +172,17 @@ pub enum RiskReject {
     /// limits.
     #[error("ForecastEx contracts cannot be sold ({0}); exit by buying the opposite contract")]
     ForecastExSell(Conid),
+    /// Trading is paused while the venue cannot take orders (the
+    /// brokerage session is being re-established); it resumes by itself.
+    /// Cancels still go.
+    #[error("trading paused: {0}")]
+    Paused(String),
 }
 
 impl RiskReject {
     /// Every kind's label, in the enum's order: bounded labels for metrics
     /// (the messages carry quantities and prices, the kinds do not).
-    pub const KINDS: [&'static str; 14] = [
+    pub const KINDS: [&'static str; 15] = [
         "halted",
         "not_reducing",
         "conid_not_allowed",
@@ -192,6 +197,7 @@ impl RiskReject {
         "no_price",
         "market_closed",
         "forecastex_sell",
+        "paused",
     ];
 
     /// The refusal's position in [`RiskReject::KINDS`].
@@ -211,6 +217,7 @@ impl RiskReject {
             RiskReject::NoPrice(_) => 11,
             RiskReject::MarketClosed { .. } => 12,
             RiskReject::ForecastExSell(_) => 13,
+            RiskReject::Paused(_) => 14,
         }
     }
 
@@ -262,6 +269,8 @@ pub struct RiskEngine {
     /// history stamps its quotes in replay time): trading hours are the
     /// venue's, so they are checked on its clock. `None`: engine time.
     venue_time: Option<Timestamp>,
+    /// Why new orders wait, while the venue cannot take them.
+    paused: Option<String>,
     /// Refusals by kind ([`RiskReject::KINDS`]) since
     /// [`RiskEngine::take_refusals`] last emptied it: what a live run
     /// counts in its metrics. Counters, so a backtest that never asks pays
@@ -284,6 +293,7 @@ impl RiskEngine {
             day_start_equity: None,
             hours: BTreeMap::new(),
             venue_time: None,
+            paused: None,
             refusals: [0; RiskReject::KINDS.len()],
         }
     }
@@ -328,6 +338,24 @@ impl RiskEngine {
         self.hours.insert(conid, hours);
     }
 
+    /// Refuse new orders and modifications (not cancels) until
+    /// [`RiskEngine::resume`]: the venue cannot take them now (a live
+    /// engine pauses while the brokerage session is re-established). Not
+    /// a halt: nothing is cancelled, and the trading state is unchanged.
+    pub fn pause(&mut self, reason: impl Into<String>) {
+        self.paused = Some(reason.into());
+    }
+
+    /// Take orders again after [`RiskEngine::pause`].
+    pub fn resume(&mut self) {
+        self.paused = None;
+    }
+
+    /// Why trading is paused, if it is.
+    pub fn paused(&self) -> Option<&str> {
+        self.paused.as_deref()
+    }
+
     /// The venue's time now, for the trading-hours check (`None`: engine
     /// time). A live engine sets it before each batch of callbacks.
     pub fn set_venue_time(&mut self, at: Option<Timestamp>) {
@@ -367,6 +395,9 @@ impl RiskEngine {
         intent: &Intent,
         view: &RiskView<'_>,
     ) -> Result<(), RiskReject> {
+        if let (Some(why), false) = (&self.paused, matches!(intent, Intent::Cancel(_))) {
+            return Err(RiskReject::Paused(why.clone()));
+        }
         let batch = match intent {
             Intent::Cancel(_) => return Ok(()),
             Intent::Modify { .. } if self.state == TradingState::Halted => {

@@ -492,3 +492,22 @@ fn trading_hours_are_checked_on_the_venue_clock_when_it_has_its_own() {
     r.set_venue_time(None);
     assert!(w.check(&mut r, &buy(dec!(1)), t(0)).is_ok());
 }
+
+#[test]
+fn a_paused_engine_refuses_orders_and_modifications_but_not_cancels() {
+    let mut r = engine(RiskLimits::default());
+    let w = World::new(Decimal::ZERO, dec!(10));
+    r.pause("the session is being re-established");
+    assert_eq!(
+        w.check(&mut r, &buy(dec!(1)), t(0)),
+        Err(RiskReject::Paused(
+            "the session is being re-established".into()
+        ))
+    );
+    assert!(w
+        .check(&mut r, &Intent::Cancel(engine::model::OrderId(1)), t(0))
+        .is_ok());
+    assert_eq!(r.state(), TradingState::Active, "a pause is not a halt");
+    r.resume();
+    assert!(w.check(&mut r, &buy(dec!(1)), t(0)).is_ok());
+}

@@ -647,18 +647,28 @@ impl IbkrBroker {
     /// sees them among its open orders and hears their fills and updates.
     /// `strategies` is how many strategies run now: an order of an index
     /// beyond it is left alone with a warning. Bracket children carry no
-    /// cOID on the wire (the spec), so they are not adopted; cancel their
-    /// parent's group from TWS or let reconciliation report them.
+    /// cOID on the wire (the spec): `known` maps gateway order ids to the
+    /// cOIDs a journal recorded (`Journal::working_order_ids`), and finds
+    /// them; without a journal they are not adopted (reconciliation
+    /// reports them).
     pub async fn adopt_earlier_orders(
         &mut self,
         strategies: usize,
+        known: &HashMap<String, engine::journal::WorkingOrderIds>,
         mut next_id: impl FnMut() -> OrderId,
     ) -> Result<Vec<Order>, VenueError> {
         let bot = self.exec.bot_prefix().to_owned();
         let this_run = self.exec.coid_prefix().to_owned();
         let mut adopted = Vec::new();
         for lo in self.exec.live_orders().await.map_err(venue)? {
-            let Some(coid) = lo.order_ref.clone() else {
+            // A child is known by its gateway id in the journal.
+            let journal = lo.order_id.as_deref().and_then(|id| known.get(id));
+            let Some(coid) = lo
+                .order_ref
+                .clone()
+                .filter(|r| !r.trim().is_empty())
+                .or_else(|| Some(journal?.client_order_id.clone()))
+            else {
                 continue;
             };
             if !coid.starts_with(&bot) || coid.starts_with(&this_run) {
@@ -689,6 +699,11 @@ impl IbkrBroker {
                 .map_err(|e| VenueError::Unreadable(e.to_string()))?;
             request.id = next_id();
             request.client_order_id = coid.clone();
+            if request.parent.is_none() {
+                // Children's executions carry no cOID: they are claimed by
+                // being a child (`claim_execution`).
+                request.parent = journal.and_then(|j| j.parent.clone());
+            }
             let order = listed_order(&lo, request.clone(), strategy, status);
             self.remember(request, strategy, lo.order_id.clone());
             tracing::info!(

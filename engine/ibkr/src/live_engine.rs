@@ -365,6 +365,18 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
         self.router.risk().state()
     }
 
+    /// New orders wait (are refused with `reason`) until
+    /// [`LiveEngine::resume`]: the venue cannot take them now. See
+    /// [`engine::risk::RiskEngine::pause`].
+    pub fn pause(&mut self, reason: &str) {
+        self.router.risk_mut().pause(reason);
+    }
+
+    /// Take orders again.
+    pub fn resume(&mut self) {
+        self.router.risk_mut().resume();
+    }
+
     /// `on_start`, and whatever the strategies asked for in it.
     pub async fn start(&mut self) {
         self.set_clocks();
@@ -609,13 +621,28 @@ impl<S: Strategy> LiveEngine<S, crate::broker::IbkrBroker> {
     /// Re-attach the working orders an earlier run of this bot placed to
     /// the strategies that placed them (see
     /// [`crate::broker::IbkrBroker::adopt_earlier_orders`]). Call before
-    /// [`LiveEngine::start`]. Returns how many were adopted.
+    /// [`LiveEngine::start`], after [`LiveEngine::with_journal`] when there
+    /// is a journal: it knows the bracket children by their gateway ids.
+    /// Returns how many were adopted.
     pub async fn adopt_earlier_orders(&mut self) -> Result<usize, engine::venue::VenueError> {
         let strategies = self.dispatcher.strategies().len();
         let outbox = self.dispatcher.outbox();
+        let known: std::collections::HashMap<String, engine::journal::WorkingOrderIds> =
+            match &mut self.sink.journal {
+                Some(j) => j.working_order_ids().await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e,
+                    "the journal's working orders could not be read: bracket children are not \
+                     re-attached");
+                    Vec::new()
+                }),
+                None => Vec::new(),
+            }
+            .into_iter()
+            .map(|w| (w.broker_order_id.clone(), w))
+            .collect();
         let orders = self
             .venue
-            .adopt_earlier_orders(strategies, || outbox.next_order_id())
+            .adopt_earlier_orders(strategies, &known, || outbox.next_order_id())
             .await?;
         let n = orders.len();
         for order in orders {

@@ -235,6 +235,8 @@ pub struct LiveNode<S: Strategy = Box<dyn Strategy>> {
     /// Wakes the session keeper for a check now (see
     /// [`session::spawn_keeper`]).
     keeper_nudge: Arc<tokio::sync::Notify>,
+    /// An earlier run's working orders are still to be re-attached.
+    adopt_pending: bool,
     keeper: JoinHandle<()>,
     ws: WsHandle,
     kill_tx: mpsc::UnboundedSender<String>,
@@ -367,22 +369,6 @@ impl<S: Strategy> LiveNode<S> {
         if cfg.trading_hours {
             load_trading_hours(&client, &contracts, &mut engine).await;
         }
-        if cfg.bot_id.is_some() {
-            // A bot with a lasting identity may find its earlier run's
-            // orders working: they go back to their strategies.
-            // Not fatal: reconciliation, which retries, reports what
-            // could not be re-attached.
-            match engine.adopt_earlier_orders().await {
-                Ok(adopted) => tracing::info!(
-                    adopted,
-                    "earlier runs' working orders re-attached to their strategies"
-                ),
-                Err(e) => tracing::error!(
-                    error = %e,
-                    "earlier runs' working orders could not be listed: not re-attached"
-                ),
-            }
-        }
         let (kill_tx, kill_rx) = mpsc::unbounded_channel();
         Ok(LiveNode {
             engine,
@@ -407,7 +393,29 @@ impl<S: Strategy> LiveNode<S> {
             authenticated: true,
             conids: cfg.conids.clone(),
             bar_period: cfg.bar_period,
+            adopt_pending: cfg.bot_id.is_some(),
         })
+    }
+
+    /// A bot with a lasting identity may find its earlier run's orders
+    /// working: they go back to their strategies. Once, before
+    /// reconciliation when there is a journal (it names the bracket
+    /// children), else before the start. Not fatal: reconciliation, which
+    /// retries, reports what could not be re-attached.
+    async fn adopt_earlier_orders(&mut self) {
+        if !std::mem::take(&mut self.adopt_pending) {
+            return;
+        }
+        match self.engine.adopt_earlier_orders().await {
+            Ok(adopted) => tracing::info!(
+                adopted,
+                "earlier runs' working orders re-attached to their strategies"
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "earlier runs' working orders could not be listed: not re-attached"
+            ),
+        }
     }
 
     /// Record orders and executions in `journal`, and reconcile it with the
@@ -422,6 +430,7 @@ impl<S: Strategy> LiveNode<S> {
         journal: Box<dyn Journal>,
     ) -> Result<(Self, Vec<Discrepancy>), NodeError> {
         self.engine = self.engine.with_journal(journal);
+        self.adopt_earlier_orders().await;
         let attempts = self.reconcile_attempts.max(1);
         let mut wait = self.reconcile_backoff;
         let mut attempt = 1;
@@ -521,6 +530,7 @@ impl<S: Strategy> LiveNode<S> {
                 tracing::error!(error = %e,
                     "the strategies' saved states could not be read: they start without them");
             }
+            self.adopt_earlier_orders().await;
             if !self.primed {
                 self.prime().await;
             }
@@ -577,10 +587,17 @@ impl<S: Strategy> LiveNode<S> {
                 }
                 Some(status) = self.session_rx.recv() => {
                     let regained = status.authenticated && !self.authenticated;
+                    let lost = !status.authenticated && self.authenticated;
                     self.authenticated = status.authenticated;
+                    if lost {
+                        tracing::warn!("brokerage session lost: new orders wait until it is re-established");
+                        self.engine.pause("the brokerage session is being re-established");
+                    }
                     self.engine.handle(WsMessage::Event(Event::Session(status))).await;
                     if regained {
                         self.catch_up("brokerage session re-established").await;
+                        self.engine.resume();
+                        tracing::info!("trading resumed");
                     }
                 }
                 Some(reason) = self.kill_rx.recv() => {

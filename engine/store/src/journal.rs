@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 
-use engine::journal::{Journal, JournalError, JournalOrder, Reconciled, VenueReport};
+use engine::journal::{
+    Journal, JournalError, JournalOrder, Reconciled, VenueReport, WorkingOrderIds,
+};
 use engine::model::Execution;
 use engine::strategy::SavedState;
 
@@ -95,5 +97,19 @@ impl Journal for Store {
     async fn load_strategy_states(&mut self) -> Result<Vec<SavedState>, JournalError> {
         let rows = self.strategy_snapshots().await.map_err(err)?;
         Ok(rows.into_iter().map(|(s, _)| s).collect())
+    }
+
+    async fn working_order_ids(&mut self) -> Result<Vec<WorkingOrderIds>, JournalError> {
+        let open = self.open_orders().await.map_err(err)?;
+        Ok(open
+            .into_iter()
+            .filter_map(|o| {
+                Some(WorkingOrderIds {
+                    broker_order_id: o.broker_order_id?,
+                    client_order_id: o.client_order_id,
+                    parent: o.parent,
+                })
+            })
+            .collect())
     }
 }
