@@ -40,19 +40,11 @@ const FAULT_SPEED: &str = "43200";
 
 fn bot(port: u16, db: &Path) -> Proc {
     let mut cmd = ibflow();
-    cmd.arg("--db")
-        .arg(db)
-        .args([
-            "run",
-            "--gateway",
-            &format!("http://127.0.0.1:{port}/v1/api"),
-        ])
-        .args(["--store", "--strategy", "mean_reversion"])
-        .args(["--conid", "265598", "--conid", "8314"])
-        .args(["--bar-seconds", "86400", "--trading-hours", "false"])
-        .args(["--param", "period=5", "--param", "k=1"])
-        .args(["--confirm", "o163", "--confirm", "o10331"])
-        .args(["--duration", "600", "--json"]);
+    cmd.args(ibflow::soak::bot_args(
+        &format!("http://127.0.0.1:{port}/v1/api"),
+        db,
+        600,
+    ));
     Proc::spawn(cmd)
 }
 

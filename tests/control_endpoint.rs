@@ -8,8 +8,8 @@
 //! Everything polls with generous deadlines: the machine may be loaded.
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-#[path = "support/http.rs"]
-mod http_support;
+#[path = "support/bin.rs"]
+mod bin;
 
 use std::collections::BTreeMap;
 use std::net::TcpStream;
@@ -19,44 +19,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use bin::{free_port, http_support, ibflow};
+
 const AAPL: &str = "265598";
 const TOKEN: &str = "s3cret-T0ken-for-tests";
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn ibflow() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ibflow"));
-    for v in [
-        "IBFLOW_CONTROL",
-        "IBFLOW_CONTROL_TOKEN",
-        "IBFLOW_GATEWAY",
-        "IBFLOW_DB",
-    ] {
-        c.env_remove(v);
-    }
-    c
-}
-
-/// Poll `f` until it gives a value, for up to `secs` seconds.
-fn wait_for<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(x) = f() {
-            return Some(x);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// One HTTP/1.1 request over a new connection: status, headers (lower
 /// case) and body.
@@ -148,7 +114,7 @@ fn spawn_on_free_port(make: impl Fn(u16) -> Command) -> (Proc, u16) {
     for _ in 0..5 {
         let port = free_port();
         let mut p = Proc::spawn(make(port));
-        let up = wait_for(120, || {
+        let up = bin::wait_for(Duration::from_secs(120), || {
             if let Ok(Some(_)) = p.child.try_wait() {
                 return Some(!p.stderr().contains("binding the control endpoint"));
             }
@@ -199,20 +165,22 @@ fn bot_command(port: u16, token: Option<&str>) -> Command {
 /// 503 with a reason (`connecting` while it starts).
 fn wait_healthy(bot: &Proc, port: u16, token: Option<&str>) {
     let mut reasons = Vec::new();
-    let ok = wait_for(120, || match http(port, "GET", "/health", token, None) {
-        Ok((200, _, body)) => {
-            let v: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(v, serde_json::json!({"ok": true}));
-            Some(())
+    let ok = bin::wait_for(Duration::from_secs(120), || {
+        match http(port, "GET", "/health", token, None) {
+            Ok((200, _, body)) => {
+                let v: Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(v, serde_json::json!({"ok": true}));
+                Some(())
+            }
+            Ok((503, _, body)) => {
+                let v: Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(v["ok"], false, "{v}");
+                reasons.push(v["reason"].as_str().unwrap().to_owned());
+                None
+            }
+            Ok((s, _, body)) => panic!("/health answered {s}: {body}"),
+            Err(_) => None, // not listening yet
         }
-        Ok((503, _, body)) => {
-            let v: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(v["ok"], false, "{v}");
-            reasons.push(v["reason"].as_str().unwrap().to_owned());
-            None
-        }
-        Ok((s, _, body)) => panic!("/health answered {s}: {body}"),
-        Err(_) => None, // not listening yet
     });
     assert!(
         ok.is_some(),
@@ -321,7 +289,7 @@ fn health_metrics_status_and_the_kill_switch_of_a_running_bot() {
     ] {
         assert!(families.iter().any(|x| x == f), "{f} missing:\n{body}");
     }
-    let m = wait_for(60, || {
+    let m = bin::wait_for(Duration::from_secs(60), || {
         let m = metrics(port, None);
         (m[r#"ibflow_ws_messages_total{topic="smd"}"#] > 0.0).then_some(m)
     })
@@ -347,7 +315,7 @@ fn health_metrics_status_and_the_kill_switch_of_a_running_bot() {
     // The engine counts what its orders became: sma_cross trades within
     // seconds of replay, so orders are sent and acknowledged, and the
     // round trip is observed once per acknowledgement.
-    let m = wait_for(60, || {
+    let m = bin::wait_for(Duration::from_secs(60), || {
         let m = metrics(port, None);
         (m[r#"ibflow_orders_total{outcome="acked"}"#] > 0.0).then_some(m)
     })
@@ -361,7 +329,7 @@ fn health_metrics_status_and_the_kill_switch_of_a_running_bot() {
 
     // Status: the snapshot's fields, decimals as strings; the engine's
     // part (account, trading state) is published every second.
-    let v = wait_for(10, || {
+    let v = bin::wait_for(Duration::from_secs(10), || {
         let (_, v) = get_json(port, "/status", None);
         (v["trading_state"] == "Active").then_some(v)
     })
@@ -565,7 +533,7 @@ fn start_sim() -> (Proc, u16) {
             "86400",
         ]);
         let mut sim = Proc::spawn(cmd);
-        let up = wait_for(60, || {
+        let up = bin::wait_for(Duration::from_secs(60), || {
             if let Ok(Some(_)) = sim.child.try_wait() {
                 return Some(false); // the port was taken meanwhile
             }
@@ -721,9 +689,11 @@ fn the_endpoint_answers_while_the_bot_connects() {
         ]);
         cmd
     });
-    let (s, v) = wait_for(60, || http(port, "GET", "/health", None, None).ok())
-        .map(|(s, _, b)| (s, serde_json::from_str::<Value>(&b).unwrap()))
-        .unwrap_or_else(|| panic!("no control endpoint: {}", bot.stderr()));
+    let (s, v) = bin::wait_for(Duration::from_secs(60), || {
+        http(port, "GET", "/health", None, None).ok()
+    })
+    .map(|(s, _, b)| (s, serde_json::from_str::<Value>(&b).unwrap()))
+    .unwrap_or_else(|| panic!("no control endpoint: {}", bot.stderr()));
     assert_eq!(s, 503, "{v}");
     assert_eq!(v, serde_json::json!({"ok": false, "reason": "connecting"}));
     let (s, v) = get_json(port, "/status", None);

@@ -435,16 +435,21 @@ fn forecastex_contracts_cannot_be_sold() {
     );
 }
 
-#[test]
-fn trading_hours_from_the_schedule() {
+/// Monday to Friday, 09:30-16:00 regular and 04:00-20:00 in all, New York.
+fn us_equity_hours() -> engine::hours::TradingHours {
     use engine::hours::{ScheduleDay, TradingHours};
     let days = ["20000103", "20000104", "20000105", "20000106", "20000107"].map(|d| ScheduleDay {
         date: d,
         sessions: vec![("0930", "1600")],
         trading_times: vec![("0400", "2000")],
     });
+    TradingHours::new("America/New_York", days).unwrap()
+}
+
+#[test]
+fn trading_hours_from_the_schedule() {
     let mut r = engine(RiskLimits::default());
-    r.set_trading_hours(C, TradingHours::new("America/New_York", days).unwrap());
+    r.set_trading_hours(C, us_equity_hours());
     let w = World::new(Decimal::ZERO, dec!(10));
     // t(0) is Monday 2024-06-03 14:00 UTC = 10:00 EDT: open.
     assert!(w.check(&mut r, &buy(dec!(1)), t(0)).is_ok());
@@ -464,14 +469,8 @@ fn trading_hours_from_the_schedule() {
 
 #[test]
 fn trading_hours_are_checked_on_the_venue_clock_when_it_has_its_own() {
-    use engine::hours::{ScheduleDay, TradingHours};
-    let days = ["20000103", "20000104", "20000105", "20000106", "20000107"].map(|d| ScheduleDay {
-        date: d,
-        sessions: vec![("0930", "1600")],
-        trading_times: vec![("0400", "2000")],
-    });
     let mut r = engine(RiskLimits::default());
-    r.set_trading_hours(C, TradingHours::new("America/New_York", days).unwrap());
+    r.set_trading_hours(C, us_equity_hours());
     let w = World::new(Decimal::ZERO, dec!(10));
     // Engine time (the bot's wall clock) is Saturday; the venue replays a
     // Monday morning: the venue's hours are what count.

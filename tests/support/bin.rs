@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[path = "http.rs"]
-mod http_support;
+pub(crate) mod http_support;
 
 /// A port that was free a moment ago.
 pub(crate) fn free_port() -> u16 {
