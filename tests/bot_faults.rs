@@ -101,10 +101,14 @@ fn working(ledger: &Value) -> usize {
         .count()
 }
 
-/// Pause the replay until orders work at the venue (resuming it between
-/// looks), SIGTERM the bot, and check the stop and the store against the
-/// venue.
-fn stop_and_compare(port: u16, db: &Path, speed: &str, mut b: Proc) {
+/// Pause the replay once orders work at the venue (resuming it between
+/// looks), then stop the bot and compare ([`stop_and_compare_paused`]).
+fn stop_and_compare(port: u16, db: &Path, speed: &str, b: Proc) {
+    wait_for_working_orders(port, speed);
+    stop_and_compare_paused(port, db, b, true);
+}
+
+fn wait_for_working_orders(port: u16, speed: &str) {
     let found = wait_for(Duration::from_secs(60), || {
         set_speed(port, "0");
         if working(&ledger(port)) > 0 {
@@ -115,6 +119,11 @@ fn stop_and_compare(port: u16, db: &Path, speed: &str, mut b: Proc) {
         None
     });
     assert!(found.is_some(), "no order ever worked at the venue");
+}
+
+/// SIGTERM the bot on a paused replay and compare its store with the
+/// venue; `traded`: the venue must hold executions.
+fn stop_and_compare_paused(port: u16, db: &Path, mut b: Proc, traded: bool) {
     // Let the bot see the last fills before it is told to stop.
     std::thread::sleep(Duration::from_secs(2));
     b.signal("TERM");
@@ -146,7 +155,10 @@ fn stop_and_compare(port: u16, db: &Path, speed: &str, mut b: Proc) {
         .iter()
         .map(|e| e["execution_id"].as_str().unwrap().to_owned())
         .collect();
-    assert!(!venue_ids.is_empty(), "the bot never traded");
+    assert!(
+        !traded || !venue_ids.is_empty(),
+        "the bot never traded: {err}"
+    );
     let stored = db_json(db, &["executions"]);
     let stored_ids: Vec<String> = stored
         .as_array()
@@ -253,6 +265,52 @@ fn killed_at_random_moments_and_restarted_the_bot_doubles_and_loses_nothing() {
         "no restart found a working order of the run before: the test proves nothing"
     );
     stop_and_compare(port, &db, SPEED, b);
+}
+
+/// Several replay days of IBKR's nightly reset (`--reset-region america`:
+/// midnight New York on the replay clock, a bulletin before it) and the
+/// 24-hour session limit (`--session-max-age 24h`), a tenth of a day a
+/// second: each time the bot pauses, re-opens the session, catches up and
+/// trades on; its store equals the venue's ledger at the end.
+#[test]
+fn a_bot_trades_through_nightly_resets_and_the_24_hour_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+    let speed = "8640";
+    let (_gw, port) = sim_gateway(&[
+        "--speed",
+        speed,
+        "--start",
+        "2023-06-01T15:00:00Z",
+        "--reset-region",
+        "america",
+        "--session-max-age",
+        "24h",
+    ]);
+    let b = bot(port, &db);
+    wait_running(&b, 1);
+    let resets = || admin_ok(port, "GET", "", None)["resets"].as_u64().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(120), || (resets() >= 3).then_some(())).is_some(),
+        "three resets in 120 s"
+    );
+    // The websocket client re-opens the session before it reconnects (or
+    // the session keeper does, pausing trading meanwhile); either way a
+    // catch-up follows each reset.
+    assert!(
+        b.wait_for_lines("caught up with the venue", 3, Duration::from_secs(120)),
+        "the bot did not catch up after each reset: {}",
+        b.stderr()
+    );
+    assert!(
+        b.stderr().contains("IBKR bulletin") && b.stderr().contains("maintenance"),
+        "the reset's bulletin was logged: {}",
+        b.stderr()
+    );
+    // A daily-bar strategy may not trade in a few replay days: the store
+    // must match the venue whether or not it did.
+    set_speed(port, "0");
+    stop_and_compare_paused(port, &db, b, false);
 }
 
 /// Pointed at `ibflow sim-gateway` with no extra flag, the bot checks each
