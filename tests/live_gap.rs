@@ -136,3 +136,94 @@ async fn a_fill_while_the_socket_is_down_is_delivered_and_stored_once() {
     assert_eq!(stored[0].execution.execution_id, exec_id);
     gw.shutdown().await;
 }
+
+/// A 429 in the middle of a gap: the catch-up after the reconnect is
+/// answered `429`, the client sits out the penalty box (shortened here
+/// from the spec's 15 minutes), and the gap's fill still reaches the
+/// strategy and the store exactly once, by the feed or the next catch-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_during_the_catch_up_loses_and_doubles_nothing() {
+    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
+    let mut cfg = paused(start);
+    cfg.prompts.clear();
+    let gw = Gateway::start(cfg).await.expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::Store::open(&dir.path().join("429.db"))
+        .await
+        .unwrap();
+
+    let heard = Heard::default();
+    let mut client_cfg = ClientConfig::with_base_url(gw.base_url());
+    client_cfg.pacing.penalty = Duration::from_secs(3);
+    let telemetry = client_cfg.telemetry.clone();
+    let mut node_cfg = NodeConfig::new(client_cfg);
+    node_cfg.conids = vec![AAPL];
+    node_cfg.bot_id = Some(store.bot_id().await.unwrap());
+    let node = LiveNode::connect(node_cfg, vec![BuyAtStart(heard.clone())])
+        .await
+        .expect("node connects");
+    let (mut node, _) = node
+        .with_journal(Box::new(store.clone()))
+        .await
+        .expect("reconciled");
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let script = async {
+        let client = support::client(&gw);
+        let mut working = false;
+        for _ in 0..600 {
+            let live = client.live_orders(&[], false).await.unwrap();
+            if live.orders.iter().any(|o| o.conid == AAPL) {
+                working = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(working, "the order reached the simulator");
+        // The socket goes down; the order fills in the gap.
+        gw.fail_path("/ws", 503);
+        gw.drop_websockets();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut filled = false;
+        for _ in 0..20 {
+            gw.advance(Duration::from_secs(86_400));
+            let live = client.live_orders(&[], false).await.unwrap();
+            if live
+                .orders
+                .iter()
+                .any(|o| o.conid == AAPL && o.status.as_deref() == Some("Filled"))
+            {
+                filled = true;
+                break;
+            }
+        }
+        assert!(filled, "the order filled in the gap");
+        // The socket may come back, but the trades list answers 429: the
+        // catch-up fails and the bot's client sits in the penalty box.
+        gw.clear_faults();
+        gw.fail_path_with("/iserver/account/trades", 429, "Too many requests");
+        let met = eventually(120, || telemetry.counters()["http_429"] >= 1).await;
+        assert!(met, "the catch-up met the 429: {:?}", telemetry.counters());
+        // Past the (shortened) penalty box.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        // The gateway lets the IP go; the next gap catches up.
+        gw.clear_faults();
+        gw.drop_websockets();
+        let delivered = eventually(120, || !heard.lock().unwrap().is_empty()).await;
+        assert!(delivered, "the gap's execution reached the strategy");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let _ = stop_tx.send(());
+    };
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    let ((), ()) = tokio::join!(script, node.run(stop));
+    let summary = node.finish(true).await;
+    let heard = heard.lock().unwrap().clone();
+    assert_eq!(heard.len(), 1, "exactly once: {heard:?}");
+    assert_eq!(summary.stats.executions, 1, "{:?}", summary.stats);
+    let stored = store.executions(None).await.unwrap();
+    assert_eq!(stored.len(), 1, "stored once: {stored:?}");
+    assert_eq!(stored[0].execution.execution_id, heard[0]);
+    gw.shutdown().await;
+}
