@@ -8,8 +8,10 @@
 //! connection, which these clients report as an error, not a status).
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-#[path = "support/http.rs"]
-mod http_support;
+#[path = "support/bin.rs"]
+mod bin;
+
+use bin::{free_port, http_support};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -32,15 +34,6 @@ impl Drop for Sim {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Sim {

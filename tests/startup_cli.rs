@@ -6,21 +6,14 @@
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-#[path = "support/http.rs"]
-mod http;
+#[path = "support/bin.rs"]
+mod bin;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use bin::{free_port, http_support as http};
 
 /// `ibflow sim-gateway` on `port`, replaying fast, as its own process.
 fn sim_gateway(port: u16) -> Child {
