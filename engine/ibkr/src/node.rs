@@ -26,12 +26,19 @@
 //! [`LiveNode::finish`] cancels working orders (unless asked not to),
 //! closes the connections and says what happened.
 //!
-//! With a lasting bot id ([`NodeConfig::bot_id`], the store's), `connect`
+//! With a lasting bot id ([`NodeConfig::bot_id`], the store's), the node
 //! also re-attaches the working orders an earlier run of this bot placed
 //! to the strategies that placed them (the strategy index is part of the
 //! cOID): a restarted bot does not place them again, and their fills reach
-//! their owner. Orders of other bots and of TWS are left alone, and a
-//! journal's reconciliation reports them.
+//! their owner. It does so in `with_journal`, before reconciling, where
+//! the journal names the bracket children the gateway lists without a
+//! cOID (else at the start of `run`, parents only). Orders of other bots
+//! and of TWS are left alone, and a journal's reconciliation reports them.
+//!
+//! While the brokerage session is lost (the session keeper's report; it
+//! checks every minute and at once when the websocket closes or says so)
+//! trading is paused: new orders are refused with the reason, cancels go.
+//! Once the session is back and the catch-up below has run, it resumes.
 //!
 //! Exactly once across gaps: the executions the venue lists at start are
 //! in the seeded portfolio and marked delivered; after every websocket
