@@ -116,9 +116,18 @@ fn measure(n: u64, pairs: &[String]) -> Result<Measure> {
 
 /// Peak resident set size of this process (Linux `VmHWM`).
 fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    memory_kib("self").map(|(_, peak)| peak)
+}
+
+/// (resident, peak resident) set size of process `pid` (`"self"` for this
+/// one), in KiB: `VmRSS` and `VmHWM` of `/proc/PID/status` (Linux).
+pub(crate) fn memory_kib(pid: &str) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }

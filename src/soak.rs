@@ -17,7 +17,7 @@
 //! It is a benchmark, not a test: wall-clock spacing decides nothing but
 //! how many samples there are.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -181,7 +181,7 @@ fn soak(args: &SoakArgs, dir: &Path) -> Result<()> {
             next_drop = now + Duration::from_secs(args.drop_every);
         }
         if now >= next_sample {
-            if let Some((rss, hwm)) = memory_kib(pid) {
+            if let Some((rss, hwm)) = crate::bench::memory_kib(&pid.to_string()) {
                 peak = Some(hwm);
                 let replay_time = rt
                     .block_on(admin_get(&http, &admin))
@@ -330,20 +330,8 @@ fn verdict(
     })
 }
 
-/// (VmRSS, VmHWM) of `pid`, in KiB (Linux).
-fn memory_kib(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
-}
-
 /// The last lines of the bot's log, for an error.
-fn tail(log: &PathBuf) -> Option<String> {
+fn tail(log: &Path) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
     let lines: Vec<&str> = text.lines().collect();
     Some(lines[lines.len().saturating_sub(20)..].join("\n"))

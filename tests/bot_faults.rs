@@ -18,7 +18,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -26,7 +25,7 @@ use serde_json::Value;
 #[path = "support/bin.rs"]
 mod bin;
 
-use bin::{admin_ok, ibflow, sim_gateway, wait_for, Proc};
+use bin::{admin_ok, db_json, ibflow, sim_gateway, wait_for, Proc};
 
 /// Two replay days a second: the replay's 100 ms ticks land at every time
 /// of day, so trading hours are not checked here (`tests/startup_cli.rs`
@@ -68,23 +67,6 @@ fn set_speed(port: u16, speed: &str) {
 
 fn ledger(port: u16) -> Value {
     admin_ok(port, "GET", "/ledger", None)
-}
-
-/// `ibflow <args> --json` on the store `db`, as JSON.
-fn db_json(db: &Path, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_ibflow"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn working(ledger: &Value) -> usize {
@@ -354,15 +336,10 @@ fn a_bot_on_sim_gateway_trades_on_the_venues_hours_with_no_extra_flag() {
     }
 }
 
-/// How many stderr lines contain `text`.
-fn count(b: &Proc, text: &str) -> usize {
-    b.stderr().lines().filter(|l| l.contains(text)).count()
-}
-
 /// Provoke `fault` (admin calls), then wait for the bot to catch up with
 /// the venue once more than before.
-fn survive(port: u16, b: &Proc, name: &str, fault: impl FnOnce()) {
-    let before = count(b, "caught up with the venue");
+fn survive(b: &Proc, name: &str, fault: impl FnOnce()) {
+    let before = b.lines_with("caught up with the venue");
     fault();
     assert!(
         b.wait_for_lines(
@@ -373,7 +350,6 @@ fn survive(port: u16, b: &Proc, name: &str, fault: impl FnOnce()) {
         "no catch-up after {name}: {}",
         b.stderr()
     );
-    let _ = port;
 }
 
 /// One bot through a bad day, each fault survived with nothing lost: a
@@ -392,7 +368,7 @@ fn a_bot_survives_gaps_expiry_the_daily_reset_500s_and_a_gateway_restart() {
         "no order in 90 s: {}",
         b.stderr()
     );
-    survive(port, &b, "a websocket gap", || {
+    survive(&b, "a websocket gap", || {
         admin_ok(
             port,
             "POST",
@@ -404,19 +380,19 @@ fn a_bot_survives_gaps_expiry_the_daily_reset_500s_and_a_gateway_restart() {
         std::thread::sleep(Duration::from_secs(2));
         admin_ok(port, "POST", "/faults/clear", None);
     });
-    survive(port, &b, "a session expiry", || {
+    survive(&b, "a session expiry", || {
         admin_ok(port, "POST", "/session/expire", None);
     });
-    survive(port, &b, "the daily reset", || {
+    survive(&b, "the daily reset", || {
         admin_ok(port, "POST", "/daily-reset", None);
     });
     // Orders waited while the session was down, and went again after.
     assert!(
-        count(&b, "trading resumed") >= 2,
+        b.lines_with("trading resumed") >= 2,
         "trading never resumed: {}",
         b.stderr()
     );
-    let acked = count(&b, "order acknowledged");
+    let acked = b.lines_with("order acknowledged");
     admin_ok(
         port,
         "POST",
@@ -428,10 +404,10 @@ fn a_bot_survives_gaps_expiry_the_daily_reset_500s_and_a_gateway_restart() {
         "no order acknowledged after a burst of 500s: {}",
         b.stderr()
     );
-    survive(port, &b, "a gateway restart", || {
+    survive(&b, "a gateway restart", || {
         admin_ok(port, "POST", "/restart", Some(r#"{"down_ms": 1500}"#));
     });
-    let acked = count(&b, "order acknowledged");
+    let acked = b.lines_with("order acknowledged");
     assert!(
         b.wait_for_lines("order acknowledged", acked + 1, Duration::from_secs(90)),
         "no order after the faults: {}",

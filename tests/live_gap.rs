@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 
 use engine::model::{Execution, Side};
 use engine::strategy::{Context, OrderSpec, Strategy};
-use gateway_sim::Gateway;
+use gateway_sim::{Gateway, GatewayHandle};
 use ibkr::node::{LiveNode, NodeConfig};
 use ibkr::ClientConfig;
 
@@ -49,43 +49,61 @@ async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fill_while_the_socket_is_down_is_delivered_and_stored_once() {
+/// The simulator paused on a weekday morning, asking no order prompts.
+async fn gateway() -> GatewayHandle {
     let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
     let mut cfg = paused(start);
     cfg.prompts.clear();
-    let gw = Gateway::start(cfg).await.expect("simulator starts");
+    Gateway::start(cfg).await.expect("simulator starts")
+}
+
+/// A node running [`BuyAtStart`] with `store` as its journal (and its bot
+/// id), reconciled: the node and what reconciliation found.
+async fn buyer_node(
+    client: ClientConfig,
+    store: &store::Store,
+    heard: &Heard,
+) -> (LiveNode<BuyAtStart>, Vec<engine::journal::Discrepancy>) {
+    let mut node_cfg = NodeConfig::new(client);
+    node_cfg.conids = vec![AAPL];
+    node_cfg.bot_id = Some(store.bot_id().await.unwrap());
+    LiveNode::connect(node_cfg, vec![BuyAtStart(heard.clone())])
+        .await
+        .expect("node connects")
+        .with_journal(Box::new(store.clone()))
+        .await
+        .expect("reconciled")
+}
+
+/// Until the bot's market order works at the simulator (a minute at most).
+async fn wait_until_working(client: &ibkr::IbkrClient) {
+    for _ in 0..600 {
+        let live = client.live_orders(&[], false).await.unwrap();
+        if live.orders.iter().any(|o| o.conid == AAPL) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the order never reached the simulator");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_while_the_socket_is_down_is_delivered_and_stored_once() {
+    let gw = gateway().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gap.db");
     let store = store::Store::open(&db).await.unwrap();
 
     let heard = Heard::default();
-    let mut node_cfg = NodeConfig::new(ClientConfig::with_base_url(gw.base_url()));
-    node_cfg.conids = vec![AAPL];
-    node_cfg.bot_id = Some(store.bot_id().await.unwrap());
-    let node = LiveNode::connect(node_cfg, vec![BuyAtStart(heard.clone())])
-        .await
-        .expect("node connects");
-    let (mut node, found) = node
-        .with_journal(Box::new(store.clone()))
-        .await
-        .expect("reconciled");
+    let client_cfg = ClientConfig::with_base_url(gw.base_url());
+    let (mut node, found) = buyer_node(client_cfg, &store, &heard).await;
     assert!(found.is_empty(), "{found:?}");
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let script = async {
         // The market order is working (the replay clock is paused).
         let client = support::client(&gw);
-        let mut working = false;
-        for _ in 0..600 {
-            let live = client.live_orders(&[], false).await.unwrap();
-            if live.orders.iter().any(|o| o.conid == AAPL) {
-                working = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(working, "the order reached the simulator");
+        wait_until_working(&client).await;
 
         // The socket goes down and cannot come back; meanwhile it fills.
         gw.fail_path("/ws", 503);
@@ -143,10 +161,7 @@ async fn a_fill_while_the_socket_is_down_is_delivered_and_stored_once() {
 /// strategy and the store exactly once, by the feed or the next catch-up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_during_the_catch_up_loses_and_doubles_nothing() {
-    let start = Utc.with_ymd_and_hms(2023, 6, 1, 14, 0, 0).unwrap();
-    let mut cfg = paused(start);
-    cfg.prompts.clear();
-    let gw = Gateway::start(cfg).await.expect("simulator starts");
+    let gw = gateway().await;
     let dir = tempfile::tempdir().unwrap();
     let store = store::Store::open(&dir.path().join("429.db"))
         .await
@@ -156,30 +171,12 @@ async fn a_429_during_the_catch_up_loses_and_doubles_nothing() {
     let mut client_cfg = ClientConfig::with_base_url(gw.base_url());
     client_cfg.pacing.penalty = Duration::from_secs(3);
     let telemetry = client_cfg.telemetry.clone();
-    let mut node_cfg = NodeConfig::new(client_cfg);
-    node_cfg.conids = vec![AAPL];
-    node_cfg.bot_id = Some(store.bot_id().await.unwrap());
-    let node = LiveNode::connect(node_cfg, vec![BuyAtStart(heard.clone())])
-        .await
-        .expect("node connects");
-    let (mut node, _) = node
-        .with_journal(Box::new(store.clone()))
-        .await
-        .expect("reconciled");
+    let (mut node, _) = buyer_node(client_cfg, &store, &heard).await;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let script = async {
         let client = support::client(&gw);
-        let mut working = false;
-        for _ in 0..600 {
-            let live = client.live_orders(&[], false).await.unwrap();
-            if live.orders.iter().any(|o| o.conid == AAPL) {
-                working = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(working, "the order reached the simulator");
+        wait_until_working(&client).await;
         // The socket goes down; the order fills in the gap.
         gw.fail_path("/ws", 503);
         gw.drop_websockets();

@@ -5,20 +5,12 @@
 
 use std::process::Command;
 
+#[path = "support/bin.rs"]
+mod bin;
+
 /// `ibflow executions --json` of the database `db`.
 fn stored_executions(db: &std::path::Path) -> serde_json::Value {
-    let ex = Command::new(env!("CARGO_BIN_EXE_ibflow"))
-        .arg("--db")
-        .arg(db)
-        .args(["executions", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        ex.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ex.stderr)
-    );
-    serde_json::from_slice(&ex.stdout).unwrap()
+    bin::db_json(db, &["executions"])
 }
 
 #[test]

@@ -351,11 +351,6 @@ impl RiskEngine {
         self.paused = None;
     }
 
-    /// Why trading is paused, if it is.
-    pub fn paused(&self) -> Option<&str> {
-        self.paused.as_deref()
-    }
-
     /// The venue's time now, for the trading-hours check (`None`: engine
     /// time). A live engine sets it before each batch of callbacks.
     pub fn set_venue_time(&mut self, at: Option<Timestamp>) {

@@ -38,6 +38,24 @@ pub(crate) fn ibflow() -> Command {
     c
 }
 
+/// `ibflow --db DB <args> --json` (a store query), as JSON; the command
+/// must succeed.
+pub(crate) fn db_json(db: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = ibflow()
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Poll `f` until it gives a value, for up to `limit`.
 pub(crate) fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + limit;
@@ -102,10 +120,12 @@ impl Proc {
 
     /// Wait up to `limit` for stderr to hold `n` lines containing `text`.
     pub(crate) fn wait_for_lines(&self, text: &str, n: usize, limit: Duration) -> bool {
-        wait_for(limit, || {
-            (self.stderr().lines().filter(|l| l.contains(text)).count() >= n).then_some(())
-        })
-        .is_some()
+        wait_for(limit, || (self.lines_with(text) >= n).then_some(())).is_some()
+    }
+
+    /// How many stderr lines so far contain `text`.
+    pub(crate) fn lines_with(&self, text: &str) -> usize {
+        self.stderr().lines().filter(|l| l.contains(text)).count()
     }
 
     /// Signal the process by name (`TERM`, `INT`, `USR1`).

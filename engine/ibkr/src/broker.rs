@@ -606,16 +606,9 @@ impl IbkrBroker {
                     continue;
                 }
             };
-            let Some(mut order) = orders.get(id).cloned() else {
-                continue;
-            };
-            order.status = status;
-            order.filled_quantity = filled;
-            if avg.is_some() {
-                order.avg_fill_price = avg;
+            if let Some(order) = reported(orders, id, status, Some(filled), avg) {
+                self.push_if_moved(order, orders, out, &mut found);
             }
-            order.updated = chrono::Utc::now();
-            self.push_if_moved(order, orders, out, &mut found);
         }
         Ok(found)
     }
@@ -848,17 +841,29 @@ impl IbkrBroker {
                 return None;
             }
         };
-        let mut order = orders.get(id)?.clone();
-        order.status = status;
-        if let Some(f) = lo.filled_quantity {
-            order.filled_quantity = f;
-        }
-        if lo.avg_price.is_some() {
-            order.avg_fill_price = lo.avg_price;
-        }
-        order.updated = chrono::Utc::now();
-        Some(order)
+        reported(orders, id, status, lo.filled_quantity, lo.avg_price)
     }
+}
+
+/// Order `id` as the engine holds it, with what the venue reports of it
+/// now (a `sor` update, a live-orders row, an order-status answer).
+fn reported(
+    orders: &WorkingOrders,
+    id: OrderId,
+    status: OrderStatus,
+    filled: Option<Decimal>,
+    avg_price: Option<Decimal>,
+) -> Option<Order> {
+    let mut order = orders.get(id)?.clone();
+    order.status = status;
+    if let Some(f) = filled {
+        order.filled_quantity = f;
+    }
+    if avg_price.is_some() {
+        order.avg_fill_price = avg_price;
+    }
+    order.updated = chrono::Utc::now();
+    Some(order)
 }
 
 #[cfg(test)]

@@ -404,10 +404,15 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
     fn set_clocks(&mut self) -> Timestamp {
         let now = chrono::Utc::now();
         self.dispatcher.set_time(now);
+        self.sync_venue_time(now);
+        now
+    }
+
+    /// Hand risk the venue's time at wall time `now`.
+    fn sync_venue_time(&mut self, now: Timestamp) {
         self.router
             .risk_mut()
             .set_venue_time(Some(self.venue_clock.now(now)));
-        now
     }
 
     /// `on_stop`, and whatever the strategies asked for in it.
@@ -429,9 +434,6 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
                     self.dispatcher.on_quote(&q);
                     if let Some(t) = q.time {
                         self.venue_clock.observe(t, now);
-                        self.router
-                            .risk_mut()
-                            .set_venue_time(Some(self.venue_clock.now(now)));
                     }
                     self.quotes += 1;
                     if let Some(bar) = self.bars.as_mut().and_then(|b| b.on_quote(&q, now)) {
@@ -443,6 +445,9 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
             }
         }
         self.scratch = events;
+        // Once per message, after its quotes moved the venue's clock and
+        // before anything is routed.
+        self.sync_venue_time(now);
         self.deliver_pending().await;
         let checked = self
             .router
@@ -510,8 +515,8 @@ impl<S: Strategy, V: LiveVenue> LiveEngine<S, V> {
         let refusals = self.router.risk_mut().take_refusals();
         if let Some(t) = &self.sink.telemetry {
             for (kind, &n) in RiskReject::KINDS.iter().zip(&refusals) {
-                for _ in 0..n {
-                    t.risk_reject(kind);
+                if n > 0 {
+                    t.risk_rejects(kind, n);
                 }
             }
         }

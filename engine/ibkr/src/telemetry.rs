@@ -446,9 +446,14 @@ impl Telemetry {
     /// reduced to `[a-z0-9_]` and 40 characters, and past
     /// [`MAX_REASONS`] distinct reasons it is counted as `other`.
     pub fn risk_reject(&self, reason: &str) {
+        self.risk_rejects(reason, 1);
+    }
+
+    /// `n` refusals for `reason` at once (see [`Telemetry::risk_reject`]).
+    pub fn risk_rejects(&self, reason: &str, n: u64) {
         self.inner
             .risk_rejects_total
-            .fetch_add(1, Ordering::Relaxed);
+            .fetch_add(n, Ordering::Relaxed);
         let mut slug = slug(reason);
         {
             let mut seen = self
@@ -467,7 +472,7 @@ impl Telemetry {
         self.inner
             .risk_rejects
             .get_or_create(&ReasonLabel { reason: slug })
-            .inc();
+            .inc_by(n);
     }
 
     /// The run's realized and unrealized PnL now.
